@@ -1,0 +1,56 @@
+"""kutils: the Keras 2 ``keras.utils`` API on TensorFlow 2.16+ with Keras 3.
+
+Change ``from keras.utils import X`` to ``from kutils import X`` in a script written for
+Keras 2.2 or 2.3 and it runs on Keras 3.
+
+``import kutils`` is cheap: TensorFlow, Keras, h5py and pydot are imported only when a
+name that needs them is first used. Each public name lives in the module of its family
+(see ``_EXPORTS`` below) and is loaded from there on first access.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from kutils._version import __version__
+
+# Public name -> the kutils module that defines it. A name joins this table, ``__all__``
+# and the TYPE_CHECKING imports when its implementation lands.
+_EXPORTS: dict[str, str] = {
+    "CustomObjectScope": "kutils.custom_objects",
+    "custom_object_scope": "kutils.custom_objects",
+    "get_custom_objects": "kutils.custom_objects",
+    "to_categorical": "kutils.categorical",
+    "normalize": "kutils.categorical",
+}
+
+__all__ = [
+    "CustomObjectScope",
+    "__version__",
+    "custom_object_scope",
+    "get_custom_objects",
+    "normalize",
+    "to_categorical",
+]
+
+if TYPE_CHECKING:
+    from kutils.categorical import normalize, to_categorical
+    from kutils.custom_objects import (
+        CustomObjectScope,
+        custom_object_scope,
+        get_custom_objects,
+    )
+
+
+def __getattr__(name: str) -> Any:
+    module_name = _EXPORTS.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'kutils' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module_name), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

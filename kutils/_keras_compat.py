@@ -1,0 +1,120 @@
+"""Every place where kutils reaches into Keras internals, behind small version-checked functions.
+
+Keras moves its private modules between releases. Keeping each private access here, with
+a check of the Keras version and of the attributes relied on, means an upgrade of Keras
+breaks one file, with a message that says what changed, instead of failing somewhere
+inside a training run.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import inspect
+import threading
+from collections.abc import Callable
+from typing import Any
+
+# The Keras releases whose internals the functions below were written against and tested on.
+SUPPORTED_KERAS = ((3, 0), (3, 99))
+
+
+class KerasInternalsChanged(ImportError):
+    """Raised when the installed Keras does not have the internals kutils relies on."""
+
+
+def keras_version() -> tuple[int, int]:
+    """The installed Keras version as (major, minor); imports Keras."""
+    import keras
+
+    major, minor = (int(part) for part in keras.__version__.split(".")[:2])
+    return major, minor
+
+
+def check_keras_version(feature: str) -> None:
+    """Raise KerasInternalsChanged when the installed Keras is outside SUPPORTED_KERAS."""
+    version = keras_version()
+    low, high = SUPPORTED_KERAS
+    if not low <= version <= high:
+        msg = (
+            f"kutils {feature} supports Keras {low[0]}.{low[1]} to {high[0]}.{high[1]}, "
+            f"but Keras {version[0]}.{version[1]} is installed. Install a supported Keras "
+            "(pip install 'keras>=3,<4') or a kutils release that supports yours."
+        )
+        raise KerasInternalsChanged(msg)
+
+
+# ---------------------------------------------------------------------------------------
+# String identifiers that name custom objects
+# ---------------------------------------------------------------------------------------
+
+# Keras modules whose ``get(identifier)`` turns strings such as ``'relu'`` into objects.
+# In Keras 2 these consulted the custom-object registry; in Keras 3 they look only at
+# their own built-in table, so ``Dense(4, activation='my_activation')`` fails even inside
+# a custom-object scope.
+_IDENTIFIER_MODULES = (
+    "activations",
+    "constraints",
+    "initializers",
+    "losses",
+    "metrics",
+    "optimizers",
+    "regularizers",
+)
+_lookup_lock = threading.Lock()
+_lookup_installed = False
+
+
+def install_custom_object_lookups() -> None:
+    """Let Keras 3 ``get(name)`` functions find custom objects by name, as Keras 2 did.
+
+    Each ``keras.src.<module>.get`` is wrapped once per process. A string that names an
+    object in the custom-object registry (or an active Keras custom-object scope) resolves
+    to that object, which then goes through Keras's own ``get`` as if passed directly;
+    every other identifier goes to Keras unchanged. Classes are instantiated with no
+    arguments first, as Keras 2 did for regularizers, constraints, initializers, losses,
+    metrics and optimizers (an activation class is passed on as it is).
+    """
+    global _lookup_installed
+    if _lookup_installed:
+        return
+    with _lookup_lock:
+        if _lookup_installed:
+            return
+        check_keras_version("custom-object string look-ups")
+        import keras
+
+        for name in _IDENTIFIER_MODULES:
+            module = importlib.import_module(f"keras.src.{name}")
+            original = getattr(module, "get", None)
+            if not callable(original):
+                msg = (
+                    f"keras.src.{name}.get is missing in Keras {keras.__version__}; kutils "
+                    "cannot make string identifiers find custom objects."
+                )
+                raise KerasInternalsChanged(msg)
+            if not getattr(original, "_kutils_wraps", False):
+                wrapped = _custom_lookup(
+                    original,
+                    keras.saving.get_registered_object,
+                    instantiate_classes=name != "activations",
+                )
+                setattr(module, "get", wrapped)  # noqa: B010
+        _lookup_installed = True
+
+
+def _custom_lookup(
+    original: Callable[..., Any], find: Callable[[str], Any], *, instantiate_classes: bool
+) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def get(identifier: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(identifier, str):
+            found = find(identifier)
+            if found is not None:
+                if instantiate_classes and inspect.isclass(found):
+                    found = found()
+                return original(found, *args, **kwargs)
+        return original(identifier, *args, **kwargs)
+
+    get._kutils_wraps = True  # type: ignore[attr-defined]
+    return get

@@ -1,0 +1,194 @@
+"""``to_categorical`` and ``normalize``: the Keras 2 ``np_utils`` functions, in numpy.
+
+Both return numpy arrays for every input (lists, tuples, numpy arrays, TensorFlow or
+Keras eager tensors), keep the Keras 2 defaults (``to_categorical`` returns float32,
+Keras 3 returns float64) and need neither TensorFlow nor Keras.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["normalize", "to_categorical"]
+
+
+def to_categorical(
+    y: Any, num_classes: int | None = None, dtype: npt.DTypeLike = "float32"
+) -> np.ndarray:
+    """Convert a class vector (integers) to a binary class matrix.
+
+    The same as ``keras.utils.to_categorical`` of Keras 2.3.1, for use with
+    ``categorical_crossentropy``.
+
+    Args:
+        y: class labels, integers from 0 to ``num_classes - 1``: a list, tuple, numpy
+            array or eager tensor of any shape. Floats are accepted when they hold whole
+            numbers (``2.0``).
+        num_classes: total number of classes. ``None`` or ``0`` means ``max(y) + 1``.
+        dtype: the dtype of the result, ``'float32'`` by default.
+
+    Returns:
+        A numpy array of shape ``y.shape + (num_classes,)``, where a trailing axis of
+        size 1 is dropped first when ``y`` has two or more dimensions (so ``(n, 1)``
+        labels give ``(n, num_classes)``).
+
+    Raises:
+        ValueError: a label is negative, not below ``num_classes``, or not a whole
+            number; or ``y`` is empty and ``num_classes`` is not given.
+
+    Differences:
+        Keras 2 wrapped negative labels round to the last columns and truncated 1.5 to
+        class 1 without a word; kutils raises ``ValueError`` for both. Keras 3 has no
+        ``dtype`` argument and returns float64.
+
+    Example:
+        >>> to_categorical([0, 2, 1], num_classes=3)
+        array([[1., 0., 0.],
+               [0., 0., 1.],
+               [0., 1., 0.]], dtype=float32)
+    """
+    labels = _as_label_array(y)
+    input_shape = labels.shape
+    if input_shape and input_shape[-1] == 1 and len(input_shape) > 1:
+        input_shape = input_shape[:-1]
+    labels = labels.reshape(-1)
+    n = labels.shape[0]
+
+    if num_classes is None or num_classes == 0:
+        if n == 0:
+            msg = (
+                "Cannot infer the number of classes from an empty label array: pass "
+                "num_classes. Received: y with shape "
+                f"{np.shape(labels)} and num_classes={num_classes!r}"
+            )
+            raise ValueError(msg)
+        num_classes = int(labels.max()) + 1
+    elif not isinstance(num_classes, numbers.Integral) or num_classes < 0:
+        msg = (
+            f"num_classes must be a positive integer or None. Received: num_classes={num_classes!r}"
+        )
+        raise ValueError(msg)
+    num_classes = int(num_classes)
+
+    if n:
+        _check_label_range(labels, num_classes)
+    # np.zeros gets lazily zeroed pages from the OS, so only the rows written below are
+    # touched: much faster than a filled buffer when num_classes is large.
+    categorical = np.zeros((n, num_classes), dtype=dtype)
+    categorical[np.arange(n), labels] = 1
+    return categorical.reshape((*input_shape, num_classes))
+
+
+def _as_label_array(y: Any) -> np.ndarray:
+    if hasattr(y, "numpy") and not isinstance(y, np.ndarray):
+        y = y.numpy()  # eager TensorFlow / Keras tensors, without importing TensorFlow
+    try:
+        array = np.asarray(y)
+    except (TypeError, ValueError) as exc:
+        msg = (
+            "to_categorical expects integer class labels (a list, tuple, numpy array or "
+            f"tensor). Received: y of type {type(y).__name__}"
+        )
+        raise ValueError(msg) from exc
+    kind = array.dtype.kind
+    if kind in "iub":
+        return array.astype(np.int64, copy=False)
+    if kind in "US":  # Keras 2 accepted numeric strings such as '3'
+        try:
+            return array.astype(np.int64)
+        except ValueError as exc:
+            msg = f"to_categorical expects integer class labels. Received: y={array!r}"
+            raise ValueError(msg) from exc
+    if kind == "f":
+        whole = np.isfinite(array) & (array == np.floor(array))
+        if not whole.all():
+            bad = array.reshape(-1)[~whole.reshape(-1)][0]
+            msg = (
+                f"to_categorical expects whole-number class labels, but found {bad!r}. "
+                "Round or cast the labels to integers first. Received: y with dtype "
+                f"{array.dtype}"
+            )
+            raise ValueError(msg)
+        return array.astype(np.int64)
+    msg = f"to_categorical expects integer class labels. Received: y with dtype {array.dtype}"
+    raise ValueError(msg)
+
+
+def _check_label_range(labels: np.ndarray, num_classes: int) -> None:
+    low, high = int(labels.min()), int(labels.max())
+    if low < 0:
+        msg = (
+            f"to_categorical found the negative label {low}; labels must be in "
+            f"[0, num_classes). Received: num_classes={num_classes}"
+        )
+        raise ValueError(msg)
+    if high >= num_classes:
+        msg = (
+            f"to_categorical found the label {high}, which is not below num_classes; "
+            "labels must be in [0, num_classes). Pass a larger num_classes or None "
+            f"to infer it. Received: num_classes={num_classes}"
+        )
+        raise ValueError(msg)
+
+
+def normalize(x: Any, axis: int = -1, order: float = 2) -> np.ndarray:
+    """Normalize an array to unit norm along one axis.
+
+    The same as ``keras.utils.normalize`` of Keras 2.3.1: vectors whose norm is zero
+    are left as zeros (no NaN, no warning) and the input is never modified.
+
+    Args:
+        x: a numpy array, list, or eager tensor.
+        axis: the axis along which to normalize; any axis, negative ones included.
+        order: the order of the norm, as ``ord`` of ``numpy.linalg.norm``: 2 (the
+            default) for L2, 1 for L1, ``numpy.inf`` for the largest absolute value.
+
+    Returns:
+        A new numpy array of the same shape (a 1-D input gives shape ``(1, n)``, as in
+        Keras 2). float32 and float16 inputs keep their dtype; integer inputs give
+        float64.
+
+    Raises:
+        ValueError: ``axis`` is outside the array's dimensions.
+
+    Differences:
+        Keras 3.15 treats ``axis=0`` as ``-1`` and returns a backend tensor for lists
+        and tensors; kutils normalizes along the axis asked and always returns numpy.
+
+    Example:
+        >>> normalize([[3.0, 4.0], [0.0, 0.0]])
+        array([[0.6, 0.8],
+               [0. , 0. ]])
+    """
+    if hasattr(x, "numpy") and not isinstance(x, np.ndarray):
+        x = x.numpy()
+    array = np.asarray(x)
+    if not isinstance(axis, numbers.Integral) or not -array.ndim <= axis < max(array.ndim, 1):
+        msg = (
+            f"axis must be an integer in [-{array.ndim}, {array.ndim}) for an input of "
+            f"shape {array.shape}. Received: axis={axis!r}"
+        )
+        raise ValueError(msg)
+    if array.dtype.kind not in "fc":
+        array = array.astype(np.float64)
+
+    norm = np.atleast_1d(_norm(array, int(axis), order))
+    norm[norm == 0] = 1
+    scale = np.expand_dims(np.reciprocal(norm), axis)
+    return np.multiply(array, scale)
+
+
+def _norm(array: np.ndarray, axis: int, order: float) -> np.ndarray:
+    """The norm along ``axis``, without a temporary as large as ``array`` for 1, 2, inf."""
+    if array.dtype in (np.float32, np.float64):
+        if order == 2:
+            dims = list(range(array.ndim))
+            kept = [d for d in dims if d != axis % array.ndim]
+            return np.sqrt(np.einsum(array, dims, array, dims, kept))
+        if order == np.inf:
+            return np.maximum(array.max(axis=axis), -array.min(axis=axis))
+    return np.linalg.norm(array, order, axis)

@@ -1,0 +1,114 @@
+"""Custom-object scoping with Keras 2 semantics on Keras 3's registry.
+
+In Keras 2 a ``CustomObjectScope`` wrote its objects into the one global registry that
+``get_custom_objects()`` returns, and put the registry back as it was on exit. Keras 3
+keeps scoped objects in a separate thread-local dict, accepts only one dict, does not
+merge nested scopes and does not let string identifiers such as
+``activation='my_activation'`` find custom objects at all. kutils restores the Keras 2
+behaviour on top of Keras 3's own global registry, so Keras 3's loaders
+(``keras.models.load_model`` for ``.keras`` and ``.h5``, ``keras.layers.deserialize``)
+see the objects too.
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Any
+
+__all__ = ["CustomObjectScope", "custom_object_scope", "get_custom_objects"]
+
+
+def get_custom_objects() -> dict[str, Any]:
+    """Return the live global dict of custom objects.
+
+    This is Keras 3's own registry (``keras.saving.get_custom_objects()``), so an entry
+    added here is seen by every Keras loader, and ``get_custom_objects()['X'] = X``
+    registers ``X`` as in Keras 2. The same dict object is returned every time.
+
+    Returns:
+        The global ``dict`` mapping names to classes and functions.
+
+    Example:
+        >>> get_custom_objects()["my_activation"] = my_activation  # doctest: +SKIP
+        >>> Dense(4, activation="my_activation")  # doctest: +SKIP
+    """
+    from kutils import _keras_compat
+
+    _keras_compat.install_custom_object_lookups()
+    import keras
+
+    registry: dict[str, Any] = keras.saving.get_custom_objects()
+    return registry
+
+
+class CustomObjectScope:
+    """Expose custom objects to Keras deserialization inside a ``with`` block.
+
+    Code inside the block sees the given objects in ``get_custom_objects()`` and through
+    every name look-up Keras does: ``keras.models.load_model`` (``.keras`` and ``.h5``),
+    ``keras.layers.deserialize`` and string identifiers such as
+    ``Dense(4, kernel_regularizer='MyRegularizer')``. On exit the registry is restored
+    exactly as it was on entry, also when the block raises; changes made inside the
+    block, through ``get_custom_objects()`` too, are discarded.
+
+    Args:
+        *args: any number of dicts mapping names to classes or functions. Later dicts
+            override earlier ones, and a nested scope adds to the one around it.
+
+    Raises:
+        TypeError: on entry, when an argument is not a dict (mapping).
+
+    Threads:
+        As in Keras 2, the registry is process-global: while a scope is open, every
+        thread sees its objects, and scopes opened at the same time in several threads
+        see each other's objects. Keras 3's ``keras.saving.CustomObjectScope`` is
+        thread-local, if that is what you need.
+
+    Example:
+        >>> with CustomObjectScope({"MyLayer": MyLayer}):  # doctest: +SKIP
+        ...     model = keras.models.load_model("model.h5")
+    """
+
+    def __init__(self, *args: dict[str, Any]) -> None:
+        self.custom_objects = args
+        self.backup: dict[str, Any] | None = None
+
+    def __enter__(self) -> CustomObjectScope:
+        for position, objects in enumerate(self.custom_objects):
+            if not hasattr(objects, "keys"):
+                msg = (
+                    "CustomObjectScope takes dicts mapping names to custom objects. "
+                    f"Received: argument {position} of type {type(objects).__name__}"
+                )
+                raise TypeError(msg)
+        registry = get_custom_objects()
+        self.backup = dict(registry)
+        for objects in self.custom_objects:
+            registry.update(objects)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        registry = get_custom_objects()
+        registry.clear()
+        registry.update(self.backup or {})
+
+
+def custom_object_scope(*args: dict[str, Any]) -> CustomObjectScope:
+    """Return a ``CustomObjectScope`` over ``args``; the Keras 2 functional spelling.
+
+    Args:
+        *args: dicts mapping names to custom classes or functions.
+
+    Returns:
+        A ``CustomObjectScope`` to use in a ``with`` statement.
+
+    Example:
+        >>> with custom_object_scope({"MyObject": MyObject}):  # doctest: +SKIP
+        ...     layer = Dense(4, kernel_regularizer="MyObject")
+    """
+    return CustomObjectScope(*args)

@@ -1,0 +1,74 @@
+"""Developer tasks. ``pip install nox`` once, then ``nox -s <session>``.
+
+Each session installs what it needs into its own virtual environment under ``.nox/``,
+kept between runs, so a fresh machine with only Python and pip needs nothing else
+(plus Debian's ``graphviz`` package for the plot-rendering tests: see .ci/run).
+"""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["tests", "lint", "typecheck", "docs"]
+nox.options.reuse_existing_virtualenvs = True
+
+TEST_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", "KERAS_BACKEND": "tensorflow"}
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Run the test suite: ``nox -s tests`` (pass pytest options after ``--``)."""
+    session.install("-e", ".[test]")
+    session.run("pytest", *session.posargs, env=TEST_ENV)
+
+
+@nox.session
+def slow(session: nox.Session) -> None:
+    """Run only the tests marked slow (none selected is not a failure)."""
+    session.install("-e", ".[test]")
+    session.run("pytest", "-m", "slow", *session.posargs, env=TEST_ENV, success_codes=[0, 5])
+
+
+@nox.session
+def demo(session: nox.Session) -> None:
+    """The main job: a Keras 2 style script run on Keras 3 through kutils."""
+    session.install("-e", ".")
+    session.run("python", "examples/demo.py", *session.posargs, env=TEST_ENV)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff check and ruff format --check."""
+    session.install("ruff>=0.6")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy on kutils/."""
+    session.install("-e", ".", "mypy>=1.10", "types-requests")
+    session.run("mypy")
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Build the documentation site with warnings as errors."""
+    session.install("-e", ".[docs]")
+    session.run(
+        "sphinx-build", "-W", "--keep-going", "-b", "html", "docs", "build/docs", env=TEST_ENV
+    )
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Run every benchmark under benchmarks/ and print its figures and ratios."""
+    session.install("-e", ".")
+    import pathlib
+
+    scripts = sorted(pathlib.Path("benchmarks").glob("bench_*.py"))
+    if session.posargs:
+        scripts = [s for s in scripts if any(arg in s.name for arg in session.posargs)]
+    for script in scripts:
+        session.log(f"--- {script}")
+        session.run("python", str(script), env=TEST_ENV)

@@ -1,0 +1,230 @@
+"""CustomObjectScope, custom_object_scope and get_custom_objects with Keras 2 semantics."""
+
+from __future__ import annotations
+
+import threading
+
+import keras
+import numpy as np
+import pytest
+
+from kutils import CustomObjectScope, custom_object_scope, get_custom_objects
+
+
+def my_activation(x):
+    return keras.ops.relu(x) * 2.0
+
+
+def my_loss(y_true, y_pred):
+    return keras.ops.mean(keras.ops.abs(y_true - y_pred), axis=-1)
+
+
+def my_metric(y_true, y_pred):
+    return keras.ops.mean(keras.ops.square(y_true - y_pred), axis=-1)
+
+
+class MyRegularizer(keras.regularizers.Regularizer):
+    def __init__(self, strength=0.01):
+        self.strength = strength
+
+    def __call__(self, weights):
+        return self.strength * keras.ops.sum(keras.ops.abs(weights))
+
+    def get_config(self):
+        return {"strength": self.strength}
+
+
+class MyDense(keras.layers.Layer):
+    def __init__(self, units, **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+
+    def build(self, input_shape):
+        self.kernel = self.add_weight(shape=(input_shape[-1], self.units), name="kernel")
+
+    def call(self, inputs):
+        return keras.ops.matmul(inputs, self.kernel)
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units}
+
+
+CUSTOM = {
+    "MyDense": MyDense,
+    "my_activation": my_activation,
+    "MyRegularizer": MyRegularizer,
+    "my_loss": my_loss,
+    "my_metric": my_metric,
+}
+
+
+@pytest.fixture(autouse=True)
+def clean_registry():
+    registry = get_custom_objects()
+    before = dict(registry)
+    yield
+    registry.clear()
+    registry.update(before)
+
+
+def test_get_custom_objects_is_the_live_keras_registry():
+    assert get_custom_objects() is get_custom_objects()
+    assert get_custom_objects() is keras.saving.get_custom_objects()
+
+
+def test_assigning_into_get_custom_objects_registers_for_string_lookups():
+    get_custom_objects()["my_activation"] = my_activation
+    layer = keras.layers.Dense(4, activation="my_activation")
+    assert layer.activation is my_activation
+
+
+def test_scope_objects_are_visible_inside_and_gone_after():
+    with CustomObjectScope({"my_activation": my_activation}) as scope:
+        assert isinstance(scope, CustomObjectScope)
+        assert get_custom_objects()["my_activation"] is my_activation
+    assert "my_activation" not in get_custom_objects()
+
+
+def test_several_dicts_merge_with_later_ones_winning():
+    with custom_object_scope({"a": my_loss, "b": my_loss}, {"b": my_metric}):
+        assert get_custom_objects()["a"] is my_loss
+        assert get_custom_objects()["b"] is my_metric
+    assert "a" not in get_custom_objects()
+    assert "b" not in get_custom_objects()
+
+
+def test_nested_scopes_merge_and_unwind_like_a_stack():
+    with CustomObjectScope({"a": my_loss}):
+        with CustomObjectScope({"b": my_metric}):
+            assert get_custom_objects()["a"] is my_loss
+            assert get_custom_objects()["b"] is my_metric
+        assert "b" not in get_custom_objects()
+        assert get_custom_objects()["a"] is my_loss
+    assert "a" not in get_custom_objects()
+
+
+def test_registry_is_restored_exactly_even_when_the_block_raises():
+    get_custom_objects()["kept"] = my_loss
+    before = dict(get_custom_objects())
+    registry = get_custom_objects()
+    with pytest.raises(RuntimeError, match="boom"), CustomObjectScope({"kept": my_metric}):
+        get_custom_objects()["added_inside"] = my_activation
+        del get_custom_objects()["kept"]
+        raise RuntimeError("boom")
+    assert get_custom_objects() == before
+    assert get_custom_objects() is registry
+
+
+def test_zero_arguments_is_a_no_op_scope():
+    before = dict(get_custom_objects())
+    with CustomObjectScope():
+        assert get_custom_objects() == before
+    assert get_custom_objects() == before
+
+
+@pytest.mark.parametrize("bad", [None, [("a", 1)], "name"])
+def test_a_non_dict_argument_raises_type_error_on_enter_and_changes_nothing(bad):
+    before = dict(get_custom_objects())
+    scope = CustomObjectScope({"a": my_loss}, bad)
+    with pytest.raises(TypeError, match=r"argument 1 of type"), scope:
+        pass
+    assert get_custom_objects() == before
+
+
+def test_string_identifiers_find_scoped_objects():
+    with custom_object_scope(CUSTOM):
+        layer = keras.layers.Dense(
+            4, activation="my_activation", kernel_regularizer="MyRegularizer"
+        )
+        assert layer.activation is my_activation
+        assert isinstance(layer.kernel_regularizer, MyRegularizer)
+
+
+def test_string_identifiers_fail_outside_the_scope_with_keras_error():
+    with custom_object_scope(CUSTOM):
+        pass
+    with pytest.raises(ValueError, match="Could not interpret activation"):
+        keras.layers.Dense(4, activation="my_activation")
+    with pytest.raises(ValueError, match="Could not interpret regularizer"):
+        keras.layers.Dense(4, kernel_regularizer="MyRegularizer")
+
+
+def test_builtin_string_identifiers_are_unchanged():
+    with custom_object_scope(CUSTOM):
+        layer = keras.layers.Dense(4, activation="relu", kernel_regularizer="l2")
+    assert layer.activation is keras.activations.relu
+    assert isinstance(layer.kernel_regularizer, keras.regularizers.L2)
+
+
+def test_compile_with_string_loss_and_metric_trains_inside_scope():
+    x = np.random.default_rng(0).normal(size=(32, 3)).astype("float32")
+    y = x.sum(axis=1, keepdims=True)
+    with custom_object_scope(CUSTOM):
+        model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+        model.compile(optimizer="sgd", loss="my_loss", metrics=["my_metric"])
+        history = model.fit(x, y, epochs=2, batch_size=8, verbose=0)
+    assert set(history.history) >= {"loss", "my_metric"}
+    assert np.isfinite(history.history["loss"]).all()
+
+
+def test_layers_deserialize_inside_scope():
+    config = keras.layers.serialize(MyDense(3, name="custom"))
+    with custom_object_scope({"MyDense": MyDense}):
+        layer = keras.layers.deserialize(config)
+    assert isinstance(layer, MyDense)
+    assert layer.units == 3
+
+
+def _custom_model():
+    model = keras.Sequential(
+        [
+            keras.Input((4,)),
+            MyDense(8, name="custom_dense"),
+            keras.layers.Activation(my_activation),
+            keras.layers.Dense(2, kernel_regularizer=MyRegularizer(0.05)),
+        ]
+    )
+    model.compile(optimizer="sgd", loss=my_loss, metrics=[my_metric])
+    return model
+
+
+@pytest.mark.parametrize("suffix", [".keras", ".h5"])
+def test_load_model_with_custom_objects_inside_scope(tmp_path, suffix):
+    model = _custom_model()
+    x = np.random.default_rng(1).normal(size=(16, 4)).astype("float32")
+    model.fit(x, np.zeros((16, 2), "float32"), epochs=1, verbose=0)
+    path = tmp_path / f"model{suffix}"
+    model.save(path)
+
+    with CustomObjectScope(CUSTOM):
+        loaded = keras.models.load_model(path)
+    assert isinstance(loaded.layers[0], MyDense)
+    assert isinstance(loaded.layers[2].kernel_regularizer, MyRegularizer)
+    assert loaded.layers[2].kernel_regularizer.strength == pytest.approx(0.05)
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6)
+    # The compiled loss and metric came back and work.
+    result = loaded.evaluate(x, np.zeros((16, 2), "float32"), verbose=0, return_dict=True)
+    assert set(result) >= {"loss"}
+
+
+@pytest.mark.parametrize("suffix", [".keras", ".h5"])
+def test_load_model_outside_scope_fails_with_keras_error(tmp_path, suffix):
+    path = tmp_path / f"model{suffix}"
+    _custom_model().save(path)
+    with CustomObjectScope(CUSTOM):
+        pass
+    with pytest.raises((TypeError, ValueError), match=r"MyDense|could not be deserialized"):
+        keras.models.load_model(path)
+
+
+def test_scope_is_process_global_as_in_keras_2():
+    seen = {}
+
+    def look():
+        seen["value"] = get_custom_objects().get("my_activation")
+
+    with CustomObjectScope({"my_activation": my_activation}):
+        thread = threading.Thread(target=look)
+        thread.start()
+        thread.join(timeout=30)
+    assert seen["value"] is my_activation

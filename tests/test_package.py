@@ -1,0 +1,91 @@
+"""The package itself: cheap import, exports, version, and Keras 2 signature parity."""
+
+from __future__ import annotations
+
+import inspect
+import subprocess
+import sys
+from importlib import metadata
+
+import pytest
+
+import kutils
+
+# The newest documented Keras 2 signature of each public callable: (name, parameters),
+# each parameter as (name, default) with inspect.Parameter.empty for "no default".
+# Extra keyword-only parameters may follow the legacy ones.
+_ = inspect.Parameter.empty
+LEGACY_SIGNATURES = {
+    "to_categorical": [("y", _), ("num_classes", None), ("dtype", "float32")],
+    "normalize": [("x", _), ("axis", -1), ("order", 2)],
+    "custom_object_scope": [("args", _)],
+    "CustomObjectScope": [("args", _)],
+    "get_custom_objects": [],
+}
+
+
+def test_import_does_not_load_heavy_dependencies():
+    code = (
+        "import sys, kutils; "
+        "heavy = [m for m in ('tensorflow', 'keras', 'h5py', 'pydot', 'requests') if m in sys.modules]; "
+        "print(heavy)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    ).stdout
+    assert out.strip() == "[]"
+
+
+def test_all_lists_exactly_the_names_that_resolve():
+    for name in kutils.__all__:
+        assert getattr(kutils, name) is not None
+    assert set(kutils.__all__) == {"__version__", *LEGACY_SIGNATURES}
+    assert set(kutils.__all__) == {"__version__", *kutils._EXPORTS}
+    assert set(dir(kutils)) >= set(kutils.__all__)
+
+
+def test_unknown_attribute_raises_attribute_error():
+    with pytest.raises(AttributeError, match="no attribute 'multi_gpu_models'"):
+        kutils.multi_gpu_models  # noqa: B018
+
+
+def test_one_version_string():
+    assert kutils.__version__.count(".") == 2
+    try:
+        installed = metadata.version("kutils")
+    except metadata.PackageNotFoundError:
+        pytest.skip("kutils is not installed, only importable from the source tree")
+    assert installed == kutils.__version__
+
+
+def test_py_typed_is_shipped():
+    from importlib import resources
+
+    assert resources.files("kutils").joinpath("py.typed").is_file()
+
+
+@pytest.mark.parametrize("name", sorted(LEGACY_SIGNATURES))
+def test_signature_matches_keras_2(name):
+    obj = getattr(kutils, name)
+    params = list(inspect.signature(obj).parameters.values())
+    legacy = LEGACY_SIGNATURES[name]
+    assert [(p.name, p.default) for p in params[: len(legacy)]] == legacy
+    for extra in params[len(legacy) :]:
+        assert extra.kind is inspect.Parameter.KEYWORD_ONLY, (
+            f"{name}: {extra.name} must be keyword-only"
+        )
+
+
+def test_public_signatures_are_type_hinted():
+    for name in kutils.__all__:
+        obj = getattr(kutils, name)
+        if not callable(obj):
+            continue
+        target = obj.__init__ if inspect.isclass(obj) else obj
+        hints = inspect.signature(target).parameters
+        for param in hints.values():
+            if param.name == "self":
+                continue
+            assert param.annotation is not inspect.Parameter.empty, (
+                f"{name}({param.name}) has no type hint"
+            )
