@@ -370,7 +370,7 @@ def _ipython_display(path: str, file_format: str) -> Any:
     except ImportError:
         return None
     if file_format in _IMAGE_FORMATS:
-        return display.Image(filename=path)
+        return display.Image(filename=path, format=file_format)
     if file_format == "svg":
         return display.SVG(filename=path)
     return None
