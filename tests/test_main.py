@@ -201,3 +201,25 @@ def test_bad_flag_value_is_status_2(saved_models):
     with pytest.raises(SystemExit) as exit_info:
         main(["plot", str(saved_models / "model.keras"), "--rankdir", "UP"])
     assert exit_info.value.code == 2
+
+
+def test_help_does_not_import_keras():
+    code = (
+        "import sys\n"
+        "from kutils.__main__ import main\n"
+        "try:\n"
+        "    main(['--help'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "heavy = [m for m in ('tensorflow', 'keras', 'pydot', 'h5py') if m in sys.modules]\n"
+        "print(heavy, file=sys.stderr)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        check=True,
+    )
+    assert result.stderr.strip() == "[]"

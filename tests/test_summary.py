@@ -326,3 +326,22 @@ def test_subclassed_model_with_unbuilt_layers_raises_runtime_error():
         model.build((None, 5))  # Keras 3 marks the model built but never runs call()
     with pytest.raises(RuntimeError, match=r"count_params` on hidden.*model\(x\)"):
         print_summary(model, print_fn=lambda _: None)
+
+
+def test_training_keeps_the_summary_and_batchnorm_stats_non_trainable():
+    model = frozen_model()
+    model.compile(optimizer="sgd", loss="mse")
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(64, 10)), rng.normal(size=(64, 1))
+    before = model.get_layer("batch_norm").moving_mean.numpy().copy()
+    model.fit(x, y, batch_size=16, epochs=1, verbose=0)
+    assert not np.allclose(model.get_layer("batch_norm").moving_mean.numpy(), before)
+    assert _summary_lines(model) == _expected(FROZEN)
+
+
+def test_sequential_built_with_add_lists_each_layer_once():
+    model = keras.Sequential(name="sequential_1")
+    model.add(Input((784,)))
+    model.add(layers.Dense(32, name="dense_1"))
+    model.add(layers.Dense(10, name="dense_2"))
+    assert _summary_lines(model) == _expected(SEQUENTIAL)
