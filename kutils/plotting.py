@@ -238,6 +238,7 @@ def plot_model(
             to ``to_file`` with the extension ``.dot`` and the message says where.
         ValueError: graphviz does not know the format named by the extension, or an
             argument is not valid.
+        FileNotFoundError: the folder of ``to_file`` does not exist.
         RuntimeError: graphviz failed for another reason (its message is included).
 
     Differences:
@@ -251,6 +252,13 @@ def plot_model(
         >>> plot_model(model, to_file="model.svg", show_shapes=True)  # doctest: +SKIP
     """
     path = os.fspath(to_file)
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        msg = (
+            f"Cannot write the drawing: the folder {folder!r} does not exist; create it "
+            f"first. Received: to_file={path!r}"
+        )
+        raise FileNotFoundError(msg)
     extension = os.path.splitext(path)[1]
     file_format = extension[1:].lower() if extension else "png"
     dot = model_to_dot(

@@ -324,3 +324,9 @@ def test_unknown_format_raises_value_error_naming_the_file(tmp_path):
     with pytest.raises(ValueError, match=r"format 'xyz'.*Received: to_file='.*model\.xyz'"):
         plot_model(functional_model(), to_file=str(tmp_path / "model.xyz"))
     assert os.listdir(tmp_path) == []
+
+
+def test_missing_folder_raises_file_not_found_naming_it(tmp_path):
+    target = tmp_path / "absent" / "model.png"
+    with pytest.raises(FileNotFoundError, match=r"folder .*absent' does not exist"):
+        plot_model(functional_model(), to_file=str(target))
