@@ -129,16 +129,14 @@ def test_plot_hide_layer_names_and_dot_output(saved_models, tmp_path):
     assert "rankdir=TB" in source and "dpi=96" in source
 
 
-def test_plot_without_graphviz_is_one_line_error_with_status_1(saved_models, tmp_path, capsys):
+def test_plot_without_graphviz_is_one_line_error_with_status_1(
+    saved_models, tmp_path, capsys, monkeypatch
+):
     empty = tmp_path / "bin"
     empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))  # the graphviz programs are hidden
     target = tmp_path / "model.png"
-    old_path = os.environ["PATH"]
-    os.environ["PATH"] = str(empty)
-    try:
-        status = main(["plot", str(saved_models / "model.keras"), "-o", str(target)])
-    finally:
-        os.environ["PATH"] = old_path
+    status = main(["plot", str(saved_models / "model.keras"), "-o", str(target)])
     assert status == 1
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1
