@@ -23,6 +23,9 @@ _EXPORTS: dict[str, str] = {
     "get_custom_objects": "kutils.custom_objects",
     "to_categorical": "kutils.categorical",
     "normalize": "kutils.categorical",
+    "print_summary": "kutils.summary",
+    "model_to_dot": "kutils.plotting",
+    "plot_model": "kutils.plotting",
 }
 
 __all__ = [
@@ -30,7 +33,10 @@ __all__ = [
     "__version__",
     "custom_object_scope",
     "get_custom_objects",
+    "model_to_dot",
     "normalize",
+    "plot_model",
+    "print_summary",
     "to_categorical",
 ]
 
@@ -41,6 +47,8 @@ if TYPE_CHECKING:
         custom_object_scope,
         get_custom_objects,
     )
+    from kutils.plotting import model_to_dot, plot_model
+    from kutils.summary import print_summary
 
 
 def __getattr__(name: str) -> Any:

@@ -118,3 +118,179 @@ def _custom_lookup(
 
     get._kutils_wraps = True  # type: ignore[attr-defined]
     return get
+
+
+# ---------------------------------------------------------------------------------------
+# Model graphs, for print_summary and model_to_dot
+# ---------------------------------------------------------------------------------------
+
+# Keras 2 read a layer's graph through ``layer._inbound_nodes`` (each node holding
+# ``inbound_layers``, ``node_indices``, ``tensor_indices``, ``input_shapes`` and
+# ``output_shapes``) and a model's through ``model._nodes_by_depth``. Keras 3 keeps
+# ``_inbound_nodes`` and ``_nodes_by_depth`` (on the Functional model, or on the
+# Functional that a built Sequential holds in ``_functional``), but a node now holds
+# KerasTensors whose ``_keras_history`` says which layer call made them. The functions
+# below give print_summary and model_to_dot the Keras 2 view.
+
+
+class LayerCall:
+    """One call of a layer in a graph (a Keras node), in Keras 2 terms.
+
+    Attributes:
+        node: the Keras node itself, for identity checks.
+        inbound: ``(layer, node_index, tensor_index)`` for each input tensor, in order.
+        input_shapes: the shape tuple of each input tensor (an input layer's call
+            reports its own output, as Keras 2 did).
+        output_shapes: the shape tuple of each output tensor.
+    """
+
+    __slots__ = ("inbound", "input_shapes", "node", "output_shapes")
+
+    def __init__(
+        self,
+        node: Any,
+        inbound: list[tuple[Any, int, int]],
+        input_shapes: list[tuple[int | None, ...]],
+        output_shapes: list[tuple[int | None, ...]],
+    ) -> None:
+        self.node = node
+        self.inbound = inbound
+        self.input_shapes = input_shapes
+        self.output_shapes = output_shapes
+
+
+def _check_graph_internals(layer: Any) -> None:
+    if not hasattr(layer, "_inbound_nodes"):
+        import keras
+
+        msg = (
+            f"Keras {keras.__version__} layers have no `_inbound_nodes`; kutils cannot "
+            "read the model graph for print_summary and model_to_dot."
+        )
+        raise KerasInternalsChanged(msg)
+
+
+def layer_calls(layer: Any) -> list[LayerCall]:
+    """Every call of ``layer`` on symbolic tensors, oldest first (``layer._inbound_nodes``)."""
+    check_keras_version("print_summary and model_to_dot")
+    _check_graph_internals(layer)
+    calls = []
+    for node in layer._inbound_nodes:
+        tensors = list(node.input_tensors)
+        outputs = [tuple(t.shape) for t in node.output_tensors]
+        inputs = [tuple(t.shape) for t in tensors] if tensors else outputs
+        calls.append(LayerCall(node, node_inbound(node), inputs, outputs))
+    return calls
+
+
+def node_inbound(node: Any) -> list[tuple[Any, int, int]]:
+    """``(layer, node_index, tensor_index)`` for each input tensor of a Keras node.
+
+    Keras 2 kept these as ``node.inbound_layers``, ``node.node_indices`` and
+    ``node.tensor_indices``; Keras 3 keeps them on each tensor's ``_keras_history``.
+    """
+    inbound = []
+    for tensor in node.input_tensors:
+        history = getattr(tensor, "_keras_history", None)
+        if history is not None and history.operation is not None:
+            inbound.append((history.operation, history.node_index, history.tensor_index))
+    return inbound
+
+
+def graph_nodes_by_depth(model: Any) -> dict[int, list[Any]] | None:
+    """The model's ``_nodes_by_depth``, or None when it is not a graph network.
+
+    A graph network is a Functional model or a Sequential model that has been built
+    with a known input shape (Keras 2's ``model._is_graph_network``). Subclassed models
+    and unbuilt Sequential models are not.
+    """
+    check_keras_version("print_summary and model_to_dot")
+    import keras
+    from keras.src.models.functional import Functional
+
+    graph = model
+    if isinstance(model, keras.Sequential):
+        graph = getattr(model, "_functional", None)
+    if not isinstance(graph, Functional):
+        return None
+    nodes_by_depth = getattr(graph, "_nodes_by_depth", None)
+    if nodes_by_depth is None:
+        msg = (
+            f"Keras {keras.__version__} Functional models have no `_nodes_by_depth`; "
+            "kutils cannot read the model graph for print_summary and model_to_dot."
+        )
+        raise KerasInternalsChanged(msg)
+    return dict(nodes_by_depth)
+
+
+def all_model_layers(model: Any) -> list[Any]:
+    """Every layer of the model, a Sequential's input layer included (Keras 2.3.1 ``_layers``)."""
+    import keras
+
+    if isinstance(model, keras.Sequential):
+        return list(model._layers)
+    return list(model.layers)
+
+
+def is_model(layer: Any) -> bool:
+    """Whether ``layer`` is a Keras model (Sequential, Functional or subclassed)."""
+    import keras
+
+    return isinstance(layer, keras.Model)
+
+
+def wrapped_layer(layer: Any) -> tuple[Any, str] | None:
+    """The layer inside a wrapper and the name Keras 2 showed for it, or None.
+
+    ``TimeDistributed`` keeps its inner layer in ``.layer``. Keras 3's ``Bidirectional``
+    is no longer a ``Wrapper``: it keeps copies named ``forward_<name>`` and
+    ``backward_<name>``; Keras 2 showed the name of the layer the user passed.
+    """
+    import keras
+
+    if isinstance(layer, keras.layers.Wrapper):
+        return layer.layer, layer.layer.name
+    if isinstance(layer, keras.layers.Bidirectional):
+        forward = layer.forward_layer
+        name = forward.name
+        return forward, name[len("forward_") :] if name.startswith("forward_") else name
+    return None
+
+
+def legacy_output_shape(layer: Any) -> str:
+    """Keras 2's ``str(layer.output_shape)``, or ``'multiple'`` where that raised.
+
+    Keras 3 layers have no ``output_shape``. Keras 2 derived it from every call of the
+    layer: the one output's shape tuple, a list of tuples for several outputs, and an
+    ``AttributeError`` (shown as ``multiple``) when the layer was never called on
+    symbolic tensors or its calls gave different shapes.
+    """
+    return _legacy_shape(layer_calls(layer), "output_shapes")
+
+
+def legacy_input_shape(layer: Any) -> str:
+    """Keras 2's ``str(layer.input_shape)``, or ``'multiple'`` where that raised."""
+    return _legacy_shape(layer_calls(layer), "input_shapes")
+
+
+def _legacy_shape(calls: list[LayerCall], attribute: str) -> str:
+    if not calls:
+        return "multiple"
+    texts = {str(getattr(call, attribute)) for call in calls}
+    if len(texts) != 1:
+        return "multiple"
+    shapes = getattr(calls[0], attribute)
+    return str(shapes[0]) if len(shapes) == 1 else str(shapes)
+
+
+def legacy_class_name(layer: Any) -> str:
+    """The class name Keras 2 showed: ``Model`` for a plain functional model.
+
+    ``keras.Model(inputs, outputs)`` made a ``Model`` in Keras 2 and makes a
+    ``Functional`` in Keras 3; subclasses keep their own names.
+    """
+    from keras.src.models.functional import Functional
+
+    if type(layer) is Functional:
+        return "Model"
+    return type(layer).__name__

@@ -21,6 +21,25 @@ LEGACY_SIGNATURES = {
     "custom_object_scope": [("args", _)],
     "CustomObjectScope": [("args", _)],
     "get_custom_objects": [],
+    "print_summary": [("model", _), ("line_length", None), ("positions", None), ("print_fn", None)],
+    "model_to_dot": [
+        ("model", _),
+        ("show_shapes", False),
+        ("show_layer_names", True),
+        ("rankdir", "TB"),
+        ("expand_nested", False),
+        ("dpi", 96),
+        ("subgraph", False),
+    ],
+    "plot_model": [
+        ("model", _),
+        ("to_file", "model.png"),
+        ("show_shapes", False),
+        ("show_layer_names", True),
+        ("rankdir", "TB"),
+        ("expand_nested", False),
+        ("dpi", 96),
+    ],
 }
 
 
