@@ -21,6 +21,7 @@ _EXPORTS: dict[str, str] = {
     "CustomObjectScope": "kutils.custom_objects",
     "custom_object_scope": "kutils.custom_objects",
     "get_custom_objects": "kutils.custom_objects",
+    "multi_gpu_model": "kutils.multi_gpu",
     "to_categorical": "kutils.categorical",
     "normalize": "kutils.categorical",
 }
@@ -30,6 +31,7 @@ __all__ = [
     "__version__",
     "custom_object_scope",
     "get_custom_objects",
+    "multi_gpu_model",
     "normalize",
     "to_categorical",
 ]
@@ -41,6 +43,7 @@ if TYPE_CHECKING:
         custom_object_scope,
         get_custom_objects,
     )
+    from kutils.multi_gpu import multi_gpu_model
 
 
 def __getattr__(name: str) -> Any:

@@ -118,3 +118,57 @@ def _custom_lookup(
 
     get._kutils_wraps = True  # type: ignore[attr-defined]
     return get
+
+
+# ---------------------------------------------------------------------------------------
+# multi_gpu_model: moving a model's variables to another device
+# ---------------------------------------------------------------------------------------
+
+
+def relocate_variables(model: Any, device: str) -> None:
+    """Move the storage of every variable of ``model`` to ``device``, keeping values.
+
+    A Keras 3 variable on the TensorFlow backend keeps its storage, a ``tf.Variable``,
+    in ``_value`` and makes it in ``_initialize(value)``; TensorFlow cannot move a
+    ``tf.Variable``, so a new one is made on ``device`` from the current value. The
+    Keras variable objects stay the same, so every layer, optimizer slot map and
+    checkpoint that refers to them still does, and the model's compiled train, test
+    and predict functions (which captured the old storage) are dropped for re-tracing.
+    """
+    check_keras_version("multi_gpu_model(cpu_relocation=True)")
+    import keras
+    import tensorflow as tf
+
+    if keras.backend.backend() != "tensorflow":
+        msg = f"Moving variables needs the TensorFlow backend. Received: backend={keras.backend.backend()!r}"
+        raise ValueError(msg)
+    for variable in model.variables:
+        if not (hasattr(variable, "_value") and callable(getattr(variable, "_initialize", None))):
+            msg = (
+                f"Keras {keras.__version__} variables have no _value/_initialize; kutils "
+                "cannot move them to another device."
+            )
+            raise KerasInternalsChanged(msg)
+        storage = variable._value
+        if storage is None:  # not created yet: it will be made wherever it is first built
+            continue
+        with tf.init_scope(), tf.device(device):
+            variable._value = None
+            variable._initialize(tf.identity(storage))
+    for name in ("train_function", "test_function", "predict_function"):
+        if hasattr(model, name):
+            setattr(model, name, None)
+
+
+def contains_layer_type(model: Any, layer_type: type) -> bool:
+    """Whether ``model`` or any layer nested in it, at any depth, is a ``layer_type``.
+
+    ``Layer._flatten_layers`` is the one walk that also reaches layers held as plain
+    attributes of custom layers (``model.layers`` lists only the top level).
+    """
+    check_keras_version("multi_gpu_model")
+    flatten = getattr(model, "_flatten_layers", None)
+    if not callable(flatten):
+        msg = "keras.Layer._flatten_layers is missing; kutils cannot inspect nested layers."
+        raise KerasInternalsChanged(msg)
+    return any(isinstance(layer, layer_type) for layer in flatten(include_self=True, recursive=True))
