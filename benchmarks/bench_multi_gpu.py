@@ -110,7 +110,9 @@ def gpu_scaling(x: np.ndarray, y: np.ndarray) -> None:
             timed(lambda m=model, k=n: m.fit(x, y, batch_size=BATCH * k, epochs=1, verbose=0))
             for _ in range(REPEATS)
         )
-        print(f"GPU scaling: {n} GPU(s), fit epoch {times[n]:.3f} s, speed-up {times[1] / times[n]:.2f}x")
+        print(
+            f"GPU scaling: {n} GPU(s), fit epoch {times[n]:.3f} s, speed-up {times[1] / times[n]:.2f}x"
+        )
 
 
 def main() -> None:

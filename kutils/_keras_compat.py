@@ -171,4 +171,6 @@ def contains_layer_type(model: Any, layer_type: type) -> bool:
     if not callable(flatten):
         msg = "keras.Layer._flatten_layers is missing; kutils cannot inspect nested layers."
         raise KerasInternalsChanged(msg)
-    return any(isinstance(layer, layer_type) for layer in flatten(include_self=True, recursive=True))
+    return any(
+        isinstance(layer, layer_type) for layer in flatten(include_self=True, recursive=True)
+    )

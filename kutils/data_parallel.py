@@ -43,7 +43,14 @@ if TYPE_CHECKING:
 
     Devices: TypeAlias = Sequence[str] | tf.distribute.Strategy | None
 
-__all__ = ["DataParallel", "StrategyDataParallel", "data_parallel", "local_devices", "merge_ops", "normalize_device"]
+__all__ = [
+    "DataParallel",
+    "StrategyDataParallel",
+    "data_parallel",
+    "local_devices",
+    "merge_ops",
+    "normalize_device",
+]
 
 _CPU = "/cpu:0"
 
@@ -270,8 +277,6 @@ class DataParallel(keras.Model):
             return keras.tree.map_structure(lambda *xs: tf.concat(xs, axis=0), *outputs)
 
 
-
-
 def _dedupe(names: list[str]) -> list[str]:
     """Suffix every repeated name with _1, _2... in order, as Keras 2 did."""
     seen: dict[str, int] = {}
@@ -371,11 +376,10 @@ class StrategyDataParallel(keras.Model):
 
     @property
     def template(self) -> keras.Model:
-        return self._template  # type: ignore[no-any-return]
+        return self._template
 
     def call(self, inputs: Any, training: bool | None = None) -> Any:
         return self.replica(inputs, training=training)
-
 
     def compile(self, optimizer: Any = "rmsprop", *args: Any, **kwargs: Any) -> None:
         with self._strategy.scope():
@@ -413,7 +417,6 @@ class StrategyDataParallel(keras.Model):
     def predict_on_batch(self, *args: Any, **kwargs: Any) -> Any:
         self._pull()
         return super().predict_on_batch(*args, **kwargs)
-
 
     def _pull(self) -> None:
         self.replica.set_weights(self._template.get_weights())

@@ -49,6 +49,7 @@ def multi_gpu_model(
     Raises:
         ValueError: the Keras backend is not TensorFlow; fewer than 2 GPUs are asked
             for or visible; a requested GPU does not exist; or the model is not built.
+        TypeError: ``gpus`` is neither an int, a list of ints nor None.
 
     Example:
         >>> with tf.device("/cpu:0"):  # doctest: +SKIP
@@ -68,12 +69,7 @@ def multi_gpu_model(
     """
     import keras
 
-    if keras.backend.backend() != "tensorflow":
-        msg = (
-            "`multi_gpu_model` is only available with the TensorFlow backend. "
-            f"Received: backend={keras.backend.backend()!r} (set KERAS_BACKEND=tensorflow)"
-        )
-        raise ValueError(msg)
+    _require_tensorflow_backend(keras.backend.backend())
 
     from kutils import _keras_compat
     from kutils.data_parallel import data_parallel, local_devices, merge_ops
@@ -83,9 +79,15 @@ def multi_gpu_model(
     if kind == "gpu":
         # Keras 2.3.1 listed the GPUs and '/cpu:0' only.
         available = [d for d in available if d.startswith("/gpu:")] + ["/cpu:0"]
+    if isinstance(gpus, str) or not isinstance(gpus, (int, Sequence, type(None))):
+        msg = (
+            "gpus must be an int, a list of GPU ids or None. "
+            f"Received: gpus={gpus!r} of type {type(gpus).__name__}"
+        )
+        raise TypeError(msg)
     if not gpus:
         gpus = len([d for d in available if d.startswith(f"/{kind}:")])
-    if isinstance(gpus, (list, tuple)):
+    if isinstance(gpus, Sequence):
         if len(gpus) <= 1:
             msg = (
                 "For multi-gpu usage to be effective, call `multi_gpu_model` with "
@@ -115,3 +117,13 @@ def multi_gpu_model(
     if cpu_relocation:
         _keras_compat.relocate_variables(model, "/cpu:0")
     return data_parallel(model, replicas, cross_device_ops=merge_ops(cpu_merge, replicas))
+
+
+def _require_tensorflow_backend(backend: str) -> None:
+    if backend != "tensorflow":
+        msg = (
+            "`multi_gpu_model` is only available with the TensorFlow backend. "
+            f"Received: backend={backend!r} (set KERAS_BACKEND=tensorflow before importing "
+            "Keras, or use keras.distribution for JAX)"
+        )
+        raise ValueError(msg)

@@ -21,7 +21,12 @@ LEGACY_SIGNATURES = {
     "custom_object_scope": [("args", _)],
     "CustomObjectScope": [("args", _)],
     "get_custom_objects": [],
-    "multi_gpu_model": [("model", _), ("gpus", None), ("cpu_merge", True), ("cpu_relocation", False)],
+    "multi_gpu_model": [
+        ("model", _),
+        ("gpus", None),
+        ("cpu_merge", True),
+        ("cpu_relocation", False),
+    ],
 }
 
 
