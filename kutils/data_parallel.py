@@ -359,7 +359,19 @@ def _clone_with_weights(template: keras.Model) -> keras.Model:
 
 
 class StrategyDataParallel(keras.Model):
-    """A copy of the template built under a strategy; weights synced with the template."""
+    """A copy of the template run by a tf.distribute strategy, its weights kept in step.
+
+    Made by :func:`data_parallel` for a ``tf.distribute.Strategy``. The copy (``replica``)
+    and this model are built, and compiled, under ``strategy.scope()``, so Keras runs
+    ``fit``, ``evaluate`` and ``predict`` through the strategy. Every public training or
+    inference call first copies the template's weights into the copy; ``fit`` and
+    ``train_on_batch`` copy the result back, so the template holds the trained weights.
+
+    Args:
+        template: the user's built model.
+        replica: the copy of ``template`` made under ``strategy.scope()``.
+        strategy: the strategy that runs the copy.
+    """
 
     def __init__(
         self, template: keras.Model, replica: keras.Model, strategy: tf.distribute.Strategy
@@ -376,12 +388,14 @@ class StrategyDataParallel(keras.Model):
 
     @property
     def template(self) -> keras.Model:
+        """The user's model, which receives the trained weights."""
         return self._template
 
     def call(self, inputs: Any, training: bool | None = None) -> Any:
         return self.replica(inputs, training=training)
 
     def compile(self, optimizer: Any = "rmsprop", *args: Any, **kwargs: Any) -> None:
+        """``keras.Model.compile`` inside the strategy's scope, as tf.distribute needs."""
         with self._strategy.scope():
             if isinstance(optimizer, keras.optimizers.Optimizer):
                 # An optimizer made outside the scope would mix two strategies.

@@ -268,6 +268,62 @@ def test_fit_on_tf_data_with_validation_and_callbacks():
     assert {"loss", "accuracy", "val_loss", "val_accuracy"} <= set(seen[-1])
 
 
+class _Batches(keras.utils.PyDataset):
+    """A PyDataset, the base class of kutils.Sequence, with an uneven last batch."""
+
+    def __init__(self, x, y, batch_size):
+        super().__init__()
+        self.x, self.y, self.batch_size = x, y, batch_size
+
+    def __len__(self):
+        return -(-len(self.x) // self.batch_size)
+
+    def __getitem__(self, index):
+        rows = slice(index * self.batch_size, (index + 1) * self.batch_size)
+        return self.x[rows], self.y[rows]
+
+
+class _ArrayLike:
+    """Only __array__, shape and len, like kutils.HDF5Matrix hands its data to Keras."""
+
+    def __init__(self, data):
+        self._data = data
+        self.shape = data.shape
+
+    def __len__(self):
+        return len(self._data)
+
+    def __array__(self, dtype=None, copy=None):
+        return np.asarray(self._data, dtype=dtype)
+
+
+def test_fit_on_a_py_dataset_matches_the_template_trained_alone():
+    x, y = _data(30)
+    reference, template = _mlp(), _mlp()
+    reference.compile(keras.optimizers.SGD(0.1), "sparse_categorical_crossentropy")
+    parallel = data_parallel(template, DEVICE_SETS["3-devices"])
+    parallel.compile(keras.optimizers.SGD(0.1), "sparse_categorical_crossentropy")
+    reference.fit(_Batches(x, y, 8), epochs=1, shuffle=False, verbose=0)
+    parallel.fit(
+        _Batches(x, y, 8), validation_data=_Batches(x, y, 7), epochs=1, shuffle=False, verbose=0
+    )
+    for got, expected in zip(template.get_weights(), reference.get_weights(), strict=True):
+        np.testing.assert_allclose(got, expected, atol=1e-5)
+    np.testing.assert_allclose(
+        parallel.predict(_Batches(x, y, 8), verbose=0), reference.predict(x, verbose=0), atol=1e-5
+    )
+
+
+def test_fit_evaluate_predict_on_array_likes():
+    x, y = _data(30)
+    parallel = data_parallel(_mlp(), DEVICE_SETS["2-devices"])
+    parallel.compile("sgd", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    history = parallel.fit(_ArrayLike(x), _ArrayLike(y), batch_size=7, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    assert 0.0 <= parallel.evaluate(_ArrayLike(x), _ArrayLike(y), verbose=0)[1] <= 1.0
+    assert parallel.predict(_ArrayLike(x), batch_size=4, verbose=0).shape == (30, 3)
+
+
 def test_batch_methods_work_like_the_template(template):
     x, y = _data(11)
     template.compile("sgd", "sparse_categorical_crossentropy")
