@@ -51,8 +51,8 @@ def _two_in_two_out() -> keras.Model:
 
 
 class SubclassedNet(keras.Model):
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
         self.hidden = keras.layers.Dense(8, activation="relu")
         self.head = keras.layers.Dense(3, activation="softmax")
 
@@ -357,6 +357,21 @@ def test_strategy_trains_and_copies_the_weights_back_to_the_template():
     )
 
 
+def test_strategy_starts_from_the_template_and_trains_it_on_batches():
+    x, y = _data(12)
+    template = _subclassed()
+    parallel = data_parallel(template, tf.distribute.MirroredStrategy(["/cpu:1", "/cpu:2"]))
+    parallel.compile(keras.optimizers.SGD(0.0), "sparse_categorical_crossentropy")
+    template.set_weights([np.zeros_like(w) for w in template.get_weights()])
+    np.testing.assert_allclose(parallel.predict(x, verbose=0), np.full((12, 3), 1 / 3), atol=1e-6)
+    parallel.compile(keras.optimizers.SGD(0.5), "sparse_categorical_crossentropy")
+    parallel.train_on_batch(x, y)
+    assert not np.allclose(template.get_weights()[-1], 0.0)
+    got = parallel.evaluate(x, y, verbose=0)
+    template.compile("sgd", "sparse_categorical_crossentropy")
+    assert got == pytest.approx(template.evaluate(x, y, verbose=0), abs=1e-5)
+
+
 @pytest.mark.parametrize(
     ("ops", "expected"),
     [
@@ -450,3 +465,21 @@ def test_unbuilt_model_is_rejected():
 def test_non_model_is_rejected():
     with pytest.raises(TypeError, match="Received: model of type Dense"):
         data_parallel(keras.layers.Dense(2), ["/cpu:1", "/cpu:2"])
+
+
+class NoConfigNet(keras.Model):
+    def __init__(self) -> None:  # no **kwargs: Keras cannot rebuild it from its config
+        super().__init__()
+        self.head = keras.layers.Dense(2)
+
+    def call(self, inputs):
+        return self.head(inputs)
+
+
+def test_strategy_with_an_uncopyable_model_raises_value_error():
+    model = NoConfigNet()
+    model(np.zeros((1, 3), "float32"))
+    strategy = tf.distribute.MirroredStrategy(["/cpu:1", "/cpu:2"])
+    with pytest.raises(ValueError, match="could not be cloned"):
+        data_parallel(model, strategy)
+    assert isinstance(data_parallel(model, ["/cpu:1", "/cpu:2"]), DataParallel)
