@@ -37,12 +37,14 @@ SAMPLES, FEATURES, CLASSES, BATCH = 8192, 256, 10, 512
 TARGET = 1.05
 
 
-def build_mlp() -> keras.Model:
+def build_mlp(batch_norm: bool = False) -> keras.Model:
     keras.utils.set_random_seed(0)
+    norm = [keras.layers.BatchNormalization()] if batch_norm else []
     return keras.Sequential(
         [
             keras.Input((FEATURES,)),
             keras.layers.Dense(1024, activation="relu"),
+            *norm,
             keras.layers.Dense(1024, activation="relu"),
             keras.layers.Dense(CLASSES, activation="softmax"),
         ]
@@ -53,17 +55,18 @@ def compile_(model: keras.Model) -> None:
     model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
 
 
-def make_sides() -> dict[str, keras.Model]:
-    template = build_mlp()
+def make_sides(
+    strategy: tf.distribute.Strategy, batch_norm: bool = False
+) -> dict[str, keras.Model]:
+    template = build_mlp(batch_norm)
     compile_(template)
 
-    kutils_template = build_mlp()
+    kutils_template = build_mlp(batch_norm)
     kutils_model = multi_gpu_model(kutils_template, gpus=2, device_type="CPU")
     compile_(kutils_model)
 
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     with strategy.scope():  # what a user writes by hand: build and compile in the scope
-        mirrored = build_mlp()
+        mirrored = build_mlp(batch_norm)
         compile_(mirrored)
     return {"kutils": kutils_model, "mirrored": mirrored, "template": template}
 
@@ -119,13 +122,24 @@ def main() -> None:
     rng = np.random.default_rng(0)
     x = rng.random((SAMPLES, FEATURES), dtype=np.float32)
     y = rng.integers(0, CLASSES, SAMPLES)
-    sides = make_sides()
+    # One strategy for the process: two MirroredStrategy objects reuse collective
+    # instance keys, and their all-reduces then collide.
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    sides = make_sides(strategy)
     print(f"MLP {FEATURES}-1024-1024-{CLASSES}, {SAMPLES} samples, batch {BATCH}, 2 logical CPUs")
     report(
         "fit, one epoch",
         measure(sides, lambda m: m.fit(x, y, batch_size=BATCH, epochs=1, verbose=0)),
     )
     report("predict, one pass", measure(sides, lambda m: m.predict(x, batch_size=BATCH, verbose=0)))
+    # With BatchNormalization, kutils guards empty sub-batches with a tf.cond per device.
+    report(
+        "fit, one epoch, with BatchNormalization",
+        measure(
+            make_sides(strategy, batch_norm=True),
+            lambda m: m.fit(x, y, batch_size=BATCH, epochs=1, verbose=0),
+        ),
+    )
     gpu_scaling(x, y)
 
 
