@@ -447,6 +447,14 @@ def test_default_devices_are_the_cpus_without_a_gpu(template):
         ({"devices": "/cpu:1"}, TypeError, "list of device names"),
         ({"devices": ["cpu"]}, ValueError, "type:index"),
         ({"devices": ["/cpu:1"], "cross_device_ops": "nccl"}, TypeError, "CrossDeviceOps"),
+        (
+            {
+                "devices": ["/cpu:1"],
+                "cross_device_ops": tf.distribute.ReductionToOneDevice("/gpu:3"),
+            },
+            ValueError,
+            "merges on /gpu:3, which does not exist",
+        ),
     ],
 )
 def test_bad_arguments_raise_with_what_was_received(template, kwargs, error, message):
