@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import keras
 import numpy as np
 import pytest
@@ -493,3 +497,19 @@ def test_strategy_with_an_uncopyable_model_raises_value_error(mirrored):
     with pytest.raises(ValueError, match="could not be cloned"):
         data_parallel(model, mirrored)
     assert isinstance(data_parallel(model, ["/cpu:1", "/cpu:2"]), DataParallel)
+
+
+def test_conftest_splits_the_cpu_only_once_tensorflow_is_imported():
+    tests = Path(__file__).resolve().parent
+    code = (
+        "import sys\n"
+        f"sys.path.insert(0, {str(tests)!r})\n"
+        "import conftest\n"
+        "print('tensorflow' in sys.modules)\n"
+        "import keras, tensorflow as tf\n"
+        "print(len(tf.config.list_logical_devices('CPU')))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert result.stdout.split() == ["False", "3"]
