@@ -196,6 +196,7 @@ def normalize_device(name: str) -> str:
     return f"/{kind}:{parts[-1]}"
 
 
+@keras.saving.register_keras_serializable(package="kutils")
 class DataParallel(keras.Model):
     """A model whose ``call`` splits the batch across devices and runs the template on each.
 
@@ -213,7 +214,7 @@ class DataParallel(keras.Model):
         name: the model name; Keras auto-names it when None.
 
     Attributes:
-        template: the wrapped model; save it, not this one.
+        template: the wrapped model, which holds the weights: save it.
         devices: the replica devices.
         merge_device: the merge device.
     """
@@ -271,6 +272,32 @@ class DataParallel(keras.Model):
             return outputs[0]
         with tf.device(self.merge_device):
             return keras.tree.map_structure(lambda *xs: tf.concat(xs, axis=0), *outputs)
+
+    def get_config(self) -> dict[str, Any]:
+        """The template's config, the devices and the merge device, for ``save``."""
+        return {
+            "name": self.name,
+            "template": keras.saving.serialize_keras_object(self.template),
+            "devices": list(self.devices),
+            "merge_device": self.merge_device,
+        }
+
+    @classmethod
+    def from_config(
+        cls, config: dict[str, Any], custom_objects: dict[str, Any] | None = None
+    ) -> DataParallel:
+        """Rebuild a saved model; every device it names must exist in this process."""
+        template = keras.saving.deserialize_keras_object(
+            config["template"], custom_objects=custom_objects
+        )
+        devices = _resolve_devices(config["devices"])
+        merge_device = _resolve_devices([config["merge_device"]])[0]
+        return cls(template, devices, merge_device=merge_device, name=config.get("name"))
+
+
+# .keras files name the class "kutils>DataParallel"; legacy .h5 files name it by its
+# bare class name, which Keras looks up among the custom objects.
+keras.saving.get_custom_objects().setdefault("DataParallel", DataParallel)
 
 
 def _dedupe(names: list[str]) -> list[str]:

@@ -164,6 +164,27 @@ def test_saved_template_holds_the_trained_weights(tmp_path):
     )
 
 
+@pytest.mark.parametrize("suffix", [".keras", ".h5"])
+def test_parallel_model_saves_and_loads_with_its_devices(tmp_path, suffix):
+    # Keras 2's own test_serialization saved and reloaded the parallel model.
+    x, y = _data(24)
+    parallel = data_parallel(_two_in_two_out(), DEVICE_SETS["3-devices"])
+    parallel.compile(
+        "adam",
+        loss=[keras.losses.SparseCategoricalCrossentropy(), keras.losses.MeanSquaredError()],
+    )
+    inputs = {"a": x[:, :4], "b": x[:, 4:6]}
+    parallel.fit(inputs, [y, x[:, :1]], batch_size=8, epochs=1, verbose=0)
+    parallel.save(tmp_path / f"parallel{suffix}")
+    loaded = keras.models.load_model(tmp_path / f"parallel{suffix}")
+    assert isinstance(loaded, DataParallel)
+    assert (loaded.devices, loaded.merge_device) == (parallel.devices, parallel.merge_device)
+    for got, expected in zip(
+        loaded.predict(inputs, verbose=0), parallel.predict(inputs, verbose=0), strict=True
+    ):
+        np.testing.assert_allclose(got, expected, atol=1e-6)
+
+
 # ---------------------------------------------------------------------------------------
 # Layers with training behaviour, metrics
 # ---------------------------------------------------------------------------------------
