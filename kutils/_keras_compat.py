@@ -8,6 +8,7 @@ inside a training run.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
 import inspect
@@ -174,3 +175,54 @@ def contains_layer_type(model: Any, layer_type: type) -> bool:
     return any(
         isinstance(layer, layer_type) for layer in flatten(include_self=True, recursive=True)
     )
+
+
+def colocated_train_step(model: Any, data: Any) -> Any:
+    """Keras 3's TensorFlow ``train_step``, with gradients built next to their forward ops.
+
+    ``tf.GradientTape`` creates the backward ops outside any device scope, so in a model
+    whose ``call`` places replicas with ``tf.device`` the whole backward pass lands on
+    one device. ``tf.gradients`` (graph mode, as inside Keras's traced train function)
+    colocates each gradient op with its forward op, as Keras 2 did with
+    ``colocate_gradients_with_ops=True``, so every device differentiates its own
+    replica. Everything else is ``keras.src.backend.tensorflow.trainer.train_step`` of
+    Keras 3.15: the loss, the loss tracker, loss scaling, the optimizer and the metrics.
+    Run eagerly (``run_eagerly=True``), the tape is used instead.
+    """
+    import keras
+    import tensorflow as tf
+
+    for name in ("_compute_loss", "_loss_tracker", "_call_has_training_arg"):
+        if not hasattr(model, name):
+            msg = (
+                f"keras.Model.{name} is missing in Keras {keras.__version__}; kutils cannot "
+                "run its data-parallel train step."
+            )
+            raise KerasInternalsChanged(msg)
+    from keras.src.losses import loss as loss_module
+
+    x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+    tape = tf.GradientTape() if tf.executing_eagerly() else None
+    with tape if tape is not None else contextlib.nullcontext():
+        y_pred = model(x, training=True) if model._call_has_training_arg else model(x)
+        loss = model._compute_loss(
+            x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=True
+        )
+        model._loss_tracker.update_state(
+            loss_module.unscale_loss_for_distribution(loss),
+            sample_weight=tf.shape(next(i for i in keras.tree.flatten(x) if i is not None))[0],
+        )
+        if model.optimizer is not None:
+            loss = model.optimizer.scale_loss(loss)
+    trainable_weights = model.trainable_weights
+    if trainable_weights:
+        if tape is not None:
+            gradients = tape.gradient(loss, trainable_weights)
+        else:
+            gradients = tf.gradients(loss, trainable_weights)
+        model.optimizer.apply_gradients(zip(gradients, trainable_weights, strict=True))
+    else:
+        import warnings
+
+        warnings.warn("The model does not have any trainable weights.", stacklevel=2)
+    return model.compute_metrics(x, y, y_pred, sample_weight=sample_weight)

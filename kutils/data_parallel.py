@@ -273,6 +273,10 @@ class DataParallel(keras.Model):
         with tf.device(self.merge_device):
             return keras.tree.map_structure(lambda *xs: tf.concat(xs, axis=0), *outputs)
 
+    def train_step(self, data: Any) -> Any:
+        """Keras's train step, with each replica's gradients computed on its device."""
+        return _keras_compat.colocated_train_step(self, data)
+
     def get_config(self) -> dict[str, Any]:
         """The template's config, the devices and the merge device, for ``save``."""
         return {

@@ -115,6 +115,28 @@ def test_each_slice_runs_on_its_device_and_merges_on_the_cpu(template):
     assert {normalize_device(d) for d in concat_devices} == {"/cpu:0"}
 
 
+def test_each_replica_is_differentiated_on_its_device():
+    # Keras 2 built gradients with colocate_gradients_with_ops=True; a tape would put
+    # the whole backward pass on one device.
+    parallel = data_parallel(_mlp(), ["/cpu:1", "/cpu:2"])
+    parallel.compile("sgd", "sparse_categorical_crossentropy")
+    x, y = _data(8)
+    parallel.train_on_batch(x, y)
+    graph = (
+        tf.function(parallel.train_step)
+        .get_concrete_function((tf.TensorSpec((None, 6)), tf.TensorSpec((None,), tf.int64)))
+        .graph
+    )
+    per_device = {}
+    for op in graph.get_operations():
+        if op.type == "MatMul":
+            device = normalize_device(op.device) if op.device else "unplaced"
+            per_device[device] = per_device.get(device, 0) + 1
+    # 2 Dense layers: 2 forward MatMuls per replica, and at least 3 backward ones.
+    assert set(per_device) == {"/cpu:1", "/cpu:2"}
+    assert per_device["/cpu:1"] == per_device["/cpu:2"] >= 5
+
+
 # ---------------------------------------------------------------------------------------
 # Training equals the template trained alone, and the template keeps the result
 # ---------------------------------------------------------------------------------------
@@ -131,6 +153,18 @@ def test_one_sgd_epoch_matches_the_template_trained_alone(devices, batch_size):
     parallel.compile(keras.optimizers.SGD(0.1), "sparse_categorical_crossentropy")
     reference.fit(x, y, batch_size=batch_size, epochs=1, shuffle=False, verbose=0)
     parallel.fit(x, y, batch_size=batch_size, epochs=1, shuffle=False, verbose=0)
+    for got, expected in zip(template.get_weights(), reference.get_weights(), strict=True):
+        np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+def test_run_eagerly_trains_like_the_template():
+    x, y = _data(24)
+    reference, template = _mlp(), _mlp()
+    reference.compile(keras.optimizers.SGD(0.1), "sparse_categorical_crossentropy")
+    parallel = data_parallel(template, DEVICE_SETS["2-devices"])
+    parallel.compile(keras.optimizers.SGD(0.1), "sparse_categorical_crossentropy", run_eagerly=True)
+    reference.fit(x, y, batch_size=10, epochs=1, shuffle=False, verbose=0)
+    parallel.fit(x, y, batch_size=10, epochs=1, shuffle=False, verbose=0)
     for got, expected in zip(template.get_weights(), reference.get_weights(), strict=True):
         np.testing.assert_allclose(got, expected, atol=1e-5)
 
