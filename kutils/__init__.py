@@ -21,6 +21,8 @@ _EXPORTS: dict[str, str] = {
     "CustomObjectScope": "kutils.custom_objects",
     "custom_object_scope": "kutils.custom_objects",
     "get_custom_objects": "kutils.custom_objects",
+    "data_parallel": "kutils.data_parallel",
+    "multi_gpu_model": "kutils.multi_gpu",
     "to_categorical": "kutils.categorical",
     "normalize": "kutils.categorical",
     "print_summary": "kutils.summary",
@@ -32,8 +34,10 @@ __all__ = [
     "CustomObjectScope",
     "__version__",
     "custom_object_scope",
+    "data_parallel",
     "get_custom_objects",
     "model_to_dot",
+    "multi_gpu_model",
     "normalize",
     "plot_model",
     "print_summary",
@@ -47,6 +51,8 @@ if TYPE_CHECKING:
         custom_object_scope,
         get_custom_objects,
     )
+    from kutils.data_parallel import data_parallel
+    from kutils.multi_gpu import multi_gpu_model
     from kutils.plotting import model_to_dot, plot_model
     from kutils.summary import print_summary
 

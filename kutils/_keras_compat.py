@@ -8,6 +8,7 @@ inside a training run.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
 import inspect
@@ -294,3 +295,110 @@ def legacy_class_name(layer: Any) -> str:
     if type(layer) is Functional:
         return "Model"
     return type(layer).__name__
+
+
+# ---------------------------------------------------------------------------------------
+# multi_gpu_model: moving a model's variables to another device
+# ---------------------------------------------------------------------------------------
+
+
+def relocate_variables(model: Any, device: str) -> None:
+    """Move the storage of every variable of ``model`` to ``device``, keeping values.
+
+    A Keras 3 variable on the TensorFlow backend keeps its storage, a ``tf.Variable``,
+    in ``_value`` and makes it in ``_initialize(value)``; TensorFlow cannot move a
+    ``tf.Variable``, so a new one is made on ``device`` from the current value. The
+    Keras variable objects stay the same, so every layer, optimizer slot map and
+    checkpoint that refers to them still does, and the model's compiled train, test
+    and predict functions (which captured the old storage) are dropped for re-tracing.
+    """
+    check_keras_version("multi_gpu_model(cpu_relocation=True)")
+    import keras
+    import tensorflow as tf
+
+    if keras.backend.backend() != "tensorflow":
+        msg = f"Moving variables needs the TensorFlow backend. Received: backend={keras.backend.backend()!r}"
+        raise ValueError(msg)
+    for variable in model.variables:
+        if not (hasattr(variable, "_value") and callable(getattr(variable, "_initialize", None))):
+            msg = (
+                f"Keras {keras.__version__} variables have no _value/_initialize; kutils "
+                "cannot move them to another device."
+            )
+            raise KerasInternalsChanged(msg)
+        storage = variable._value
+        if storage is None:  # not created yet: it will be made wherever it is first built
+            continue
+        with tf.init_scope(), tf.device(device):
+            variable._value = None
+            variable._initialize(tf.identity(storage))
+    for name in ("train_function", "test_function", "predict_function"):
+        if hasattr(model, name):
+            setattr(model, name, None)
+
+
+def contains_layer_type(model: Any, layer_type: type) -> bool:
+    """Whether ``model`` or any layer nested in it, at any depth, is a ``layer_type``.
+
+    ``Layer._flatten_layers`` is the one walk that also reaches layers held as plain
+    attributes of custom layers (``model.layers`` lists only the top level).
+    """
+    check_keras_version("multi_gpu_model")
+    flatten = getattr(model, "_flatten_layers", None)
+    if not callable(flatten):
+        msg = "keras.Layer._flatten_layers is missing; kutils cannot inspect nested layers."
+        raise KerasInternalsChanged(msg)
+    return any(
+        isinstance(layer, layer_type) for layer in flatten(include_self=True, recursive=True)
+    )
+
+
+def colocated_train_step(model: Any, data: Any) -> Any:
+    """Keras 3's TensorFlow ``train_step``, with gradients built next to their forward ops.
+
+    ``tf.GradientTape`` creates the backward ops outside any device scope, so in a model
+    whose ``call`` places replicas with ``tf.device`` the whole backward pass lands on
+    one device. ``tf.gradients`` (graph mode, as inside Keras's traced train function)
+    colocates each gradient op with its forward op, as Keras 2 did with
+    ``colocate_gradients_with_ops=True``, so every device differentiates its own
+    replica. Everything else is ``keras.src.backend.tensorflow.trainer.train_step`` of
+    Keras 3.15: the loss, the loss tracker, loss scaling, the optimizer and the metrics.
+    Run eagerly (``run_eagerly=True``), the tape is used instead.
+    """
+    import keras
+    import tensorflow as tf
+
+    for name in ("_compute_loss", "_loss_tracker", "_call_has_training_arg"):
+        if not hasattr(model, name):
+            msg = (
+                f"keras.Model.{name} is missing in Keras {keras.__version__}; kutils cannot "
+                "run its data-parallel train step."
+            )
+            raise KerasInternalsChanged(msg)
+    from keras.src.losses import loss as loss_module
+
+    x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+    tape = tf.GradientTape() if tf.executing_eagerly() else None
+    with tape if tape is not None else contextlib.nullcontext():
+        y_pred = model(x, training=True) if model._call_has_training_arg else model(x)
+        loss = model._compute_loss(
+            x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=True
+        )
+        model._loss_tracker.update_state(
+            loss_module.unscale_loss_for_distribution(loss),
+            sample_weight=tf.shape(next(i for i in keras.tree.flatten(x) if i is not None))[0],
+        )
+        if model.optimizer is not None:
+            loss = model.optimizer.scale_loss(loss)
+    trainable_weights = model.trainable_weights
+    if trainable_weights:
+        if tape is not None:
+            gradients = tape.gradient(loss, trainable_weights)
+        else:
+            gradients = tf.gradients(loss, trainable_weights)
+        model.optimizer.apply_gradients(zip(gradients, trainable_weights, strict=True))
+    else:
+        import warnings
+
+        warnings.warn("The model does not have any trainable weights.", stacklevel=2)
+    return model.compute_metrics(x, y, y_pred, sample_weight=sample_weight)

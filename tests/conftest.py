@@ -1,12 +1,58 @@
-"""Shared test set-up: quiet TensorFlow and a private Keras home for the whole run."""
+"""Shared test set-up: quiet TensorFlow, a private Keras home and 3 logical CPU devices."""
 
 from __future__ import annotations
 
+import importlib.abc
+import importlib.machinery
 import os
+import sys
 import tempfile
+from types import ModuleType
+from typing import Any
 
 # Keras reads KERAS_HOME once, when it is first imported, and writes keras.json there:
 # point it at a throw-away folder before any test imports Keras.
 os.environ.setdefault("KERAS_HOME", tempfile.mkdtemp(prefix="kutils-keras-home-"))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+# The data-parallel tests run on logical CPU devices (/cpu:0, /cpu:1, /cpu:2) carved out of
+# the host CPU. TensorFlow accepts that split only before its runtime starts (the first
+# op, tensor or layer), so it is made the moment `tensorflow` finishes importing, by
+# whichever test imports it first. A run that never imports TensorFlow never pays for it.
+LOGICAL_CPUS = 3
+
+
+def _split_host_cpu(tf: ModuleType) -> None:
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    if tf.config.get_logical_device_configuration(cpu) is None:
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration()] * LOGICAL_CPUS
+        )
+
+
+class _AfterTensorFlowImport(importlib.abc.MetaPathFinder):
+    """Finds nothing itself; wraps the loader of `tensorflow` to run a hook after it."""
+
+    def find_spec(self, fullname: str, path: Any, target: Any = None) -> Any:
+        if fullname != "tensorflow":
+            return None
+        sys.meta_path.remove(self)  # one shot; also keeps the look-up below from recursing
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path)
+        if spec is None or spec.loader is None:
+            return spec
+        loader = spec.loader
+        original_exec = loader.exec_module
+
+        def exec_module(module: ModuleType) -> None:
+            original_exec(module)
+            _split_host_cpu(module)
+
+        loader.exec_module = exec_module  # type: ignore[method-assign]
+        return spec
+
+
+if "tensorflow" in sys.modules:  # imported by a plugin before us: still before any op
+    _split_host_cpu(sys.modules["tensorflow"])
+else:
+    sys.meta_path.insert(0, _AfterTensorFlowImport())

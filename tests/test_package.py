@@ -40,7 +40,16 @@ LEGACY_SIGNATURES = {
         ("expand_nested", False),
         ("dpi", 96),
     ],
+    "multi_gpu_model": [
+        ("model", _),
+        ("gpus", None),
+        ("cpu_merge", True),
+        ("cpu_relocation", False),
+    ],
 }
+
+# Public names with no Keras 2 counterpart: the data-parallel core behind multi_gpu_model.
+NEW_PUBLIC = {"data_parallel"}
 
 
 def test_import_does_not_load_heavy_dependencies():
@@ -58,7 +67,7 @@ def test_import_does_not_load_heavy_dependencies():
 def test_all_lists_exactly_the_names_that_resolve():
     for name in kutils.__all__:
         assert getattr(kutils, name) is not None
-    assert set(kutils.__all__) == {"__version__", *LEGACY_SIGNATURES}
+    assert set(kutils.__all__) == {"__version__", *LEGACY_SIGNATURES, *NEW_PUBLIC}
     assert set(kutils.__all__) == {"__version__", *kutils._EXPORTS}
     assert set(dir(kutils)) >= set(kutils.__all__)
 

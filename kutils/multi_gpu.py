@@ -1,0 +1,129 @@
+"""``multi_gpu_model``: the Keras 2 ``multi_gpu_utils`` API over kutils' data-parallel core.
+
+The argument checks and error messages are those of Keras 2.3.1; the replication itself
+is :func:`kutils.data_parallel.data_parallel`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import keras
+
+__all__ = ["multi_gpu_model"]
+
+
+def multi_gpu_model(
+    model: keras.Model,
+    gpus: int | Sequence[int] | None = None,
+    cpu_merge: bool = True,
+    cpu_relocation: bool = False,
+    *,
+    device_type: str = "GPU",
+) -> keras.Model:
+    """Replicate a model on several GPUs: each GPU runs the model on part of every batch.
+
+    Every batch is split into one sub-batch per GPU (the last takes the remainder), each
+    GPU runs the model on its sub-batch with the model's own weights, and the results
+    are concatenated in order into one batch. The returned model compiles, trains and
+    predicts like ``model``; ``model`` holds the trained weights, so save ``model``.
+
+    Args:
+        model: a built Keras model: the template, whose weights the result shares.
+        gpus: an int >= 2 (use GPUs 0 to ``gpus - 1``), a list of at least two GPU ids,
+            or None for every visible GPU.
+        cpu_merge: True merges the results on ``/cpu:0``; False merges on the first
+            GPU (``tf.distribute.NcclAllReduce``-style; best with NVLink).
+        cpu_relocation: True moves the model's weights to ``/cpu:0`` first, keeping
+            their values; use it when the model was built on a GPU.
+        device_type: the kind of device ``gpus`` counts, ``'GPU'`` by default.
+            ``'CPU'`` replicates on logical CPU devices, for testing on machines
+            without GPUs (see ``tf.config.set_logical_device_configuration``).
+
+    Returns:
+        A ``keras.Model`` (a :class:`kutils.data_parallel.DataParallel`) with the
+        template's inputs and outputs; repeated output names get ``_1``, ``_2``...
+
+    Raises:
+        ValueError: the Keras backend is not TensorFlow; fewer than 2 GPUs are asked
+            for or visible; a requested GPU does not exist; or the model is not built.
+        TypeError: ``gpus`` is neither an int, a list of ints nor None.
+
+    Example:
+        >>> with tf.device("/cpu:0"):  # doctest: +SKIP
+        ...     model = Xception(weights=None, input_shape=(299, 299, 3), classes=1000)
+        >>> parallel_model = multi_gpu_model(model, gpus=8)  # doctest: +SKIP
+        >>> parallel_model.compile(loss="categorical_crossentropy", optimizer="rmsprop")
+        >>> parallel_model.fit(x, y, epochs=20, batch_size=256)  # doctest: +SKIP
+        >>> model.save("my_model.h5")  # the template holds the trained weights
+
+    Differences:
+        Keras 2's ``cpu_relocation=True`` rebuilt the model with fresh, random weights
+        (training then started from scratch and never reached the template); kutils
+        moves the existing weights, values and all. A batch smaller than the number of
+        GPUs no longer feeds NaN statistics from empty sub-batches into
+        BatchNormalization. Keras 3 (and TensorFlow since 2.4) has no
+        ``multi_gpu_model``. ``device_type`` is new.
+    """
+    import keras
+
+    _require_tensorflow_backend(keras.backend.backend())
+
+    from kutils import _keras_compat
+    from kutils.data_parallel import data_parallel, local_devices, merge_ops
+
+    kind = device_type.lower()
+    available = local_devices()
+    if kind == "gpu":
+        # Keras 2.3.1 listed the GPUs and '/cpu:0' only.
+        available = [d for d in available if d.startswith("/gpu:")] + ["/cpu:0"]
+    if isinstance(gpus, str) or not isinstance(gpus, (int, Sequence, type(None))):
+        msg = (
+            "gpus must be an int, a list of GPU ids or None. "
+            f"Received: gpus={gpus!r} of type {type(gpus).__name__}"
+        )
+        raise TypeError(msg)
+    if not gpus:
+        gpus = len([d for d in available if d.startswith(f"/{kind}:")])
+    if isinstance(gpus, Sequence):
+        if len(gpus) <= 1:
+            msg = (
+                "For multi-gpu usage to be effective, call `multi_gpu_model` with "
+                f"`len(gpus) >= 2`. Received: `gpus={gpus}`"
+            )
+            raise ValueError(msg)
+        target_ids = list(gpus)
+    else:
+        if gpus <= 1:
+            msg = (
+                "For multi-gpu usage to be effective, call `multi_gpu_model` with "
+                f"`gpus >= 2`. Received: `gpus={gpus}`"
+            )
+            raise ValueError(msg)
+        target_ids = list(range(gpus))
+
+    replicas = [f"/{kind}:{i}" for i in target_ids]
+    target_devices = ["/cpu:0", *replicas]
+    if any(device not in available for device in target_devices):
+        msg = (
+            f"To call `multi_gpu_model` with `gpus={gpus}`, we expect the following "
+            f"devices to be available: {target_devices}. However this machine only has: "
+            f"{available}. Try reducing `gpus`."
+        )
+        raise ValueError(msg)
+
+    if cpu_relocation:
+        _keras_compat.relocate_variables(model, "/cpu:0")
+    return data_parallel(model, replicas, cross_device_ops=merge_ops(cpu_merge, replicas))
+
+
+def _require_tensorflow_backend(backend: str) -> None:
+    if backend != "tensorflow":
+        msg = (
+            "`multi_gpu_model` is only available with the TensorFlow backend. "
+            f"Received: backend={backend!r} (set KERAS_BACKEND=tensorflow before importing "
+            "Keras, or use keras.distribution for JAX)"
+        )
+        raise ValueError(msg)

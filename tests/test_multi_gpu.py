@@ -1,0 +1,243 @@
+"""multi_gpu_model: Keras 2.3.1 checks and messages, and the documented usage patterns.
+
+There is no GPU here: ``device_type='CPU'`` makes ``gpus`` count the 3 logical CPU
+devices that tests/conftest.py creates, so the same code paths run as on GPUs.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from kutils import multi_gpu_model
+from kutils.data_parallel import DataParallel, local_devices, normalize_device
+from kutils.multi_gpu import _require_tensorflow_backend
+
+
+def _mlp(seed: int = 0) -> keras.Model:
+    keras.utils.set_random_seed(seed)
+    return keras.Sequential(
+        [
+            keras.Input((5,)),
+            keras.layers.Dense(8, activation="relu"),
+            keras.layers.Dense(2, activation="softmax"),
+        ]
+    )
+
+
+def _data(rows: int = 40):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((rows, 5)).astype("float32")
+    return x, (x[:, 0] > 0).astype(int)
+
+
+def _variable_device(variable) -> str:
+    return normalize_device(variable.value.device)
+
+
+# ---------------------------------------------------------------------------------------
+# Argument checks, with the Keras 2.3.1 wording
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("gpus", "message"),
+    [
+        (
+            1,
+            "For multi-gpu usage to be effective, call `multi_gpu_model` with `gpus >= 2`. Received: `gpus=1`",
+        ),
+        (
+            [0],
+            "For multi-gpu usage to be effective, call `multi_gpu_model` with `len(gpus) >= 2`. Received: `gpus=[0]`",
+        ),
+        ((), None),  # falsy: counts the devices (3 logical CPUs), so it works
+    ],
+)
+def test_fewer_than_two_devices_raise_the_legacy_error(gpus, message):
+    model = _mlp()
+    if message is None:
+        assert isinstance(multi_gpu_model(model, gpus, device_type="CPU"), DataParallel)
+        return
+    with pytest.raises(ValueError) as info:
+        multi_gpu_model(model, gpus, device_type="CPU")
+    assert str(info.value) == message
+
+
+@pytest.mark.parametrize("gpus", ["2", 2.5])
+def test_gpus_of_another_type_raise_type_error(gpus):
+    with pytest.raises(TypeError, match=f"Received: gpus={gpus!r}"):
+        multi_gpu_model(_mlp(), gpus, device_type="CPU")
+
+
+def test_no_gpu_and_gpus_none_raises_with_the_gpu_count():
+    if local_devices("GPU"):
+        pytest.skip("this machine has GPUs")
+    with pytest.raises(ValueError) as info:
+        multi_gpu_model(_mlp())
+    assert str(info.value) == (
+        "For multi-gpu usage to be effective, call `multi_gpu_model` with `gpus >= 2`. "
+        "Received: `gpus=0`"
+    )
+
+
+@pytest.mark.parametrize(
+    ("gpus", "device_type", "expected", "available"),
+    [
+        (
+            4,
+            "CPU",
+            "['/cpu:0', '/cpu:0', '/cpu:1', '/cpu:2', '/cpu:3']",
+            "['/cpu:0', '/cpu:1', '/cpu:2']",
+        ),
+        ([1, 5], "CPU", "['/cpu:0', '/cpu:1', '/cpu:5']", "['/cpu:0', '/cpu:1', '/cpu:2']"),
+        (2, "GPU", "['/cpu:0', '/gpu:0', '/gpu:1']", "['/cpu:0']"),
+    ],
+)
+def test_missing_devices_raise_the_legacy_error(gpus, device_type, expected, available):
+    if device_type == "GPU" and local_devices("GPU"):
+        pytest.skip("this machine has GPUs")
+    with pytest.raises(ValueError) as info:
+        multi_gpu_model(_mlp(), gpus, device_type=device_type)
+    assert str(info.value) == (
+        f"To call `multi_gpu_model` with `gpus={gpus}`, we expect the following devices to "
+        f"be available: {expected}. However this machine only has: {available}. "
+        "Try reducing `gpus`."
+    )
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch", "numpy", "openvino"])
+def test_other_backend_raises_a_clear_error(backend):
+    # Another backend cannot be loaded next to TensorFlow in this process, and each
+    # needs jax or torch installed, so the check multi_gpu_model runs first is called
+    # directly with each backend name.
+    with pytest.raises(ValueError) as info:
+        _require_tensorflow_backend(backend)
+    assert str(info.value).startswith(
+        "`multi_gpu_model` is only available with the TensorFlow backend. "
+        f"Received: backend={backend!r}"
+    )
+
+
+def test_tensorflow_backend_passes_the_check():
+    assert keras.backend.backend() == "tensorflow"
+    _require_tensorflow_backend(keras.backend.backend())
+    assert isinstance(multi_gpu_model(_mlp(), 2, device_type="CPU"), DataParallel)
+
+
+@pytest.mark.parametrize(
+    ("gpus", "devices"),
+    [
+        (2, ["/cpu:0", "/cpu:1"]),
+        (3, ["/cpu:0", "/cpu:1", "/cpu:2"]),
+        ([2, 1], ["/cpu:2", "/cpu:1"]),
+    ],
+)
+def test_gpus_choose_the_replica_devices_in_order(gpus, devices):
+    parallel = multi_gpu_model(_mlp(), gpus, device_type="CPU")
+    assert parallel.devices == devices
+    assert parallel.merge_device == "/cpu:0"
+
+
+def test_repeated_output_names_get_suffixes():
+    # The Keras 2 Siamese test: one nested model called twice gives two 'nested' outputs.
+    keras.utils.set_random_seed(0)
+    nested = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)], name="nested")
+    a, b = keras.Input((3,), name="a"), keras.Input((3,), name="b")
+    added = keras.layers.Add(name="add")([nested(a), nested(b)])
+    model = keras.Model([a, b], [added, nested(a), nested(b)])
+    parallel = multi_gpu_model(model, 2, device_type="CPU")
+    assert parallel.output_names == ["add", "nested_1", "nested_2"]
+    rng = np.random.default_rng(1)
+    x = [rng.random((9, 3), dtype=np.float32), rng.random((9, 3), dtype=np.float32)]
+    y = [rng.random((9, 2), dtype=np.float32)] * 3
+    parallel.compile("sgd", loss={"add": "mse", "nested_1": "mse", "nested_2": "mae"})
+    history = parallel.fit(x, y, batch_size=4, epochs=1, verbose=0)
+    assert {"add_loss", "nested_1_loss", "nested_2_loss"} <= set(history.history)
+
+
+# ---------------------------------------------------------------------------------------
+# cpu_merge and cpu_relocation
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("cpu_merge", "merge_device"), [(True, "/cpu:0"), (False, "/cpu:1")])
+def test_cpu_merge_chooses_where_results_are_concatenated(cpu_merge, merge_device):
+    parallel = multi_gpu_model(_mlp(), [1, 2], cpu_merge=cpu_merge, device_type="CPU")
+    assert parallel.merge_device == merge_device
+
+
+def test_cpu_relocation_moves_the_weights_and_keeps_their_values():
+    with tf.device("/cpu:2"):
+        model = _mlp()
+    values = model.get_weights()
+    assert {_variable_device(v) for v in model.weights} == {"/cpu:2"}
+    parallel = multi_gpu_model(model, [1, 2], cpu_relocation=True, device_type="CPU")
+    assert {_variable_device(v) for v in model.weights} == {"/cpu:0"}
+    for got, expected in zip(model.get_weights(), values, strict=True):
+        np.testing.assert_array_equal(got, expected)
+    x, _ = _data(6)
+    np.testing.assert_allclose(
+        parallel.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6
+    )
+
+
+def test_cpu_relocation_keeps_the_template_training_the_shared_weights():
+    x, y = _data()
+    model = _mlp()
+    model.predict(x, verbose=0)  # a predict function traced before the move
+    parallel = multi_gpu_model(model, 2, cpu_relocation=True, device_type="CPU")
+    parallel.compile("sgd", "sparse_categorical_crossentropy")
+    parallel.fit(x, y, batch_size=8, epochs=1, verbose=0)
+    np.testing.assert_allclose(
+        model.predict(x, verbose=0), parallel.predict(x, verbose=0), atol=1e-6
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# The three usage patterns of the Keras 2 docs
+# ---------------------------------------------------------------------------------------
+
+
+def test_docs_pattern_weights_under_cpu_then_save_the_template(tmp_path):
+    x, y = _data(64)
+    with tf.device("/cpu:0"):
+        model = _mlp()
+    parallel_model = multi_gpu_model(model, gpus=3, device_type="CPU")
+    parallel_model.compile(loss="sparse_categorical_crossentropy", optimizer="rmsprop")
+    parallel_model.fit(x, y, epochs=2, batch_size=16, verbose=0)
+    model.save(tmp_path / "my_model.h5")
+    loaded = keras.models.load_model(tmp_path / "my_model.h5")
+    np.testing.assert_allclose(
+        loaded.predict(x, verbose=0), parallel_model.predict(x, verbose=0), atol=1e-5
+    )
+
+
+@pytest.mark.parametrize(("device_type", "parallel"), [("CPU", True), ("GPU", False)])
+def test_docs_pattern_cpu_relocation_with_single_device_fallback(device_type, parallel):
+    if device_type == "GPU" and local_devices("GPU"):
+        pytest.skip("this machine has GPUs")
+    x, y = _data()
+    model = _mlp()
+    try:
+        parallel_model = multi_gpu_model(model, cpu_relocation=True, device_type=device_type)
+    except ValueError:
+        parallel_model = model
+    assert (parallel_model is not model) == parallel
+    parallel_model.compile(loss="sparse_categorical_crossentropy", optimizer="adam")
+    history = parallel_model.fit(x, y, epochs=3, batch_size=10, verbose=0)
+    assert history.history["loss"][-1] < history.history["loss"][0]
+
+
+def test_docs_pattern_cpu_merge_false():
+    x, y = _data()
+    model = _mlp()
+    parallel_model = multi_gpu_model(model, gpus=[1, 2], cpu_merge=False, device_type="CPU")
+    parallel_model.compile(loss="sparse_categorical_crossentropy", optimizer="adam")
+    history = parallel_model.fit(x, y, epochs=3, batch_size=10, verbose=0)
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    np.testing.assert_allclose(
+        parallel_model.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-5
+    )
