@@ -19,6 +19,8 @@ from kutils._version import __version__
 # and the TYPE_CHECKING imports when its implementation lands.
 _EXPORTS: dict[str, str] = {
     "CustomObjectScope": "kutils.custom_objects",
+    "HDF5Dataset": "kutils.hdf5_dataset",
+    "HDF5Matrix": "kutils.hdf5_matrix",
     "custom_object_scope": "kutils.custom_objects",
     "get_custom_objects": "kutils.custom_objects",
     "to_categorical": "kutils.categorical",
@@ -27,6 +29,8 @@ _EXPORTS: dict[str, str] = {
 
 __all__ = [
     "CustomObjectScope",
+    "HDF5Dataset",
+    "HDF5Matrix",
     "__version__",
     "custom_object_scope",
     "get_custom_objects",
@@ -41,6 +45,8 @@ if TYPE_CHECKING:
         custom_object_scope,
         get_custom_objects,
     )
+    from kutils.hdf5_dataset import HDF5Dataset
+    from kutils.hdf5_matrix import HDF5Matrix
 
 
 def __getattr__(name: str) -> Any:

@@ -21,6 +21,15 @@ LEGACY_SIGNATURES = {
     "custom_object_scope": [("args", _)],
     "CustomObjectScope": [("args", _)],
     "get_custom_objects": [],
+    "HDF5Matrix": [
+        ("datapath", _),
+        ("dataset", _),
+        ("start", 0),
+        ("end", None),
+        ("normalizer", None),
+    ],
+    # kutils only (no Keras 2 counterpart): the streamed PyDataset over HDF5Matrix data.
+    "HDF5Dataset": [("x", _), ("y", None), ("sample_weight", None)],
 }
 
 
