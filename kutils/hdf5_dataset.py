@@ -208,10 +208,15 @@ class HDF5Dataset(keras.utils.PyDataset):
 
     def _default_block_size(self) -> int:
         widest = 1
-        for source in keras.tree.flatten((self.x, self.y, self.sample_weight)):
+        for source in _leaves(self.x, self.y, self.sample_weight):
             row_items = int(np.prod(source.shape[1:], dtype=np.int64))
             widest = max(widest, row_items * np.dtype(source.dtype).itemsize)
         return max(1, min(self.batch_size, math.ceil(_BLOCK_BYTES / widest)))
+
+
+def _leaves(*parts: Any) -> list[Any]:
+    """The arrays in ``parts`` (nested lists, tuples and dicts), without ``None``."""
+    return [leaf for leaf in keras.tree.flatten(parts) if leaf is not None]
 
 
 def _check_positive_int(name: str, value: object) -> None:
@@ -289,7 +294,7 @@ def legacy_fit_dataset(
     ``sample_weight`` is an ``HDF5Matrix`` with ``stream=True`` and every other leaf is an
     ``HDF5Matrix`` or a numpy array.
     """
-    leaves = keras.tree.flatten((x, y, sample_weight))
+    leaves = _leaves(x, y, sample_weight)
     matrices = [leaf for leaf in leaves if isinstance(leaf, HDF5Matrix)]
     if not matrices or not all(matrix.stream for matrix in matrices):
         return None

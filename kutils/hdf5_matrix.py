@@ -17,6 +17,7 @@ import numbers
 import os
 import threading
 import warnings
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -126,9 +127,16 @@ class HDF5Matrix:
         self.stream = bool(stream)
         self._closed = False
         self._handle: _Handle | None = None
+        self._finalizer: weakref.finalize[Any, Any] | None = None
 
         data = self.data  # opens the file (or shares the open handle) and checks dataset
         try:
+            if data.ndim == 0:
+                msg = (
+                    f"Dataset {dataset!r} in {self.datapath!r} is a scalar; HDF5Matrix needs "
+                    "a dataset with at least one axis (the samples). Received: shape=()"
+                )
+                raise ValueError(msg)
             total = data.shape[0]
             end = total if end is None else int(end)
             start = int(start)
@@ -186,13 +194,15 @@ class HDF5Matrix:
         if handle is None or handle.pid != pid:
             # First use, or first use in a forked or spawned process: acquire this
             # process's shared handle.
-            self._handle = handle = _acquire(self._abspath, self.datapath, pid)
+            handle = _acquire(self._abspath, self.datapath, pid)
             try:
                 handle.dataset(self.dataset)
             except BaseException:
-                self._handle = None
                 _release(handle)
                 raise
+            self._handle = handle
+            # A matrix that is dropped without close() still lets go of the file.
+            self._finalizer = weakref.finalize(self, _release, handle)
         return handle.dataset(self.dataset)
 
     def __repr__(self) -> str:
@@ -294,12 +304,6 @@ class HDF5Matrix:
 
     def _probe(self, data: h5py.Dataset) -> tuple[tuple[int, ...], np.dtype[Any]]:
         """Row shape and dtype of the normalizer's output, from one row of the window."""
-        if data.ndim == 0:
-            msg = (
-                f"Dataset {self.dataset!r} in {self.datapath!r} is a scalar; HDF5Matrix needs "
-                "a dataset with at least one axis (the samples). Received: shape=()"
-            )
-            raise ValueError(msg)
         if self.normalizer is None:
             return tuple(data.shape[1:]), np.dtype(data.dtype)
         total = data.shape[0]
@@ -324,8 +328,9 @@ class HDF5Matrix:
         """
         handle, self._handle = self._handle, None
         self._closed = True
-        if handle is not None and handle.pid == os.getpid():
-            _release(handle)
+        finalizer = self._finalizer
+        if handle is not None and finalizer is not None and handle.pid == os.getpid():
+            finalizer()  # releases the handle once, however often close() is called
 
     def __enter__(self) -> HDF5Matrix:
         return self
@@ -335,7 +340,8 @@ class HDF5Matrix:
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        state["_handle"] = None  # h5py objects cannot be pickled: reopen on first use
+        # h5py objects cannot be pickled: the copy reopens the file on first use.
+        state["_handle"] = state["_finalizer"] = None
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
