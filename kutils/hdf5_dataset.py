@@ -23,7 +23,7 @@ __all__ = ["HDF5Dataset"]
 
 # shuffle=True reads contiguous blocks of about this many bytes per row-run (per
 # matrix), which keeps a shuffled epoch close to contiguous read speed.
-_BLOCK_BYTES = 256 << 10
+_BLOCK_BYTES = 512 << 10
 
 
 class HDF5Dataset(keras.utils.PyDataset):
@@ -51,13 +51,14 @@ class HDF5Dataset(keras.utils.PyDataset):
               order of the full batches is shuffled and the smaller last batch comes last.
             - ``True``: a block shuffle. The rows are cut into blocks of ``block_size``
               consecutive rows (the last may be shorter); the blocks are put in a uniformly
-              random order; that sequence of rows is cut into batches; and the rows inside
-              each batch are permuted uniformly. Every row is seen once per epoch, the batch
-              order is random, and a batch draws its rows from about
-              ``batch_size / block_size`` random places in the file. It is not a uniform
-              shuffle of single rows: rows less than ``block_size`` apart usually share a
-              batch. ``block_size=1`` gives a uniform shuffle, at the cost of one read per row.
-        block_size: rows per block for ``shuffle=True``. ``None`` picks about 256 KiB of
+              random order; and that sequence of rows is cut into batches. Every row is
+              seen once per epoch, the batch order is random, and a batch draws its rows
+              from about ``batch_size / block_size`` random places in the file (read with
+              one HDF5 call per matrix, in file order: the order of the rows inside a batch
+              does not change its gradient). It is not a uniform shuffle of single rows:
+              rows less than ``block_size`` apart usually share a batch. ``block_size=1``
+              gives a uniform shuffle of the rows over the batches, at a higher read cost.
+        block_size: rows per block for ``shuffle=True``. ``None`` picks about 512 KiB of
             the widest matrix per block, at most ``batch_size`` rows.
         seed: seed of the shuffles. ``None`` draws each epoch's seed from numpy's global
             random generator, so ``keras.utils.set_random_seed`` (or ``np.random.seed``)
@@ -146,13 +147,12 @@ class HDF5Dataset(keras.utils.PyDataset):
             )
             raise IndexError(msg)
         index = int(index) % n_batches
-        runs, permutation = self._batch_rows(index)
+        runs = self._batch_rows(index)
         parts = [self.x] if self.y is None else [self.x, self.y]
         if self.sample_weight is not None:
             parts.append(self.sample_weight)
         return tuple(
-            keras.tree.map_structure(lambda source: _read(source, runs, permutation), part)
-            for part in parts
+            keras.tree.map_structure(lambda source: _read(source, runs), part) for part in parts
         )
 
     def on_epoch_end(self) -> None:
@@ -184,14 +184,14 @@ class HDF5Dataset(keras.utils.PyDataset):
             lengths[-1] = n - (n_blocks - 1) * self.block_size
             self._offsets = np.concatenate(([0], np.cumsum(lengths[self._order])))
 
-    def _batch_rows(self, index: int) -> tuple[list[tuple[int, int]], np.ndarray | None]:
-        """Runs ``[a, b)`` of window rows (increasing) and the permutation to apply."""
+    def _batch_rows(self, index: int) -> list[tuple[int, int]]:
+        """The rows of batch ``index``: runs ``[a, b)`` of window rows, increasing."""
         n, batch = self._num_rows, self.batch_size
         if self._order is None:
-            return [(index * batch, min((index + 1) * batch, n))], None
+            return [(index * batch, min((index + 1) * batch, n))]
         if self.shuffle == "batch":
             chosen = int(self._order[index]) if index < len(self._order) else index
-            return [(chosen * batch, min((chosen + 1) * batch, n))], None
+            return [(chosen * batch, min((chosen + 1) * batch, n))]
         low, high = index * batch, min((index + 1) * batch, n)
         offsets = self._offsets
         first = int(np.searchsorted(offsets, low, side="right")) - 1
@@ -203,8 +203,9 @@ class HDF5Dataset(keras.utils.PyDataset):
             stop = min(high, int(offsets[position + 1])) - int(offsets[position])
             base = block * self.block_size
             runs.append((base + begin, base + stop))
-        rng = np.random.default_rng([self._epoch_seed, index])
-        return _merge_runs(sorted(runs)), rng.permutation(high - low)
+        # Read in file order: one HDF5 call per matrix. The order of the rows inside a
+        # batch does not change the batch's gradient, so it is not shuffled.
+        return _merge_runs(sorted(runs))
 
     def _default_block_size(self) -> int:
         widest = 1
@@ -275,14 +276,12 @@ def _merge_runs(runs: list[tuple[int, int]]) -> list[tuple[int, int]]:
     return merged
 
 
-def _read(source: Any, runs: list[tuple[int, int]], permutation: np.ndarray | None) -> np.ndarray:
+def _read(source: Any, runs: list[tuple[int, int]]) -> np.ndarray:
     if isinstance(source, HDF5Matrix):
-        rows = source._read_runs(runs)
-    elif len(runs) == 1:
-        rows = source[runs[0][0] : runs[0][1]]
-    else:
-        rows = np.concatenate([source[first:stop] for first, stop in runs])
-    return rows if permutation is None else rows[permutation]
+        return source._read_runs(runs)
+    if len(runs) == 1:
+        return source[runs[0][0] : runs[0][1]]
+    return np.concatenate([source[first:stop] for first, stop in runs])
 
 
 def legacy_fit_dataset(

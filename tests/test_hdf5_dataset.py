@@ -56,7 +56,9 @@ def test_every_row_is_seen_once_per_epoch(files, shuffle, batch_size):
     assert len(dataset) == math.ceil(ROWS / batch_size) == dataset.num_batches
     for _ in range(3):
         batches = epoch_rows(dataset)
-        assert [len(b) for b in batches] == [min(batch_size, ROWS - i) for i in range(0, ROWS, batch_size)]
+        assert [len(b) for b in batches] == [
+            min(batch_size, ROWS - i) for i in range(0, ROWS, batch_size)
+        ]
         np.testing.assert_array_equal(np.sort(np.concatenate(batches)), np.arange(ROWS))
         dataset.on_epoch_end()
 
@@ -80,28 +82,29 @@ def test_batch_shuffle_keeps_contiguous_batches_and_the_short_batch_last(files):
     assert len({tuple(order) for order in orders}) > 1  # a new order every epoch
 
 
-def test_true_shuffle_mixes_blocks_and_permutes_rows_within_batches(files):
+def test_true_shuffle_fills_batches_with_random_blocks(files):
     dataset = HDF5Dataset(*matrices(files), batch_size=16, shuffle=True, block_size=4, seed=0)
     batches = epoch_rows(dataset)
     for batch in batches[:-1]:
-        blocks = np.unique(batch // 4)
-        # 16 rows from whole blocks of 4 (or pieces of them at batch edges)
-        assert 4 <= len(blocks) <= 5
-    assert any(np.any(np.diff(batch) < 0) for batch in batches)  # not sorted inside
+        # 16 rows from whole blocks of 4 (or pieces of them at batch edges), read in file order
+        assert 4 <= len(np.unique(batch // 4)) <= 5
+        assert np.all(np.diff(batch) > 0)
+    spread = [np.ptp(batch) for batch in batches[:-1]]
+    assert max(spread) > 32  # blocks come from far apart, not neighbours
     first_blocks = [int(b[0]) // 4 for b in batches]
     assert first_blocks != sorted(first_blocks)
 
 
-def test_block_size_one_is_a_full_row_shuffle(files):
-    dataset = HDF5Dataset(*matrices(files), batch_size=ROWS, shuffle=True, block_size=1, seed=0)
-    (rows,) = epoch_rows(dataset)
-    assert not np.array_equal(rows, np.arange(ROWS))
+def test_block_size_one_shuffles_single_rows_over_batches(files):
+    dataset = HDF5Dataset(*matrices(files), batch_size=10, shuffle=True, block_size=1, seed=0)
+    batches = epoch_rows(dataset)
+    assert not np.array_equal(np.concatenate(batches), np.arange(ROWS))
 
 
-def test_default_block_size_is_about_256_kib_capped_by_the_batch(files):
+def test_default_block_size_is_about_512_kib_capped_by_the_batch(files):
     assert HDF5Dataset(*matrices(files), batch_size=64, shuffle=True).block_size == 64
-    wide = HDF5Matrix(files, "image")  # 90 bytes a row: 2913 rows in 256 KiB
-    assert HDF5Dataset(wide, batch_size=10**6).block_size == math.ceil((256 << 10) / 90)
+    wide = HDF5Matrix(files, "image")  # 90 bytes a row: 5826 rows in 512 KiB
+    assert HDF5Dataset(wide, batch_size=10**6).block_size == math.ceil((512 << 10) / 90)
 
 
 @pytest.mark.parametrize("shuffle", ["batch", True])
@@ -214,7 +217,9 @@ def test_explicit_dataset_trains_evaluates_and_predicts(tmp_path, shuffle):
     path = tmp_path / "r.h5"
     x, y = regression(path)
     model = small_model()
-    train = HDF5Dataset(HDF5Matrix(path, "x"), HDF5Matrix(path, "y"), batch_size=16, shuffle=shuffle)
+    train = HDF5Dataset(
+        HDF5Matrix(path, "x"), HDF5Matrix(path, "y"), batch_size=16, shuffle=shuffle
+    )
     history = model.fit(train, epochs=4, verbose=0)
     assert history.history["loss"][-1] < history.history["loss"][0] / 2
     predictions = model.predict(HDF5Dataset(HDF5Matrix(path, "x"), batch_size=32), verbose=0)
@@ -247,16 +252,15 @@ if __name__ == "__main__":
     model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(1)])
     model.compile(optimizer=keras.optimizers.SGD(0.05), loss="mse")
     train = HDF5Dataset(x, y, batch_size=16, shuffle=True, workers=2, use_multiprocessing=True)
-    history = model.fit(train, epochs=2, verbose=0)
-    loss = history.history["loss"]
-    assert loss[-1] < loss[0], loss
-    print("trained", multiprocessing.get_start_method(), len(loss))
+    before = model.evaluate(HDF5Dataset(x, y, batch_size=64), verbose=0)
+    history = model.fit(train, epochs=1, verbose=0)
+    after = model.evaluate(HDF5Dataset(x, y, batch_size=64), verbose=0)
+    assert after < before / 2, (before, after)
+    print("trained", multiprocessing.get_start_method(), len(history.history["loss"]))
 """
 
 
-@pytest.mark.parametrize(
-    "method", ["spawn", pytest.param("forkserver", marks=pytest.mark.slow)]
-)
+@pytest.mark.parametrize("method", ["spawn", pytest.param("forkserver", marks=pytest.mark.slow)])
 def test_process_workers_train_under_spawn_and_forkserver(tmp_path, method):
     path = tmp_path / "r.h5"
     regression(path)
@@ -273,7 +277,7 @@ def test_process_workers_train_under_spawn_and_forkserver(tmp_path, method):
         check=False,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    assert f"trained {method} 2" in done.stdout
+    assert f"trained {method} 1" in done.stdout
 
 
 # -- the hook that makes fit(x_h5, y_h5) stream ----------------------------------------
@@ -315,7 +319,7 @@ def test_fit_hook_leaves_other_data_to_keras(files):
 def test_unsupported_keras_falls_back_to_memory_with_a_warning(files, monkeypatch):
     monkeypatch.setattr(_keras_compat, "SUPPORTED_KERAS", ((9, 0), (9, 9)))
     monkeypatch.setattr(_keras_compat, "_hdf5_installed", False)
-    with pytest.raises(_keras_compat.KerasInternalsChanged, match="supports Keras 9.0 to 9.9"):
+    with pytest.raises(_keras_compat.KerasInternalsChanged, match=r"supports Keras 9\.0 to 9\.9"):
         _keras_compat.install_hdf5_streaming()
-    with pytest.warns(RuntimeWarning, match="pass kutils.HDF5Dataset"):
+    with pytest.warns(RuntimeWarning, match=r"pass kutils\.HDF5Dataset"):
         HDF5Matrix(files, "x")
