@@ -120,14 +120,23 @@ def epochs(path: Path) -> dict[str, float]:
 # -- fit, one process per run --------------------------------------------------------------
 
 
+def rss() -> int:
+    """This process's resident set size in bytes (Linux /proc; psutil elsewhere)."""
+    try:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        import psutil
+
+        return int(psutil.Process().memory_info().rss)
+
+
 def fit_child(path: str, mode: str) -> None:
     """Run in a fresh process: one timed fit epoch; prints JSON on its last line."""
     import keras
-    import psutil
 
     from kutils import HDF5Matrix
 
-    process = psutil.Process()
     keras.utils.set_random_seed(0)
     model = keras.Sequential(
         [
@@ -142,7 +151,7 @@ def fit_child(path: str, mode: str) -> None:
     warm = slice(0, 8 * BATCH)
     model.fit(x_h5[warm], y_h5[warm], batch_size=BATCH, epochs=1, verbose=0)
 
-    baseline = process.memory_info().rss
+    baseline = rss()
     load_seconds = 0.0
     if mode == "memory":
         start = time.perf_counter()
@@ -151,12 +160,12 @@ def fit_child(path: str, mode: str) -> None:
     else:
         x, y = x_h5, y_h5
 
-    peak = [process.memory_info().rss]
+    peak = [rss()]
     done = threading.Event()
 
     def sample() -> None:
         while not done.wait(0.01):
-            peak[0] = max(peak[0], process.memory_info().rss)
+            peak[0] = max(peak[0], rss())
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
@@ -165,7 +174,7 @@ def fit_child(path: str, mode: str) -> None:
     seconds = time.perf_counter() - start
     done.set()
     sampler.join()
-    peak[0] = max(peak[0], process.memory_info().rss)
+    peak[0] = max(peak[0], rss())
     print(json.dumps({"seconds": seconds, "load": load_seconds, "growth": peak[0] - baseline}))
 
 
