@@ -323,3 +323,24 @@ def test_unsupported_keras_falls_back_to_memory_with_a_warning(files, monkeypatc
         _keras_compat.install_hdf5_streaming()
     with pytest.warns(RuntimeWarning, match=r"pass kutils\.HDF5Dataset"):
         HDF5Matrix(files, "x")
+
+
+def test_legacy_fit_streams_several_inputs_with_class_weight(tmp_path):
+    path = tmp_path / "two.h5"
+    rng = np.random.default_rng(0)
+    with h5py.File(path, "w") as file:
+        file["a"] = rng.normal(size=(96, 3)).astype("float32")
+        file["b"] = rng.normal(size=(96, 2)).astype("float32")
+        file["label"] = (file["a"][:, :1] > 0).astype("int64")
+    keras.utils.set_random_seed(0)
+    a, b = keras.Input((3,), name="a"), keras.Input((2,), name="b")
+    out = keras.layers.Dense(2, activation="softmax")(keras.layers.Concatenate()([a, b]))
+    model = keras.Model([a, b], out)
+    model.compile(optimizer=keras.optimizers.Adam(0.05), loss="sparse_categorical_crossentropy")
+    inputs = {"a": HDF5Matrix(path, "a"), "b": HDF5Matrix(path, "b")}
+    labels = HDF5Matrix(path, "label")
+    history = model.fit(
+        inputs, labels, batch_size=16, epochs=5, class_weight={0: 1.0, 1: 2.0}, verbose=0
+    )
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    assert model.predict(inputs, batch_size=16, verbose=0).shape == (96, 2)
