@@ -19,6 +19,8 @@ from kutils._version import __version__
 # and the TYPE_CHECKING imports when its implementation lands.
 _EXPORTS: dict[str, str] = {
     "CustomObjectScope": "kutils.custom_objects",
+    "HDF5Dataset": "kutils.hdf5_dataset",
+    "HDF5Matrix": "kutils.hdf5_matrix",
     "custom_object_scope": "kutils.custom_objects",
     "get_custom_objects": "kutils.custom_objects",
     "data_parallel": "kutils.data_parallel",
@@ -32,6 +34,8 @@ _EXPORTS: dict[str, str] = {
 
 __all__ = [
     "CustomObjectScope",
+    "HDF5Dataset",
+    "HDF5Matrix",
     "__version__",
     "custom_object_scope",
     "data_parallel",
@@ -54,6 +58,8 @@ if TYPE_CHECKING:
     from kutils.data_parallel import data_parallel
     from kutils.multi_gpu import multi_gpu_model
     from kutils.plotting import model_to_dot, plot_model
+    from kutils.hdf5_dataset import HDF5Dataset
+    from kutils.hdf5_matrix import HDF5Matrix
     from kutils.summary import print_summary
 
 

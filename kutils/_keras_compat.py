@@ -402,3 +402,97 @@ def colocated_train_step(model: Any, data: Any) -> Any:
 
         warnings.warn("The model does not have any trainable weights.", stacklevel=2)
     return model.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+
+
+# ---------------------------------------------------------------------------------------
+# HDF5Matrix data streamed by fit / evaluate / predict
+# ---------------------------------------------------------------------------------------
+
+# Keras 3 picks the data adapter of every fit, evaluate and predict call in one function,
+# ``keras.src.trainers.data_adapters.get_data_adapter``, called (as a module attribute) by
+# ``keras.src.trainers.epoch_iterator.EpochIterator``. It turns any array-like into one
+# in-memory numpy array. kutils wraps that function: when the data holds HDF5Matrix
+# objects, it returns a PyDatasetAdapter over a kutils.HDF5Dataset instead, which reads
+# each batch from disk; every other call goes to Keras unchanged.
+_GET_DATA_ADAPTER_PARAMS = (
+    "x",
+    "y",
+    "sample_weight",
+    "batch_size",
+    "steps_per_epoch",
+    "shuffle",
+    "class_weight",
+)
+_hdf5_lock = threading.Lock()
+_hdf5_installed = False
+
+
+def install_hdf5_streaming() -> None:
+    """Let ``model.fit(x_h5, y_h5, batch_size=..., shuffle=...)`` stream from disk.
+
+    Wraps ``keras.src.trainers.data_adapters.get_data_adapter`` once per process. Raises
+    KerasInternalsChanged (touching nothing) when Keras is outside SUPPORTED_KERAS or the
+    function, its parameters or ``PyDatasetAdapter`` are not what kutils was written for.
+    """
+    global _hdf5_installed
+    if _hdf5_installed:
+        return
+    with _hdf5_lock:
+        if _hdf5_installed:
+            return
+        check_keras_version("streamed HDF5Matrix training")
+        import keras
+
+        adapters = importlib.import_module("keras.src.trainers.data_adapters")
+        iterator_module = importlib.import_module("keras.src.trainers.epoch_iterator")
+        original = getattr(adapters, "get_data_adapter", None)
+        adapter_class = getattr(adapters, "PyDatasetAdapter", None)
+        problem = None
+        if not callable(original) or adapter_class is None:
+            problem = "get_data_adapter or PyDatasetAdapter is missing"
+        elif getattr(iterator_module, "data_adapters", None) is not adapters:
+            problem = "EpochIterator no longer looks the data adapter up in data_adapters"
+        elif not getattr(original, "_kutils_wraps", False):
+            names = tuple(inspect.signature(original).parameters)
+            if names != _GET_DATA_ADAPTER_PARAMS:
+                problem = f"get_data_adapter takes {names}, not {_GET_DATA_ADAPTER_PARAMS}"
+        if problem is not None:
+            msg = (
+                f"keras.src.trainers.data_adapters changed in Keras {keras.__version__} "
+                f"({problem}); kutils cannot make fit stream HDF5Matrix data."
+            )
+            raise KerasInternalsChanged(msg)
+        if callable(original) and not getattr(original, "_kutils_wraps", False):
+            setattr(adapters, "get_data_adapter", _streaming_adapter(original, adapter_class))  # noqa: B010
+        _hdf5_installed = True
+
+
+def _streaming_adapter(original: Callable[..., Any], adapter_class: Any) -> Callable[..., Any]:
+    from kutils.hdf5_dataset import legacy_fit_dataset
+
+    @functools.wraps(original)
+    def get_data_adapter(
+        x: Any,
+        y: Any = None,
+        sample_weight: Any = None,
+        batch_size: Any = None,
+        steps_per_epoch: Any = None,
+        shuffle: Any = False,
+        class_weight: Any = None,
+    ) -> Any:
+        dataset = legacy_fit_dataset(x, y, sample_weight, batch_size, shuffle)
+        if dataset is None:
+            return original(
+                x,
+                y=y,
+                sample_weight=sample_weight,
+                batch_size=batch_size,
+                steps_per_epoch=steps_per_epoch,
+                shuffle=shuffle,
+                class_weight=class_weight,
+            )
+        # The dataset orders its own batches, so Keras must not shuffle them again.
+        return adapter_class(dataset, class_weight=class_weight, shuffle=False)
+
+    get_data_adapter._kutils_wraps = True  # type: ignore[attr-defined]
+    return get_data_adapter

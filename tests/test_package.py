@@ -46,10 +46,18 @@ LEGACY_SIGNATURES = {
         ("cpu_merge", True),
         ("cpu_relocation", False),
     ],
+    "HDF5Matrix": [
+        ("datapath", _),
+        ("dataset", _),
+        ("start", 0),
+        ("end", None),
+        ("normalizer", None),
+    ],
 }
 
-# Public names with no Keras 2 counterpart: the data-parallel core behind multi_gpu_model.
-NEW_PUBLIC = {"data_parallel"}
+# Public names with no Keras 2 counterpart: the data-parallel core behind multi_gpu_model
+# and the streamed PyDataset over HDF5Matrix data.
+NEW_PUBLIC = {"data_parallel", "HDF5Dataset"}
 
 
 def test_import_does_not_load_heavy_dependencies():

@@ -1,0 +1,540 @@
+"""``HDF5Matrix``: the Keras 2 array-like view of an HDF5 dataset, for Keras 3.
+
+An ``HDF5Matrix`` stands where a numpy array would: ``len``, ``shape``, ``dtype``,
+indexing and ``np.asarray`` work as on the rows ``start:end`` of the dataset. Files are
+opened read-only, once per file per process, and reopened lazily in a new process, so a
+matrix can be pickled to spawn and forkserver workers.
+
+Passed to ``model.fit``, ``evaluate`` or ``predict``, a matrix is streamed batch by batch
+from disk (see :class:`kutils.HDF5Dataset`); ``np.asarray(matrix)`` reads the whole
+window into memory instead.
+"""
+
+from __future__ import annotations
+
+import errno
+import numbers
+import os
+import threading
+import warnings
+import weakref
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+
+if TYPE_CHECKING:
+    import h5py
+
+__all__ = ["HDF5Matrix"]
+
+Normalizer = Callable[[np.ndarray], Any]
+
+# Rows read per h5py call when a matrix is iterated row by row.
+_ITER_BLOCK_ROWS = 1024
+# A sorted index list whose rows span at most this many bytes (or that is dense enough)
+# is read as one covering slice; otherwise as one slice per run of consecutive rows.
+_COVERING_READ_BYTES = 8 << 20
+
+
+class HDF5Matrix:
+    """Representation of an HDF5 dataset to be used instead of a numpy array.
+
+    The same as ``keras.utils.HDF5Matrix`` of Keras 2.3.1: an array-like view of the rows
+    ``start:end`` of the dataset ``dataset`` in the HDF5 file ``datapath``. Indexing is
+    relative to that window and returns numpy arrays, passed through ``normalizer``.
+
+    Args:
+        datapath: path of the HDF5 file (``str`` or ``os.PathLike``). It is opened
+            read-only and never modified.
+        dataset: name of the dataset in the file, for example ``'data'`` or
+            ``'group/features'``.
+        start: first row of the window, from 0 to the dataset's length.
+        end: row after the last one of the window, from ``start`` to the dataset's
+            length; ``None`` means the dataset's length.
+        normalizer: a function applied to every array read from the file. It receives a
+            batch of rows (first axis kept, even for ``m[i]``) and must return as many rows;
+            ``shape`` and ``dtype`` follow its output. It must be picklable (a module-level
+            function, not a lambda) for spawn or forkserver workers.
+        stream: keyword-only, kutils only. ``True`` (the default): ``model.fit``,
+            ``evaluate`` and ``predict`` read this matrix from disk batch by batch, as
+            Keras 2 did. ``False``: they read the whole window into memory first, through
+            ``np.asarray``, as Keras 3 does with any array-like.
+
+    Raises:
+        FileNotFoundError: ``datapath`` does not exist.
+        OSError: ``datapath`` exists but is not an HDF5 file.
+        KeyError: ``dataset`` is not in the file; the message lists the datasets that are.
+        TypeError: ``dataset`` names a group, or an argument has the wrong type.
+        ValueError: ``start`` or ``end`` is outside ``0..len(dataset)`` or ``start > end``,
+            or the dataset is a scalar.
+
+    Indexing (``m[key]``), always relative to the window of ``len(m)`` rows:
+
+    - an int: one row; negative ints count from the end of the window.
+    - a slice, with any start, stop and step (negative steps too).
+    - a list, tuple, range or integer array of row numbers, in any order, with repeats
+      and negative numbers: rows come back in the order asked (they are sorted, read once
+      and put back in order, since h5py needs increasing indices).
+    - a boolean mask of ``len(m)`` values.
+    - a tuple whose first item is not an int: the first item selects rows as above and the
+      rest indexes the other axes of the result (``m[:, 0]``).
+
+    An index outside the window raises ``IndexError`` naming the index and ``len(m)``.
+
+    ``np.asarray(m)`` reads the whole window into memory. ``model.fit(m, ...)``,
+    ``evaluate`` and ``predict`` stream it from disk batch by batch (pass
+    ``np.asarray(m)`` to train from memory instead).
+
+    Differences:
+        Keras 2 leaked outside the window for negative ints and negative slice bounds,
+        ignored slice steps, raised h5py's ``TypeError`` for unsorted or repeated indices,
+        a bare ``IndexError()`` without a message, and never validated ``start``/``end``
+        or closed its files; see docs/compat.md. Keras 3 has no ``HDF5Matrix``.
+
+    Example:
+        >>> x = HDF5Matrix("input/file.hdf5", "data", start=0, end=200)  # doctest: +SKIP
+        >>> model.predict(x)  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        datapath: str | os.PathLike[str],
+        dataset: str,
+        start: int = 0,
+        end: int | None = None,
+        normalizer: Normalizer | None = None,
+        *,
+        stream: bool = True,
+    ) -> None:
+        if not isinstance(datapath, (str, os.PathLike)):
+            msg = f"datapath must be a str or os.PathLike path. Received: datapath={datapath!r}"
+            raise TypeError(msg)
+        if not isinstance(dataset, str):
+            msg = f"dataset must be the dataset's name as a str. Received: dataset={dataset!r}"
+            raise TypeError(msg)
+        _check_optional_int("start", start)
+        _check_optional_int("end", end)
+        if normalizer is not None and not callable(normalizer):
+            msg = f"normalizer must be callable or None. Received: normalizer={normalizer!r}"
+            raise TypeError(msg)
+
+        self.datapath = os.fspath(datapath)
+        self._abspath = os.path.realpath(self.datapath)
+        self.dataset = dataset
+        self.normalizer = normalizer
+        self.stream = bool(stream)
+        self._closed = False
+        self._handle: _Handle | None = None
+        self._finalizer: weakref.finalize[Any, Any] | None = None
+
+        data = self.data  # opens the file (or shares the open handle) and checks dataset
+        try:
+            if data.ndim == 0:
+                msg = (
+                    f"Dataset {dataset!r} in {self.datapath!r} is a scalar; HDF5Matrix needs "
+                    "a dataset with at least one axis (the samples). Received: shape=()"
+                )
+                raise ValueError(msg)
+            total = data.shape[0]
+            end = total if end is None else int(end)
+            start = int(start)
+            if not 0 <= start <= end <= total:
+                msg = (
+                    f"start and end must satisfy 0 <= start <= end <= {total} (the length of "
+                    f"dataset {dataset!r}). Received: start={start}, end={end}"
+                )
+                raise ValueError(msg)
+            self.start = start
+            self.end = end
+            self._base_shape, self._base_dtype = self._probe(data)
+        except BaseException:
+            self.close()
+            raise
+        if self.stream:
+            _install_streaming()
+
+    # -- array-like properties ---------------------------------------------------------
+
+    def __len__(self) -> int:
+        return self.end - self.start
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """``(end - start,)`` followed by the row shape of the normalizer's output."""
+        return (self.end - self.start, *self._base_shape)
+
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        """The dtype of the normalizer's output (the dataset's dtype without one)."""
+        return self._base_dtype
+
+    @property
+    def ndim(self) -> int:
+        """``len(shape)``."""
+        return 1 + len(self._base_shape)
+
+    @property
+    def size(self) -> int:
+        """The number of elements, ``prod(shape)``."""
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    @property
+    def data(self) -> h5py.Dataset:
+        """The underlying ``h5py.Dataset`` (the whole dataset, not only the window)."""
+        if self._closed:
+            msg = (
+                f"This HDF5Matrix on {self.datapath!r} was closed. Create a new HDF5Matrix "
+                "to read the file again."
+            )
+            raise ValueError(msg)
+        pid = os.getpid()
+        handle = self._handle
+        if handle is None or handle.pid != pid:
+            # First use, or first use in a forked or spawned process: acquire this
+            # process's shared handle.
+            handle = _acquire(self._abspath, self.datapath, pid)
+            try:
+                handle.dataset(self.dataset)
+            except BaseException:
+                _release(handle)
+                raise
+            self._handle = handle
+            # A matrix that is dropped without close() still lets go of the file.
+            self._finalizer = weakref.finalize(self, _release, handle)
+        return handle.dataset(self.dataset)
+
+    def __repr__(self) -> str:
+        return (
+            f"HDF5Matrix(datapath={self.datapath!r}, dataset={self.dataset!r}, "
+            f"start={self.start}, end={self.end}, shape={self.shape}, dtype={self.dtype})"
+        )
+
+    # -- reading -------------------------------------------------------------------------
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        n = len(self)
+        if isinstance(key, tuple) and key and not all(_is_int(k) for k in key):
+            rows, rest = key[0], key[1:]
+            result = self[rows]
+            return result[rest] if _is_int(rows) else result[(slice(None), *rest)]
+        if _is_int(key):
+            index = int(key)
+            if not -n <= index < n:
+                raise IndexError(_out_of_range(key, n))
+            index %= n
+            return self._read_runs([(index, index + 1)])[0]
+        if isinstance(key, slice):
+            first, stop, step = key.indices(n)
+            count = len(range(first, stop, step))
+            if count == 0:
+                return self._read_runs([(0, 0)])
+            if step == 1 or count == 1:
+                return self._read_runs([(first, first + count)])
+            if step > 0:
+                return self._read_strided(first, stop, step)
+            forward = range(first, stop, step)[::-1]
+            return self._read_strided(forward.start, forward.stop, forward.step)[::-1]
+        return self._read_indices(_as_index_array(key, n))
+
+    def __array__(self, dtype: npt.DTypeLike | None = None, copy: bool | None = None) -> np.ndarray:
+        """Read the whole window into memory (``np.asarray(m)``)."""
+        if copy is False:
+            msg = (
+                "An HDF5Matrix is read from disk into a new array, so np.asarray cannot "
+                "avoid a copy. Received: copy=False"
+            )
+            raise ValueError(msg)
+        result = self[:]
+        return result if dtype is None else result.astype(dtype, copy=False)
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        for first in range(0, len(self), _ITER_BLOCK_ROWS):
+            yield from self._read_runs([(first, min(first + _ITER_BLOCK_ROWS, len(self)))])
+
+    def _read_runs(self, runs: Sequence[tuple[int, int]]) -> np.ndarray:
+        """Rows of the window runs ``[a, b)`` (increasing, disjoint), one array, normalized."""
+        data = self.data
+        start = self.start
+        if len(runs) == 1:
+            first, stop = runs[0]
+            return self._normalize(data[start + first : start + stop])
+        return self._normalize(_read_union(data, [(start + a, start + b) for a, b in runs]))
+
+    def _read_strided(self, first: int, stop: int, step: int) -> np.ndarray:
+        data = self.data
+        return self._normalize(data[self.start + first : self.start + stop : step])
+
+    def _read_indices(self, indices: np.ndarray) -> np.ndarray:
+        """Rows at window ``indices`` (any order, repeats, any shape), in the order asked."""
+        flat = indices.reshape(-1)
+        if flat.size == 0:
+            empty = self._read_runs([(0, 0)])
+            return empty.reshape(indices.shape + empty.shape[1:])
+        unique, inverse = np.unique(flat, return_inverse=True)
+        span = int(unique[-1]) - int(unique[0]) + 1
+        row_bytes = max(1, self.data.dtype.itemsize * int(np.prod(self.data.shape[1:])))
+        if span <= 4 * unique.size or span * row_bytes <= _COVERING_READ_BYTES:
+            low = int(unique[0])
+            rows = self._read_runs([(low, low + span)])
+            rows = rows[unique - low]
+        else:
+            rows = self._read_runs(_runs_of(unique))
+        if not (unique.size == flat.size and np.array_equal(unique, flat)):
+            rows = rows[inverse.reshape(-1)]
+        return rows.reshape(indices.shape + rows.shape[1:])
+
+    def _normalize(self, rows: np.ndarray) -> np.ndarray:
+        if self.normalizer is None:
+            return rows
+        return np.asarray(self.normalizer(rows))
+
+    def _probe(self, data: h5py.Dataset) -> tuple[tuple[int, ...], np.dtype[Any]]:
+        """Row shape and dtype of the normalizer's output, from one row of the window."""
+        if self.normalizer is None:
+            return tuple(data.shape[1:]), np.dtype(data.dtype)
+        total = data.shape[0]
+        first = self.start if self.start < self.end else min(self.start, max(total - 1, 0))
+        raw = data[first : min(first + 1, total)]
+        probe = np.asarray(self.normalizer(raw))
+        if probe.ndim == 0 or probe.shape[0] != raw.shape[0]:
+            msg = (
+                "normalizer must return an array with as many rows as it is given. It "
+                f"returned shape {probe.shape} for input of shape {raw.shape}. Received: "
+                f"normalizer={self.normalizer!r}"
+            )
+            raise ValueError(msg)
+        return tuple(probe.shape[1:]), probe.dtype
+
+    # -- life cycle ----------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Release this matrix's hold on the file; the file closes when no matrix uses it.
+
+        Later reads raise ``ValueError``. Closing twice does nothing.
+        """
+        handle, self._handle = self._handle, None
+        self._closed = True
+        finalizer = self._finalizer
+        if handle is not None and finalizer is not None and handle.pid == os.getpid():
+            finalizer()  # releases the handle once, however often close() is called
+
+    def __enter__(self) -> HDF5Matrix:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        # h5py objects cannot be pickled: the copy reopens the file on first use.
+        state["_handle"] = state["_finalizer"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+
+
+def _install_streaming() -> None:
+    """Make Keras's fit/evaluate/predict stream HDF5Matrix data (once per process)."""
+    from kutils import _keras_compat
+
+    try:
+        _keras_compat.install_hdf5_streaming()
+    except _keras_compat.KerasInternalsChanged as error:
+        msg = (
+            f"{error} model.fit will read HDF5Matrix data into memory; pass "
+            "kutils.HDF5Dataset(x, y, ...) to fit to stream it from disk."
+        )
+        warnings.warn(msg, RuntimeWarning, stacklevel=3)
+
+
+def _check_optional_int(name: str, value: object) -> None:
+    if value is None and name == "end":
+        return
+    if not _is_int(value):
+        expected = "an int or None" if name == "end" else "an int"
+        msg = f"{name} must be {expected}. Received: {name}={value!r}"
+        raise TypeError(msg)
+
+
+def _is_int(value: object) -> bool:
+    # bool counts as an int, as in Keras 2 (m[True] is row 1).
+    return isinstance(value, numbers.Integral)
+
+
+def _out_of_range(index: object, n: int) -> str:
+    return (
+        f"index {index} is out of range for an HDF5Matrix of length {n}: indices go from "
+        f"{-n} to {n - 1}, relative to the window start:end."
+    )
+
+
+def _as_index_array(key: Any, n: int) -> np.ndarray:
+    """Window row numbers from a list, tuple, range, integer array or boolean mask."""
+    if isinstance(key, (str, bytes)) or key is None or isinstance(key, float):
+        msg = (
+            "HDF5Matrix indices must be ints, slices, sequences or arrays of ints, or a "
+            f"boolean mask. Received: key={key!r}"
+        )
+        raise TypeError(msg)
+    try:
+        indices = np.asarray(key)
+    except (TypeError, ValueError) as error:
+        msg = f"Cannot use {type(key).__name__} as an HDF5Matrix index. Received: key={key!r}"
+        raise TypeError(msg) from error
+    if indices.dtype == bool:
+        if indices.shape != (n,):
+            msg = (
+                f"A boolean index must have one value per row: shape ({n},), the "
+                f"HDF5Matrix's length. Received: a boolean index of shape {indices.shape}"
+            )
+            raise IndexError(msg)
+        return np.flatnonzero(indices)
+    if indices.size == 0:
+        return indices.astype(np.int64)
+    if not np.issubdtype(indices.dtype, np.integer):
+        msg = (
+            "HDF5Matrix indices must be integers or booleans. Received: an index of dtype "
+            f"{indices.dtype}: {key!r}"
+        )
+        raise TypeError(msg)
+    indices = indices.astype(np.int64)
+    bad = (indices < -n) | (indices >= n)
+    if bad.any():
+        raise IndexError(_out_of_range(int(indices[bad].flat[0]), n))
+    return np.where(indices < 0, indices + n, indices)
+
+
+def _read_union(data: h5py.Dataset, runs: Sequence[tuple[int, int]]) -> np.ndarray:
+    """Dataset rows of the increasing, disjoint runs ``[a, b)``, concatenated, in one read.
+
+    The runs become one union of hyperslabs in the file, read with a single HDF5 call
+    into a contiguous buffer (HDF5 fills it in file order): one h5py ``read_direct`` per
+    run costs about as much again in per-call overhead.
+    """
+    from h5py import h5s
+
+    runs = [(a, b) for a, b in runs if b > a]
+    tail = tuple(data.shape[1:])
+    total = sum(b - a for a, b in runs)
+    out = np.empty((total, *tail), dtype=data.dtype)
+    if total == 0:
+        return out
+    file_space = data.id.get_space()
+    file_space.select_none()
+    for a, b in runs:
+        file_space.select_hyperslab((a,) + (0,) * len(tail), (b - a, *tail), op=h5s.SELECT_OR)
+    memory_space = h5s.create_simple(out.shape)
+    data.id.read(memory_space, file_space, out)
+    return out
+
+
+def _runs_of(sorted_unique: np.ndarray) -> list[tuple[int, int]]:
+    """Runs ``[a, b)`` of consecutive values in an increasing integer array."""
+    breaks = np.flatnonzero(np.diff(sorted_unique) != 1) + 1
+    starts = np.concatenate(([0], breaks))
+    stops = np.concatenate((breaks, [sorted_unique.size]))
+    return [
+        (int(sorted_unique[a]), int(sorted_unique[b - 1]) + 1)
+        for a, b in zip(starts, stops, strict=True)
+    ]
+
+
+# ---------------------------------------------------------------------------------------
+# One read-only handle per file per process, shared by every matrix on that file
+# ---------------------------------------------------------------------------------------
+
+
+class _Handle:
+    """An open read-only ``h5py.File`` and how many matrices use it, in one process."""
+
+    def __init__(self, abspath: str, file: h5py.File, pid: int) -> None:
+        self.abspath = abspath
+        self.file = file
+        self.pid = pid
+        self.users = 0
+        self._datasets: dict[str, h5py.Dataset] = {}
+
+    def dataset(self, name: str) -> h5py.Dataset:
+        found = self._datasets.get(name)
+        if found is None:
+            found = self._datasets[name] = _find_dataset(self.file, name)
+        return found
+
+
+_handles: dict[tuple[str, int], _Handle] = {}
+_handles_lock = threading.Lock()
+
+
+def _acquire(abspath: str, given_path: str, pid: int) -> _Handle:
+    with _handles_lock:
+        handle = _handles.get((abspath, pid))
+        if handle is None:
+            handle = _Handle(abspath, _open_read_only(abspath, given_path), pid)
+            _handles[(abspath, pid)] = handle
+        handle.users += 1
+        return handle
+
+
+def _release(handle: _Handle) -> None:
+    with _handles_lock:
+        handle.users -= 1
+        if handle.users <= 0 and _handles.get((handle.abspath, handle.pid)) is handle:
+            del _handles[(handle.abspath, handle.pid)]
+            handle.file.close()
+
+
+def _open_read_only(abspath: str, given_path: str) -> h5py.File:
+    try:
+        import h5py
+    except ImportError as error:  # pragma: no cover - h5py is a dependency
+        raise ImportError("The use of HDF5Matrix requires HDF5 and h5py installed.") from error
+
+    if not os.path.exists(abspath):
+        msg = (
+            f"No such HDF5 file: {given_path!r}. Check the path. Received: datapath={given_path!r}"
+        )
+        raise FileNotFoundError(errno.ENOENT, msg, given_path)
+    if os.path.isdir(abspath):
+        msg = f"datapath must be an HDF5 file, not a folder. Received: datapath={given_path!r}"
+        raise IsADirectoryError(errno.EISDIR, msg, given_path)
+    if not h5py.is_hdf5(abspath):
+        msg = f"{given_path!r} is not an HDF5 file. Received: datapath={given_path!r}"
+        raise OSError(msg)
+    return h5py.File(abspath, "r")
+
+
+def _find_dataset(file: h5py.File, name: str) -> h5py.Dataset:
+    import h5py
+
+    item = file.get(name)
+    if isinstance(item, h5py.Dataset):
+        return item
+    available = _dataset_names(file)
+    listing = ", ".join(repr(n) for n in available) or "none"
+    if item is None:
+        msg = (
+            f"No dataset {name!r} in {file.filename!r}. Datasets in the file: {listing}. "
+            f"Received: dataset={name!r}"
+        )
+        raise KeyError(msg)
+    msg = (
+        f"{name!r} in {file.filename!r} is a {type(item).__name__}, not a dataset. Pass the "
+        f"name of a dataset; datasets in the file: {listing}. Received: dataset={name!r}"
+    )
+    raise TypeError(msg)
+
+
+def _dataset_names(file: h5py.File) -> list[str]:
+    import h5py
+
+    names: list[str] = []
+
+    def visit(name: str, item: object) -> None:
+        if isinstance(item, h5py.Dataset):
+            names.append(name)
+
+    file.visititems(visit)
+    return names
