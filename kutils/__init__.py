@@ -19,6 +19,7 @@ from kutils._version import __version__
 # and the TYPE_CHECKING imports when its implementation lands.
 _EXPORTS: dict[str, str] = {
     "CustomObjectScope": "kutils.custom_objects",
+    "Sequence": "kutils.sequence",
     "custom_object_scope": "kutils.custom_objects",
     "get_custom_objects": "kutils.custom_objects",
     "to_categorical": "kutils.categorical",
@@ -27,6 +28,7 @@ _EXPORTS: dict[str, str] = {
 
 __all__ = [
     "CustomObjectScope",
+    "Sequence",
     "__version__",
     "custom_object_scope",
     "get_custom_objects",
@@ -41,6 +43,7 @@ if TYPE_CHECKING:
         custom_object_scope,
         get_custom_objects,
     )
+    from kutils.sequence import Sequence
 
 
 def __getattr__(name: str) -> Any:
