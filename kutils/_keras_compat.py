@@ -350,6 +350,10 @@ def _make_sequence_adapter(
             error, self._error = self._error, None
             return error
 
+        def _standardize_batch(self, batch: Any) -> Any:
+            # tf.data wants tuples where Keras 2 batches often hold lists ([x1, x2], y).
+            return super()._standardize_batch(_lists_to_tuples(batch))
+
         def get_tf_dataset(self) -> Any:
             import tensorflow as tf
 
@@ -382,3 +386,11 @@ def _make_sequence_adapter(
             self._within_epoch = False
 
     return LegacySequenceAdapter
+
+
+def _lists_to_tuples(value: Any) -> Any:
+    if isinstance(value, (list, tuple)):
+        return tuple(_lists_to_tuples(item) for item in value)
+    if isinstance(value, dict):
+        return {key: _lists_to_tuples(item) for key, item in value.items()}
+    return value
