@@ -56,12 +56,11 @@ class Sequence(keras.utils.PyDataset):
     Semantics in ``fit``, ``evaluate`` and ``predict`` (both Keras 2 and kutils):
 
     * ``on_epoch_end`` runs once at the end of every epoch of ``fit`` (after the last
-      batch, before validation and the epoch's callbacks), once at the end of each
-      validation pass over a validation ``Sequence``, once at the end of ``evaluate``
-      and once at the end of ``predict``. Keras 3 also calls it before the first epoch
-      of ``fit`` and before every ``evaluate`` and validation pass; kutils drops those
-      calls. An epoch cut short by ``steps_per_epoch`` or ``stop_training`` still ends
-      with ``on_epoch_end`` when Keras ends the epoch normally.
+      batch, before validation), once at the end of each validation pass over a
+      validation ``Sequence``, once at the end of ``evaluate`` and once at the end of
+      ``predict``. Keras 3 also calls it before the first epoch of ``fit`` and before
+      every ``evaluate`` and validation pass; kutils drops those calls. An epoch ended
+      early by ``stop_training`` gets no ``on_epoch_end``, as in Keras 2.
     * ``len()`` is read again at the start of every epoch, so a sequence may change its
       length in ``on_epoch_end`` (Keras 3 keeps the first length for the whole ``fit``).
     * With ``shuffle=True`` (the default of ``fit``) the order of the batches is
@@ -72,7 +71,9 @@ class Sequence(keras.utils.PyDataset):
       it into ``tensorflow.errors.UnknownError`` or ``InvalidArgumentError``); the
       worker's traceback is attached as the cause.
     * Worker threads and processes live for one epoch and are stopped and joined when
-      the epoch ends, or when ``fit`` raises or is interrupted.
+      the epoch ends, or when ``fit`` raises, is stopped or is interrupted.
+    * Batches may hold lists of arrays (``([x1, x2], y)``): they reach Keras as tuples,
+      which Keras 3 with TensorFlow needs.
 
     Differences from Keras 2: TensorFlow reads batches 0 and 1 once more before the
     first epoch, to learn their shapes and dtypes; later batches must have the same

@@ -21,6 +21,7 @@ LEGACY_SIGNATURES = {
     "custom_object_scope": [("args", _)],
     "CustomObjectScope": [("args", _)],
     "get_custom_objects": [],
+    "Sequence": [],
 }
 
 
