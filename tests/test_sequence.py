@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import multiprocessing
+import os
 import threading
 from multiprocessing import resource_tracker
 from pathlib import Path
@@ -129,6 +130,13 @@ class UnpicklableSequence(ProcessSequence):
     def __init__(self, log_path):
         super().__init__(log_path)
         self.lock = threading.Lock()
+
+
+class DyingSequence(ProcessSequence):
+    def __getitem__(self, index):
+        if index == 2 and self.epoch == 0 and multiprocessing.parent_process() is not None:
+            os._exit(3)  # a crash in native code or the OOM killer, as seen from Python
+        return super().__getitem__(index)
 
 
 class CountingCallback(keras.callbacks.Callback):
@@ -443,6 +451,13 @@ def test_getitem_error_reaches_evaluate_and_predict_callers(tmp_path, run):
     seq = ThreadSequence(tmp_path / "log", lengths=(4,), fail_at=2)
     with pytest.raises(LookupError, match="cannot read batch 2"):
         run(seq, 1)
+
+
+def test_dead_worker_process_raises_instead_of_hanging(tmp_path):
+    seq = DyingSequence(tmp_path / "log", lengths=(4,))
+    with pytest.raises(RuntimeError, match=r"exited with code 3 while loading batches"):
+        small_model().fit(seq, epochs=1, verbose=0, shuffle=False)
+    assert multiprocessing.active_children() == []
 
 
 def test_unpicklable_sequence_with_processes_gets_a_clear_error(tmp_path):
