@@ -21,6 +21,7 @@ _EXPORTS: dict[str, str] = {
     "CustomObjectScope": "kutils.custom_objects",
     "HDF5Dataset": "kutils.hdf5_dataset",
     "HDF5Matrix": "kutils.hdf5_matrix",
+    "Sequence": "kutils.sequence",
     "custom_object_scope": "kutils.custom_objects",
     "get_custom_objects": "kutils.custom_objects",
     "data_parallel": "kutils.data_parallel",
@@ -36,6 +37,7 @@ __all__ = [
     "CustomObjectScope",
     "HDF5Dataset",
     "HDF5Matrix",
+    "Sequence",
     "__version__",
     "custom_object_scope",
     "data_parallel",
@@ -56,10 +58,11 @@ if TYPE_CHECKING:
         get_custom_objects,
     )
     from kutils.data_parallel import data_parallel
-    from kutils.multi_gpu import multi_gpu_model
-    from kutils.plotting import model_to_dot, plot_model
     from kutils.hdf5_dataset import HDF5Dataset
     from kutils.hdf5_matrix import HDF5Matrix
+    from kutils.multi_gpu import multi_gpu_model
+    from kutils.plotting import model_to_dot, plot_model
+    from kutils.sequence import Sequence
     from kutils.summary import print_summary
 
 

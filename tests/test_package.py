@@ -53,6 +53,7 @@ LEGACY_SIGNATURES = {
         ("end", None),
         ("normalizer", None),
     ],
+    "Sequence": [],
 }
 
 # Public names with no Keras 2 counterpart: the data-parallel core behind multi_gpu_model
