@@ -20,6 +20,7 @@ from kutils._version import __version__
 _EXPORTS: dict[str, str] = {
     "CustomObjectScope": "kutils.custom_objects",
     "custom_object_scope": "kutils.custom_objects",
+    "get_file": "kutils.downloads",
     "get_custom_objects": "kutils.custom_objects",
     "to_categorical": "kutils.categorical",
     "normalize": "kutils.categorical",
@@ -30,6 +31,7 @@ __all__ = [
     "__version__",
     "custom_object_scope",
     "get_custom_objects",
+    "get_file",
     "normalize",
     "to_categorical",
 ]
@@ -41,6 +43,7 @@ if TYPE_CHECKING:
         custom_object_scope,
         get_custom_objects,
     )
+    from kutils.downloads import get_file
 
 
 def __getattr__(name: str) -> Any:

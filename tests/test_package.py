@@ -21,6 +21,18 @@ LEGACY_SIGNATURES = {
     "custom_object_scope": [("args", _)],
     "CustomObjectScope": [("args", _)],
     "get_custom_objects": [],
+    "get_file": [
+        ("fname", _),
+        ("origin", _),
+        ("untar", False),
+        ("md5_hash", None),
+        ("file_hash", None),
+        ("cache_subdir", "datasets"),
+        ("hash_algorithm", "auto"),
+        ("extract", False),
+        ("archive_format", "auto"),
+        ("cache_dir", None),
+    ],
 }
 
 
