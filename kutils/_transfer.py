@@ -276,16 +276,20 @@ def _fetch_http(
     # The stored bytes must be the resource itself, and Range offsets count those bytes.
     session.headers["Accept-Encoding"] = "identity"
     session.headers.update(options.headers)
-    failures = 0
+    failures = attempts = 0
     high_water = 0
     state = _ResumeState()
     with session:
         while True:
+            attempts += 1
             try:
                 _one_attempt(session, origin, writer, options, progress, state)
                 return
             except _Transient as exc:
                 failure: _Transient = exc
+            except requests.exceptions.SSLError as exc:  # a bad certificate stays bad
+                msg = f"URL fetch failure on {origin} : None -- {_describe(exc)}"
+                raise URLFetchError(msg, url=origin) from exc
             except (requests.ConnectionError, requests.Timeout) as exc:
                 failure = _Transient(_describe(exc))
             except requests.RequestException as exc:  # too many redirects, invalid URL...
@@ -296,7 +300,7 @@ def _fetch_http(
                 failures = 0
             failures += 1
             if failures > options.retries:
-                _give_up(origin, failure, failures)
+                _give_up(origin, failure, attempts)
             time.sleep(_delay(failures, failure.retry_after, options))
 
 
