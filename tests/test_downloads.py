@@ -125,6 +125,25 @@ def drop_after(n: int, body: bytes = BODY, *, ranges: bool = True) -> Action:
     return action
 
 
+def drop_range_after(n: int, body: bytes = BODY) -> Action:
+    """Answer a Range request with 206, send ``n`` bytes of the part, then close."""
+
+    def action(h: _Handler) -> None:
+        start = int(h.headers["Range"][6:].split("-")[0])
+        h.send_response(206)
+        h.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
+        h.send_header("Accept-Ranges", "bytes")
+        h.send_header("ETag", '"v1"')
+        h.send_header("Content-Length", str(len(body) - start))
+        h.end_headers()
+        h.wfile.write(body[start : start + n])
+        h.wfile.flush()
+        h.close_connection = True
+        h.connection.shutdown(socket.SHUT_RDWR)
+
+    return action
+
+
 def status(code: int, headers: dict[str, str] | None = None) -> Action:
     def action(h: _Handler) -> None:
         payload = f"status {code}".encode()
@@ -303,6 +322,24 @@ def test_server_answering_a_range_request_with_the_whole_body_starts_over(server
     )
     assert Path(path).read_bytes() == BODY
     assert server.requests_for("/data.bin")[1]["Range"] == "bytes=1000-"
+
+
+def test_retry_budget_starts_over_while_a_resumed_download_progresses(server, tmp_path):
+    quarter = len(BODY) // 4
+    # Three drops, each after a quarter of the body, with retries=1: every retry resumes
+    # and brings new bytes, so the download is not abandoned.
+    server.routes["/data.bin"] = [
+        drop_after(quarter),
+        drop_range_after(quarter),
+        drop_range_after(quarter),
+        serve(),
+    ]
+    path = get_file(
+        "data.bin", server.url("/data.bin"), file_hash=SHA256, cache_dir=tmp_path, retries=1, **FAST
+    )
+    assert Path(path).read_bytes() == BODY
+    ranges = [h.get("Range") for h in server.requests_for("/data.bin")]
+    assert ranges == [None, f"bytes={quarter}-", f"bytes={2 * quarter}-", f"bytes={3 * quarter}-"]
 
 
 def test_server_error_then_success_is_retried(server, tmp_path):
@@ -557,6 +594,12 @@ def test_progress_bar_is_drawn_on_stderr_for_slow_downloads(server, tmp_path, ca
     captured = capsys.readouterr()
     assert "slow.bin: " in captured.err and "MB/s" in captured.err and "100%" in captured.err
     assert "MB/s" not in captured.out
+
+
+def test_progress_bar_is_not_drawn_for_quick_downloads(server, tmp_path, capsys):
+    server.routes["/data.bin"] = [serve()]
+    get_file("data.bin", server.url("/data.bin"), cache_dir=tmp_path, progress=True)
+    assert capsys.readouterr().err == ""
 
 
 def test_progress_bar_is_quiet_when_stderr_is_not_a_terminal(server, tmp_path, capsys):
