@@ -35,7 +35,7 @@ import requests
 import kutils
 
 SIZE = 300 * 1024 * 1024
-REPEATS = 5
+REPEATS = 6
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -71,9 +71,11 @@ def best(function, repeats=REPEATS, before=None):
 def alternate(functions, before=None):
     """Best time of each function, run in turns so every side sees the same load."""
     results = {name: [] for name in functions}
-    for _ in range(REPEATS):
-        for name, function in functions.items():
-            results[name].append(best(function, repeats=1, before=before))
+    order = list(functions)
+    for round_ in range(REPEATS):
+        # Rotate the order too, so no side always runs right after the same other one.
+        for name in order[round_ % len(order) :] + order[: round_ % len(order)]:
+            results[name].append(best(functions[name], repeats=1, before=before))
     return {name: min(times) for name, times in results.items()}
 
 
@@ -130,6 +132,10 @@ def run(work: str) -> None:
         for path in downloads:
             if os.path.exists(path):
                 os.remove(path)
+        # Start each run with no dirty pages: writeback of the previous run's file would
+        # otherwise land in the next one's time.
+        if hasattr(os, "sync"):
+            os.sync()
 
     empty_caches()
     with contextlib.redirect_stdout(io.StringIO()):
