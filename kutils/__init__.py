@@ -23,6 +23,7 @@ _EXPORTS: dict[str, str] = {
     "HDF5Matrix": "kutils.hdf5_matrix",
     "Sequence": "kutils.sequence",
     "custom_object_scope": "kutils.custom_objects",
+    "get_file": "kutils.downloads",
     "get_custom_objects": "kutils.custom_objects",
     "data_parallel": "kutils.data_parallel",
     "multi_gpu_model": "kutils.multi_gpu",
@@ -42,6 +43,7 @@ __all__ = [
     "custom_object_scope",
     "data_parallel",
     "get_custom_objects",
+    "get_file",
     "model_to_dot",
     "multi_gpu_model",
     "normalize",
@@ -58,6 +60,7 @@ if TYPE_CHECKING:
         get_custom_objects,
     )
     from kutils.data_parallel import data_parallel
+    from kutils.downloads import get_file
     from kutils.hdf5_dataset import HDF5Dataset
     from kutils.hdf5_matrix import HDF5Matrix
     from kutils.multi_gpu import multi_gpu_model

@@ -54,6 +54,18 @@ LEGACY_SIGNATURES = {
         ("normalizer", None),
     ],
     "Sequence": [],
+    "get_file": [
+        ("fname", _),
+        ("origin", _),
+        ("untar", False),
+        ("md5_hash", None),
+        ("file_hash", None),
+        ("cache_subdir", "datasets"),
+        ("hash_algorithm", "auto"),
+        ("extract", False),
+        ("archive_format", "auto"),
+        ("cache_dir", None),
+    ],
 }
 
 # Public names with no Keras 2 counterpart: the data-parallel core behind multi_gpu_model

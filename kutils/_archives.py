@@ -1,0 +1,198 @@
+"""Safe extraction of tar and zip archives for ``get_file``.
+
+Every member is checked before it is written: absolute names, ``..`` components, links
+that resolve outside the extraction folder (checked against the files already extracted,
+so a chain of links cannot escape either) and device files make the whole archive
+refused with ``UnsafeArchiveError``. Members are extracted into a fresh temporary folder
+beside the target and moved into place only when the whole archive went through, so a
+refused or broken archive leaves the target exactly as it was. Python's own ``'data'``
+tar filter is applied as well where it exists.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import tarfile
+import tempfile
+import zipfile
+from collections.abc import Sequence
+
+_FORMATS = ("tar", "zip")
+
+
+class UnsafeArchiveError(ValueError):
+    """An archive member would be written outside the target folder, or is a device file.
+
+    Nothing from the archive is extracted. ``member`` names the refused member.
+    """
+
+    def __init__(self, msg: str, *, member: str) -> None:
+        super().__init__(msg)
+        self.member = member
+
+
+def archive_formats(archive_format: str | Sequence[str] | None) -> list[str]:
+    """Normalize ``archive_format`` as Keras 2 did; unknown names raise ValueError."""
+    if archive_format is None:
+        return []
+    if archive_format == "auto":
+        return list(_FORMATS)
+    formats = [archive_format] if isinstance(archive_format, str) else list(archive_format)
+    for name in formats:
+        if name not in _FORMATS:
+            msg = (
+                "archive_format must be 'auto', 'tar', 'zip', None or a list of 'tar' and "
+                f"'zip'. Received: archive_format={archive_format!r}"
+            )
+            raise ValueError(msg)
+    return formats
+
+
+def extract_archive(
+    file_path: str, path: str, archive_format: str | Sequence[str] | None = "auto"
+) -> bool:
+    """Extract ``file_path`` into the folder ``path``; False when it is no such archive.
+
+    Existing files in ``path`` are overwritten by members of the same name, as Keras 2
+    did; nothing in ``path`` is deleted.
+    """
+    for name in archive_formats(archive_format):
+        if name == "tar" and tarfile.is_tarfile(file_path):
+            _extract_safely(file_path, path, _extract_tar)
+            return True
+        if name == "zip" and zipfile.is_zipfile(file_path):
+            _extract_safely(file_path, path, _extract_zip)
+            return True
+    return False
+
+
+def _extract_safely(file_path: str, path: str, extract: object) -> None:
+    staging = tempfile.mkdtemp(prefix=".kutils-extract-", dir=path)
+    try:
+        extract(file_path, staging)  # type: ignore[operator]
+        _check_links(file_path, staging)
+        _move_into(staging, path)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _extract_tar(file_path: str, root: str) -> None:
+    real_root = os.path.realpath(root)
+    # Python's own checks too where they exist (3.12+, 3.11.4+, 3.10.12+); 3.14 applies
+    # them by default, older versions warn when no filter is given.
+    filter_kw = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+    with tarfile.open(file_path) as archive:
+        for member in archive:
+            _check_tar_member(file_path, member, real_root)
+            # Folder permissions are left to the umask: a read-only folder set early
+            # would stop its own members from being written.
+            archive.extract(member, root, set_attrs=not member.isdir(), **filter_kw)  # type: ignore[arg-type]
+
+
+def _check_tar_member(file_path: str, member: tarfile.TarInfo, root: str) -> None:
+    name = member.name
+    _check_name(file_path, name, root)
+    if member.ischr() or member.isblk() or member.isfifo():
+        _refuse(file_path, name, "is a device file or pipe")
+    if member.issym():
+        if _is_absolute(member.linkname):
+            _refuse(file_path, name, f"is a symbolic link to the absolute path {member.linkname!r}")
+        parent = os.path.dirname(os.path.join(root, name))
+        if not _inside(root, os.path.join(parent, member.linkname)):
+            _refuse(file_path, name, f"is a symbolic link pointing outside ({member.linkname!r})")
+    elif member.islnk() and (
+        _is_absolute(member.linkname) or not _inside(root, os.path.join(root, member.linkname))
+    ):
+        _refuse(file_path, name, f"is a hard link pointing outside ({member.linkname!r})")
+
+
+def _extract_zip(file_path: str, root: str) -> None:
+    real_root = os.path.realpath(root)
+    with zipfile.ZipFile(file_path) as archive:
+        members = archive.infolist()
+        for info in members:  # zip members never create links: check them all first
+            _check_name(file_path, info.filename, real_root)
+            mode = info.external_attr >> 16
+            if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISFIFO(mode):
+                _refuse(file_path, info.filename, "is a device file or pipe")
+        for info in members:
+            archive.extract(info, root)
+
+
+def _check_name(file_path: str, name: str, root: str) -> None:
+    if not name:
+        _refuse(file_path, name, "has an empty name")
+    if _is_absolute(name):
+        _refuse(file_path, name, "has an absolute path")
+    parts = name.replace("\\", "/").split("/")
+    if ".." in parts:
+        _refuse(file_path, name, "has a '..' component")
+    if not _inside(root, os.path.join(root, name)):
+        _refuse(file_path, name, "would be written outside the target folder")
+
+
+def _is_absolute(name: str) -> bool:
+    return (
+        name.startswith(("/", "\\"))
+        or os.path.isabs(name)
+        or (len(name) > 1 and name[1] == ":" and name[0].isalpha())
+    )
+
+
+def _inside(root: str, path: str) -> bool:
+    """Whether ``path``, with every link resolved, is ``root`` or below it."""
+    real = os.path.realpath(path)
+    return real == root or os.path.commonpath([root, real]) == root
+
+
+def _check_links(file_path: str, staging: str) -> None:
+    # A later member can retarget an earlier, checked link; look at the final tree too.
+    real_root = os.path.realpath(staging)
+    for folder, dirs, files in os.walk(staging):
+        for entry in dirs + files:
+            full = os.path.join(folder, entry)
+            if os.path.islink(full) and not _inside(real_root, full):
+                name = os.path.relpath(full, staging)
+                _refuse(file_path, name, f"is a link pointing outside ({os.readlink(full)!r})")
+
+
+def _move_into(staging: str, target: str) -> None:
+    """Move everything under ``staging`` into ``target``, replacing files of the same name."""
+    for folder, dirs, files in os.walk(staging):
+        relative = os.path.relpath(folder, staging)
+        destination = target if relative == "." else os.path.join(target, relative)
+        for entry in list(dirs):
+            source = os.path.join(folder, entry)
+            final = os.path.join(destination, entry)
+            if os.path.islink(source):
+                files.append(entry)  # a link to a folder moves as a link
+                dirs.remove(entry)
+                continue
+            if os.path.islink(final):
+                msg = (
+                    f"Cannot extract into {final!r}: it is a symbolic link already in the "
+                    "cache folder, and following it could write anywhere. Remove it and "
+                    "call get_file again."
+                )
+                raise UnsafeArchiveError(msg, member=os.path.join(relative, entry))
+            os.makedirs(final, exist_ok=True)
+        for entry in files:
+            final = os.path.join(destination, entry)
+            if os.path.isdir(final) and not os.path.islink(final):
+                msg = (
+                    f"Cannot extract the file {entry!r} to {final!r}: a folder of that name "
+                    "is already there. Remove it and call get_file again."
+                )
+                raise IsADirectoryError(msg)
+            os.replace(os.path.join(folder, entry), final)
+
+
+def _refuse(file_path: str, name: str, reason: str) -> None:
+    msg = (
+        f"Refusing to extract {file_path!r}: the member {name!r} {reason}. Nothing was "
+        "extracted. The archive stays in the cache; if you trust it, inspect and extract "
+        "it yourself."
+    )
+    raise UnsafeArchiveError(msg, member=name)
