@@ -46,6 +46,27 @@ def check_keras_version(feature: str) -> None:
         raise KerasInternalsChanged(msg)
 
 
+def _once_per_process(install: Callable[..., None]) -> Callable[..., None]:
+    """Make ``install`` run to completion at most once per process, from any thread.
+
+    A call that raises leaves nothing recorded, so a later call tries again. The flag is
+    the wrapper's ``installed`` attribute (tests reset it).
+    """
+    lock = threading.Lock()
+
+    @functools.wraps(install)
+    def once(*args: Any, **kwargs: Any) -> None:
+        if once.installed:  # type: ignore[attr-defined]
+            return
+        with lock:
+            if not once.installed:  # type: ignore[attr-defined]
+                install(*args, **kwargs)
+                once.installed = True  # type: ignore[attr-defined]
+
+    once.installed = False  # type: ignore[attr-defined]
+    return once
+
+
 # ---------------------------------------------------------------------------------------
 # String identifiers that name custom objects
 # ---------------------------------------------------------------------------------------
@@ -63,10 +84,9 @@ _IDENTIFIER_MODULES = (
     "optimizers",
     "regularizers",
 )
-_lookup_lock = threading.Lock()
-_lookup_installed = False
 
 
+@_once_per_process
 def install_custom_object_lookups() -> None:
     """Let Keras 3 ``get(name)`` functions find custom objects by name, as Keras 2 did.
 
@@ -77,32 +97,25 @@ def install_custom_object_lookups() -> None:
     arguments first, as Keras 2 did for regularizers, constraints, initializers, losses,
     metrics and optimizers (an activation class is passed on as it is).
     """
-    global _lookup_installed
-    if _lookup_installed:
-        return
-    with _lookup_lock:
-        if _lookup_installed:
-            return
-        check_keras_version("custom-object string look-ups")
-        import keras
+    check_keras_version("custom-object string look-ups")
+    import keras
 
-        for name in _IDENTIFIER_MODULES:
-            module = importlib.import_module(f"keras.src.{name}")
-            original = getattr(module, "get", None)
-            if not callable(original):
-                msg = (
-                    f"keras.src.{name}.get is missing in Keras {keras.__version__}; kutils "
-                    "cannot make string identifiers find custom objects."
-                )
-                raise KerasInternalsChanged(msg)
-            if not getattr(original, "_kutils_wraps", False):
-                wrapped = _custom_lookup(
-                    original,
-                    keras.saving.get_registered_object,
-                    instantiate_classes=name != "activations",
-                )
-                setattr(module, "get", wrapped)  # noqa: B010
-        _lookup_installed = True
+    for name in _IDENTIFIER_MODULES:
+        module = importlib.import_module(f"keras.src.{name}")
+        original = getattr(module, "get", None)
+        if not callable(original):
+            msg = (
+                f"keras.src.{name}.get is missing in Keras {keras.__version__}; kutils "
+                "cannot make string identifiers find custom objects."
+            )
+            raise KerasInternalsChanged(msg)
+        if not getattr(original, "_kutils_wraps", False):
+            wrapped = _custom_lookup(
+                original,
+                keras.saving.get_registered_object,
+                instantiate_classes=name != "activations",
+            )
+            setattr(module, "get", wrapped)  # noqa: B010
 
 
 def _custom_lookup(
@@ -424,10 +437,9 @@ _GET_DATA_ADAPTER_PARAMS = (
     "shuffle",
     "class_weight",
 )
-_hdf5_lock = threading.Lock()
-_hdf5_installed = False
 
 
+@_once_per_process
 def install_hdf5_streaming() -> None:
     """Let ``model.fit(x_h5, y_h5, batch_size=..., shuffle=...)`` stream from disk.
 
@@ -435,37 +447,30 @@ def install_hdf5_streaming() -> None:
     KerasInternalsChanged (touching nothing) when Keras is outside SUPPORTED_KERAS or the
     function, its parameters or ``PyDatasetAdapter`` are not what kutils was written for.
     """
-    global _hdf5_installed
-    if _hdf5_installed:
-        return
-    with _hdf5_lock:
-        if _hdf5_installed:
-            return
-        check_keras_version("streamed HDF5Matrix training")
-        import keras
+    check_keras_version("streamed HDF5Matrix training")
+    import keras
 
-        adapters = importlib.import_module("keras.src.trainers.data_adapters")
-        iterator_module = importlib.import_module("keras.src.trainers.epoch_iterator")
-        original = getattr(adapters, "get_data_adapter", None)
-        adapter_class = getattr(adapters, "PyDatasetAdapter", None)
-        problem = None
-        if not callable(original) or adapter_class is None:
-            problem = "get_data_adapter or PyDatasetAdapter is missing"
-        elif getattr(iterator_module, "data_adapters", None) is not adapters:
-            problem = "EpochIterator no longer looks the data adapter up in data_adapters"
-        elif not getattr(original, "_kutils_wraps", False):
-            names = tuple(inspect.signature(original).parameters)
-            if names != _GET_DATA_ADAPTER_PARAMS:
-                problem = f"get_data_adapter takes {names}, not {_GET_DATA_ADAPTER_PARAMS}"
-        if problem is not None:
-            msg = (
-                f"keras.src.trainers.data_adapters changed in Keras {keras.__version__} "
-                f"({problem}); kutils cannot make fit stream HDF5Matrix data."
-            )
-            raise KerasInternalsChanged(msg)
-        if callable(original) and not getattr(original, "_kutils_wraps", False):
-            setattr(adapters, "get_data_adapter", _streaming_adapter(original, adapter_class))  # noqa: B010
-        _hdf5_installed = True
+    adapters = importlib.import_module("keras.src.trainers.data_adapters")
+    iterator_module = importlib.import_module("keras.src.trainers.epoch_iterator")
+    original = getattr(adapters, "get_data_adapter", None)
+    adapter_class = getattr(adapters, "PyDatasetAdapter", None)
+    problem = None
+    if not callable(original) or adapter_class is None:
+        problem = "get_data_adapter or PyDatasetAdapter is missing"
+    elif getattr(iterator_module, "data_adapters", None) is not adapters:
+        problem = "EpochIterator no longer looks the data adapter up in data_adapters"
+    elif not getattr(original, "_kutils_wraps", False):
+        names = tuple(inspect.signature(original).parameters)
+        if names != _GET_DATA_ADAPTER_PARAMS:
+            problem = f"get_data_adapter takes {names}, not {_GET_DATA_ADAPTER_PARAMS}"
+    if problem is not None:
+        msg = (
+            f"keras.src.trainers.data_adapters changed in Keras {keras.__version__} "
+            f"({problem}); kutils cannot make fit stream HDF5Matrix data."
+        )
+        raise KerasInternalsChanged(msg)
+    if callable(original) and not getattr(original, "_kutils_wraps", False):
+        setattr(adapters, "get_data_adapter", _streaming_adapter(original, adapter_class))  # noqa: B010
 
 
 def _streaming_adapter(original: Callable[..., Any], adapter_class: Any) -> Callable[..., Any]:
@@ -510,10 +515,9 @@ def _streaming_adapter(original: Callable[..., Any], adapter_class: Any) -> Call
 # an exception in __getitem__ reaches the caller as tf.errors.UnknownError. kutils gives
 # kutils.Sequence objects an adapter of their own (a PyDatasetAdapter subclass) and wraps
 # two EpochIterator methods; every other dataset goes through Keras unchanged.
-_sequence_lock = threading.Lock()
-_sequence_installed = False
 
 
+@_once_per_process
 def install_sequence_support(
     sequence_class: Any, check_options: Callable[[Any, Any, Any], None]
 ) -> None:
@@ -524,78 +528,67 @@ def install_sequence_support(
     ``EpochIterator.__iter__`` / ``catch_stop_iteration`` re-read the length each epoch,
     re-raise the original exception of ``__getitem__`` and stop workers on the way out.
     """
-    global _sequence_installed
-    if _sequence_installed:
-        return
-    with _sequence_lock:
-        if _sequence_installed:
-            return
-        check_keras_version("Sequence support")
-        import keras
+    check_keras_version("Sequence support")
+    import keras
 
-        data_adapters = importlib.import_module("keras.src.trainers.data_adapters")
-        epoch_iterator = importlib.import_module("keras.src.trainers.epoch_iterator")
-        py_dataset_adapter = importlib.import_module(
-            "keras.src.trainers.data_adapters.py_dataset_adapter"
+    data_adapters = importlib.import_module("keras.src.trainers.data_adapters")
+    epoch_iterator = importlib.import_module("keras.src.trainers.epoch_iterator")
+    py_dataset_adapter = importlib.import_module(
+        "keras.src.trainers.data_adapters.py_dataset_adapter"
+    )
+    adapter_utils = importlib.import_module("keras.src.trainers.data_adapters.data_adapter_utils")
+    needed = [
+        (data_adapters, "get_data_adapter"),
+        (data_adapters, "raise_unsupported_arg"),
+        (epoch_iterator, "EpochIterator"),
+        (py_dataset_adapter, "PyDatasetAdapter"),
+        (adapter_utils, "get_tensor_spec"),
+        (adapter_utils, "NUM_BATCHES_FOR_TENSOR_SPEC"),
+    ]
+    iterator_class = getattr(epoch_iterator, "EpochIterator", None)
+    base_adapter = getattr(py_dataset_adapter, "PyDatasetAdapter", None)
+    missing = [f"{module.__name__}.{name}" for module, name in needed if not hasattr(module, name)]
+    missing += [
+        f"EpochIterator.{name}"
+        for name in ("__iter__", "catch_stop_iteration")
+        if iterator_class is not None and not hasattr(iterator_class, name)
+    ]
+    missing += [
+        f"PyDatasetAdapter.{name}"
+        for name in ("_standardize_batch", "on_epoch_begin", "on_epoch_end", "get_tf_dataset")
+        if base_adapter is not None and not hasattr(base_adapter, name)
+    ]
+    if missing:
+        msg = (
+            f"Keras {keras.__version__} lacks {', '.join(missing)}; kutils.Sequence "
+            "cannot drive fit/evaluate/predict with this Keras."
         )
-        adapter_utils = importlib.import_module(
-            "keras.src.trainers.data_adapters.data_adapter_utils"
-        )
-        needed = [
-            (data_adapters, "get_data_adapter"),
-            (data_adapters, "raise_unsupported_arg"),
-            (epoch_iterator, "EpochIterator"),
-            (py_dataset_adapter, "PyDatasetAdapter"),
-            (adapter_utils, "get_tensor_spec"),
-            (adapter_utils, "NUM_BATCHES_FOR_TENSOR_SPEC"),
-        ]
-        iterator_class = getattr(epoch_iterator, "EpochIterator", None)
-        base_adapter = getattr(py_dataset_adapter, "PyDatasetAdapter", None)
-        missing = [
-            f"{module.__name__}.{name}" for module, name in needed if not hasattr(module, name)
-        ]
-        missing += [
-            f"EpochIterator.{name}"
-            for name in ("__iter__", "catch_stop_iteration")
-            if iterator_class is not None and not hasattr(iterator_class, name)
-        ]
-        missing += [
-            f"PyDatasetAdapter.{name}"
-            for name in ("_standardize_batch", "on_epoch_begin", "on_epoch_end", "get_tf_dataset")
-            if base_adapter is not None and not hasattr(base_adapter, name)
-        ]
-        if missing:
-            msg = (
-                f"Keras {keras.__version__} lacks {', '.join(missing)}; kutils.Sequence "
-                "cannot drive fit/evaluate/predict with this Keras."
+        raise KerasInternalsChanged(msg)
+
+    adapter_class = _make_sequence_adapter(base_adapter, adapter_utils, check_options)
+    original_get = data_adapters.get_data_adapter
+    raise_unsupported = data_adapters.raise_unsupported_arg
+
+    @functools.wraps(original_get)
+    def get_data_adapter(
+        x: Any, y: Any = None, sample_weight: Any = None, *args: Any, **kwargs: Any
+    ) -> Any:
+        if isinstance(x, sequence_class) and x.num_batches is not None:
+            if y is not None:
+                raise_unsupported("y", "the targets", "PyDataset")
+            if sample_weight is not None:
+                raise_unsupported("sample_weights", "the sample weights", "PyDataset")
+            bound = inspect.signature(original_get).bind(x, y, sample_weight, *args, **kwargs)
+            bound.apply_defaults()
+            return adapter_class(
+                x,
+                class_weight=bound.arguments.get("class_weight"),
+                shuffle=bound.arguments.get("shuffle", False),
             )
-            raise KerasInternalsChanged(msg)
+        return original_get(x, y, sample_weight, *args, **kwargs)
 
-        adapter_class = _make_sequence_adapter(base_adapter, adapter_utils, check_options)
-        original_get = data_adapters.get_data_adapter
-        raise_unsupported = data_adapters.raise_unsupported_arg
-
-        @functools.wraps(original_get)
-        def get_data_adapter(
-            x: Any, y: Any = None, sample_weight: Any = None, *args: Any, **kwargs: Any
-        ) -> Any:
-            if isinstance(x, sequence_class) and x.num_batches is not None:
-                if y is not None:
-                    raise_unsupported("y", "the targets", "PyDataset")
-                if sample_weight is not None:
-                    raise_unsupported("sample_weights", "the sample weights", "PyDataset")
-                bound = inspect.signature(original_get).bind(x, y, sample_weight, *args, **kwargs)
-                bound.apply_defaults()
-                return adapter_class(
-                    x,
-                    class_weight=bound.arguments.get("class_weight"),
-                    shuffle=bound.arguments.get("shuffle", False),
-                )
-            return original_get(x, y, sample_weight, *args, **kwargs)
-
-        setattr(data_adapters, "get_data_adapter", get_data_adapter)  # noqa: B010
-        _wrap_epoch_iterator(iterator_class, adapter_class)
-        _sequence_installed = True
+    setattr(data_adapters, "get_data_adapter", get_data_adapter)  # noqa: B010
+    _wrap_epoch_iterator(iterator_class, adapter_class)
 
 
 def _wrap_epoch_iterator(iterator_class: Any, adapter_class: Any) -> None:

@@ -318,7 +318,7 @@ def test_fit_hook_leaves_other_data_to_keras(files):
 
 def test_unsupported_keras_falls_back_to_memory_with_a_warning(files, monkeypatch):
     monkeypatch.setattr(_keras_compat, "SUPPORTED_KERAS", ((9, 0), (9, 9)))
-    monkeypatch.setattr(_keras_compat, "_hdf5_installed", False)
+    monkeypatch.setattr(_keras_compat.install_hdf5_streaming, "installed", False)
     with pytest.raises(_keras_compat.KerasInternalsChanged, match=r"supports Keras 9\.0 to 9\.9"):
         _keras_compat.install_hdf5_streaming()
     with pytest.warns(RuntimeWarning, match=r"pass kutils\.HDF5Dataset"):
