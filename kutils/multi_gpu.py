@@ -6,6 +6,7 @@ is :func:`kutils.data_parallel.data_parallel`.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -14,6 +15,10 @@ if TYPE_CHECKING:
 
 __all__ = ["multi_gpu_model"]
 
+#: Environment variable read for ``device_type`` when it is not passed: lets a runner make
+#: an unchanged Keras 2 script replicate on logical CPUs (``KUTILS_MULTI_GPU_DEVICE_TYPE=CPU``).
+DEVICE_TYPE_ENV = "KUTILS_MULTI_GPU_DEVICE_TYPE"
+
 
 def multi_gpu_model(
     model: keras.Model,
@@ -21,7 +26,7 @@ def multi_gpu_model(
     cpu_merge: bool = True,
     cpu_relocation: bool = False,
     *,
-    device_type: str = "GPU",
+    device_type: str | None = None,
 ) -> keras.Model:
     """Replicate a model on several GPUs: each GPU runs the model on part of every batch.
 
@@ -38,16 +43,20 @@ def multi_gpu_model(
             GPU (``tf.distribute.NcclAllReduce``-style; best with NVLink).
         cpu_relocation: True moves the model's weights to ``/cpu:0`` first, keeping
             their values; use it when the model was built on a GPU.
-        device_type: the kind of device ``gpus`` counts, ``'GPU'`` by default.
+        device_type: the kind of device ``gpus`` counts: ``'GPU'`` or ``'CPU'``.
             ``'CPU'`` replicates on logical CPU devices, for testing on machines
             without GPUs (see ``tf.config.set_logical_device_configuration``).
+            None (the default) reads the ``KUTILS_MULTI_GPU_DEVICE_TYPE`` environment
+            variable, else ``'GPU'``: a runner can set it so that an unchanged Keras 2
+            script calling ``multi_gpu_model(model, gpus=2)`` uses logical CPUs.
 
     Returns:
         A ``keras.Model`` (a :class:`kutils.data_parallel.DataParallel`) with the
         template's inputs and outputs; repeated output names get ``_1``, ``_2``...
 
     Raises:
-        ValueError: the Keras backend is not TensorFlow; fewer than 2 GPUs are asked
+        ValueError: the Keras backend is not TensorFlow; ``device_type`` (or the
+            environment variable) is neither ``'GPU'`` nor ``'CPU'``; fewer than 2 GPUs are asked
             for or visible; a requested GPU does not exist; or the model is not built.
         TypeError: ``gpus`` is neither an int, a list of ints nor None.
 
@@ -65,7 +74,7 @@ def multi_gpu_model(
         moves the existing weights, values and all. A batch smaller than the number of
         GPUs no longer feeds NaN statistics from empty sub-batches into
         BatchNormalization. Keras 3 (and TensorFlow since 2.4) has no
-        ``multi_gpu_model``. ``device_type`` is new.
+        ``multi_gpu_model``. ``device_type`` and ``KUTILS_MULTI_GPU_DEVICE_TYPE`` are new.
     """
     import keras
 
@@ -74,7 +83,7 @@ def multi_gpu_model(
     from kutils import _keras_compat
     from kutils.data_parallel import data_parallel, local_devices, merge_ops
 
-    kind = device_type.lower()
+    kind = _resolve_device_type(device_type)
     available = local_devices()
     if kind == "gpu":
         # Keras 2.3.1 listed the GPUs and '/cpu:0' only.
@@ -117,6 +126,19 @@ def multi_gpu_model(
     if cpu_relocation:
         _keras_compat.relocate_variables(model, "/cpu:0")
     return data_parallel(model, replicas, cross_device_ops=merge_ops(cpu_merge, replicas))
+
+
+def _resolve_device_type(device_type: str | None) -> str:
+    """``device_type``, else the environment variable, else GPU; lower case, checked."""
+    if device_type is None:
+        source = DEVICE_TYPE_ENV
+        device_type = os.environ.get(DEVICE_TYPE_ENV) or "GPU"
+    else:
+        source = "device_type"
+    if not isinstance(device_type, str) or device_type.upper() not in ("GPU", "CPU"):
+        msg = f"{source} must be 'GPU' or 'CPU'. Received: {source}={device_type!r}"
+        raise ValueError(msg)
+    return device_type.lower()
 
 
 def _require_tensorflow_backend(backend: str) -> None:

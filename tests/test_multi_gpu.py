@@ -6,6 +6,8 @@ devices that tests/conftest.py creates, so the same code paths run as on GPUs.
 
 from __future__ import annotations
 
+import re
+
 import keras
 import numpy as np
 import pytest
@@ -13,7 +15,7 @@ import tensorflow as tf
 
 from kutils import multi_gpu_model
 from kutils.data_parallel import DataParallel, local_devices, normalize_device
-from kutils.multi_gpu import _require_tensorflow_backend
+from kutils.multi_gpu import DEVICE_TYPE_ENV, _require_tensorflow_backend, _resolve_device_type
 
 
 def _mlp(seed: int = 0) -> keras.Model:
@@ -241,3 +243,42 @@ def test_docs_pattern_cpu_merge_false():
     np.testing.assert_allclose(
         parallel_model.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-5
     )
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"), [(None, "gpu"), ("CPU", "cpu"), ("cpu", "cpu"), ("GPU", "gpu")]
+)
+def test_device_type_default_reads_the_environment_variable(monkeypatch, env, expected):
+    if env is None:
+        monkeypatch.delenv(DEVICE_TYPE_ENV, raising=False)
+    else:
+        monkeypatch.setenv(DEVICE_TYPE_ENV, env)
+    assert _resolve_device_type(None) == expected
+
+
+def test_explicit_device_type_wins_over_the_environment_variable(monkeypatch):
+    monkeypatch.setenv(DEVICE_TYPE_ENV, "GPU")
+    parallel = multi_gpu_model(_mlp(), 2, device_type="CPU")
+    assert isinstance(parallel, DataParallel)
+
+
+def test_environment_variable_lets_an_unchanged_call_use_logical_cpus(monkeypatch):
+    monkeypatch.setenv(DEVICE_TYPE_ENV, "CPU")
+    parallel = multi_gpu_model(_mlp(), gpus=2)
+    assert isinstance(parallel, DataParallel)
+
+
+@pytest.mark.parametrize(
+    ("device_type", "env", "message"),
+    [
+        ("TPU", None, "device_type must be 'GPU' or 'CPU'. Received: device_type='TPU'"),
+        (None, "gpu0", "KUTILS_MULTI_GPU_DEVICE_TYPE must be 'GPU' or 'CPU'. Received:"),
+    ],
+)
+def test_unknown_device_type_raises_value_error(monkeypatch, device_type, env, message):
+    if env is None:
+        monkeypatch.delenv(DEVICE_TYPE_ENV, raising=False)
+    else:
+        monkeypatch.setenv(DEVICE_TYPE_ENV, env)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        multi_gpu_model(_mlp(), 2, device_type=device_type)
