@@ -373,6 +373,17 @@ def _strategy_model(template: keras.Model, strategy: tf.distribute.Strategy) -> 
         return StrategyDataParallel(template, replica, strategy)
 
 
+def _worker_lost(exc: tf.errors.OpError) -> tf.errors.OpError:
+    msg = (
+        "Training stopped: another worker of the MultiWorkerMirroredStrategy cluster "
+        "stopped answering (it crashed, was killed or is unreachable), so the gradient "
+        "all-reduce cannot complete. Check that worker's log, then restart every worker; "
+        "keras.callbacks.BackupAndRestore lets the restarted run resume. Received: "
+        f"{type(exc).__name__}: {exc.message}"
+    )
+    return type(exc)(exc.node_def, exc.op, msg)
+
+
 def _spans_workers(strategy: tf.distribute.Strategy) -> bool:
     if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         return False
@@ -450,6 +461,10 @@ class StrategyDataParallel(keras.Model):
         self._pull()
         try:
             return super().fit(*args, **kwargs)
+        except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError) as exc:
+            if not self._across_workers:
+                raise
+            raise _worker_lost(exc) from exc
         finally:
             self._push()
 
