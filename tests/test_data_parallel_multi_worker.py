@@ -89,6 +89,7 @@ def _log(tmp_path: Path, index: int) -> str:
 @pytest.fixture
 def problem(tmp_path: Path) -> tuple[Path, list[np.ndarray]]:
     """Data, initial weights (in an .npz for the workers) and the single-process result."""
+    import h5py
     import keras
     from multiworker_worker import build_model
 
@@ -98,6 +99,8 @@ def problem(tmp_path: Path) -> tuple[Path, list[np.ndarray]]:
     model = build_model()
     path = tmp_path / "data.npz"
     np.savez(path, x=x, y=y, **{f"w{i}": w for i, w in enumerate(model.get_weights())})
+    with h5py.File(tmp_path / "data.h5", "w") as f:
+        f["x"], f["y"] = x, y
     model.compile(keras.optimizers.SGD(0.1), "mse")
     # The same global batches of 8, in order, as the cluster's fit sees.
     model.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
@@ -110,24 +113,43 @@ def _wait(procs: list[subprocess.Popen[bytes]], seconds: float) -> None:
         proc.wait(timeout=max(deadline - time.monotonic(), 0.1))
 
 
+# Inputs whose global batches the cluster splits across workers, so that the run equals
+# one process over the same batches. A PyDataset (kutils Sequence, streamed HDF5Matrix)
+# reaches tf.distribute as a generator of whole batches: the workers stay in sync, but
+# the batches they train on differ from the single-process run (see docs/multi_worker.md).
+SAME_AS_ONE_PROCESS = {"numpy", "tfdata"}
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("cpus", [(1, 1), (2, 2)], ids=["1cpu-each", "2cpus-each"])
+@pytest.mark.parametrize(
+    ("kind", "cpus"),
+    [
+        ("numpy", (1, 1)),
+        ("numpy", (2, 2)),
+        ("tfdata", (1, 1)),
+        ("sequence", (1, 1)),
+        ("hdf5", (1, 1)),
+    ],
+    ids=["numpy-1cpu-each", "numpy-2cpus-each", "tfdata", "sequence", "hdf5matrix"],
+)
 def test_two_workers_fit_to_the_single_process_weights(
-    tmp_path: Path, problem: tuple[Path, list[np.ndarray]], cpus: tuple[int, int]
+    tmp_path: Path, problem: tuple[Path, list[np.ndarray]], kind: str, cpus: tuple[int, int]
 ) -> None:
     # Keras 3.15's own fit fails here before the first step (known-issues.md); this
     # trains through data_parallel and must reach the single-process result.
     data, expected = problem
-    with _cluster(tmp_path, data, cpus, "fit") as procs:
+    with _cluster(tmp_path, data, cpus, f"fit:{kind}") as procs:
         _wait(procs, RUN_TIMEOUT)
     assert not _workers_alive(), "a worker process was left behind"
     for index, proc in enumerate(procs):
         assert proc.returncode == 0, _log(tmp_path, index)
     results = [np.load(tmp_path / f"out{i}.npz") for i in range(2)]
     weights = [[r[f"arr_{k}"] for k in range(len(expected))] for r in results]
-    for mine, theirs, single in zip(weights[0], weights[1], expected, strict=True):
+    for mine, theirs in zip(weights[0], weights[1], strict=True):
         np.testing.assert_array_equal(mine, theirs)
-        np.testing.assert_allclose(mine, single, rtol=0, atol=1e-5)
+    if kind in SAME_AS_ONE_PROCESS:
+        for mine, single in zip(weights[0], expected, strict=True):
+            np.testing.assert_allclose(mine, single, rtol=0, atol=1e-5)
     initial = np.load(data)
     assert any(not np.allclose(w, initial[f"w{k}"], atol=1e-3) for k, w in enumerate(weights[0])), (
         "the workers did not train"
