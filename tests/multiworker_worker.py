@@ -40,6 +40,9 @@ def main() -> int:
     if mode.startswith("fit:"):
         inputs = make_inputs(mode.removeprefix("fit:"), data, data_path)
         parallel.fit(*inputs, epochs=2, shuffle=False, verbose=0)
+        loss = parallel.evaluate(data["x"], data["y"], batch_size=8, verbose=0)
+        predictions = parallel.predict(data["x"], batch_size=8, verbose=0)
+        np.savez(out_path + ".eval.npz", loss=loss, predictions=predictions)
     else:
         started = keras.callbacks.LambdaCallback(
             on_train_batch_end=lambda batch, logs: open(out_path + ".started", "w").close()

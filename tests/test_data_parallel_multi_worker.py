@@ -154,6 +154,24 @@ def test_two_workers_fit_to_the_single_process_weights(
     assert any(not np.allclose(w, initial[f"w{k}"], atol=1e-3) for k, w in enumerate(weights[0])), (
         "the workers did not train"
     )
+    _assert_evaluate_and_predict_match(tmp_path, data)
+
+
+def _assert_evaluate_and_predict_match(tmp_path: Path, data: Path) -> None:
+    """Each worker's evaluate and predict equal the trained template's own, in one process."""
+    import keras
+    from multiworker_worker import build_model
+
+    model = build_model()
+    model.set_weights([np.load(tmp_path / "out0.npz")[f"arr_{k}"] for k in range(4)])
+    model.compile(keras.optimizers.SGD(0.1), "mse")
+    x, y = np.load(data)["x"], np.load(data)["y"]
+    loss = model.evaluate(x, y, batch_size=8, verbose=0)
+    predictions = model.predict(x, batch_size=8, verbose=0)
+    for index in range(2):
+        result = np.load(tmp_path / f"out{index}.npz.eval.npz")
+        np.testing.assert_allclose(result["loss"], loss, rtol=1e-5)
+        np.testing.assert_allclose(result["predictions"], predictions, rtol=0, atol=1e-5)
 
 
 GOOD_CLUSTER = {"worker": ["127.0.0.1:1", "127.0.0.1:2"]}
