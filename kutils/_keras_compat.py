@@ -764,3 +764,51 @@ def _lists_to_tuples(value: Any) -> Any:
     if isinstance(value, dict):
         return {key: _lists_to_tuples(item) for key, item in value.items()}
     return value
+
+
+# ---------------------------------------------------------------------------------------
+# data_parallel under MultiWorkerMirroredStrategy: the symbolic build before fit
+# ---------------------------------------------------------------------------------------
+
+# Keras 3.15's TensorFlow trainer builds the model before fit/evaluate from the first
+# distributed batch, which it reduces with ``strategy.reduce("MEAN", batch, axis=None)``
+# (``TensorFlowTrainer._maybe_symbolic_build``). MultiWorkerMirroredStrategy's reduce
+# cannot take a PerReplica batch, so fit fails before its first step. Only the shapes and
+# dtypes of the batch are used (to make KerasTensors), so one replica's local part of the
+# batch serves as well, and needs no cross-worker communication.
+
+
+def symbolic_build_from_local_batch(
+    model: Any, iterator: Any = None, data_batch: Any = None
+) -> None:
+    """``TensorFlowTrainer._maybe_symbolic_build`` reading a local replica's batch.
+
+    Args:
+        model: a Keras model on the TensorFlow backend, compiled under a strategy.
+        iterator: the TFEpochIterator that fit/evaluate pass, or None.
+        data_batch: a batch that Keras already took, or None.
+    """
+    check_keras_version("data_parallel under MultiWorkerMirroredStrategy")
+    import tensorflow as tf
+    from keras import tree
+
+    strategy = getattr(model, "_distribute_strategy", None)
+    if strategy is None:
+        return
+    if not hasattr(model, "_symbolic_build"):
+        msg = "keras.Model._symbolic_build is gone from this Keras release."
+        raise KerasInternalsChanged(msg)
+    if iterator is not None:
+        for _, _, it in iterator:
+            batch = next(it)
+            data_batch = tree.map_structure(
+                lambda x: (
+                    strategy.experimental_local_results(x)[0]
+                    if isinstance(x, tf.distribute.DistributedValues)
+                    else x
+                ),
+                batch,
+            )
+            break
+    with strategy.scope():
+        model._symbolic_build(data_batch=data_batch)

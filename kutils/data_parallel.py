@@ -45,6 +45,7 @@ __all__ = [
     "data_parallel",
     "local_devices",
     "merge_ops",
+    "multi_worker_strategy",
     "normalize_device",
 ]
 
@@ -372,6 +373,24 @@ def _strategy_model(template: keras.Model, strategy: tf.distribute.Strategy) -> 
         return StrategyDataParallel(template, replica, strategy)
 
 
+def _worker_lost(exc: tf.errors.OpError) -> tf.errors.OpError:
+    msg = (
+        "Training stopped: another worker of the MultiWorkerMirroredStrategy cluster "
+        "stopped answering (it crashed, was killed or is unreachable), so the gradient "
+        "all-reduce cannot complete. Check that worker's log, then restart every worker; "
+        "keras.callbacks.BackupAndRestore lets the restarted run resume. Received: "
+        f"{type(exc).__name__}: {exc.message}"
+    )
+    return type(exc)(exc.node_def, exc.op, msg)
+
+
+def _spans_workers(strategy: tf.distribute.Strategy) -> bool:
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return False
+    cluster = strategy.cluster_resolver.cluster_spec().as_dict()
+    return sum(len(cluster.get(kind, [])) for kind in ("chief", "worker")) > 1
+
+
 def _clone_with_weights(template: keras.Model) -> keras.Model:
     try:
         replica = keras.models.clone_model(template)
@@ -419,6 +438,7 @@ class StrategyDataParallel(keras.Model):
         names = getattr(replica, "output_names", None)
         if names:
             self.output_names = list(names)
+        self._across_workers = _spans_workers(strategy)
         self.built = True
 
     @property
@@ -441,6 +461,10 @@ class StrategyDataParallel(keras.Model):
         self._pull()
         try:
             return super().fit(*args, **kwargs)
+        except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError) as exc:
+            if not self._across_workers:
+                raise
+            raise _worker_lost(exc) from exc
         finally:
             self._push()
 
@@ -467,8 +491,204 @@ class StrategyDataParallel(keras.Model):
         self._pull()
         return super().predict_on_batch(*args, **kwargs)
 
+    def train_step(self, data: Any) -> Any:
+        """Keras's train step; across workers, its scalar logs are made 1-D."""
+        return self._reducible(super().train_step(data))
+
+    def test_step(self, data: Any) -> Any:
+        """Keras's test step; across workers, its scalar logs are made 1-D."""
+        return self._reducible(super().test_step(data))
+
+    def _reducible(self, logs: Any) -> Any:
+        # Across workers Keras averages each replica's logs with
+        # strategy.reduce("MEAN", v, axis=0), which fails on a scalar loss; a 1-element
+        # vector per replica averages to the same scalar.
+        if not self._across_workers:
+            return logs
+        return keras.tree.map_structure(
+            lambda v: tf.reshape(v, [1]) if v.shape.rank == 0 else v, logs
+        )
+
+    def _maybe_symbolic_build(self, iterator: Any = None, data_batch: Any = None) -> None:
+        # Keras's own version reduces the first batch across replicas, which
+        # MultiWorkerMirroredStrategy cannot do; only the batch's shapes are needed.
+        _keras_compat.symbolic_build_from_local_batch(self, iterator, data_batch)
+
     def _pull(self) -> None:
         self.replica.set_weights(self._template.get_weights())
 
     def _push(self) -> None:
         self._template.set_weights(self.replica.get_weights())
+
+
+def multi_worker_strategy(
+    tf_config: str | dict[str, Any] | None = None,
+    *,
+    timeout_seconds: float | None = 60.0,
+    check_port: bool = True,
+) -> tf.distribute.MultiWorkerMirroredStrategy:
+    """A ``tf.distribute.MultiWorkerMirroredStrategy`` from a TF_CONFIG, checked first.
+
+    Every worker runs the same script; ``TF_CONFIG`` says where the workers are and which
+    one this process is, for example on worker 1 of 2::
+
+        {"cluster": {"worker": ["10.0.0.1:12345", "10.0.0.2:12345"]},
+         "task": {"type": "worker", "index": 1}}
+
+    The configuration is validated before TensorFlow sees it, so a mistake surfaces as a
+    ``ValueError`` naming what was received, not as a hang or a gRPC error mid-training.
+    Pass the result to :func:`data_parallel`.
+
+    Args:
+        tf_config: the TF_CONFIG as a JSON string or a dict; ``None`` reads the
+            ``TF_CONFIG`` environment variable.
+        timeout_seconds: how long one collective operation (a gradient all-reduce) may
+            wait for the other workers before failing with
+            ``tf.errors.DeadlineExceededError``; a crashed worker then stops the others
+            instead of leaving them waiting forever. ``None`` waits forever (TensorFlow's
+            default). Make it longer than your slowest step, input pipeline included.
+        check_port: bind this task's own port once, when its host is this machine, to
+            report a port that is already taken before the workers connect.
+
+    Returns:
+        The strategy, with one replica per local GPU (or the CPU when there is none).
+
+    Raises:
+        ValueError: TF_CONFIG is missing, is not JSON, lacks ``cluster`` or ``task``,
+            names a task type that is not in the cluster or an index out of range, has
+            an address that is not ``host:port``, or this task's port is in use.
+
+    Example:
+        >>> strategy = multi_worker_strategy()  # doctest: +SKIP
+        >>> parallel = data_parallel(model, strategy)  # doctest: +SKIP
+        >>> parallel.compile("sgd", "mse")  # doctest: +SKIP
+        >>> parallel.fit(x, y, batch_size=64)  # model now holds the trained weights
+
+    Differences:
+        Neither Keras 2 nor Keras 3 has this; Keras 3.15's own ``fit`` fails under a
+        MultiWorkerMirroredStrategy before the first step, which :func:`data_parallel`
+        works around.
+    """
+    config = _parse_tf_config(tf_config)
+    cluster, task_type, task_id = _check_tf_config(config)
+    address = cluster[task_type][task_id]
+    if check_port:
+        _check_port_free(address, task_type, task_id)
+    resolver = tf.distribute.cluster_resolver.SimpleClusterResolver(
+        tf.train.ClusterSpec(cluster),
+        task_type=task_type,
+        task_id=task_id,
+        rpc_layer=config.get("rpc_layer", "grpc"),
+    )
+    options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=timeout_seconds)
+    return tf.distribute.MultiWorkerMirroredStrategy(
+        cluster_resolver=resolver, communication_options=options
+    )
+
+
+_TF_CONFIG_EXAMPLE = (
+    '{"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
+    '"task": {"type": "worker", "index": 0}}'
+)
+
+
+def _parse_tf_config(tf_config: str | dict[str, Any] | None) -> dict[str, Any]:
+    import json
+    import os
+
+    if tf_config is None:
+        tf_config = os.environ.get("TF_CONFIG", "")
+        if not tf_config.strip():
+            msg = (
+                "multi_worker_strategy reads the cluster from the TF_CONFIG environment "
+                f"variable, which is not set; set it on every worker, e.g. "
+                f"TF_CONFIG='{_TF_CONFIG_EXAMPLE}'. Received: TF_CONFIG={tf_config!r}"
+            )
+            raise ValueError(msg)
+    if isinstance(tf_config, str):
+        try:
+            tf_config = json.loads(tf_config)
+        except json.JSONDecodeError as exc:
+            msg = (
+                f"TF_CONFIG is not valid JSON ({exc}); it should look like "
+                f"{_TF_CONFIG_EXAMPLE}. Received: TF_CONFIG={tf_config!r}"
+            )
+            raise ValueError(msg) from exc
+    if not isinstance(tf_config, dict):
+        msg = (
+            "TF_CONFIG must be a JSON object with 'cluster' and 'task', such as "
+            f"{_TF_CONFIG_EXAMPLE}. Received: TF_CONFIG={tf_config!r}"
+        )
+        raise ValueError(msg)
+    return tf_config
+
+
+def _check_tf_config(config: dict[str, Any]) -> tuple[dict[str, list[str]], str, int]:
+    cluster = config.get("cluster")
+    if not isinstance(cluster, dict) or not cluster:
+        msg = (
+            "TF_CONFIG needs a 'cluster' mapping each task type to its 'host:port' "
+            f"addresses, such as {_TF_CONFIG_EXAMPLE}. Received: TF_CONFIG={config!r}"
+        )
+        raise ValueError(msg)
+    for kind, addresses in cluster.items():
+        if not isinstance(addresses, list) or not addresses:
+            msg = (
+                f"TF_CONFIG cluster[{kind!r}] must be a non-empty list of 'host:port' "
+                f"addresses. Received: cluster={cluster!r}"
+            )
+            raise ValueError(msg)
+        for address in addresses:
+            host, _, port = str(address).rpartition(":")
+            if not host or not port.isdigit() or not 0 < int(port) < 65536:
+                msg = (
+                    f"Every TF_CONFIG address is 'host:port' with a port from 1 to 65535. "
+                    f"Received: cluster[{kind!r}] address={address!r}"
+                )
+                raise ValueError(msg)
+    task = config.get("task")
+    if not isinstance(task, dict) or "type" not in task or "index" not in task:
+        msg = (
+            "TF_CONFIG needs a 'task' saying which cluster member this process is, such "
+            f'as "task": {{"type": "worker", "index": 0}}, different on every worker. '
+            f"Received: task={task!r}"
+        )
+        raise ValueError(msg)
+    task_type, task_id = task["type"], task["index"]
+    if task_type not in cluster:
+        msg = (
+            f"TF_CONFIG task type {task_type!r} is not in the cluster, which has "
+            f"{sorted(cluster)}. Received: task={task!r}"
+        )
+        raise ValueError(msg)
+    count = len(cluster[task_type])
+    if isinstance(task_id, bool) or not isinstance(task_id, int) or not 0 <= task_id < count:
+        msg = (
+            f"TF_CONFIG task index must be an integer from 0 to {count - 1}: the cluster "
+            f"has {count} {task_type!r} address(es). Received: task={task!r}"
+        )
+        raise ValueError(msg)
+    return {k: [str(a) for a in v] for k, v in cluster.items()}, task_type, task_id
+
+
+def _check_port_free(address: str, task_type: str, task_id: int) -> None:
+    import socket
+
+    host, _, port = address.rpartition(":")
+    host = host.strip("[]")
+    local = {"localhost", "127.0.0.1", "::1", "0.0.0.0", socket.gethostname()}
+    if host not in local:
+        return
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        # As gRPC does; a port left in TIME_WAIT by a finished run is free to reuse.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, int(port)))
+        except OSError as exc:
+            msg = (
+                f"This worker ({task_type} {task_id}) must listen on {address}, but that "
+                f"port is in use ({exc.strerror}): stop the process holding it or choose "
+                f"another port in TF_CONFIG. Received: address={address!r}"
+            )
+            raise ValueError(msg) from exc
