@@ -139,7 +139,7 @@ def _worker(x, y) -> dict[str, float]:  # type: ignore[no-untyped-def]
     import keras
     import tensorflow as tf
 
-    from kutils.data_parallel import data_parallel, multi_worker_strategy
+    from kutils.parallel import data_parallel, multi_worker_strategy
 
     strategy = multi_worker_strategy()
     parallel = data_parallel(_mlp(), strategy)

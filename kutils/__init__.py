@@ -25,7 +25,7 @@ _EXPORTS: dict[str, str] = {
     "custom_object_scope": "kutils.custom_objects",
     "get_file": "kutils.downloads",
     "get_custom_objects": "kutils.custom_objects",
-    "data_parallel": "kutils.data_parallel",
+    "data_parallel": "kutils.parallel",
     "multi_gpu_model": "kutils.multi_gpu",
     "to_categorical": "kutils.categorical",
     "normalize": "kutils.categorical",
@@ -59,11 +59,11 @@ if TYPE_CHECKING:
         custom_object_scope,
         get_custom_objects,
     )
-    from kutils.data_parallel import data_parallel
     from kutils.downloads import get_file
     from kutils.hdf5_dataset import HDF5Dataset
     from kutils.hdf5_matrix import HDF5Matrix
     from kutils.multi_gpu import multi_gpu_model
+    from kutils.parallel import data_parallel
     from kutils.plotting import model_to_dot, plot_model
     from kutils.sequence import Sequence
     from kutils.summary import print_summary

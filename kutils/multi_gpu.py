@@ -1,7 +1,7 @@
 """``multi_gpu_model``: the Keras 2 ``multi_gpu_utils`` API over kutils' data-parallel core.
 
 The argument checks and error messages are those of Keras 2.3.1; the replication itself
-is :func:`kutils.data_parallel.data_parallel`.
+is :func:`kutils.parallel.data_parallel`.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def multi_gpu_model(
             script calling ``multi_gpu_model(model, gpus=2)`` uses logical CPUs.
 
     Returns:
-        A ``keras.Model`` (a :class:`kutils.data_parallel.DataParallel`) with the
+        A ``keras.Model`` (a :class:`kutils.parallel.DataParallel`) with the
         template's inputs and outputs; repeated output names get ``_1``, ``_2``...
 
     Raises:
@@ -81,7 +81,7 @@ def multi_gpu_model(
     _require_tensorflow_backend(keras.backend.backend())
 
     from kutils import _keras_compat
-    from kutils.data_parallel import data_parallel, local_devices, merge_ops
+    from kutils.parallel import data_parallel, local_devices, merge_ops
 
     kind = _resolve_device_type(device_type)
     available = local_devices()

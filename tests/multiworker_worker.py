@@ -1,4 +1,4 @@
-"""One worker of a MultiWorkerMirroredStrategy cluster, started by tests/test_data_parallel_multi_worker.py.
+"""One worker of a MultiWorkerMirroredStrategy cluster, started by tests/test_parallel_multi_worker.py.
 
 Usage: python multiworker_worker.py DATA.npz OUT.npz LOGICAL_CPUS MODE [TIMEOUT]
 
@@ -29,7 +29,7 @@ def main() -> int:
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * cpus)
     import keras
 
-    from kutils.data_parallel import data_parallel, multi_worker_strategy
+    from kutils.parallel import data_parallel, multi_worker_strategy
 
     data = np.load(data_path)
     strategy = multi_worker_strategy(timeout_seconds=timeout)

@@ -11,9 +11,8 @@ import kutils
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 AUTODOC = re.compile(r"^\.\. auto(?:function|class):: (kutils(?:\.\w+)+)", re.MULTILINE)
-# Public names whose reference lives under their module path (kutils.data_parallel is
-# also the name of the module, so the reference names the function through it).
-MODULE_PATH = {"data_parallel": "kutils.data_parallel.data_parallel"}
+# Public names whose reference names them through their defining module.
+MODULE_PATH = {"data_parallel": "kutils.parallel.data_parallel"}
 
 
 def _documented() -> set[str]:

@@ -14,8 +14,8 @@ import pytest
 import tensorflow as tf
 
 from kutils import multi_gpu_model
-from kutils.data_parallel import DataParallel, local_devices, normalize_device
 from kutils.multi_gpu import DEVICE_TYPE_ENV, _require_tensorflow_backend, _resolve_device_type
+from kutils.parallel import DataParallel, local_devices, normalize_device
 
 
 def _mlp(seed: int = 0) -> keras.Model:

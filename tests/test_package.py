@@ -93,6 +93,18 @@ def test_all_lists_exactly_the_names_that_resolve():
     assert set(dir(kutils)) >= set(kutils.__all__)
 
 
+def test_no_submodule_shadows_a_public_name():
+    import importlib
+    import pkgutil
+    import types
+
+    for module in pkgutil.iter_modules(kutils.__path__):
+        if module.name != "__main__":
+            importlib.import_module(f"kutils.{module.name}")
+    for name in kutils.__all__:
+        assert not isinstance(getattr(kutils, name), types.ModuleType), name
+
+
 def test_unknown_attribute_raises_attribute_error():
     with pytest.raises(AttributeError, match="no attribute 'multi_gpu_models'"):
         kutils.multi_gpu_models  # noqa: B018

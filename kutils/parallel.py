@@ -349,7 +349,7 @@ def _merge_device(ops: tf.distribute.CrossDeviceOps | None, devices: list[str]) 
     if not isinstance(ops, tf.distribute.CrossDeviceOps):
         msg = (
             "cross_device_ops must be a tf.distribute.CrossDeviceOps, such as "
-            "kutils.data_parallel.merge_ops(cpu_merge=True). "
+            "kutils.parallel.merge_ops(cpu_merge=True). "
             f"Received: cross_device_ops={ops!r}"
         )
         raise TypeError(msg)

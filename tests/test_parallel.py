@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kutils.data_parallel import (
+from kutils.parallel import (
     DataParallel,
     data_parallel,
     local_devices,

@@ -218,7 +218,7 @@ GOOD_CLUSTER = {"worker": ["127.0.0.1:1", "127.0.0.1:2"]}
 def test_bad_tf_config_raises_before_training(
     monkeypatch: pytest.MonkeyPatch, tf_config: Any, expected: str
 ) -> None:
-    from kutils.data_parallel import multi_worker_strategy
+    from kutils.parallel import multi_worker_strategy
 
     if isinstance(tf_config, str):
         monkeypatch.setenv("TF_CONFIG", tf_config)
@@ -229,7 +229,7 @@ def test_bad_tf_config_raises_before_training(
 
 
 def test_port_in_use_raises_before_training() -> None:
-    from kutils.data_parallel import multi_worker_strategy
+    from kutils.parallel import multi_worker_strategy
 
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
