@@ -13,6 +13,7 @@ import h5py
 import keras
 import numpy as np
 import pytest
+from hdf5_regression import regression_file, small_model
 
 from kutils import HDF5Dataset, HDF5Matrix, _keras_compat
 from kutils.hdf5_dataset import legacy_fit_dataset
@@ -196,26 +197,10 @@ def test_batch_index_out_of_range_raises_index_error(files):
 # -- Keras fit, evaluate and predict ----------------------------------------------------
 
 
-def regression(path, rows=240):
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(rows, 8)).astype("float32")
-    y = (x @ rng.normal(size=(8, 1))).astype("float32")
-    with h5py.File(path, "w") as file:
-        file["x"], file["y"] = x, y
-    return x, y
-
-
-def small_model():
-    keras.utils.set_random_seed(1)
-    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(1)])
-    model.compile(optimizer=keras.optimizers.SGD(0.05), loss="mse")
-    return model
-
-
 @pytest.mark.parametrize("shuffle", [False, "batch", True])
 def test_explicit_dataset_trains_evaluates_and_predicts(tmp_path, shuffle):
     path = tmp_path / "r.h5"
-    x, y = regression(path)
+    x, y = regression_file(path, rows=240)
     model = small_model()
     train = HDF5Dataset(
         HDF5Matrix(path, "x"), HDF5Matrix(path, "y"), batch_size=16, shuffle=shuffle
@@ -230,7 +215,7 @@ def test_explicit_dataset_trains_evaluates_and_predicts(tmp_path, shuffle):
 
 def test_thread_workers_train(tmp_path):
     path = tmp_path / "r.h5"
-    regression(path)
+    regression_file(path, rows=240)
     train = HDF5Dataset(
         HDF5Matrix(path, "x"), HDF5Matrix(path, "y"), batch_size=16, shuffle=True, workers=2
     )
@@ -263,7 +248,7 @@ if __name__ == "__main__":
 @pytest.mark.parametrize("method", ["spawn", pytest.param("forkserver", marks=pytest.mark.slow)])
 def test_process_workers_train_under_spawn_and_forkserver(tmp_path, method):
     path = tmp_path / "r.h5"
-    regression(path)
+    regression_file(path, rows=240)
     script = tmp_path / "train.py"
     script.write_text(textwrap.dedent(SPAWN_SCRIPT.format(method=method)))
     root = Path(__file__).resolve().parent.parent

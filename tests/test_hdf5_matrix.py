@@ -13,6 +13,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+from hdf5_regression import regression_file, small_model
 
 from kutils import HDF5Matrix
 from kutils import hdf5_matrix as module
@@ -409,28 +410,10 @@ class RowCounter:
         return rows
 
 
-def regression_file(path, rows=256):
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(rows, 8)).astype("float32")
-    y = (x @ rng.normal(size=(8, 1))).astype("float32")
-    with h5py.File(path, "w") as file:
-        file["x"], file["y"] = x, y
-    return x, y
-
-
-def small_model():
-    import keras
-
-    keras.utils.set_random_seed(1)
-    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(1)])
-    model.compile(optimizer=keras.optimizers.SGD(0.05), loss="mse")
-    return model
-
-
 @pytest.mark.parametrize("stream", [False, True], ids=["in_memory", "streamed"])
 def test_fit_evaluate_predict_end_to_end(tmp_path, stream):
     path = tmp_path / "train.h5"
-    x, y = regression_file(path)
+    x, y = regression_file(path, rows=256)
     counter = RowCounter()
     x_train = HDF5Matrix(path, "x", end=200, normalizer=counter, stream=stream)
     y_train = HDF5Matrix(path, "y", end=200, stream=stream)
@@ -454,7 +437,7 @@ def test_fit_evaluate_predict_end_to_end(tmp_path, stream):
 
 def test_fit_streams_validation_data(tmp_path):
     path = tmp_path / "train.h5"
-    regression_file(path)
+    regression_file(path, rows=256)
     counter = RowCounter()
     x_val = HDF5Matrix(path, "x", start=200, normalizer=counter)
     counter.largest = 0
