@@ -70,6 +70,21 @@ def _sgd_compile(model):
     model.compile(keras.optimizers.SGD(0.1), "sparse_categorical_crossentropy")
 
 
+def _reference_and_parallel(x, y, gpus):
+    """A model trained alone on (x, y) with plain SGD, and an untrained twin's multi_gpu_model."""
+    reference, template = _mlp(), _mlp()
+    _sgd_compile(reference)
+    reference.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
+    parallel = multi_gpu_model(template, gpus=gpus, device_type="CPU")
+    _sgd_compile(parallel)
+    return reference, template, parallel
+
+
+def _assert_same_weights(model, reference):
+    for got, expected in zip(model.get_weights(), reference.get_weights(), strict=True):
+        np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
 def test_sequence_over_hdf5_matrices_trains_with_spawned_process_workers(h5_file):
     path, x, _ = h5_file
     model = _mlp()
@@ -87,16 +102,10 @@ def test_sequence_over_hdf5_matrices_trains_with_spawned_process_workers(h5_file
 
 def test_multi_gpu_model_on_streamed_hdf5_matrices_trains_like_the_template(h5_file):
     path, x, y = h5_file
-    reference, template = _mlp(), _mlp()
-    _sgd_compile(reference)
-    reference.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
-
-    parallel = multi_gpu_model(template, gpus=2, device_type="CPU")
-    _sgd_compile(parallel)
+    reference, template, parallel = _reference_and_parallel(x, y, gpus=2)
     with HDF5Matrix(str(path), "x") as x_h5, HDF5Matrix(str(path), "y") as y_h5:
         parallel.fit(x_h5, y_h5, batch_size=8, epochs=1, shuffle=False, verbose=0)
-        for got, expected in zip(template.get_weights(), reference.get_weights(), strict=True):
-            np.testing.assert_allclose(got, expected, atol=1e-5)
+        _assert_same_weights(template, reference)
         np.testing.assert_allclose(
             parallel.predict(x_h5, batch_size=7, verbose=0),
             reference.predict(x, verbose=0),
@@ -108,12 +117,7 @@ def test_multi_gpu_model_on_streamed_hdf5_matrices_trains_like_the_template(h5_f
 
 def test_multi_gpu_model_on_a_kutils_sequence_trains_like_the_template(h5_file):
     path, x, y = h5_file
-    reference, template = _mlp(), _mlp()
-    _sgd_compile(reference)
-    reference.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
-
-    parallel = multi_gpu_model(template, gpus=3, device_type="CPU")
-    _sgd_compile(parallel)
+    reference, template, parallel = _reference_and_parallel(x, y, gpus=3)
     parallel.fit(
         H5Sequence(path, 8),
         validation_data=H5Sequence(path, 8, start=30),
@@ -121,8 +125,7 @@ def test_multi_gpu_model_on_a_kutils_sequence_trains_like_the_template(h5_file):
         shuffle=False,
         verbose=0,
     )
-    for got, expected in zip(template.get_weights(), reference.get_weights(), strict=True):
-        np.testing.assert_allclose(got, expected, atol=1e-5)
+    _assert_same_weights(template, reference)
 
 
 def test_a_none_batch_from_a_sequence_raises_value_error():
