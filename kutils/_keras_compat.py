@@ -722,7 +722,7 @@ def _make_sequence_adapter(
 
         def _standardize_batch(self, batch: Any) -> Any:
             # tf.data wants tuples where Keras 2 batches often hold lists ([x1, x2], y).
-            return super()._standardize_batch(_lists_to_tuples(batch))
+            return super()._standardize_batch(lists_to_tuples(batch))
 
         def get_tf_dataset(self) -> Any:
             import tensorflow as tf
@@ -758,11 +758,11 @@ def _make_sequence_adapter(
     return LegacySequenceAdapter
 
 
-def _lists_to_tuples(value: Any) -> Any:
+def lists_to_tuples(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
-        return tuple(_lists_to_tuples(item) for item in value)
+        return tuple(lists_to_tuples(item) for item in value)
     if isinstance(value, dict):
-        return {key: _lists_to_tuples(item) for key, item in value.items()}
+        return {key: lists_to_tuples(item) for key, item in value.items()}
     return value
 
 
@@ -799,16 +799,29 @@ def symbolic_build_from_local_batch(
         msg = "keras.Model._symbolic_build is gone from this Keras release."
         raise KerasInternalsChanged(msg)
     if iterator is not None:
-        for _, _, it in iterator:
-            batch = next(it)
-            data_batch = tree.map_structure(
-                lambda x: (
-                    strategy.experimental_local_results(x)[0]
-                    if isinstance(x, tf.distribute.DistributedValues)
-                    else x
-                ),
-                batch,
-            )
-            break
+        dataset = getattr(iterator, "_distributed_dataset", None)
+        spec = getattr(dataset, "element_spec", None)
+        if spec is not None:
+            # The shapes and dtypes are all that is needed: taking them from the spec
+            # reads no batch (and starts no input pipeline before the first epoch).
+            data_batch = tree.map_structure(_one_replica_spec, spec)
+        else:
+            for _, _, it in iterator:
+                batch = next(it)
+                data_batch = tree.map_structure(
+                    lambda x: (
+                        strategy.experimental_local_results(x)[0]
+                        if isinstance(x, tf.distribute.DistributedValues)
+                        else x
+                    ),
+                    batch,
+                )
+                break
     with strategy.scope():
         model._symbolic_build(data_batch=data_batch)
+
+
+def _one_replica_spec(spec: Any) -> Any:
+    """The TensorSpec of one replica's value: a PerReplicaSpec holds one per replica."""
+    specs = getattr(spec, "_value_specs", None)
+    return specs[0] if specs else spec

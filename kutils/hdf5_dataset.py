@@ -126,7 +126,7 @@ class HDF5Dataset(keras.utils.PyDataset):
         self.batch_size = int(batch_size)
         self.shuffle: bool | str = shuffle if isinstance(shuffle, str) else bool(shuffle)
         self.block_size = int(block_size) if block_size else self._default_block_size()
-        self.seed = None if seed is None else int(seed)
+        self.seed: int | None = None if seed is None else int(seed)
         self._epoch = 0
         self._plan_epoch()
 
@@ -146,8 +146,10 @@ class HDF5Dataset(keras.utils.PyDataset):
                 f"batch index {index!r} is out of range for an HDF5Dataset of {n_batches} batches."
             )
             raise IndexError(msg)
-        index = int(index) % n_batches
-        runs = self._batch_rows(index)
+        return self.read_runs(self._batch_rows(int(index) % n_batches))
+
+    def read_runs(self, runs: list[tuple[int, int]]) -> tuple[Any, ...]:
+        """The batch made of the rows ``[a, b)`` of each run, in order: ``(x, y, ...)``."""
         parts = [self.x] if self.y is None else [self.x, self.y]
         if self.sample_weight is not None:
             parts.append(self.sample_weight)

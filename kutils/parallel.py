@@ -31,13 +31,17 @@ facade over it.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import keras
 import tensorflow as tf
 
 from kutils import _keras_compat
+
+if TYPE_CHECKING:
+    from kutils import _shards
 
 __all__ = [
     "DataParallel",
@@ -460,7 +464,12 @@ class StrategyDataParallel(keras.Model):
     def fit(self, *args: Any, **kwargs: Any) -> Any:
         self._pull()
         try:
-            return super().fit(*args, **kwargs)
+            arguments = self._per_worker_input(keras.Model.fit, args, kwargs, training=True)
+            if arguments is None:
+                return super().fit(*args, **kwargs)
+            shards, kwargs = arguments
+            with shards.running():
+                return super().fit(**kwargs)
         except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError) as exc:
             if not self._across_workers:
                 raise
@@ -477,7 +486,64 @@ class StrategyDataParallel(keras.Model):
 
     def evaluate(self, *args: Any, **kwargs: Any) -> Any:
         self._pull()
-        return super().evaluate(*args, **kwargs)
+        arguments = self._per_worker_input(keras.Model.evaluate, args, kwargs, training=False)
+        if arguments is None:
+            return super().evaluate(*args, **kwargs)
+        shards, kwargs = arguments
+        with shards.running():
+            return super().evaluate(**kwargs)
+
+    def _per_worker_input(
+        self, method: Any, args: tuple[Any, ...], kwargs: dict[str, Any], *, training: bool
+    ) -> tuple[_shards.ShardedInput, dict[str, Any]] | None:
+        """Across workers, a kutils Sequence or HDF5 input read as per-worker shards.
+
+        Returns the sharded input and the keyword arguments for Keras with the input
+        replaced, or None when Keras's own handling applies (one worker, other inputs,
+        or ``steps_per_epoch``/``steps``/``validation_split`` given).
+        """
+        if not self._across_workers:
+            return None
+        from kutils import _shards
+
+        bound = inspect.signature(method).bind(self, *args, **kwargs)
+        bound.apply_defaults()
+        arguments = dict(bound.arguments)
+        del arguments["self"]
+        arguments.update(arguments.pop("kwargs", {}))
+        if arguments.get("steps_per_epoch") or arguments.get("steps"):
+            return None
+        if arguments.get("validation_split"):
+            return None
+        shards = _shards.sharded_input(
+            self._strategy,
+            arguments["x"],
+            arguments["y"],
+            arguments["sample_weight"],
+            arguments["batch_size"],
+            arguments.get("shuffle", False),
+            training=training,
+        )
+        if shards is None:
+            return None
+        if arguments.get("class_weight") is not None:
+            msg = (
+                "class_weight is not supported for a Sequence or HDF5 input read in "
+                "shards across workers; return per-sample weights from the input "
+                "instead ((x, y, sample_weight) batches or HDF5Dataset(x, y, sample_weight)). "
+                f"Received: class_weight={arguments['class_weight']!r}"
+            )
+            raise ValueError(msg)
+        shards.build()
+        callbacks = arguments.get("callbacks")
+        if isinstance(callbacks, keras.callbacks.CallbackList):
+            callbacks.append(shards.callback)
+        else:
+            arguments["callbacks"] = [*(callbacks or []), shards.callback]
+        arguments.update(x=shards.dataset, y=None, sample_weight=None, batch_size=None)
+        if training:
+            arguments["shuffle"] = False
+        return shards, arguments
 
     def test_on_batch(self, *args: Any, **kwargs: Any) -> Any:
         self._pull()

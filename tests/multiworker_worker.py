@@ -5,9 +5,10 @@ Usage: python multiworker_worker.py DATA.npz OUT.npz LOGICAL_CPUS MODE [TIMEOUT]
 TF_CONFIG (in the environment) says which worker this is. DATA.npz holds x, y and the
 initial weights w0, w1, ...; the worker trains a copy of the model through
 ``kutils.data_parallel(model, multi_worker_strategy())`` and writes the template's final
-weights to OUT.npz. MODE ``fit:KIND`` trains 2 epochs on
-``KIND`` input (numpy, tfdata, sequence or hdf5: DATA.h5 beside DATA.npz); MODE ``long`` trains until stopped and
-touches OUT.npz + '.started' after its first step (for the killed-worker test).
+weights to OUT.npz. MODE ``fit:KIND`` trains 2 epochs on ``KIND`` input (see
+make_inputs; DATA.h5 beside DATA.npz holds the HDF5 copy) and writes evaluate/predict
+results to OUT.npz.eval.npz; MODE ``long`` trains until stopped and touches
+OUT.npz.started after its first step (for the killed-worker test).
 """
 
 from __future__ import annotations
@@ -33,16 +34,28 @@ def main() -> int:
 
     data = np.load(data_path)
     strategy = multi_worker_strategy(timeout_seconds=timeout)
+    # Different on every worker: whatever must agree (shuffles) has to agree by itself.
+    np.random.seed(int(os.environ.get("KUTILS_TEST_WORKER", "0")))
     model = build_model()
     model.set_weights([data[f"w{i}"] for i in range(len(model.weights))])
     parallel = data_parallel(model, strategy)
     parallel.compile(keras.optimizers.SGD(0.1), "mse")
     if mode.startswith("fit:"):
-        inputs = make_inputs(mode.removeprefix("fit:"), data, data_path)
-        parallel.fit(*inputs, epochs=2, shuffle=False, verbose=0)
+        kind = mode.removeprefix("fit:")
+        args, kwargs, seen = make_inputs(kind, data, data_path, out_path)
+        parallel.fit(*args, epochs=2, verbose=0, **kwargs)
         loss = parallel.evaluate(data["x"], data["y"], batch_size=8, verbose=0)
         predictions = parallel.predict(data["x"], batch_size=8, verbose=0)
-        np.savez(out_path + ".eval.npz", loss=loss, predictions=predictions)
+        # The same kind of input again, unshuffled, through evaluate.
+        args, _, _ = make_inputs(kind.removesuffix("-shuffle"), data, data_path, out_path)
+        input_loss = parallel.evaluate(*args, verbose=0)
+        np.savez(
+            out_path + ".eval.npz",
+            loss=loss,
+            predictions=predictions,
+            input_loss=input_loss,
+            seeds=np.array(seen, dtype=np.int64),
+        )
     else:
         started = keras.callbacks.LambdaCallback(
             on_train_batch_end=lambda batch, logs: open(out_path + ".started", "w").close()
@@ -54,31 +67,58 @@ def main() -> int:
     return 0
 
 
-def make_inputs(kind: str, data, data_path: str):  # type: ignore[no-untyped-def]
-    """fit's positional arguments and batch size for one input type, global batch 8."""
+def make_inputs(kind: str, data, data_path: str, out_path: str):  # type: ignore[no-untyped-def]
+    """fit's positional and keyword arguments for one input type, and a list of seeds seen.
+
+    numpy, tfdata and hdf5 use global batches of 8 rows in order; sequence batches of 8
+    (so 16 per step on two workers); sequence-uneven batches of 7 (5 batches: the last
+    step splits the 4-row batch between the workers); sequence-shuffle batches of 4 in a
+    shuffled order, logging every batch read to OUT.npz.reads; hdf5-shuffle an
+    HDF5Dataset with shuffle=True, whose seed during each epoch is recorded.
+    """
+    import keras
+
     x, y = data["x"], data["y"]
+    seen: list[int] = []
     if kind == "numpy":
-        return x, y, 8
+        return (x, y), {"batch_size": 8, "shuffle": False}, seen
     if kind == "tfdata":
         import tensorflow as tf
 
-        return (tf.data.Dataset.from_tensor_slices((x, y)).batch(8),)
-    if kind == "sequence":
+        return (tf.data.Dataset.from_tensor_slices((x, y)).batch(8),), {"shuffle": False}, seen
+    if kind.startswith("sequence"):
         from kutils import Sequence
+
+        size = {"sequence": 8, "sequence-uneven": 7, "sequence-shuffle": 4}[kind]
+        log = out_path + ".reads" if kind == "sequence-shuffle" else None
 
         class Batches(Sequence):
             def __len__(self) -> int:
-                return len(x) // 8
+                return -(-len(x) // size)
 
             def __getitem__(self, index: int):  # type: ignore[no-untyped-def]
-                return x[index * 8 : (index + 1) * 8], y[index * 8 : (index + 1) * 8]
+                if log:
+                    with open(log, "a") as f:
+                        f.write(f"{index}\n")
+                return x[index * size : (index + 1) * size], y[index * size : (index + 1) * size]
 
-        return (Batches(),)
+            def on_epoch_end(self) -> None:
+                if log:
+                    with open(log, "a") as f:
+                        f.write("end\n")
+
+        return (Batches(),), {"shuffle": kind == "sequence-shuffle"}, seen
+    from kutils import HDF5Dataset, HDF5Matrix
+
+    h5 = data_path.removesuffix(".npz") + ".h5"
     if kind == "hdf5":
-        from kutils import HDF5Matrix
-
-        h5 = data_path.removesuffix(".npz") + ".h5"
-        return HDF5Matrix(h5, "x"), HDF5Matrix(h5, "y"), 8
+        return (HDF5Matrix(h5, "x"), HDF5Matrix(h5, "y")), {"batch_size": 8, "shuffle": False}, seen
+    if kind == "hdf5-shuffle":
+        dataset = HDF5Dataset(HDF5Matrix(h5, "x"), HDF5Matrix(h5, "y"), batch_size=8, shuffle=True)
+        record = keras.callbacks.LambdaCallback(
+            on_epoch_begin=lambda epoch, logs: seen.append(dataset.seed)
+        )
+        return (dataset,), {"callbacks": [record]}, seen
     raise ValueError(f"unknown input kind. Received: kind={kind!r}")
 
 

@@ -8,6 +8,7 @@ TensorFlow starts). Every process a test starts is killed and reaped when it end
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import socket
@@ -53,6 +54,7 @@ def _cluster(
         for index, count in enumerate(cpus):
             env = dict(os.environ)
             env["TF_CONFIG"] = _tf_config(ports, index)
+            env["KUTILS_TEST_WORKER"] = str(index)
             env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
             log = (tmp_path / f"worker{index}.log").open("wb")
             procs.append(
@@ -87,24 +89,40 @@ def _log(tmp_path: Path, index: int) -> str:
 
 
 @pytest.fixture
-def problem(tmp_path: Path) -> tuple[Path, list[np.ndarray]]:
-    """Data, initial weights (in an .npz for the workers) and the single-process result."""
+def problem(tmp_path: Path) -> Path:
+    """Data and initial weights in an .npz for the workers, with an HDF5 copy beside it."""
     import h5py
-    import keras
     from multiworker_worker import build_model
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(32, 4)).astype("float32")
     y = rng.normal(size=(32, 1)).astype("float32")
-    model = build_model()
     path = tmp_path / "data.npz"
-    np.savez(path, x=x, y=y, **{f"w{i}": w for i, w in enumerate(model.get_weights())})
+    weights = build_model().get_weights()
+    np.savez(path, x=x, y=y, **{f"w{i}": w for i, w in enumerate(weights)})
     with h5py.File(tmp_path / "data.h5", "w") as f:
         f["x"], f["y"] = x, y
+    return path
+
+
+def _single_process(data: Path, epochs: list[list[np.ndarray]]) -> Any:
+    """The template trained in this process on the given global batches (row indices)."""
+    import keras
+    from multiworker_worker import build_model
+
+    arrays = np.load(data)
+    model = build_model()
+    model.set_weights([arrays[f"w{i}"] for i in range(len(model.weights))])
     model.compile(keras.optimizers.SGD(0.1), "mse")
-    # The same global batches of 8, in order, as the cluster's fit sees.
-    model.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
-    return path, model.get_weights()
+    for batches in epochs:
+        for rows in batches:
+            model.train_on_batch(arrays["x"][rows], arrays["y"][rows])
+    return model
+
+
+def _in_order(*sizes: int) -> list[np.ndarray]:
+    bounds = np.cumsum([0, *sizes])
+    return [np.arange(a, b) for a, b in itertools.pairwise(bounds)]
 
 
 def _wait(procs: list[subprocess.Popen[bytes]], seconds: float) -> None:
@@ -113,12 +131,61 @@ def _wait(procs: list[subprocess.Popen[bytes]], seconds: float) -> None:
         proc.wait(timeout=max(deadline - time.monotonic(), 0.1))
 
 
-# Inputs whose global batches the cluster splits across workers, so that the run equals
-# one process over the same batches. Through a PyDataset (kutils Sequence, streamed
-# HDF5Matrix) the workers stay in sync, but in about 1 run in 3 the result differed from
-# the single-process run (not yet explained; see docs/multi_worker.md), so only the sync
-# is asserted for those.
-SAME_AS_ONE_PROCESS = {"numpy", "tfdata"}
+def _sequence_shuffle_batches(tmp_path: Path) -> list[list[np.ndarray]]:
+    """The global batches of the sequence-shuffle run, from the batches each worker read.
+
+    Every worker first reads batch 0 once (for the shapes), then its own batches; an
+    epoch ends with 'end'. Each epoch, the two workers' reads must split the 8 batches.
+    """
+    reads = [(tmp_path / f"out{i}.npz.reads").read_text().split() for i in range(2)]
+    epochs = []
+    for index in range(2):
+        assert reads[index][0] == "0", reads[index]
+        reads[index] = reads[index][1:]
+    per_worker = [" ".join(r).split("end")[:2] for r in reads]
+    for epoch in range(2):
+        mine, theirs = ([int(i) for i in w[epoch].split()] for w in per_worker)
+        assert sorted(mine + theirs) == list(range(8)), (mine, theirs)
+        assert len(mine) == len(theirs) == 4
+        epochs.append(
+            [
+                np.concatenate([np.arange(4 * a, 4 * a + 4), np.arange(4 * b, 4 * b + 4)])
+                for a, b in zip(mine, theirs, strict=True)
+            ]
+        )
+    orders = [[int(i) for i in w[e].split()] for w in per_worker for e in range(2)]
+    assert any(order != sorted(order) for order in orders), "the batches were not shuffled"
+    return epochs
+
+
+def _hdf5_shuffle_batches(tmp_path: Path) -> list[list[np.ndarray]]:
+    """The global batches of the hdf5-shuffle run, from the seed both workers used."""
+    from kutils import HDF5Dataset
+
+    seeds = [np.load(tmp_path / f"out{i}.npz.eval.npz")["seeds"] for i in range(2)]
+    np.testing.assert_array_equal(seeds[0], seeds[1])
+    assert len(set(seeds[0].tolist())) == 1, seeds
+    x = np.load(tmp_path / "data.npz")["x"]
+    dataset = HDF5Dataset(np.arange(len(x)), batch_size=8, shuffle=True, seed=int(seeds[0][0]))
+    epochs = []
+    for _ in range(2):
+        epochs.append([dataset[i][0] for i in range(len(dataset))])
+        dataset.on_epoch_end()
+    return epochs
+
+
+# Global batches (row indices) of each input kind's two epochs on two workers.
+EXPECTED_BATCHES = {
+    "numpy": lambda _: [_in_order(8, 8, 8, 8)] * 2,
+    "tfdata": lambda _: [_in_order(8, 8, 8, 8)] * 2,
+    "hdf5": lambda _: [_in_order(8, 8, 8, 8)] * 2,
+    # A Sequence batch is one worker's: a step trains on one batch per worker.
+    "sequence": lambda _: [_in_order(16, 16)] * 2,
+    # Batches of 7: steps of 7 + 7 rows, and the last 4-row batch split between workers.
+    "sequence-uneven": lambda _: [_in_order(14, 14, 4)] * 2,
+    "sequence-shuffle": _sequence_shuffle_batches,
+    "hdf5-shuffle": _hdf5_shuffle_batches,
+}
 
 
 @pytest.mark.slow
@@ -129,49 +196,51 @@ SAME_AS_ONE_PROCESS = {"numpy", "tfdata"}
         ("numpy", (2, 2)),
         ("tfdata", (1, 1)),
         ("sequence", (1, 1)),
+        ("sequence", (2, 2)),
+        ("sequence-uneven", (1, 1)),
+        ("sequence-shuffle", (1, 1)),
         ("hdf5", (1, 1)),
+        ("hdf5", (2, 2)),
+        ("hdf5-shuffle", (1, 1)),
     ],
-    ids=["numpy-1cpu-each", "numpy-2cpus-each", "tfdata", "sequence", "hdf5matrix"],
+    ids=lambda value: "x".join(map(str, value)) if isinstance(value, tuple) else value,
 )
 def test_two_workers_fit_to_the_single_process_weights(
-    tmp_path: Path, problem: tuple[Path, list[np.ndarray]], kind: str, cpus: tuple[int, int]
+    tmp_path: Path, problem: Path, kind: str, cpus: tuple[int, int]
 ) -> None:
     # Keras 3.15's own fit fails here before the first step (known-issues.md); this
-    # trains through data_parallel and must reach the single-process result.
-    data, expected = problem
+    # trains through data_parallel and must reach the single-process result over the
+    # same global batches.
+    data = problem
     with _cluster(tmp_path, data, cpus, f"fit:{kind}") as procs:
         _wait(procs, RUN_TIMEOUT)
     assert not _workers_alive(), "a worker process was left behind"
     for index, proc in enumerate(procs):
         assert proc.returncode == 0, _log(tmp_path, index)
+    initial = np.load(data)
+    expected = _single_process(data, EXPECTED_BATCHES[kind](tmp_path))
     results = [np.load(tmp_path / f"out{i}.npz") for i in range(2)]
-    weights = [[r[f"arr_{k}"] for k in range(len(expected))] for r in results]
+    weights = [[r[f"arr_{k}"] for k in range(len(expected.weights))] for r in results]
     for mine, theirs in zip(weights[0], weights[1], strict=True):
         np.testing.assert_array_equal(mine, theirs)
-    if kind in SAME_AS_ONE_PROCESS:
-        for mine, single in zip(weights[0], expected, strict=True):
-            np.testing.assert_allclose(mine, single, rtol=0, atol=1e-5)
-    initial = np.load(data)
+    for mine, single in zip(weights[0], expected.get_weights(), strict=True):
+        np.testing.assert_allclose(mine, single, rtol=0, atol=1e-5)
     assert any(not np.allclose(w, initial[f"w{k}"], atol=1e-3) for k, w in enumerate(weights[0])), (
         "the workers did not train"
     )
-    _assert_evaluate_and_predict_match(tmp_path, data)
+    _assert_evaluate_and_predict_match(tmp_path, data, expected)
 
 
-def _assert_evaluate_and_predict_match(tmp_path: Path, data: Path) -> None:
-    """Each worker's evaluate and predict equal the trained template's own, in one process."""
-    import keras
-    from multiworker_worker import build_model
-
-    model = build_model()
-    model.set_weights([np.load(tmp_path / "out0.npz")[f"arr_{k}"] for k in range(4)])
-    model.compile(keras.optimizers.SGD(0.1), "mse")
+def _assert_evaluate_and_predict_match(tmp_path: Path, data: Path, model: Any) -> None:
+    """Each worker's evaluate and predict equal the trained model's own, in one process."""
     x, y = np.load(data)["x"], np.load(data)["y"]
     loss = model.evaluate(x, y, batch_size=8, verbose=0)
     predictions = model.predict(x, batch_size=8, verbose=0)
     for index in range(2):
         result = np.load(tmp_path / f"out{index}.npz.eval.npz")
         np.testing.assert_allclose(result["loss"], loss, rtol=1e-5)
+        # evaluate on the training input's kind (sharded for Sequence and HDF5 input)
+        np.testing.assert_allclose(result["input_loss"], loss, rtol=1e-5)
         np.testing.assert_allclose(result["predictions"], predictions, rtol=0, atol=1e-5)
 
 
@@ -257,10 +326,8 @@ def test_keras_still_has_the_step_the_workaround_replaces() -> None:
 
 
 @pytest.mark.slow
-def test_killed_worker_stops_the_other_with_a_clear_error(
-    tmp_path: Path, problem: tuple[Path, list[np.ndarray]]
-) -> None:
-    data, _ = problem
+def test_killed_worker_stops_the_other_with_a_clear_error(tmp_path: Path, problem: Path) -> None:
+    data = problem
     with _cluster(tmp_path, data, (1, 1), "long", timeout=10.0) as procs:
         markers = [tmp_path / f"out{i}.npz.started" for i in range(2)]
         deadline = time.monotonic() + RUN_TIMEOUT

@@ -1,0 +1,327 @@
+"""Per-worker input for ``fit`` and ``evaluate`` across the workers of a cluster.
+
+Under ``tf.distribute.MultiWorkerMirroredStrategy``, Keras hands every input to
+``strategy.experimental_distribute_dataset``, which makes every worker produce every
+batch and keep its share (a kutils ``Sequence`` is read whole on every worker, and an
+``HDF5Matrix`` streamed through a generator likewise). For those two inputs kutils builds
+the per-worker dataset itself with ``strategy.distribute_datasets_from_function``, so each
+worker reads only its own shard:
+
+* a kutils ``Sequence``: batch ``i`` of an epoch's order goes to worker ``i % N`` (N
+  workers). One step trains on N consecutive batches of that order, one per worker, so
+  the global batch is N times the Sequence's batch; a worker splits its batch between
+  its local replicas. When the length is not a multiple of N, the batches left over
+  make one last, smaller step: every worker reads them and keeps its share of the rows.
+* ``HDF5Matrix`` arrays and ``HDF5Dataset``: the global batch is the one of a single
+  process (``batch_size``). Each of the R replicas in the cluster reads its own
+  contiguous part of every global batch straight from the file (``R = N x local
+  replicas``), so a worker reads only 1/N of the data.
+
+The shuffled orders must be the same on every worker, so the workers agree on a seed
+through one all-reduce when ``fit`` starts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from kutils import _keras_compat
+from kutils.hdf5_dataset import HDF5Dataset, legacy_fit_dataset
+from kutils.sequence import Sequence
+
+
+def agreed_seed(strategy: tf.distribute.Strategy) -> int:
+    """A random seed drawn by the chief's first replica and known to every worker.
+
+    One all-reduce over the cluster; the proposal comes from numpy's global generator,
+    so ``keras.utils.set_random_seed`` on the workers makes it repeatable.
+    """
+    proposal = float(np.random.randint(0, 2**31 - 1))
+
+    def chief_only() -> tf.Tensor:
+        context = tf.distribute.get_replica_context()
+        first = tf.equal(context.replica_id_in_sync_group, 0)
+        mine = tf.where(first, tf.constant(proposal, tf.float64), tf.constant(0.0, tf.float64))
+        return context.all_reduce(tf.distribute.ReduceOp.SUM, mine)
+
+    agreed = strategy.experimental_local_results(strategy.run(chief_only))[0]
+    return int(agreed.numpy())
+
+
+class ShardedInput:
+    """One worker's part of a Sequence or HDF5 input, as a distributed dataset.
+
+    Build it with :func:`sharded_input`, then ``build()``. ``dataset`` goes to Keras's
+    ``fit`` or ``evaluate`` in place of the input and ``callback`` with the other
+    callbacks (it moves the epochs on); run the call inside ``running()``, which
+    re-raises the input's own exception where TensorFlow would show a generic one.
+    """
+
+    def __init__(self, strategy: tf.distribute.Strategy, training: bool) -> None:
+        self._strategy = strategy
+        self._training = training
+        self._error: BaseException | None = None
+        self._spec: Any = None
+        self.dataset: Any = None
+        self.callback = _EpochCallback(self)
+
+    # -- subclasses ----------------------------------------------------------------------
+
+    def start(self, seed: int) -> None:
+        """Prepare the first epoch's order from the cluster-wide ``seed``."""
+        raise NotImplementedError
+
+    def begin_epoch(self, epoch: int) -> None:
+        """Called by the callback before each epoch of fit (and once for evaluate)."""
+
+    def end_epoch(self) -> None:
+        """Called by the callback after each epoch of fit."""
+
+    def finish(self) -> None:
+        """Called once when fit or evaluate is over, whether it raised or not."""
+
+    def first_batch(self) -> Any:
+        """Any batch of the input, for its structure, dtypes and trailing shapes."""
+        raise NotImplementedError
+
+    def replica_batches(self, worker: int, workers: int, local: int) -> Iterator[Any]:
+        """This worker's elements for one epoch: ``local`` per-replica batches per step."""
+        raise NotImplementedError
+
+    # -- the distributed dataset ---------------------------------------------------------
+
+    def build(self) -> ShardedInput:
+        """Agree on a seed with the other workers and make ``dataset``."""
+        self.start(agreed_seed(self._strategy))
+        batch = _keras_compat.lists_to_tuples(self.first_batch())
+        self._spec = keras.tree.map_structure(
+            lambda leaf: tf.TensorSpec((None, *np.shape(leaf)[1:]), tf.as_dtype(leaf.dtype)),
+            keras.tree.map_structure(np.asarray, batch),
+        )
+        options = tf.distribute.InputOptions(experimental_fetch_to_device=True)
+        self.dataset = self._strategy.distribute_datasets_from_function(
+            self._dataset_fn, options=options
+        )
+        return self
+
+    def _dataset_fn(self, context: tf.distribute.InputContext) -> tf.data.Dataset:
+        worker, workers = context.input_pipeline_id, context.num_input_pipelines
+        local = max(1, context.num_replicas_in_sync // workers)
+
+        def generate() -> Iterator[Any]:
+            try:
+                for element in self.replica_batches(worker, workers, local):
+                    yield _keras_compat.lists_to_tuples(element)
+            except Exception as error:
+                self._error = error
+                raise
+
+        dataset = tf.data.Dataset.from_generator(generate, output_signature=self._spec)
+        options = tf.data.Options()
+        # The per-worker dataset is this worker's shard already.
+        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
+        return dataset.with_options(options).prefetch(local)
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[None]:
+        """Around fit/evaluate: re-raise the input's own exception; clean up after."""
+        try:
+            yield
+        except Exception:
+            original, self._error = self._error, None
+            if original is None:
+                raise
+            # The error TensorFlow made of it adds nothing: show the original only.
+            original.__suppress_context__ = True
+            raise original  # noqa: B904
+        finally:
+            self.finish()
+
+
+class _EpochCallback(keras.callbacks.Callback):
+    def __init__(self, source: ShardedInput) -> None:
+        super().__init__()
+        self._source = source
+
+    def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
+        self._source.begin_epoch(epoch)
+
+    def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+        self._source.end_epoch()
+
+    def on_test_begin(self, logs: Any = None) -> None:
+        if not self._source._training:
+            self._source.begin_epoch(0)
+
+
+class _SequenceShards(ShardedInput):
+    """Whole Sequence batches, batch ``i`` of the epoch's order to worker ``i % N``."""
+
+    def __init__(
+        self, strategy: tf.distribute.Strategy, sequence: Sequence, shuffle: bool, training: bool
+    ) -> None:
+        super().__init__(strategy, training)
+        self._sequence = sequence
+        self._shuffle = bool(shuffle) and training
+        self._seed = 0
+        self._epochs_begun = 0
+        self._order: np.ndarray = np.arange(0)
+
+    def start(self, seed: int) -> None:
+        self._seed = seed
+        self._plan()
+
+    def _plan(self) -> None:
+        # len() is read again every epoch, as Keras 2 did.
+        count = len(self._sequence)
+        if self._shuffle:
+            rng = np.random.default_rng([self._seed, self._epochs_begun])
+            self._order = rng.permutation(count)
+        else:
+            self._order = np.arange(count)
+
+    def begin_epoch(self, epoch: int) -> None:
+        if self._epochs_begun:
+            self._plan()
+        self._epochs_begun += 1
+
+    def end_epoch(self) -> None:
+        self._sequence.on_epoch_end()
+
+    def first_batch(self) -> Any:
+        if len(self._sequence) == 0:
+            msg = f"The Sequence has length 0. Received: len(sequence)={len(self._sequence)}"
+            raise ValueError(msg)
+        return self._sequence[0]
+
+    def replica_batches(self, worker: int, workers: int, local: int) -> Iterator[Any]:
+        from kutils._loader import OrderedLoader
+
+        order = [int(i) for i in self._order]
+        full = len(order) - len(order) % workers
+        # Whole batches for the full steps; the batches left over (fewer than one per
+        # worker) make one last step that every worker reads and takes its rows of.
+        indices = order[worker:full:workers] + order[full:]
+        sequence = self._sequence
+        loader = None
+        if sequence.workers > 1 or (sequence.workers > 0 and sequence.use_multiprocessing):
+            loader = OrderedLoader(
+                sequence,
+                indices,
+                workers=int(sequence.workers),
+                use_multiprocessing=bool(sequence.use_multiprocessing),
+                max_queue_size=int(sequence.max_queue_size),
+            )
+        batches = iter(loader) if loader is not None else (sequence[i] for i in indices)
+        try:
+            for _ in range(full // workers):
+                yield from _split_rows(next(batches), local)
+            leftover = [_keras_compat.lists_to_tuples(batch) for batch in batches]
+            if leftover:
+                rows = keras.tree.map_structure(lambda *parts: np.concatenate(parts), *leftover)
+                mine = list(_split_rows(rows, workers))[worker]
+                yield from _split_rows(mine, local)
+        finally:
+            if loader is not None:
+                loader.close()
+
+
+class _HDF5Shards(ShardedInput):
+    """Each replica's contiguous part of every global batch of an HDF5Dataset."""
+
+    def __init__(
+        self, strategy: tf.distribute.Strategy, dataset: HDF5Dataset, training: bool
+    ) -> None:
+        super().__init__(strategy, training)
+        self._source = dataset
+        self._own_seed = dataset.seed
+
+    def start(self, seed: int) -> None:
+        if self._own_seed is None:
+            # Every worker must draw the same order; the user's seed, if any, already is.
+            self._source.seed = seed
+            self._source._plan_epoch()
+
+    def end_epoch(self) -> None:
+        self._source.on_epoch_end()
+
+    def finish(self) -> None:
+        if self._own_seed is None and self._source.seed is not None:
+            self._source.seed = None
+            self._source._plan_epoch()
+
+    def first_batch(self) -> Any:
+        if len(self._source) == 0:
+            msg = "The HDF5 data has no rows. Received: 0 rows"
+            raise ValueError(msg)
+        return self._source.read_runs([(0, 1)])
+
+    def replica_batches(self, worker: int, workers: int, local: int) -> Iterator[Any]:
+        source = self._source
+        replicas = workers * local
+        for index in range(len(source)):
+            runs = source._batch_rows(index)
+            for replica in range(worker * local, (worker + 1) * local):
+                yield source.read_runs(_part_of_runs(runs, replica, replicas))
+
+
+def sharded_input(
+    strategy: tf.distribute.Strategy,
+    x: Any,
+    y: Any = None,
+    sample_weight: Any = None,
+    batch_size: int | None = None,
+    shuffle: Any = False,
+    *,
+    training: bool,
+) -> ShardedInput | None:
+    """The per-worker input for ``x`` (and ``y``...), or None when Keras shards it itself.
+
+    Handles a kutils ``Sequence``, an ``HDF5Dataset`` and ``HDF5Matrix`` arrays that fit
+    would stream; everything else (numpy, tf.data, other PyDatasets) returns None.
+    """
+    if isinstance(x, Sequence) and y is None and sample_weight is None:
+        return _SequenceShards(strategy, x, shuffle, training)
+    if isinstance(x, HDF5Dataset) and y is None and sample_weight is None:
+        return _HDF5Shards(strategy, x, training)
+    streamed = legacy_fit_dataset(x, y, sample_weight, batch_size, shuffle if training else False)
+    if streamed is not None:
+        return _HDF5Shards(strategy, streamed, training)
+    return None
+
+
+def _split_rows(batch: Any, parts: int) -> Iterator[Any]:
+    """``parts`` consecutive row ranges of ``batch`` (sizes differ by at most one)."""
+    if parts == 1:
+        yield batch
+        return
+    batch = _keras_compat.lists_to_tuples(batch)
+    leaves = [leaf for leaf in keras.tree.flatten(batch) if leaf is not None]
+    rows = len(leaves[0])
+    for part in range(parts):
+        begin, end = rows * part // parts, rows * (part + 1) // parts
+        yield keras.tree.map_structure(
+            lambda leaf, b=begin, e=end: None if leaf is None else leaf[b:e], batch
+        )
+
+
+def _part_of_runs(runs: list[tuple[int, int]], part: int, parts: int) -> list[tuple[int, int]]:
+    """Rows ``[L*part//parts, L*(part+1)//parts)`` of the rows that ``runs`` list, as runs."""
+    total = sum(stop - first for first, stop in runs)
+    low, high = total * part // parts, total * (part + 1) // parts
+    picked: list[tuple[int, int]] = []
+    seen = 0
+    for first, stop in runs:
+        length = stop - first
+        begin, end = max(low - seen, 0), min(high - seen, length)
+        if begin < end:
+            picked.append((first + begin, first + end))
+        seen += length
+    # An empty part still needs a run, so that every leaf reads zero rows.
+    return picked or [(runs[0][0], runs[0][0])]
