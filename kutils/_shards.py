@@ -7,11 +7,12 @@ batch and keep its share (a kutils ``Sequence`` is read whole on every worker, a
 the per-worker dataset itself with ``strategy.distribute_datasets_from_function``, so each
 worker reads only its own shard:
 
-* a kutils ``Sequence``: batch ``i`` of an epoch's order goes to worker ``i % N`` (N
-  workers). One step trains on N consecutive batches of that order, one per worker, so
-  the global batch is N times the Sequence's batch; a worker splits its batch between
-  its local replicas. When the length is not a multiple of N, the batches left over
-  make one last, smaller step: every worker reads them and keeps its share of the rows.
+* a kutils ``Sequence`` (or any finite ``keras.utils.PyDataset``): batch ``i`` of an
+  epoch's order goes to worker ``i % N`` (N workers). One step trains on N consecutive
+  batches of that order, one per worker, so the global batch is N times the Sequence's
+  batch; a worker splits its batch between its local replicas. When the length is not a
+  multiple of N, the batches left over make one last, smaller step: every worker reads
+  them and keeps its share of the rows.
 * ``HDF5Matrix`` arrays and ``HDF5Dataset``: the global batch is the one of a single
   process (``batch_size``). Each of the R replicas in the cluster reads its own
   contiguous part of every global batch straight from the file (``R = N x local
@@ -33,7 +34,6 @@ import tensorflow as tf
 
 from kutils import _keras_compat
 from kutils.hdf5_dataset import HDF5Dataset, legacy_fit_dataset
-from kutils.sequence import Sequence
 
 
 def agreed_seed(strategy: tf.distribute.Strategy) -> int:
@@ -161,10 +161,14 @@ class _EpochCallback(keras.callbacks.Callback):
 
 
 class _SequenceShards(ShardedInput):
-    """Whole Sequence batches, batch ``i`` of the epoch's order to worker ``i % N``."""
+    """Whole PyDataset batches, batch ``i`` of the epoch's order to worker ``i % N``."""
 
     def __init__(
-        self, strategy: tf.distribute.Strategy, sequence: Sequence, shuffle: bool, training: bool
+        self,
+        strategy: tf.distribute.Strategy,
+        sequence: keras.utils.PyDataset,
+        shuffle: bool,
+        training: bool,
     ) -> None:
         super().__init__(strategy, training)
         self._sequence = sequence
@@ -177,9 +181,20 @@ class _SequenceShards(ShardedInput):
         self._seed = seed
         self._plan()
 
+    def _count(self) -> int:
+        # Read again every epoch, as Keras 2 did.
+        count = self._sequence.num_batches
+        if count is None:
+            msg = (
+                "A dataset read in shards across workers needs a length, for the order of "
+                "the batches; this one is infinite (num_batches is None): give fit a "
+                f"steps_per_epoch. Received: {type(self._sequence).__name__}"
+            )
+            raise ValueError(msg)
+        return int(count)
+
     def _plan(self) -> None:
-        # len() is read again every epoch, as Keras 2 did.
-        count = len(self._sequence)
+        count = self._count()
         if self._shuffle:
             rng = np.random.default_rng([self._seed, self._epochs_begun])
             self._order = rng.permutation(count)
@@ -190,13 +205,14 @@ class _SequenceShards(ShardedInput):
         if self._epochs_begun:
             self._plan()
         self._epochs_begun += 1
+        self._sequence.on_epoch_begin()
 
     def end_epoch(self) -> None:
         self._sequence.on_epoch_end()
 
     def first_batch(self) -> Any:
-        if len(self._sequence) == 0:
-            msg = f"The Sequence has length 0. Received: len(sequence)={len(self._sequence)}"
+        if self._count() == 0:
+            msg = "The Sequence has length 0. Received: len(sequence)=0"
             raise ValueError(msg)
         return self._sequence[0]
 
@@ -283,13 +299,19 @@ def sharded_input(
 ) -> ShardedInput | None:
     """The per-worker input for ``x`` (and ``y``...), or None when Keras shards it itself.
 
-    Handles a kutils ``Sequence``, an ``HDF5Dataset`` and ``HDF5Matrix`` arrays that fit
-    would stream; everything else (numpy, tf.data, other PyDatasets) returns None.
+    Handles an ``HDF5Dataset``, ``HDF5Matrix`` arrays that fit would stream, and a
+    kutils ``Sequence`` or any other finite ``keras.utils.PyDataset``; everything else
+    (numpy, tf.data) returns None.
     """
-    if isinstance(x, Sequence) and y is None and sample_weight is None:
-        return _SequenceShards(strategy, x, shuffle, training)
     if isinstance(x, HDF5Dataset) and y is None and sample_weight is None:
         return _HDF5Shards(strategy, x, training)
+    if (
+        isinstance(x, keras.utils.PyDataset)
+        and y is None
+        and sample_weight is None
+        and x.num_batches is not None
+    ):
+        return _SequenceShards(strategy, x, shuffle, training)
     streamed = legacy_fit_dataset(x, y, sample_weight, batch_size, shuffle if training else False)
     if streamed is not None:
         return _HDF5Shards(strategy, streamed, training)

@@ -8,7 +8,8 @@ initial weights w0, w1, ...; the worker trains a copy of the model through
 weights to OUT.npz. MODE ``fit:KIND`` trains 2 epochs on ``KIND`` input (see
 make_inputs; DATA.h5 beside DATA.npz holds the HDF5 copy) and writes evaluate/predict
 results to OUT.npz.eval.npz; MODE ``long`` trains until stopped and touches
-OUT.npz.started after its first step (for the killed-worker test).
+OUT.npz.started after its first step (for the killed-worker test); MODE ``broken``
+fits a kutils Sequence whose batch 3 raises KeyError.
 """
 
 from __future__ import annotations
@@ -56,6 +57,25 @@ def main() -> int:
             input_loss=input_loss,
             seeds=np.array(seen, dtype=np.int64),
         )
+    elif mode == "broken":
+        # A class_weight is refused before anything runs; then batch 3 raises on the
+        # worker that reads it (worker 1, with batches 1 and 3 of 4).
+        args, _, _ = make_inputs("sequence", data, data_path, out_path)
+        try:
+            parallel.fit(*args, class_weight={0: 1.0}, verbose=0)
+        except ValueError as error:
+            with open(out_path + ".class_weight.txt", "w") as f:
+                f.write(str(error))
+        sequence = args[0]
+        original = type(sequence).__getitem__
+
+        def broken(self, index):  # type: ignore[no-untyped-def]
+            if index == 3:
+                raise KeyError(f"batch {index} is broken")
+            return original(self, index)
+
+        type(sequence).__getitem__ = broken
+        parallel.fit(sequence, shuffle=False, verbose=0)
     else:
         started = keras.callbacks.LambdaCallback(
             on_train_batch_end=lambda batch, logs: open(out_path + ".started", "w").close()
@@ -70,8 +90,9 @@ def main() -> int:
 def make_inputs(kind: str, data, data_path: str, out_path: str):  # type: ignore[no-untyped-def]
     """fit's positional and keyword arguments for one input type, and a list of seeds seen.
 
-    numpy, tfdata and hdf5 use global batches of 8 rows in order; sequence batches of 8
-    (so 16 per step on two workers); sequence-uneven batches of 7 (5 batches: the last
+    numpy, tfdata and hdf5 use global batches of 8 rows in order; sequence (a kutils
+    Sequence) and pydataset (a keras.utils.PyDataset) batches of 8 (so 16 per step on
+    two workers); sequence-uneven batches of 7 (5 batches: the last
     step splits the 4-row batch between the workers); sequence-shuffle batches of 4 in a
     shuffled order, logging every batch read to OUT.npz.reads; hdf5-shuffle an
     HDF5Dataset with shuffle=True, whose seed during each epoch is recorded.
@@ -108,6 +129,16 @@ def make_inputs(kind: str, data, data_path: str, out_path: str):  # type: ignore
                         f.write("end\n")
 
         return (Batches(),), {"shuffle": kind == "sequence-shuffle"}, seen
+    if kind == "pydataset":
+
+        class KerasBatches(keras.utils.PyDataset):
+            def __len__(self) -> int:
+                return len(x) // 8
+
+            def __getitem__(self, index: int):  # type: ignore[no-untyped-def]
+                return x[index * 8 : (index + 1) * 8], y[index * 8 : (index + 1) * 8]
+
+        return (KerasBatches(),), {"shuffle": False}, seen
     from kutils import HDF5Dataset, HDF5Matrix
 
     h5 = data_path.removesuffix(".npz") + ".h5"

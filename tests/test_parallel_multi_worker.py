@@ -181,6 +181,7 @@ EXPECTED_BATCHES = {
     "hdf5": lambda _: [_in_order(8, 8, 8, 8)] * 2,
     # A Sequence batch is one worker's: a step trains on one batch per worker.
     "sequence": lambda _: [_in_order(16, 16)] * 2,
+    "pydataset": lambda _: [_in_order(16, 16)] * 2,
     # Batches of 7: steps of 7 + 7 rows, and the last 4-row batch split between workers.
     "sequence-uneven": lambda _: [_in_order(14, 14, 4)] * 2,
     "sequence-shuffle": _sequence_shuffle_batches,
@@ -198,6 +199,7 @@ EXPECTED_BATCHES = {
         ("sequence", (1, 1)),
         ("sequence", (2, 2)),
         ("sequence-uneven", (1, 1)),
+        ("pydataset", (1, 1)),
         ("sequence-shuffle", (1, 1)),
         ("hdf5", (1, 1)),
         ("hdf5", (2, 2)),
@@ -355,3 +357,91 @@ def _workers_alive() -> list[Any]:
         for child in psutil.Process().children(recursive=True)
         if child.is_running() and str(WORKER) in " ".join(child.cmdline())
     ]
+
+
+@pytest.mark.slow
+def test_sequence_error_reaches_its_worker_and_stops_the_other(
+    tmp_path: Path, problem: Path
+) -> None:
+    with _cluster(tmp_path, problem, (1, 1), "broken", timeout=10.0) as procs:
+        _wait(procs, RUN_TIMEOUT)
+    assert not _workers_alive(), "a worker process was left behind"
+    # Batch 3 is read by worker 1 (batches 1 and 3): fit raises the Sequence's own error.
+    assert procs[1].returncode not in (0, None)
+    assert "KeyError: 'batch 3 is broken'" in _log(tmp_path, 1), _log(tmp_path, 1)
+    # Worker 0 waits for the gradients of worker 1, then stops with a clear error.
+    assert procs[0].returncode not in (0, None)
+    assert "another worker of the MultiWorkerMirroredStrategy cluster" in _log(tmp_path, 0)
+    for index in range(2):
+        message = (tmp_path / f"out{index}.npz.class_weight.txt").read_text()
+        assert "class_weight is not supported" in message
+        assert "Received: class_weight={0: 1.0}" in message
+
+
+@pytest.mark.parametrize(
+    ("runs", "parts", "expected"),
+    [
+        ([(0, 8)], 2, [[(0, 4)], [(4, 8)]]),
+        ([(0, 3), (10, 15)], 2, [[(0, 3), (10, 11)], [(11, 15)]]),
+        ([(4, 7)], 2, [[(4, 5)], [(5, 7)]]),
+        ([(4, 5)], 3, [[(4, 4)], [(4, 4)], [(4, 5)]]),
+    ],
+    ids=["even", "across-runs", "odd", "fewer-rows-than-parts"],
+)
+def test_each_replica_reads_its_own_rows_of_a_global_batch(
+    runs: list[tuple[int, int]], parts: int, expected: list[list[tuple[int, int]]]
+) -> None:
+    from kutils._shards import _part_of_runs
+
+    got = [_part_of_runs(runs, part, parts) for part in range(parts)]
+    assert got == expected
+    rows = [r for part in got for a, b in part for r in range(a, b)]
+    assert rows == [r for a, b in runs for r in range(a, b)]  # every row once, in order
+
+
+def test_a_worker_batch_is_split_between_its_replicas_in_order() -> None:
+    from kutils._shards import _split_rows
+
+    x, y = np.arange(10).reshape(5, 2), np.arange(5)
+    pieces = list(_split_rows(([x], y), 2))
+    assert [len(p[1]) for p in pieces] == [2, 3]
+    np.testing.assert_array_equal(np.concatenate([p[0][0] for p in pieces]), x)
+    assert isinstance(pieces[0][0], tuple)  # lists become tuples, as tf.data needs
+
+
+def test_only_sequence_and_hdf5_inputs_are_read_in_shards(tmp_path: Path) -> None:
+    import h5py
+    import keras
+    import tensorflow as tf
+
+    from kutils import HDF5Dataset, HDF5Matrix, Sequence
+    from kutils._shards import _HDF5Shards, _SequenceShards, sharded_input
+
+    class Batches(Sequence):
+        def __len__(self) -> int:
+            return 2
+
+        def __getitem__(self, index: int) -> Any:
+            return np.zeros((4, 3)), np.zeros(4)
+
+    class Endless(keras.utils.PyDataset):
+        num_batches = None
+
+    with h5py.File(tmp_path / "d.h5", "w") as f:
+        f["x"] = np.zeros((6, 3), "float32")
+    x = HDF5Matrix(str(tmp_path / "d.h5"), "x")
+    strategy = tf.distribute.get_strategy()
+    kinds = {
+        "sequence": sharded_input(strategy, Batches(), training=True),
+        "hdf5dataset": sharded_input(strategy, HDF5Dataset(x, batch_size=2), training=True),
+        "hdf5matrix": sharded_input(strategy, x, np.zeros(6), batch_size=2, training=True),
+        "numpy": sharded_input(strategy, np.zeros((6, 3)), np.zeros(6), training=True),
+        "tfdata": sharded_input(
+            strategy, tf.data.Dataset.from_tensor_slices(np.zeros(6)), training=True
+        ),
+        "endless": sharded_input(strategy, Endless(), training=True),
+    }
+    assert isinstance(kinds.pop("sequence"), _SequenceShards)
+    assert isinstance(kinds.pop("hdf5dataset"), _HDF5Shards)
+    assert isinstance(kinds.pop("hdf5matrix"), _HDF5Shards)
+    assert kinds == {"numpy": None, "tfdata": None, "endless": None}
