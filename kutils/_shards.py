@@ -13,10 +13,12 @@ worker reads only its own shard:
   batch; a worker splits its batch between its local replicas. When the length is not a
   multiple of N, the batches left over make one last, smaller step: every worker reads
   them and keeps its share of the rows.
-* ``HDF5Matrix`` arrays and ``HDF5Dataset``: the global batch is the one of a single
+* numpy arrays, ``HDF5Matrix`` arrays and ``HDF5Dataset``: the global batch is the one of a single
   process (``batch_size``). Each of the R replicas in the cluster reads its own
   contiguous part of every global batch straight from the file (``R = N x local
-  replicas``), so a worker reads only 1/N of the data.
+  replicas``), so a worker reads only 1/N of the data. Numpy arrays are in every
+  worker's memory already; what the shards fix for them is the shuffle, which Keras
+  would draw differently on every worker.
 
 The shuffled orders must be the same on every worker, so the workers agree on a seed
 through one all-reduce when ``fit`` starts.
@@ -68,6 +70,7 @@ class ShardedInput:
         self._training = training
         self._error: BaseException | None = None
         self._spec: Any = None
+        self.seed: int | None = None
         self.dataset: Any = None
         self.callback = _EpochCallback(self)
 
@@ -98,7 +101,8 @@ class ShardedInput:
 
     def build(self) -> ShardedInput:
         """Agree on a seed with the other workers and make ``dataset``."""
-        self.start(agreed_seed(self._strategy))
+        self.seed = agreed_seed(self._strategy)
+        self.start(self.seed)
         batch = _keras_compat.lists_to_tuples(self.first_batch())
         self._spec = keras.tree.map_structure(
             lambda leaf: tf.TensorSpec((None, *np.shape(leaf)[1:]), tf.as_dtype(leaf.dtype)),
@@ -299,9 +303,9 @@ def sharded_input(
 ) -> ShardedInput | None:
     """The per-worker input for ``x`` (and ``y``...), or None when Keras shards it itself.
 
-    Handles an ``HDF5Dataset``, ``HDF5Matrix`` arrays that fit would stream, and a
-    kutils ``Sequence`` or any other finite ``keras.utils.PyDataset``; everything else
-    (numpy, tf.data) returns None.
+    Handles numpy arrays, an ``HDF5Dataset``, ``HDF5Matrix`` arrays that fit would
+    stream, and a kutils ``Sequence`` or any other finite ``keras.utils.PyDataset``;
+    everything else (tf.data, mixes of numpy and other array types) returns None.
     """
     if isinstance(x, HDF5Dataset) and y is None and sample_weight is None:
         return _HDF5Shards(strategy, x, training)
@@ -312,9 +316,20 @@ def sharded_input(
         and x.num_batches is not None
     ):
         return _SequenceShards(strategy, x, shuffle, training)
-    streamed = legacy_fit_dataset(x, y, sample_weight, batch_size, shuffle if training else False)
+    if not training:
+        shuffle = False
+    streamed = legacy_fit_dataset(x, y, sample_weight, batch_size, shuffle)
     if streamed is not None:
         return _HDF5Shards(strategy, streamed, training)
+    leaves = [leaf for leaf in keras.tree.flatten((x, y, sample_weight)) if leaf is not None]
+    if leaves and all(isinstance(leaf, np.ndarray) for leaf in leaves):
+        # In memory on every worker already; read as a dataset of one-row blocks, so
+        # that shuffle=True is a uniform shuffle of the rows, as Keras's.
+        mode = "batch" if shuffle == "batch" else bool(shuffle)
+        arrays = HDF5Dataset(
+            x, y, sample_weight, batch_size=batch_size or 32, shuffle=mode, block_size=1
+        )
+        return _HDF5Shards(strategy, arrays, training)
     return None
 
 

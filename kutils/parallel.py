@@ -443,6 +443,7 @@ class StrategyDataParallel(keras.Model):
         if names:
             self.output_names = list(names)
         self._across_workers = _spans_workers(strategy)
+        object.__setattr__(self, "_sharded_input", None)
         self.built = True
 
     @property
@@ -535,6 +536,7 @@ class StrategyDataParallel(keras.Model):
             )
             raise ValueError(msg)
         shards.build()
+        object.__setattr__(self, "_sharded_input", shards)  # the last one, for its seed
         callbacks = arguments.get("callbacks")
         if isinstance(callbacks, keras.callbacks.CallbackList):
             callbacks.append(shards.callback)

@@ -44,6 +44,13 @@ def main() -> int:
     if mode.startswith("fit:"):
         kind = mode.removeprefix("fit:")
         args, kwargs, seen = make_inputs(kind, data, data_path, out_path)
+        # The seed the workers agreed on for their shuffles, as each saw it.
+        record = keras.callbacks.LambdaCallback(
+            on_epoch_begin=lambda epoch, logs: seen.append(
+                getattr(parallel._sharded_input, "seed", -1)  # tf.data is not sharded by kutils
+            )
+        )
+        kwargs["callbacks"] = [*kwargs.get("callbacks", []), record]
         parallel.fit(*args, epochs=2, verbose=0, **kwargs)
         loss = parallel.evaluate(data["x"], data["y"], batch_size=8, verbose=0)
         predictions = parallel.predict(data["x"], batch_size=8, verbose=0)
@@ -95,14 +102,15 @@ def make_inputs(kind: str, data, data_path: str, out_path: str):  # type: ignore
     two workers); sequence-uneven batches of 7 (5 batches: the last
     step splits the 4-row batch between the workers); sequence-shuffle batches of 4 in a
     shuffled order, logging every batch read to OUT.npz.reads; hdf5-shuffle an
-    HDF5Dataset with shuffle=True, whose seed during each epoch is recorded.
+    HDF5Dataset with shuffle=True; numpy-shuffle numpy arrays with shuffle=True. The
+    seed of the shuffles is recorded in the list, once per epoch.
     """
     import keras
 
     x, y = data["x"], data["y"]
     seen: list[int] = []
-    if kind == "numpy":
-        return (x, y), {"batch_size": 8, "shuffle": False}, seen
+    if kind.startswith("numpy"):
+        return (x, y), {"batch_size": 8, "shuffle": kind == "numpy-shuffle"}, seen
     if kind == "tfdata":
         import tensorflow as tf
 
@@ -146,10 +154,7 @@ def make_inputs(kind: str, data, data_path: str, out_path: str):  # type: ignore
         return (HDF5Matrix(h5, "x"), HDF5Matrix(h5, "y")), {"batch_size": 8, "shuffle": False}, seen
     if kind == "hdf5-shuffle":
         dataset = HDF5Dataset(HDF5Matrix(h5, "x"), HDF5Matrix(h5, "y"), batch_size=8, shuffle=True)
-        record = keras.callbacks.LambdaCallback(
-            on_epoch_begin=lambda epoch, logs: seen.append(dataset.seed)
-        )
-        return (dataset,), {"callbacks": [record]}, seen
+        return (dataset,), {}, seen
     raise ValueError(f"unknown input kind. Received: kind={kind!r}")
 
 

@@ -158,20 +158,33 @@ def _sequence_shuffle_batches(tmp_path: Path) -> list[list[np.ndarray]]:
     return epochs
 
 
-def _hdf5_shuffle_batches(tmp_path: Path) -> list[list[np.ndarray]]:
-    """The global batches of the hdf5-shuffle run, from the seed both workers used."""
-    from kutils import HDF5Dataset
+def _shuffled_batches(block_size: int | None) -> Any:
+    """The global batches of a shuffled run, from the seed both workers recorded.
 
-    seeds = [np.load(tmp_path / f"out{i}.npz.eval.npz")["seeds"] for i in range(2)]
-    np.testing.assert_array_equal(seeds[0], seeds[1])
-    assert len(set(seeds[0].tolist())) == 1, seeds
-    x = np.load(tmp_path / "data.npz")["x"]
-    dataset = HDF5Dataset(np.arange(len(x)), batch_size=8, shuffle=True, seed=int(seeds[0][0]))
-    epochs = []
-    for _ in range(2):
-        epochs.append([dataset[i][0] for i in range(len(dataset))])
-        dataset.on_epoch_end()
-    return epochs
+    numpy arrays are shuffled row by row (blocks of 1), an HDF5Dataset by blocks.
+    """
+
+    def batches(tmp_path: Path) -> list[list[np.ndarray]]:
+        from kutils import HDF5Dataset
+
+        seeds = [np.load(tmp_path / f"out{i}.npz.eval.npz")["seeds"] for i in range(2)]
+        np.testing.assert_array_equal(seeds[0], seeds[1])
+        assert len(seeds[0]) == 2 and len(set(seeds[0].tolist())) == 1, seeds
+        rows = np.arange(len(np.load(tmp_path / "data.npz")["x"]))
+        dataset = HDF5Dataset(
+            rows, batch_size=8, shuffle=True, block_size=block_size, seed=int(seeds[0][0])
+        )
+        epochs = []
+        for _ in range(2):
+            epochs.append([dataset[i][0] for i in range(len(dataset))])
+            dataset.on_epoch_end()
+        in_order = _in_order(8, 8, 8, 8)
+        assert any(
+            not np.array_equal(b, o) for e in epochs for b, o in zip(e, in_order, strict=True)
+        ), "not shuffled"
+        return epochs
+
+    return batches
 
 
 # Global batches (row indices) of each input kind's two epochs on two workers.
@@ -185,7 +198,8 @@ EXPECTED_BATCHES = {
     # Batches of 7: steps of 7 + 7 rows, and the last 4-row batch split between workers.
     "sequence-uneven": lambda _: [_in_order(14, 14, 4)] * 2,
     "sequence-shuffle": _sequence_shuffle_batches,
-    "hdf5-shuffle": _hdf5_shuffle_batches,
+    "hdf5-shuffle": _shuffled_batches(block_size=None),
+    "numpy-shuffle": _shuffled_batches(block_size=1),
 }
 
 
@@ -195,6 +209,7 @@ EXPECTED_BATCHES = {
     [
         ("numpy", (1, 1)),
         ("numpy", (2, 2)),
+        ("numpy-shuffle", (1, 1)),
         ("tfdata", (1, 1)),
         ("sequence", (1, 1)),
         ("sequence", (2, 2)),
