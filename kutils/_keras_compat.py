@@ -598,7 +598,8 @@ def _wrap_epoch_iterator(iterator_class: Any, adapter_class: Any) -> None:
     @functools.wraps(original_iter)
     def __iter__(self: Any) -> Any:
         # Keras reads the number of batches once, in reset(); Keras 2 read it every epoch.
-        if isinstance(self.data_adapter, adapter_class) and not self.steps_per_epoch:
+        rereads = getattr(self.data_adapter, "_kutils_rereads_length", False)
+        if rereads and not self.steps_per_epoch:
             self._num_batches = self.data_adapter.num_batches
         return original_iter(self)
 
@@ -636,6 +637,8 @@ def _make_sequence_adapter(
 
     class LegacySequenceAdapter(base):
         """PyDatasetAdapter with Keras 2 epoch semantics and kutils's own workers."""
+
+        _kutils_rereads_length = True
 
         def __init__(self, x: Any, class_weight: Any = None, shuffle: bool = False) -> None:
             # PyDatasetAdapter.__init__ would build Keras's own enqueuer; kutils loads
@@ -764,6 +767,73 @@ def lists_to_tuples(value: Any) -> Any:
     if isinstance(value, dict):
         return {key: lists_to_tuples(item) for key, item in value.items()}
     return value
+
+
+# ---------------------------------------------------------------------------------------
+# data_parallel under MultiWorkerMirroredStrategy: per-worker input shards
+# ---------------------------------------------------------------------------------------
+
+# kutils.parallel reads a Sequence, HDF5 or numpy input across workers as per-worker shards
+# (kutils/_shards.py), a tf.distribute dataset made by distribute_datasets_from_function.
+# Passed to fit as such, Keras would take its cardinality (elements per worker, that is
+# steps x local replicas) for the number of steps and would have no epoch hooks. So fit
+# gets the ShardedInput object itself, and get_data_adapter gives it an adapter that
+# reports the steps of each epoch and moves the epochs on.
+
+
+@_once_per_process
+def install_sharded_input_support(input_class: Any) -> None:
+    """Give instances of ``input_class`` (kutils._shards.ShardedInput) their own adapter.
+
+    The adapter is a ``TFDatasetAdapter`` over ``x.dataset`` whose ``num_batches`` is
+    ``x.num_batches()``, read again each epoch, and whose epoch hooks call
+    ``x.begin_epoch()`` and (after an epoch that began) ``x.end_epoch()``.
+    """
+    check_keras_version("data_parallel input shards across workers")
+    import keras
+
+    data_adapters = importlib.import_module("keras.src.trainers.data_adapters")
+    module = importlib.import_module("keras.src.trainers.data_adapters.tf_dataset_adapter")
+    base: Any = getattr(module, "TFDatasetAdapter", None)
+    original_get = getattr(data_adapters, "get_data_adapter", None)
+    if base is None or not callable(original_get):
+        msg = (
+            f"Keras {keras.__version__} lacks TFDatasetAdapter or get_data_adapter; kutils "
+            "cannot read inputs in shards across workers with this Keras."
+        )
+        raise KerasInternalsChanged(msg)
+
+    class ShardedInputAdapter(base):
+        """The adapter of a kutils ShardedInput: its steps per epoch and epoch hooks."""
+
+        _kutils_rereads_length = True
+
+        def __init__(self, shards: Any) -> None:
+            super().__init__(shards.dataset)
+            self._shards = shards
+            self._within_epoch = False
+
+        @property
+        def num_batches(self) -> int:
+            return int(self._shards.num_batches())
+
+        def on_epoch_begin(self) -> None:
+            self._within_epoch = True
+            self._shards.begin_epoch()
+
+        def on_epoch_end(self) -> None:
+            # Keras also calls this before the first epoch (EpochIterator.reset).
+            if self._within_epoch:
+                self._shards.end_epoch()
+            self._within_epoch = False
+
+    @functools.wraps(original_get)
+    def get_data_adapter(x: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(x, input_class):
+            return ShardedInputAdapter(x)
+        return original_get(x, *args, **kwargs)
+
+    setattr(data_adapters, "get_data_adapter", get_data_adapter)  # noqa: B010
 
 
 # ---------------------------------------------------------------------------------------

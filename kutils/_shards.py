@@ -59,20 +59,21 @@ def agreed_seed(strategy: tf.distribute.Strategy) -> int:
 class ShardedInput:
     """One worker's part of a Sequence or HDF5 input, as a distributed dataset.
 
-    Build it with :func:`sharded_input`, then ``build()``. ``dataset`` goes to Keras's
-    ``fit`` or ``evaluate`` in place of the input and ``callback`` with the other
-    callbacks (it moves the epochs on); run the call inside ``running()``, which
-    re-raises the input's own exception where TensorFlow would show a generic one.
+    Build it with :func:`sharded_input`, then ``build()``, and pass the object itself to
+    Keras's ``fit`` or ``evaluate`` in place of the input: Keras gets an adapter for it
+    (``_keras_compat.install_sharded_input_support``) that reads ``dataset``, asks
+    ``num_batches()`` every epoch and calls ``begin_epoch()``/``end_epoch()``. Run the
+    call inside ``running()``, which re-raises the input's own exception where
+    TensorFlow would show a generic one.
     """
 
-    def __init__(self, strategy: tf.distribute.Strategy, training: bool) -> None:
+    def __init__(self, strategy: tf.distribute.Strategy) -> None:
         self._strategy = strategy
-        self._training = training
         self._error: BaseException | None = None
         self._spec: Any = None
         self.seed: int | None = None
         self.dataset: Any = None
-        self.callback = _EpochCallback(self)
+        self._workers = 1
 
     # -- subclasses ----------------------------------------------------------------------
 
@@ -80,11 +81,15 @@ class ShardedInput:
         """Prepare the first epoch's order from the cluster-wide ``seed``."""
         raise NotImplementedError
 
-    def begin_epoch(self, epoch: int) -> None:
-        """Called by the callback before each epoch of fit (and once for evaluate)."""
+    def num_batches(self) -> int:
+        """The number of steps of the coming (or current) epoch."""
+        raise NotImplementedError
+
+    def begin_epoch(self) -> None:
+        """Called before each epoch of fit, and before evaluate reads the input."""
 
     def end_epoch(self) -> None:
-        """Called by the callback after each epoch of fit."""
+        """Called after each epoch of fit, and after evaluate."""
 
     def finish(self) -> None:
         """Called once when fit or evaluate is over, whether it raised or not."""
@@ -117,6 +122,7 @@ class ShardedInput:
     def _dataset_fn(self, context: tf.distribute.InputContext) -> tf.data.Dataset:
         worker, workers = context.input_pipeline_id, context.num_input_pipelines
         local = max(1, context.num_replicas_in_sync // workers)
+        self._workers = workers
 
         def generate() -> Iterator[Any]:
             try:
@@ -148,22 +154,6 @@ class ShardedInput:
             self.finish()
 
 
-class _EpochCallback(keras.callbacks.Callback):
-    def __init__(self, source: ShardedInput) -> None:
-        super().__init__()
-        self._source = source
-
-    def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
-        self._source.begin_epoch(epoch)
-
-    def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
-        self._source.end_epoch()
-
-    def on_test_begin(self, logs: Any = None) -> None:
-        if not self._source._training:
-            self._source.begin_epoch(0)
-
-
 class _SequenceShards(ShardedInput):
     """Whole PyDataset batches, batch ``i`` of the epoch's order to worker ``i % N``."""
 
@@ -174,7 +164,7 @@ class _SequenceShards(ShardedInput):
         shuffle: bool,
         training: bool,
     ) -> None:
-        super().__init__(strategy, training)
+        super().__init__(strategy)
         self._sequence = sequence
         self._shuffle = bool(shuffle) and training
         self._seed = 0
@@ -183,7 +173,6 @@ class _SequenceShards(ShardedInput):
 
     def start(self, seed: int) -> None:
         self._seed = seed
-        self._plan()
 
     def _count(self) -> int:
         # Read again every epoch, as Keras 2 did.
@@ -205,9 +194,12 @@ class _SequenceShards(ShardedInput):
         else:
             self._order = np.arange(count)
 
-    def begin_epoch(self, epoch: int) -> None:
-        if self._epochs_begun:
-            self._plan()
+    def num_batches(self) -> int:
+        # Full steps of one batch per worker, and one step for the batches left over.
+        return -(-self._count() // self._workers)
+
+    def begin_epoch(self) -> None:
+        self._plan()
         self._epochs_begun += 1
         self._sequence.on_epoch_begin()
 
@@ -255,10 +247,8 @@ class _SequenceShards(ShardedInput):
 class _HDF5Shards(ShardedInput):
     """Each replica's contiguous part of every global batch of an HDF5Dataset."""
 
-    def __init__(
-        self, strategy: tf.distribute.Strategy, dataset: HDF5Dataset, training: bool
-    ) -> None:
-        super().__init__(strategy, training)
+    def __init__(self, strategy: tf.distribute.Strategy, dataset: HDF5Dataset) -> None:
+        super().__init__(strategy)
         self._source = dataset
         self._own_seed = dataset.seed
 
@@ -267,6 +257,9 @@ class _HDF5Shards(ShardedInput):
             # Every worker must draw the same order; the user's seed, if any, already is.
             self._source.seed = seed
             self._source._plan_epoch()
+
+    def num_batches(self) -> int:
+        return len(self._source)
 
     def end_epoch(self) -> None:
         self._source.on_epoch_end()
@@ -308,7 +301,7 @@ def sharded_input(
     everything else (tf.data, mixes of numpy and other array types) returns None.
     """
     if isinstance(x, HDF5Dataset) and y is None and sample_weight is None:
-        return _HDF5Shards(strategy, x, training)
+        return _HDF5Shards(strategy, x)
     if (
         isinstance(x, keras.utils.PyDataset)
         and y is None
@@ -320,7 +313,7 @@ def sharded_input(
         shuffle = False
     streamed = legacy_fit_dataset(x, y, sample_weight, batch_size, shuffle)
     if streamed is not None:
-        return _HDF5Shards(strategy, streamed, training)
+        return _HDF5Shards(strategy, streamed)
     leaves = [leaf for leaf in keras.tree.flatten((x, y, sample_weight)) if leaf is not None]
     if leaves and all(isinstance(leaf, np.ndarray) for leaf in leaves):
         # In memory on every worker already; read as a dataset of one-row blocks, so
@@ -329,7 +322,7 @@ def sharded_input(
         arrays = HDF5Dataset(
             x, y, sample_weight, batch_size=batch_size or 32, shuffle=mode, block_size=1
         )
-        return _HDF5Shards(strategy, arrays, training)
+        return _HDF5Shards(strategy, arrays)
     return None
 
 
@@ -362,3 +355,6 @@ def _part_of_runs(runs: list[tuple[int, int]], part: int, parts: int) -> list[tu
         seen += length
     # An empty part still needs a run, so that every leaf reads zero rows.
     return picked or [(runs[0][0], runs[0][0])]
+
+
+_keras_compat.install_sharded_input_support(ShardedInput)

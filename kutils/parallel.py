@@ -537,12 +537,7 @@ class StrategyDataParallel(keras.Model):
             raise ValueError(msg)
         shards.build()
         object.__setattr__(self, "_sharded_input", shards)  # the last one, for its seed
-        callbacks = arguments.get("callbacks")
-        if isinstance(callbacks, keras.callbacks.CallbackList):
-            callbacks.append(shards.callback)
-        else:
-            arguments["callbacks"] = [*(callbacks or []), shards.callback]
-        arguments.update(x=shards.dataset, y=None, sample_weight=None, batch_size=None)
+        arguments.update(x=shards, y=None, sample_weight=None, batch_size=None)
         if training:
             arguments["shuffle"] = False
         return shards, arguments

@@ -5,7 +5,7 @@ Usage: python multiworker_worker.py DATA.npz OUT.npz LOGICAL_CPUS MODE [TIMEOUT]
 TF_CONFIG (in the environment) says which worker this is. DATA.npz holds x, y and the
 initial weights w0, w1, ...; the worker trains a copy of the model through
 ``kutils.data_parallel(model, multi_worker_strategy())`` and writes the template's final
-weights to OUT.npz. MODE ``fit:KIND`` trains 2 epochs on ``KIND`` input (see
+weights to OUT.npz. MODE ``fit:KIND`` trains EPOCHS epochs on ``KIND`` input (see
 make_inputs; DATA.h5 beside DATA.npz holds the HDF5 copy) and writes evaluate/predict
 results to OUT.npz.eval.npz; MODE ``long`` trains until stopped and touches
 OUT.npz.started after its first step (for the killed-worker test); MODE ``broken``
@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import sys
 
+EPOCHS = 3  # the third runs on the iterator Keras makes ahead, at the end of the second
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
@@ -51,7 +52,7 @@ def main() -> int:
             )
         )
         kwargs["callbacks"] = [*kwargs.get("callbacks", []), record]
-        parallel.fit(*args, epochs=2, verbose=0, **kwargs)
+        parallel.fit(*args, epochs=EPOCHS, verbose=0, **kwargs)
         loss = parallel.evaluate(data["x"], data["y"], batch_size=8, verbose=0)
         predictions = parallel.predict(data["x"], batch_size=8, verbose=0)
         # The same kind of input again, unshuffled, through evaluate.

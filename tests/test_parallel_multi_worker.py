@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from multiworker_worker import EPOCHS
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKER = Path(__file__).resolve().parent / "multiworker_worker.py"
@@ -142,8 +143,8 @@ def _sequence_shuffle_batches(tmp_path: Path) -> list[list[np.ndarray]]:
     for index in range(2):
         assert reads[index][0] == "0", reads[index]
         reads[index] = reads[index][1:]
-    per_worker = [" ".join(r).split("end")[:2] for r in reads]
-    for epoch in range(2):
+    per_worker = [" ".join(r).split("end")[:EPOCHS] for r in reads]
+    for epoch in range(EPOCHS):
         mine, theirs = ([int(i) for i in w[epoch].split()] for w in per_worker)
         assert sorted(mine + theirs) == list(range(8)), (mine, theirs)
         assert len(mine) == len(theirs) == 4
@@ -153,7 +154,7 @@ def _sequence_shuffle_batches(tmp_path: Path) -> list[list[np.ndarray]]:
                 for a, b in zip(mine, theirs, strict=True)
             ]
         )
-    orders = [[int(i) for i in w[e].split()] for w in per_worker for e in range(2)]
+    orders = [[int(i) for i in w[e].split()] for w in per_worker for e in range(EPOCHS)]
     assert any(order != sorted(order) for order in orders), "the batches were not shuffled"
     return epochs
 
@@ -169,13 +170,13 @@ def _shuffled_batches(block_size: int | None) -> Any:
 
         seeds = [np.load(tmp_path / f"out{i}.npz.eval.npz")["seeds"] for i in range(2)]
         np.testing.assert_array_equal(seeds[0], seeds[1])
-        assert len(seeds[0]) == 2 and len(set(seeds[0].tolist())) == 1, seeds
+        assert len(seeds[0]) == EPOCHS and len(set(seeds[0].tolist())) == 1, seeds
         rows = np.arange(len(np.load(tmp_path / "data.npz")["x"]))
         dataset = HDF5Dataset(
             rows, batch_size=8, shuffle=True, block_size=block_size, seed=int(seeds[0][0])
         )
         epochs = []
-        for _ in range(2):
+        for _ in range(EPOCHS):
             epochs.append([dataset[i][0] for i in range(len(dataset))])
             dataset.on_epoch_end()
         in_order = _in_order(8, 8, 8, 8)
@@ -189,14 +190,14 @@ def _shuffled_batches(block_size: int | None) -> Any:
 
 # Global batches (row indices) of each input kind's two epochs on two workers.
 EXPECTED_BATCHES = {
-    "numpy": lambda _: [_in_order(8, 8, 8, 8)] * 2,
-    "tfdata": lambda _: [_in_order(8, 8, 8, 8)] * 2,
-    "hdf5": lambda _: [_in_order(8, 8, 8, 8)] * 2,
+    "numpy": lambda _: [_in_order(8, 8, 8, 8)] * EPOCHS,
+    "tfdata": lambda _: [_in_order(8, 8, 8, 8)] * EPOCHS,
+    "hdf5": lambda _: [_in_order(8, 8, 8, 8)] * EPOCHS,
     # A Sequence batch is one worker's: a step trains on one batch per worker.
-    "sequence": lambda _: [_in_order(16, 16)] * 2,
-    "pydataset": lambda _: [_in_order(16, 16)] * 2,
+    "sequence": lambda _: [_in_order(16, 16)] * EPOCHS,
+    "pydataset": lambda _: [_in_order(16, 16)] * EPOCHS,
     # Batches of 7: steps of 7 + 7 rows, and the last 4-row batch split between workers.
-    "sequence-uneven": lambda _: [_in_order(14, 14, 4)] * 2,
+    "sequence-uneven": lambda _: [_in_order(14, 14, 4)] * EPOCHS,
     "sequence-shuffle": _sequence_shuffle_batches,
     "hdf5-shuffle": _shuffled_batches(block_size=None),
     "numpy-shuffle": _shuffled_batches(block_size=1),
@@ -234,6 +235,7 @@ def test_two_workers_fit_to_the_single_process_weights(
     assert not _workers_alive(), "a worker process was left behind"
     for index, proc in enumerate(procs):
         assert proc.returncode == 0, _log(tmp_path, index)
+        assert "ran out of data" not in _log(tmp_path, index)
     initial = np.load(data)
     expected = _single_process(data, EXPECTED_BATCHES[kind](tmp_path))
     results = [np.load(tmp_path / f"out{i}.npz") for i in range(2)]
@@ -424,7 +426,7 @@ def test_a_worker_batch_is_split_between_its_replicas_in_order() -> None:
     assert isinstance(pieces[0][0], tuple)  # lists become tuples, as tf.data needs
 
 
-def test_only_sequence_and_hdf5_inputs_are_read_in_shards(tmp_path: Path) -> None:
+def test_sequence_hdf5_and_numpy_inputs_are_read_in_shards(tmp_path: Path) -> None:
     import h5py
     import keras
     import tensorflow as tf
@@ -459,4 +461,6 @@ def test_only_sequence_and_hdf5_inputs_are_read_in_shards(tmp_path: Path) -> Non
     assert isinstance(kinds.pop("sequence"), _SequenceShards)
     assert isinstance(kinds.pop("hdf5dataset"), _HDF5Shards)
     assert isinstance(kinds.pop("hdf5matrix"), _HDF5Shards)
-    assert kinds == {"numpy": None, "tfdata": None, "endless": None}
+    assert isinstance(kinds.pop("numpy"), _HDF5Shards)
+    # tf.data shards itself (tf.distribute's auto-sharding); an endless one has no order.
+    assert kinds == {"tfdata": None, "endless": None}
