@@ -26,7 +26,11 @@ through one all-reduce when ``fit`` starts.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import copy
+import threading
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
@@ -57,7 +61,7 @@ def agreed_seed(strategy: tf.distribute.Strategy) -> int:
 
 
 class ShardedInput:
-    """One worker's part of a Sequence or HDF5 input, as a distributed dataset.
+    """One worker's part of an input, as one stream of epochs across ``fit`` calls.
 
     Build it with :func:`sharded_input`, then ``build()``, and pass the object itself to
     Keras's ``fit`` or ``evaluate`` in place of the input: Keras gets an adapter for it
@@ -65,6 +69,13 @@ class ShardedInput:
     ``num_batches()`` every epoch and calls ``begin_epoch()``/``end_epoch()``. Run the
     call inside ``running()``, which re-raises the input's own exception where
     TensorFlow would show a generic one.
+
+    Making a distributed iterator under MultiWorkerMirroredStrategy is slow (about 70 ms
+    here, and Keras makes two per epoch) and each keeps a few threads for the life of
+    the process. So ``dataset`` hands out one iterator for its whole life: the generator
+    behind it produces one epoch each time ``begin_epoch()`` allows it (after the
+    previous epoch's ``end_epoch()``), and waits in between. The same object serves
+    later ``fit`` calls on the same input (see ``reusable``).
     """
 
     def __init__(self, strategy: tf.distribute.Strategy) -> None:
@@ -74,25 +85,28 @@ class ShardedInput:
         self.seed: int | None = None
         self.dataset: Any = None
         self._workers = 1
+        self._turns = threading.Condition()
+        self._epochs_allowed = 0  # begin_epoch() calls
+        self._epochs_started = 0  # epochs the generator has started to produce
+        self._epochs_ended = 0  # end_epoch() calls
+        self._closed = False
+        self._broken = False
 
     # -- subclasses ----------------------------------------------------------------------
 
     def start(self, seed: int) -> None:
-        """Prepare the first epoch's order from the cluster-wide ``seed``."""
+        """Prepare the first epoch from the cluster-wide ``seed``."""
         raise NotImplementedError
 
     def num_batches(self) -> int:
         """The number of steps of the coming (or current) epoch."""
         raise NotImplementedError
 
-    def begin_epoch(self) -> None:
-        """Called before each epoch of fit, and before evaluate reads the input."""
+    def _prepare_epoch(self) -> None:
+        """Fix the order of the epoch about to begin."""
 
-    def end_epoch(self) -> None:
-        """Called after each epoch of fit, and after evaluate."""
-
-    def finish(self) -> None:
-        """Called once when fit or evaluate is over, whether it raised or not."""
+    def _finish_epoch(self) -> None:
+        """After an epoch: the input's own end-of-epoch hook."""
 
     def first_batch(self) -> Any:
         """Any batch of the input, for its structure, dtypes and trailing shapes."""
@@ -101,6 +115,40 @@ class ShardedInput:
     def replica_batches(self, worker: int, workers: int, local: int) -> Iterator[Any]:
         """This worker's elements for one epoch: ``local`` per-replica batches per step."""
         raise NotImplementedError
+
+    # -- epochs ----------------------------------------------------------------------------
+
+    def begin_epoch(self) -> None:
+        """Let the generator produce the next epoch (Keras's adapter calls this)."""
+        self._prepare_epoch()
+        with self._turns:
+            self._epochs_allowed += 1
+            self._turns.notify_all()
+
+    def end_epoch(self) -> None:
+        """The trainer took every batch of the epoch (Keras's adapter calls this)."""
+        self._epochs_ended += 1
+        self._finish_epoch()
+
+    @property
+    def reusable(self) -> bool:
+        """True when every epoch begun was read to its end and nothing failed."""
+        return not (self._broken or self._closed) and self._epochs_allowed == self._epochs_ended
+
+    def close(self) -> None:
+        """End the stream: a generator waiting for an epoch returns."""
+        with self._turns:
+            self._closed = True
+            self._turns.notify_all()
+
+    def _wait_for_epoch(self) -> bool:
+        with self._turns:
+            while self._epochs_started >= self._epochs_allowed and not self._closed:
+                self._turns.wait(timeout=1.0)
+            if self._closed:
+                return False
+            self._epochs_started += 1
+            return True
 
     # -- the distributed dataset ---------------------------------------------------------
 
@@ -114,9 +162,10 @@ class ShardedInput:
             keras.tree.map_structure(np.asarray, batch),
         )
         options = tf.distribute.InputOptions(experimental_fetch_to_device=True)
-        self.dataset = self._strategy.distribute_datasets_from_function(
-            self._dataset_fn, options=options
+        self.dataset = _OneIterator(
+            self._strategy.distribute_datasets_from_function(self._dataset_fn, options=options)
         )
+        _OPEN.add(self)
         return self
 
     def _dataset_fn(self, context: tf.distribute.InputContext) -> tf.data.Dataset:
@@ -126,8 +175,9 @@ class ShardedInput:
 
         def generate() -> Iterator[Any]:
             try:
-                for element in self.replica_batches(worker, workers, local):
-                    yield _keras_compat.lists_to_tuples(element)
+                while self._wait_for_epoch():
+                    for element in self.replica_batches(worker, workers, local):
+                        yield _keras_compat.lists_to_tuples(element)
             except Exception as error:
                 self._error = error
                 raise
@@ -140,10 +190,12 @@ class ShardedInput:
 
     @contextlib.contextmanager
     def running(self) -> Iterator[None]:
-        """Around fit/evaluate: re-raise the input's own exception; clean up after."""
+        """Around fit/evaluate: re-raise the input's own exception; close a stream that
+        cannot go on (an error, or an epoch stopped before its end)."""
         try:
             yield
-        except Exception:
+        except BaseException:
+            self._broken = True
             original, self._error = self._error, None
             if original is None:
                 raise
@@ -151,7 +203,39 @@ class ShardedInput:
             original.__suppress_context__ = True
             raise original  # noqa: B904
         finally:
-            self.finish()
+            if not self.reusable:
+                self.close()
+
+
+class _OneIterator(tf.distribute.DistributedDataset):
+    """A distributed dataset whose every ``iter()`` returns the same iterator."""
+
+    def __init__(self, dataset: Any) -> None:
+        self._dataset = dataset
+        self._iterator: Any = None
+
+    def __iter__(self) -> Any:
+        if self._iterator is None:
+            self._iterator = iter(self._dataset)
+        return self._iterator
+
+    @property
+    def element_spec(self) -> Any:
+        return self._dataset.element_spec
+
+    @property
+    def cardinality(self) -> int:
+        return int(tf.data.UNKNOWN_CARDINALITY)
+
+
+# Streams still open; closed when the interpreter exits, so no generator keeps waiting.
+_OPEN: weakref.WeakSet[ShardedInput] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_open_streams() -> None:
+    for stream in list(_OPEN):
+        stream.close()
 
 
 class _SequenceShards(ShardedInput):
@@ -198,12 +282,12 @@ class _SequenceShards(ShardedInput):
         # Full steps of one batch per worker, and one step for the batches left over.
         return -(-self._count() // self._workers)
 
-    def begin_epoch(self) -> None:
+    def _prepare_epoch(self) -> None:
         self._plan()
         self._epochs_begun += 1
         self._sequence.on_epoch_begin()
 
-    def end_epoch(self) -> None:
+    def _finish_epoch(self) -> None:
         self._sequence.on_epoch_end()
 
     def first_batch(self) -> Any:
@@ -249,11 +333,11 @@ class _HDF5Shards(ShardedInput):
 
     def __init__(self, strategy: tf.distribute.Strategy, dataset: HDF5Dataset) -> None:
         super().__init__(strategy)
-        self._source = dataset
-        self._own_seed = dataset.seed
+        # A copy plans the epochs, so the user's dataset keeps its own seed and epoch.
+        self._source = copy.copy(dataset)
 
     def start(self, seed: int) -> None:
-        if self._own_seed is None:
+        if self._source.seed is None:
             # Every worker must draw the same order; the user's seed, if any, already is.
             self._source.seed = seed
             self._source._plan_epoch()
@@ -261,13 +345,8 @@ class _HDF5Shards(ShardedInput):
     def num_batches(self) -> int:
         return len(self._source)
 
-    def end_epoch(self) -> None:
+    def _finish_epoch(self) -> None:
         self._source.on_epoch_end()
-
-    def finish(self) -> None:
-        if self._own_seed is None and self._source.seed is not None:
-            self._source.seed = None
-            self._source._plan_epoch()
 
     def first_batch(self) -> Any:
         if len(self._source) == 0:

@@ -1,6 +1,6 @@
 """One worker of a MultiWorkerMirroredStrategy cluster, started by tests/test_parallel_multi_worker.py.
 
-Usage: python multiworker_worker.py DATA.npz OUT.npz LOGICAL_CPUS MODE [TIMEOUT]
+Usage: python multiworker_worker.py DATA.npz OUT.npz LOGICAL_CPUS MODE [TIMEOUT|none]
 
 TF_CONFIG (in the environment) says which worker this is. DATA.npz holds x, y and the
 initial weights w0, w1, ...; the worker trains a copy of the model through
@@ -9,7 +9,8 @@ weights to OUT.npz. MODE ``fit:KIND`` trains EPOCHS epochs on ``KIND`` input (se
 make_inputs; DATA.h5 beside DATA.npz holds the HDF5 copy) and writes evaluate/predict
 results to OUT.npz.eval.npz; MODE ``long`` trains until stopped and touches
 OUT.npz.started after its first step (for the killed-worker test); MODE ``broken``
-fits a kutils Sequence whose batch 3 raises KeyError.
+fits a kutils Sequence whose batch 3 raises KeyError; MODE ``threads`` records the
+thread count after each of several fit calls.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 def main() -> int:
     data_path, out_path, cpus, mode = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
-    timeout = float(sys.argv[5]) if len(sys.argv) > 5 else 60.0
+    # "none": no collective timeout (the default), a lost worker is found by heartbeats.
+    timeout = float(sys.argv[5]) if len(sys.argv) > 5 and sys.argv[5] != "none" else None
     import numpy as np
     import tensorflow as tf
 
@@ -52,7 +54,12 @@ def main() -> int:
             )
         )
         kwargs["callbacks"] = [*kwargs.get("callbacks", []), record]
-        parallel.fit(*args, epochs=EPOCHS, verbose=0, **kwargs)
+        if kind == "numpy-shuffle":
+            # Two fit calls on the same arrays continue one stream of epochs.
+            parallel.fit(*args, epochs=EPOCHS - 1, verbose=0, **kwargs)
+            parallel.fit(*args, epochs=1, verbose=0, **kwargs)
+        else:
+            parallel.fit(*args, epochs=EPOCHS, verbose=0, **kwargs)
         loss = parallel.evaluate(data["x"], data["y"], batch_size=8, verbose=0)
         predictions = parallel.predict(data["x"], batch_size=8, verbose=0)
         # The same kind of input again, unshuffled, through evaluate.
@@ -65,6 +72,15 @@ def main() -> int:
             input_loss=input_loss,
             seeds=np.array(seen, dtype=np.int64),
         )
+    elif mode == "threads":
+        # Threads of this process after the first and the last of several fit calls.
+        counts = []
+        x, y = data["x"], data["y"]  # the same arrays every call (data[...] makes new ones)
+        for _ in range(6):
+            parallel.fit(x, y, batch_size=8, epochs=2, verbose=0)
+            with open("/proc/self/status") as f:
+                counts += [int(line.split()[1]) for line in f if line.startswith("Threads:")]
+        np.savez(out_path + ".threads.npz", counts=np.array(counts))
     elif mode == "broken":
         # A class_weight is refused before anything runs; then batch 3 raises on the
         # worker that reads it (worker 1, with batches 1 and 3 of 4).
@@ -103,8 +119,8 @@ def make_inputs(kind: str, data, data_path: str, out_path: str):  # type: ignore
     two workers); sequence-uneven batches of 7 (5 batches: the last
     step splits the 4-row batch between the workers); sequence-shuffle batches of 4 in a
     shuffled order, logging every batch read to OUT.npz.reads; hdf5-shuffle an
-    HDF5Dataset with shuffle=True; numpy-shuffle numpy arrays with shuffle=True. The
-    seed of the shuffles is recorded in the list, once per epoch.
+    HDF5Dataset with shuffle=True; numpy-shuffle numpy arrays with shuffle=True (in two
+    fit calls). The seed of the shuffles is recorded in the list, once per epoch.
     """
     import keras
 

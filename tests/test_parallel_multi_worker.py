@@ -46,7 +46,7 @@ def _tf_config(ports: list[int], index: int) -> str:
 
 @contextlib.contextmanager
 def _cluster(
-    tmp_path: Path, data: Path, cpus: tuple[int, ...], mode: str, timeout: float = 60.0
+    tmp_path: Path, data: Path, cpus: tuple[int, ...], mode: str, timeout: float | None = None
 ) -> Iterator[list[subprocess.Popen[bytes]]]:
     """Start one worker per entry of ``cpus``; kill and reap all of them on exit."""
     ports = _free_ports(len(cpus))
@@ -67,7 +67,7 @@ def _cluster(
                         str(tmp_path / f"out{index}.npz"),
                         str(count),
                         mode,
-                        str(timeout),
+                        "none" if timeout is None else str(timeout),
                     ],
                     env=env,
                     stdout=log,
@@ -347,7 +347,7 @@ def test_keras_still_has_the_step_the_workaround_replaces() -> None:
 @pytest.mark.slow
 def test_killed_worker_stops_the_other_with_a_clear_error(tmp_path: Path, problem: Path) -> None:
     data = problem
-    with _cluster(tmp_path, data, (1, 1), "long", timeout=10.0) as procs:
+    with _cluster(tmp_path, data, (1, 1), "long") as procs:
         markers = [tmp_path / f"out{i}.npz.started" for i in range(2)]
         deadline = time.monotonic() + RUN_TIMEOUT
         while not all(m.exists() for m in markers):
@@ -380,7 +380,7 @@ def _workers_alive() -> list[Any]:
 def test_sequence_error_reaches_its_worker_and_stops_the_other(
     tmp_path: Path, problem: Path
 ) -> None:
-    with _cluster(tmp_path, problem, (1, 1), "broken", timeout=10.0) as procs:
+    with _cluster(tmp_path, problem, (1, 1), "broken") as procs:
         _wait(procs, RUN_TIMEOUT)
     assert not _workers_alive(), "a worker process was left behind"
     # Batch 3 is read by worker 1 (batches 1 and 3): fit raises the Sequence's own error.
@@ -393,6 +393,21 @@ def test_sequence_error_reaches_its_worker_and_stops_the_other(
         message = (tmp_path / f"out{index}.npz.class_weight.txt").read_text()
         assert "class_weight is not supported" in message
         assert "Received: class_weight={0: 1.0}" in message
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="counts threads in /proc")
+def test_fit_calls_on_the_same_input_do_not_pile_up_threads(tmp_path: Path, problem: Path) -> None:
+    # With a collective timeout, TensorFlow 2.21 keeps a thread per collective operation
+    # until the timeout expires (~4 per step): multi_worker_strategy sets none by
+    # default. A new input also costs a few threads; the same input reuses its stream.
+    with _cluster(tmp_path, problem, (1, 1), "threads") as procs:
+        _wait(procs, RUN_TIMEOUT)
+    for index, proc in enumerate(procs):
+        assert proc.returncode == 0, _log(tmp_path, index)
+        counts = np.load(tmp_path / f"out{index}.npz.threads.npz")["counts"]
+        # 5 more fit calls of 2 epochs: ~690 more threads with a 60 s timeout
+        assert counts[-1] - counts[0] < 34, counts
 
 
 @pytest.mark.parametrize(
