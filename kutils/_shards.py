@@ -26,11 +26,9 @@ through one all-reduce when ``fit`` starts.
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import copy
 import threading
-import weakref
 from collections.abc import Iterator
 from typing import Any
 
@@ -71,11 +69,10 @@ class ShardedInput:
     TensorFlow would show a generic one.
 
     Making a distributed iterator under MultiWorkerMirroredStrategy is slow (about 70 ms
-    here, and Keras makes two per epoch) and each keeps a few threads for the life of
-    the process. So ``dataset`` hands out one iterator for its whole life: the generator
-    behind it produces one epoch each time ``begin_epoch()`` allows it (after the
-    previous epoch's ``end_epoch()``), and waits in between. The same object serves
-    later ``fit`` calls on the same input (see ``reusable``).
+    here, and Keras makes two per epoch). So ``dataset`` hands out one iterator for the
+    whole call: the generator behind it produces one epoch each time ``begin_epoch()``
+    allows it (after the previous epoch's ``end_epoch()``), and waits in between, until
+    ``running()`` ends and closes the stream.
     """
 
     def __init__(self, strategy: tf.distribute.Strategy) -> None:
@@ -90,7 +87,6 @@ class ShardedInput:
         self._epochs_started = 0  # epochs the generator has started to produce
         self._epochs_ended = 0  # end_epoch() calls
         self._closed = False
-        self._broken = False
 
     # -- subclasses ----------------------------------------------------------------------
 
@@ -130,11 +126,6 @@ class ShardedInput:
         self._epochs_ended += 1
         self._finish_epoch()
 
-    @property
-    def reusable(self) -> bool:
-        """True when every epoch begun was read to its end and nothing failed."""
-        return not (self._broken or self._closed) and self._epochs_allowed == self._epochs_ended
-
     def close(self) -> None:
         """End the stream: a generator waiting for an epoch returns."""
         with self._turns:
@@ -165,7 +156,6 @@ class ShardedInput:
         self.dataset = _OneIterator(
             self._strategy.distribute_datasets_from_function(self._dataset_fn, options=options)
         )
-        _OPEN.add(self)
         return self
 
     def _dataset_fn(self, context: tf.distribute.InputContext) -> tf.data.Dataset:
@@ -190,12 +180,11 @@ class ShardedInput:
 
     @contextlib.contextmanager
     def running(self) -> Iterator[None]:
-        """Around fit/evaluate: re-raise the input's own exception; close a stream that
-        cannot go on (an error, or an epoch stopped before its end)."""
+        """Around fit/evaluate: re-raise the input's own exception; close the stream, so
+        that no generator is left waiting for an epoch."""
         try:
             yield
         except BaseException:
-            self._broken = True
             original, self._error = self._error, None
             if original is None:
                 raise
@@ -203,8 +192,7 @@ class ShardedInput:
             original.__suppress_context__ = True
             raise original  # noqa: B904
         finally:
-            if not self.reusable:
-                self.close()
+            self.close()
 
 
 class _OneIterator(tf.distribute.DistributedDataset):
@@ -226,16 +214,6 @@ class _OneIterator(tf.distribute.DistributedDataset):
     @property
     def cardinality(self) -> int:
         return int(tf.data.UNKNOWN_CARDINALITY)
-
-
-# Streams still open; closed when the interpreter exits, so no generator keeps waiting.
-_OPEN: weakref.WeakSet[ShardedInput] = weakref.WeakSet()
-
-
-@atexit.register
-def _close_open_streams() -> None:
-    for stream in list(_OPEN):
-        stream.close()
 
 
 class _SequenceShards(ShardedInput):

@@ -444,8 +444,6 @@ class StrategyDataParallel(keras.Model):
             self.output_names = list(names)
         self._across_workers = _spans_workers(strategy)
         object.__setattr__(self, "_sharded_input", None)
-        # training (True for fit, False for evaluate) -> (key, the inputs, the stream)
-        object.__setattr__(self, "_streams", {})
         self.built = True
 
     @property
@@ -537,22 +535,7 @@ class StrategyDataParallel(keras.Model):
                 f"Received: class_weight={arguments['class_weight']!r}"
             )
             raise ValueError(msg)
-        # The same input as the last call of this kind continues that call's stream
-        # (one distributed iterator, one seed); another input replaces it.
-        inputs = (arguments["x"], arguments["y"], arguments["sample_weight"])
-        key = (
-            *(id(part) for part in inputs),
-            arguments["batch_size"],
-            repr(arguments.get("shuffle")),
-        )
-        last = self._streams.get(training)
-        if last is not None and last[0] == key and last[2].reusable:
-            shards = last[2]
-        else:
-            if last is not None:
-                last[2].close()
-            shards.build()
-            self._streams[training] = (key, inputs, shards)
+        shards.build()
         object.__setattr__(self, "_sharded_input", shards)  # the last one, for its seed
         arguments.update(x=shards, y=None, sample_weight=None, batch_size=None)
         if training:

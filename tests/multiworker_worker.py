@@ -54,12 +54,7 @@ def main() -> int:
             )
         )
         kwargs["callbacks"] = [*kwargs.get("callbacks", []), record]
-        if kind == "numpy-shuffle":
-            # Two fit calls on the same arrays continue one stream of epochs.
-            parallel.fit(*args, epochs=EPOCHS - 1, verbose=0, **kwargs)
-            parallel.fit(*args, epochs=1, verbose=0, **kwargs)
-        else:
-            parallel.fit(*args, epochs=EPOCHS, verbose=0, **kwargs)
+        parallel.fit(*args, epochs=EPOCHS, verbose=0, **kwargs)
         loss = parallel.evaluate(data["x"], data["y"], batch_size=8, verbose=0)
         predictions = parallel.predict(data["x"], batch_size=8, verbose=0)
         # The same kind of input again, unshuffled, through evaluate.
@@ -119,8 +114,7 @@ def make_inputs(kind: str, data, data_path: str, out_path: str):  # type: ignore
     two workers); sequence-uneven batches of 7 (5 batches: the last
     step splits the 4-row batch between the workers); sequence-shuffle batches of 4 in a
     shuffled order, logging every batch read to OUT.npz.reads; hdf5-shuffle an
-    HDF5Dataset with shuffle=True; numpy-shuffle numpy arrays with shuffle=True (in two
-    fit calls). The seed of the shuffles is recorded in the list, once per epoch.
+    HDF5Dataset with shuffle=True; numpy-shuffle numpy arrays with shuffle=True. The seed of the shuffles is recorded in the list, once per epoch.
     """
     import keras
 

@@ -397,17 +397,18 @@ def test_sequence_error_reaches_its_worker_and_stops_the_other(
 
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="counts threads in /proc")
-def test_fit_calls_on_the_same_input_do_not_pile_up_threads(tmp_path: Path, problem: Path) -> None:
+def test_fit_calls_do_not_pile_up_threads(tmp_path: Path, problem: Path) -> None:
     # With a collective timeout, TensorFlow 2.21 keeps a thread per collective operation
     # until the timeout expires (~4 per step): multi_worker_strategy sets none by
-    # default. A new input also costs a few threads; the same input reuses its stream.
+    # default. Each fit call's new input pipeline still keeps ~10 threads here (TF 2.21,
+    # measured; listed in docs/multi_worker.md).
     with _cluster(tmp_path, problem, (1, 1), "threads") as procs:
         _wait(procs, RUN_TIMEOUT)
     for index, proc in enumerate(procs):
         assert proc.returncode == 0, _log(tmp_path, index)
         counts = np.load(tmp_path / f"out{index}.npz.threads.npz")["counts"]
         # 5 more fit calls of 2 epochs: ~690 more threads with a 60 s timeout
-        assert counts[-1] - counts[0] < 34, counts
+        assert counts[-1] - counts[0] < 100, counts
 
 
 @pytest.mark.parametrize(
