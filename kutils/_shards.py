@@ -17,7 +17,7 @@ worker reads only its own shard:
   process (``batch_size``). Each of the R replicas in the cluster reads its own
   contiguous part of every global batch straight from the file (``R = N x local
   replicas``), so a worker reads only 1/N of the data. Numpy arrays are in every
-  worker's memory already; what the shards fix for them is the shuffle, which Keras
+  worker's memory already; only shuffled ones come here, for the shuffle, which Keras
   would draw differently on every worker.
 
 The shuffled orders must be the same on every worker, so the workers agree on a seed
@@ -353,7 +353,7 @@ def sharded_input(
 ) -> ShardedInput | None:
     """The per-worker input for ``x`` (and ``y``...), or None when Keras shards it itself.
 
-    Handles numpy arrays, an ``HDF5Dataset``, ``HDF5Matrix`` arrays that fit would
+    Handles shuffled numpy arrays, an ``HDF5Dataset``, ``HDF5Matrix`` arrays that fit would
     stream, and a kutils ``Sequence`` or any other finite ``keras.utils.PyDataset``;
     everything else (tf.data, mixes of numpy and other array types) returns None.
     """
@@ -372,9 +372,11 @@ def sharded_input(
     if streamed is not None:
         return _HDF5Shards(strategy, streamed)
     leaves = [leaf for leaf in keras.tree.flatten((x, y, sample_weight)) if leaf is not None]
-    if leaves and all(isinstance(leaf, np.ndarray) for leaf in leaves):
-        # In memory on every worker already; read as a dataset of one-row blocks, so
-        # that shuffle=True is a uniform shuffle of the rows, as Keras's.
+    if shuffle and leaves and all(isinstance(leaf, np.ndarray) for leaf in leaves):
+        # Unshuffled numpy input is split right by Keras (and faster, in-graph); a
+        # shuffled one is not: Keras draws the order on every worker separately. Read
+        # it as a dataset of one-row blocks, so that shuffle=True is a uniform shuffle
+        # of the rows, as Keras's, in one order for all workers.
         mode = "batch" if shuffle == "batch" else bool(shuffle)
         arrays = HDF5Dataset(
             x, y, sample_weight, batch_size=batch_size or 32, shuffle=mode, block_size=1

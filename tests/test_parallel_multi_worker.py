@@ -442,7 +442,7 @@ def test_a_worker_batch_is_split_between_its_replicas_in_order() -> None:
     assert isinstance(pieces[0][0], tuple)  # lists become tuples, as tf.data needs
 
 
-def test_sequence_hdf5_and_numpy_inputs_are_read_in_shards(tmp_path: Path) -> None:
+def test_sequence_hdf5_and_shuffled_numpy_inputs_are_read_in_shards(tmp_path: Path) -> None:
     import h5py
     import keras
     import tensorflow as tf
@@ -469,6 +469,9 @@ def test_sequence_hdf5_and_numpy_inputs_are_read_in_shards(tmp_path: Path) -> No
         "hdf5dataset": sharded_input(strategy, HDF5Dataset(x, batch_size=2), training=True),
         "hdf5matrix": sharded_input(strategy, x, np.zeros(6), batch_size=2, training=True),
         "numpy": sharded_input(strategy, np.zeros((6, 3)), np.zeros(6), training=True),
+        "numpy-shuffle": sharded_input(
+            strategy, np.zeros((6, 3)), np.zeros(6), shuffle=True, training=True
+        ),
         "tfdata": sharded_input(
             strategy, tf.data.Dataset.from_tensor_slices(np.zeros(6)), training=True
         ),
@@ -477,6 +480,6 @@ def test_sequence_hdf5_and_numpy_inputs_are_read_in_shards(tmp_path: Path) -> No
     assert isinstance(kinds.pop("sequence"), _SequenceShards)
     assert isinstance(kinds.pop("hdf5dataset"), _HDF5Shards)
     assert isinstance(kinds.pop("hdf5matrix"), _HDF5Shards)
-    assert isinstance(kinds.pop("numpy"), _HDF5Shards)
-    # tf.data shards itself (tf.distribute's auto-sharding); an endless one has no order.
-    assert kinds == {"tfdata": None, "endless": None}
+    assert isinstance(kinds.pop("numpy-shuffle"), _HDF5Shards)
+    # Keras splits unshuffled numpy and tf.data right; an endless dataset has no order.
+    assert kinds == {"numpy": None, "tfdata": None, "endless": None}
