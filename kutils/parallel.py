@@ -425,6 +425,11 @@ class StrategyDataParallel(keras.Model):
     inference call first copies the template's weights into the copy; ``fit`` and
     ``train_on_batch`` copy the result back, so the template holds the trained weights.
 
+    Across the workers of a ``MultiWorkerMirroredStrategy``, ``fit`` and ``evaluate``
+    read a kutils ``Sequence`` (or other ``PyDataset``), HDF5 input or shuffled numpy
+    arrays as per-worker shards with one shuffle order for all workers
+    (``kutils/_shards.py``; docs/multi_worker.md has the rules per input type).
+
     Args:
         template: the user's built model.
         replica: the copy of ``template`` made under ``strategy.scope()``.
