@@ -502,7 +502,7 @@ class StrategyDataParallel(keras.Model):
     def _per_worker_input(
         self, method: Any, args: tuple[Any, ...], kwargs: dict[str, Any], *, training: bool
     ) -> tuple[_shards.ShardedInput, dict[str, Any]] | None:
-        """Across workers, a kutils Sequence or HDF5 input read as per-worker shards.
+        """Across workers, a Sequence, HDF5 or shuffled numpy input read as shards.
 
         Returns the sharded input and the keyword arguments for Keras with the input
         replaced, or None when Keras's own handling applies (one worker, other inputs,
@@ -534,9 +534,10 @@ class StrategyDataParallel(keras.Model):
             return None
         if arguments.get("class_weight") is not None:
             msg = (
-                "class_weight is not supported for a Sequence or HDF5 input read in "
-                "shards across workers; return per-sample weights from the input "
-                "instead ((x, y, sample_weight) batches or HDF5Dataset(x, y, sample_weight)). "
+                "class_weight is not supported for an input read in shards across workers "
+                "(a Sequence, HDF5 data or shuffled numpy arrays); give per-sample weights "
+                "instead: (x, y, sample_weight) batches, HDF5Dataset(x, y, sample_weight) "
+                "or fit(x, y, sample_weight=...). "
                 f"Received: class_weight={arguments['class_weight']!r}"
             )
             raise ValueError(msg)

@@ -103,6 +103,7 @@ def main() -> int:
             data["x"], data["y"], batch_size=8, epochs=10_000, verbose=0, callbacks=[started]
         )
     np.savez(out_path, *model.get_weights())
+    open(out_path + ".done", "w").close()  # every result is written
     return 0
 
 

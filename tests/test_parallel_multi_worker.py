@@ -126,6 +126,35 @@ def _in_order(*sizes: int) -> list[np.ndarray]:
     return [np.arange(a, b) for a, b in itertools.pairwise(bounds)]
 
 
+# TensorFlow 2.21 sometimes leaves a worker hanging at interpreter exit, in its
+# coordination-service shutdown, after worker 0 (which hosts that service) has exited:
+# seen in 2 or 3 of about 45 cluster runs here, after every result was written. Job
+# schedulers treat worker 0's exit as the end of the job (docs/multi_worker.md); the
+# tests do the same, once every worker has written its results, after this grace period.
+SHUTDOWN_GRACE = 30.0
+
+
+def _wait_finished(tmp_path: Path, procs: list[subprocess.Popen[bytes]]) -> list[int]:
+    """Wait for the workers to exit; return those killed while hanging in TF's shutdown."""
+    deadline = time.monotonic() + RUN_TIMEOUT
+    finished_at = None
+    while any(proc.poll() is None for proc in procs):
+        now = time.monotonic()
+        assert now < deadline, "the workers did not finish in time"
+        if finished_at is None and all(
+            (tmp_path / f"out{i}.npz.done").exists() for i in range(len(procs))
+        ):
+            finished_at = now
+        if finished_at is not None and now - finished_at > SHUTDOWN_GRACE:
+            hung = [i for i, proc in enumerate(procs) if proc.poll() is None]
+            for i in hung:
+                procs[i].kill()
+                procs[i].wait(timeout=30)
+            return hung
+        time.sleep(0.2)
+    return []
+
+
 def _wait(procs: list[subprocess.Popen[bytes]], seconds: float) -> None:
     deadline = time.monotonic() + seconds
     for proc in procs:
@@ -231,10 +260,10 @@ def test_two_workers_fit_to_the_single_process_weights(
     # same global batches.
     data = problem
     with _cluster(tmp_path, data, cpus, f"fit:{kind}") as procs:
-        _wait(procs, RUN_TIMEOUT)
+        hung = _wait_finished(tmp_path, procs)
     assert not _workers_alive(), "a worker process was left behind"
     for index, proc in enumerate(procs):
-        assert proc.returncode == 0, _log(tmp_path, index)
+        assert index in hung or proc.returncode == 0, _log(tmp_path, index)
         assert "ran out of data" not in _log(tmp_path, index)
     initial = np.load(data)
     expected = _single_process(data, EXPECTED_BATCHES[kind](tmp_path))
@@ -403,9 +432,9 @@ def test_fit_calls_do_not_pile_up_threads(tmp_path: Path, problem: Path) -> None
     # default. Each fit call's new input pipeline still keeps ~10 threads here (TF 2.21,
     # measured; listed in docs/multi_worker.md).
     with _cluster(tmp_path, problem, (1, 1), "threads") as procs:
-        _wait(procs, RUN_TIMEOUT)
+        hung = _wait_finished(tmp_path, procs)
     for index, proc in enumerate(procs):
-        assert proc.returncode == 0, _log(tmp_path, index)
+        assert index in hung or proc.returncode == 0, _log(tmp_path, index)
         counts = np.load(tmp_path / f"out{index}.npz.threads.npz")["counts"]
         # 5 more fit calls of 2 epochs: ~690 more threads with a 60 s timeout
         assert counts[-1] - counts[0] < 100, counts
