@@ -85,14 +85,12 @@ class ShardedInput:
         self._turns = threading.Condition()
         self._epochs_allowed = 0  # begin_epoch() calls
         self._epochs_started = 0  # epochs the generator has started to produce
-        self._epochs_ended = 0  # end_epoch() calls
         self._closed = False
 
     # -- subclasses ----------------------------------------------------------------------
 
     def start(self, seed: int) -> None:
-        """Prepare the first epoch from the cluster-wide ``seed``."""
-        raise NotImplementedError
+        """Prepare the first epoch from the cluster-wide ``seed`` (also in ``self.seed``)."""
 
     def num_batches(self) -> int:
         """The number of steps of the coming (or current) epoch."""
@@ -123,7 +121,6 @@ class ShardedInput:
 
     def end_epoch(self) -> None:
         """The trainer took every batch of the epoch (Keras's adapter calls this)."""
-        self._epochs_ended += 1
         self._finish_epoch()
 
     def close(self) -> None:
@@ -229,12 +226,8 @@ class _SequenceShards(ShardedInput):
         super().__init__(strategy)
         self._sequence = sequence
         self._shuffle = bool(shuffle) and training
-        self._seed = 0
         self._epochs_begun = 0
         self._order: np.ndarray = np.arange(0)
-
-    def start(self, seed: int) -> None:
-        self._seed = seed
 
     def _count(self) -> int:
         # Read again every epoch, as Keras 2 did.
@@ -251,7 +244,7 @@ class _SequenceShards(ShardedInput):
     def _plan(self) -> None:
         count = self._count()
         if self._shuffle:
-            rng = np.random.default_rng([self._seed, self._epochs_begun])
+            rng = np.random.default_rng([self.seed or 0, self._epochs_begun])
             self._order = rng.permutation(count)
         else:
             self._order = np.arange(count)

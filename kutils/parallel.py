@@ -470,12 +470,7 @@ class StrategyDataParallel(keras.Model):
     def fit(self, *args: Any, **kwargs: Any) -> Any:
         self._pull()
         try:
-            arguments = self._per_worker_input(keras.Model.fit, args, kwargs, training=True)
-            if arguments is None:
-                return super().fit(*args, **kwargs)
-            shards, kwargs = arguments
-            with shards.running():
-                return super().fit(**kwargs)
+            return self._call_on_input(keras.Model.fit, args, kwargs, training=True)
         except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError) as exc:
             if not self._across_workers:
                 raise
@@ -492,12 +487,18 @@ class StrategyDataParallel(keras.Model):
 
     def evaluate(self, *args: Any, **kwargs: Any) -> Any:
         self._pull()
-        arguments = self._per_worker_input(keras.Model.evaluate, args, kwargs, training=False)
+        return self._call_on_input(keras.Model.evaluate, args, kwargs, training=False)
+
+    def _call_on_input(
+        self, method: Any, args: tuple[Any, ...], kwargs: dict[str, Any], *, training: bool
+    ) -> Any:
+        """Keras's ``fit``/``evaluate`` (``method``), on per-worker shards where they apply."""
+        arguments = self._per_worker_input(method, args, kwargs, training=training)
         if arguments is None:
-            return super().evaluate(*args, **kwargs)
-        shards, kwargs = arguments
+            return method(self, *args, **kwargs)
+        shards, keywords = arguments
         with shards.running():
-            return super().evaluate(**kwargs)
+            return method(self, **keywords)
 
     def _per_worker_input(
         self, method: Any, args: tuple[Any, ...], kwargs: dict[str, Any], *, training: bool
@@ -521,6 +522,8 @@ class StrategyDataParallel(keras.Model):
             return None
         if arguments.get("validation_split"):
             return None
+        if arguments.get("_use_cached_eval_dataset"):
+            return None  # fit's validation pass: Keras reuses its own iterator, not x
         shards = _shards.sharded_input(
             self._strategy,
             arguments["x"],
