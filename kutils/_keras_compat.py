@@ -895,3 +895,34 @@ def _one_replica_spec(spec: Any) -> Any:
     """The TensorSpec of one replica's value: a PerReplicaSpec holds one per replica."""
     specs = getattr(spec, "_value_specs", None)
     return specs[0] if specs else spec
+
+
+# --- telling the other workers that this one stopped ---------------------------------
+# Under MultiWorkerMirroredStrategy a worker that leaves fit with an exception while the
+# others wait in a gradient all-reduce holds them there until its process exits and its
+# heartbeats stop; if the script catches the exception, or the interpreter's exit waits
+# on TensorFlow's coordination service, they wait for ever (there is no collective
+# timeout by default). TensorFlow's own PreemptionCheckpointHandler reports such errors
+# to the coordination service, which aborts the collectives of every task at once; this
+# does the same through the same private call (tensorflow.python.eager.context).
+
+
+def report_error_to_cluster(error: BaseException) -> bool:
+    """Report ``error`` to every task of this process's collective cluster.
+
+    Best effort: returns False, and reports nothing, when TensorFlow lacks the call or
+    this process is not part of a cluster.
+    """
+    import tensorflow as tf
+    from tensorflow.python.eager import context
+
+    report = getattr(context.context(), "report_error_to_cluster", None)
+    if report is None:
+        return False
+    code = error.error_code if isinstance(error, tf.errors.OpError) else tf.errors.ABORTED
+    message = error.message if isinstance(error, tf.errors.OpError) else str(error)
+    try:
+        report(code, f"{type(error).__name__}: {message}")
+    except Exception:  # no cluster, or it is already shutting down
+        return False
+    return True

@@ -123,6 +123,11 @@ class ShardedInput:
         """The trainer took every batch of the epoch (Keras's adapter calls this)."""
         self._finish_epoch()
 
+    @property
+    def started(self) -> bool:
+        """Whether Keras has begun the first epoch on this input."""
+        return self._epochs_allowed > 0
+
     def close(self) -> None:
         """End the stream: a generator waiting for an epoch returns."""
         with self._turns:

@@ -378,14 +378,22 @@ def _strategy_model(template: keras.Model, strategy: tf.distribute.Strategy) -> 
 
 
 def _worker_lost(exc: tf.errors.OpError) -> tf.errors.OpError:
+    """The error of a step that another worker of the cluster left unfinished."""
+    if "Error reported from" in exc.message:
+        what = "stopped with an error (reported to the whole cluster, below)"
+    else:
+        what = "stopped answering (it crashed, was killed or is unreachable)"
     msg = (
-        "Training stopped: another worker of the MultiWorkerMirroredStrategy cluster "
-        "stopped answering (it crashed, was killed or is unreachable), so the gradient "
-        "all-reduce cannot complete. Check that worker's log, then restart every worker; "
-        "keras.callbacks.BackupAndRestore lets the restarted run resume. Received: "
-        f"{type(exc).__name__}: {exc.message}"
+        f"Training stopped: another worker of the MultiWorkerMirroredStrategy cluster {what}, "
+        "so the gradient all-reduce cannot complete. Check that worker's log, then restart "
+        "every worker; keras.callbacks.BackupAndRestore lets the restarted run resume. "
+        f"Received: {type(exc).__name__}: {exc.message}"
     )
     return type(exc)(exc.node_def, exc.op, msg)
+
+
+# The errors of a collective operation whose peer is gone or has reported an error.
+_PEER_ERRORS = (tf.errors.UnavailableError, tf.errors.DeadlineExceededError, tf.errors.AbortedError)
 
 
 def _spans_workers(strategy: tf.distribute.Strategy) -> bool:
@@ -428,7 +436,9 @@ class StrategyDataParallel(keras.Model):
     Across the workers of a ``MultiWorkerMirroredStrategy``, ``fit`` and ``evaluate``
     read a kutils ``Sequence`` (or other ``PyDataset``), HDF5 input or shuffled numpy
     arrays as per-worker shards with one shuffle order for all workers
-    (``kutils/_shards.py``; docs/multi_worker.md has the rules per input type).
+    (``kutils/_shards.py``; docs/multi_worker.md has the rules per input type). A
+    worker whose ``fit`` or ``evaluate`` fails once it has begun reports the error to the
+    cluster, so the other workers stop at once instead of waiting for it.
 
     Args:
         template: the user's built model.
@@ -471,10 +481,6 @@ class StrategyDataParallel(keras.Model):
         self._pull()
         try:
             return self._call_on_input(keras.Model.fit, args, kwargs, training=True)
-        except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError) as exc:
-            if not self._across_workers:
-                raise
-            raise _worker_lost(exc) from exc
         finally:
             self._push()
 
@@ -492,13 +498,51 @@ class StrategyDataParallel(keras.Model):
     def _call_on_input(
         self, method: Any, args: tuple[Any, ...], kwargs: dict[str, Any], *, training: bool
     ) -> Any:
-        """Keras's ``fit``/``evaluate`` (``method``), on per-worker shards where they apply."""
+        """Keras's ``fit``/``evaluate`` (``method``), on per-worker shards where they apply.
+
+        Across workers, an exception that stops this worker once training or evaluation
+        has begun is reported to the cluster, so that the other workers, waiting for it
+        in an all-reduce, stop at once (see ``_stopped_midway``).
+        """
         arguments = self._per_worker_input(method, args, kwargs, training=training)
-        if arguments is None:
-            return method(self, *args, **kwargs)
-        shards, keywords = arguments
-        with shards.running():
-            return method(self, **keywords)
+        steps = self._steps_run() if self._across_workers else None
+        try:
+            if arguments is None:
+                return method(self, *args, **kwargs)
+            shards, keywords = arguments
+            with shards.running():
+                return method(self, **keywords)
+        except BaseException as error:
+            if not self._across_workers:
+                raise
+            if self._stopped_midway(error, arguments, steps):
+                _keras_compat.report_error_to_cluster(error)
+            if isinstance(error, _PEER_ERRORS):
+                raise _worker_lost(error) from error
+            raise
+
+    def _steps_run(self) -> int | None:
+        """The optimizer's step count, or None when there is no optimizer yet."""
+        iterations = getattr(getattr(self, "optimizer", None), "iterations", None)
+        try:
+            return None if iterations is None else int(iterations.numpy())
+        except Exception:  # unreadable once the cluster failed
+            return None
+
+    def _stopped_midway(self, error: BaseException, arguments: Any, steps: int | None) -> bool:
+        """Whether ``error`` may leave the other workers waiting for this one.
+
+        True for a TensorFlow op error (TensorFlow's own handler reports those), an
+        error raised once the sharded input's first epoch began, or one raised after a
+        training step ran (a callback's, say). An error Keras raises before anything
+        runs (a bad argument) is raised on every worker alike and is not reported, so
+        a script that catches it can go on using the cluster.
+        """
+        if isinstance(error, tf.errors.OpError):
+            return True
+        if arguments is not None and arguments[0].started:
+            return True
+        return steps is not None and self._steps_run() != steps
 
     def _per_worker_input(
         self, method: Any, args: tuple[Any, ...], kwargs: dict[str, Any], *, training: bool

@@ -9,14 +9,18 @@ weights to OUT.npz. MODE ``fit:KIND`` trains EPOCHS epochs on ``KIND`` input (se
 make_inputs; DATA.h5 beside DATA.npz holds the HDF5 copy) and writes evaluate/predict
 results to OUT.npz.eval.npz; MODE ``long`` trains until stopped and touches
 OUT.npz.started after its first step (for the killed-worker test); MODE ``broken``
-fits a kutils Sequence whose batch 3 raises KeyError; MODE ``threads`` records the
-thread count after each of several fit calls.
+fits a kutils Sequence whose batch 3 raises KeyError; MODE ``caught:sequence`` does the
+same and ``caught:callback`` has worker 1's callback raise at batch 2, and worker 1
+catches the error, writes it to OUT.npz.caught.txt and stays alive; MODE ``threads``
+records the thread count after each of several fit calls.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import time
+import traceback
 
 EPOCHS = 3  # the third runs on the iterator Keras makes ahead, at the end of the second
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -85,16 +89,31 @@ def main() -> int:
         except ValueError as error:
             with open(out_path + ".class_weight.txt", "w") as f:
                 f.write(str(error))
-        sequence = args[0]
-        original = type(sequence).__getitem__
+        parallel.fit(break_batch_3(args[0]), shuffle=False, verbose=0)
+    elif mode.startswith("caught:"):
+        # Worker 1 fails mid-training, catches the error and goes on living (as a script
+        # with a try/except might): worker 0 must stop anyway, not wait for it for ever.
+        worker = os.environ.get("KUTILS_TEST_WORKER", "0")
+        try:
+            if mode == "caught:sequence":
+                args, _, _ = make_inputs("sequence", data, data_path, out_path)
+                parallel.fit(break_batch_3(args[0]), shuffle=False, epochs=2, verbose=0)
+            else:
 
-        def broken(self, index):  # type: ignore[no-untyped-def]
-            if index == 3:
-                raise KeyError(f"batch {index} is broken")
-            return original(self, index)
+                def fail(batch, logs):  # type: ignore[no-untyped-def]
+                    if worker == "1" and batch == 2:
+                        raise RuntimeError("callback failed at batch 2")
 
-        type(sequence).__getitem__ = broken
-        parallel.fit(sequence, shuffle=False, verbose=0)
+                callback = keras.callbacks.LambdaCallback(on_train_batch_end=fail)
+                parallel.fit(
+                    data["x"], data["y"], batch_size=8, epochs=2, verbose=0, callbacks=[callback]
+                )
+        except Exception as error:
+            with open(out_path + ".caught.txt", "w") as f:
+                f.write(f"{type(error).__name__}: {error}")
+            if worker == "1":
+                time.sleep(120)  # alive, with heartbeats, until the test stops it
+            return 1
     else:
         started = keras.callbacks.LambdaCallback(
             on_train_batch_end=lambda batch, logs: open(out_path + ".started", "w").close()
@@ -170,6 +189,19 @@ def make_inputs(kind: str, data, data_path: str, out_path: str):  # type: ignore
     raise ValueError(f"unknown input kind. Received: kind={kind!r}")
 
 
+def break_batch_3(sequence):  # type: ignore[no-untyped-def]
+    """The Sequence, with a __getitem__ that raises KeyError for batch 3."""
+    original = type(sequence).__getitem__
+
+    def broken(self, index):  # type: ignore[no-untyped-def]
+        if index == 3:
+            raise KeyError(f"batch {index} is broken")
+        return original(self, index)
+
+    type(sequence).__getitem__ = broken
+    return sequence
+
+
 def build_model():  # type: ignore[no-untyped-def]
     import keras
 
@@ -179,4 +211,11 @@ def build_model():  # type: ignore[no-untyped-def]
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        status = main()
+    except Exception:
+        traceback.print_exc()
+        sys.stderr.flush()
+        open(sys.argv[2] + ".failed", "w").close()  # the error is in the log
+        status = 1
+    sys.exit(status)

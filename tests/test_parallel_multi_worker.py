@@ -135,14 +135,19 @@ SHUTDOWN_GRACE = 30.0
 
 
 def _wait_finished(tmp_path: Path, procs: list[subprocess.Popen[bytes]]) -> list[int]:
-    """Wait for the workers to exit; return those killed while hanging in TF's shutdown."""
+    """Wait for the workers to exit; return those killed while hanging in TF's shutdown.
+
+    A worker has finished once it wrote OUT.npz.done (its results) or OUT.npz.failed
+    (after printing the exception that ended it).
+    """
     deadline = time.monotonic() + RUN_TIMEOUT
     finished_at = None
     while any(proc.poll() is None for proc in procs):
         now = time.monotonic()
         assert now < deadline, "the workers did not finish in time"
         if finished_at is None and all(
-            (tmp_path / f"out{i}.npz.done").exists() for i in range(len(procs))
+            (tmp_path / f"out{i}.npz.done").exists() or (tmp_path / f"out{i}.npz.failed").exists()
+            for i in range(len(procs))
         ):
             finished_at = now
         if finished_at is not None and now - finished_at > SHUTDOWN_GRACE:
@@ -153,12 +158,6 @@ def _wait_finished(tmp_path: Path, procs: list[subprocess.Popen[bytes]]) -> list
             return hung
         time.sleep(0.2)
     return []
-
-
-def _wait(procs: list[subprocess.Popen[bytes]], seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    for proc in procs:
-        proc.wait(timeout=max(deadline - time.monotonic(), 0.1))
 
 
 def _sequence_shuffle_batches(tmp_path: Path) -> list[list[np.ndarray]]:
@@ -410,18 +409,50 @@ def test_sequence_error_reaches_its_worker_and_stops_the_other(
     tmp_path: Path, problem: Path
 ) -> None:
     with _cluster(tmp_path, problem, (1, 1), "broken") as procs:
-        _wait(procs, RUN_TIMEOUT)
+        hung = _wait_finished(tmp_path, procs)
     assert not _workers_alive(), "a worker process was left behind"
     # Batch 3 is read by worker 1 (batches 1 and 3): fit raises the Sequence's own error.
     assert procs[1].returncode not in (0, None)
+    assert 0 not in hung, "worker 0 hung after worker 1 failed"
     assert "KeyError: 'batch 3 is broken'" in _log(tmp_path, 1), _log(tmp_path, 1)
-    # Worker 0 waits for the gradients of worker 1, then stops with a clear error.
+    # Worker 0, waiting for the gradients of worker 1, stops with a clear error that
+    # names worker 1's (reported to the cluster by worker 1's fit).
     assert procs[0].returncode not in (0, None)
-    assert "another worker of the MultiWorkerMirroredStrategy cluster" in _log(tmp_path, 0)
+    log = _log(tmp_path, 0)
+    assert "another worker of the MultiWorkerMirroredStrategy cluster stopped with" in log, log
+    assert "KeyError: 'batch 3 is broken'" in log, log
     for index in range(2):
         message = (tmp_path / f"out{index}.npz.class_weight.txt").read_text()
         assert "class_weight is not supported" in message
         assert "Received: class_weight={0: 1.0}" in message
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("mode", "cause"),
+    [
+        ("caught:sequence", "KeyError: 'batch 3 is broken'"),
+        ("caught:callback", "RuntimeError: callback failed at batch 2"),
+    ],
+    ids=["input-error", "callback-error"],
+)
+def test_a_worker_that_fails_and_lives_on_still_stops_the_others(
+    tmp_path: Path, problem: Path, mode: str, cause: str
+) -> None:
+    # Worker 1 catches its error and stays alive (heartbeats and all). With no collective
+    # timeout, worker 0 would wait for its gradients for ever unless the error reaches it.
+    with _cluster(tmp_path, problem, (1, 1), mode) as procs:
+        try:
+            procs[0].wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            pytest.fail("worker 0 kept waiting for the worker that failed:\n" + _log(tmp_path, 0))
+        assert procs[1].poll() is None, _log(tmp_path, 1)  # still alive, as the script wants
+    assert procs[0].returncode == 1, _log(tmp_path, 0)
+    assert (tmp_path / "out1.npz.caught.txt").read_text().startswith(cause.split(":")[0])
+    message = (tmp_path / "out0.npz.caught.txt").read_text()
+    assert "another worker of the MultiWorkerMirroredStrategy cluster stopped with" in message
+    assert cause in message
+    assert not _workers_alive(), "a worker process was left behind"
 
 
 @pytest.mark.slow
