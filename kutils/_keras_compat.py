@@ -926,3 +926,57 @@ def report_error_to_cluster(error: BaseException) -> bool:
     except Exception:  # no cluster, or it is already shutting down
         return False
     return True
+
+
+# --- ending a distributed input pipeline ----------------------------------------------
+# tf.distribute reads a per-worker dataset through an OwnedMultiDeviceIterator, whose
+# background thread fills one buffer per device; its destructor waits for that thread.
+# With a Dataset.from_generator inside, the thread runs Python and needs the GIL, which
+# the destructor holds (it runs from the garbage collector): reading the iterator to its
+# end first leaves the thread finished. The attributes are those of TF 2.16 to 2.21
+# (DistributedIterator._iterators, _SingleWorkerOwnedDatasetIterator._iterator,
+# OwnedMultiDeviceIterator._devices and _device_iterators).
+
+_DRAIN_ERRORS_IN_A_ROW = 10
+
+
+def drain_distributed_iterator(iterator: Any) -> bool:
+    """Read the local part of a tf.distribute iterator until its end.
+
+    Call it only once the dataset is known to end (its generator has returned or
+    will). Elements that fail (the input's own error, already raised) are skipped.
+
+    Returns:
+        False when the iterator does not have the expected structure (nothing read).
+    """
+
+    workers = getattr(iterator, "_iterators", None)
+    if workers is None:
+        return False
+    for worker in workers:
+        inner = getattr(worker, "_iterator", None)
+        devices = getattr(inner, "_devices", None)
+        device_iterators = getattr(inner, "_device_iterators", None)
+        if inner is None:
+            return False
+        if devices is None or device_iterators is None:
+            _read_to_end(inner, None)
+            continue
+        for device, device_iterator in zip(devices, device_iterators, strict=True):
+            _read_to_end(device_iterator, device)
+    return True
+
+
+def _read_to_end(iterator: Any, device: str | None) -> None:
+    import tensorflow as tf
+
+    errors = 0
+    with tf.device(device) if device else contextlib.nullcontext():
+        while errors < _DRAIN_ERRORS_IN_A_ROW:
+            try:
+                iterator.get_next()
+                errors = 0
+            except tf.errors.OutOfRangeError:
+                return
+            except tf.errors.OpError:
+                errors += 1

@@ -169,6 +169,8 @@ class ShardedInput:
             try:
                 while self._wait_for_epoch():
                     for element in self.replica_batches(worker, workers, local):
+                        if self._closed:
+                            return  # the call ended mid-epoch: read no more
                         yield _keras_compat.lists_to_tuples(element)
             except Exception as error:
                 self._error = error
@@ -182,8 +184,16 @@ class ShardedInput:
 
     @contextlib.contextmanager
     def running(self) -> Iterator[None]:
-        """Around fit/evaluate: re-raise the input's own exception; close the stream, so
-        that no generator is left waiting for an epoch."""
+        """Around fit/evaluate: re-raise the input's own exception; end the stream.
+
+        Ending it means more than waking the generator. TensorFlow reads the generator
+        from a background thread, which needs the GIL to run it; the iterator's
+        destructor, run by Python's garbage collector with the GIL held, waits for that
+        thread. Were the iterator collected (at the latest when the interpreter exits)
+        while the thread is still inside the generator, each would wait for the other
+        for ever. So the stream is closed, and the iterator read to its end, before the
+        call returns: then no thread of it is left in Python.
+        """
         try:
             yield
         except BaseException:
@@ -195,6 +205,8 @@ class ShardedInput:
             raise original  # noqa: B904
         finally:
             self.close()
+            if self.dataset is not None:
+                self.dataset.drain()
 
 
 class _OneIterator(tf.distribute.DistributedDataset):
@@ -208,6 +220,11 @@ class _OneIterator(tf.distribute.DistributedDataset):
         if self._iterator is None:
             self._iterator = iter(self._dataset)
         return self._iterator
+
+    def drain(self) -> None:
+        """Read the iterator, once its generator has ended, to its end."""
+        if self._iterator is not None:
+            _keras_compat.drain_distributed_iterator(self._iterator)
 
     @property
     def element_spec(self) -> Any:

@@ -109,8 +109,9 @@ def main() -> int:
                     data["x"], data["y"], batch_size=8, epochs=2, verbose=0, callbacks=[callback]
                 )
         except Exception as error:
-            with open(out_path + ".caught.txt", "w") as f:
+            with open(out_path + ".caught.tmp", "w") as f:
                 f.write(f"{type(error).__name__}: {error}")
+            os.replace(out_path + ".caught.tmp", out_path + ".caught.txt")  # whole or absent
             if worker == "1":
                 time.sleep(120)  # alive, with heartbeats, until the test stops it
             return 1
