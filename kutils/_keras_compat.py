@@ -14,6 +14,7 @@ import importlib
 import inspect
 import random
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -940,31 +941,43 @@ def report_error_to_cluster(error: BaseException) -> bool:
 _DRAIN_ERRORS_IN_A_ROW = 10
 
 
-def drain_distributed_iterator(iterator: Any) -> bool:
+def drain_distributed_iterator(iterator: Any, timeout: float = 60.0) -> bool:
     """Read the local part of a tf.distribute iterator until its end.
 
     Call it only once the dataset is known to end (its generator has returned or
     will). Elements that fail (the input's own error, already raised) are skipped.
+    Each device's buffer is read in its own thread: the background thread fills the
+    devices' buffers in turn, so reading one device to its end while another's buffer is
+    full would wait for ever.
 
     Returns:
-        False when the iterator does not have the expected structure (nothing read).
+        False when the iterator does not have the expected structure (nothing read) or
+        was not read to its end within ``timeout`` seconds.
     """
-
     workers = getattr(iterator, "_iterators", None)
     if workers is None:
         return False
+    parts: list[tuple[Any, str | None]] = []
     for worker in workers:
         inner = getattr(worker, "_iterator", None)
-        devices = getattr(inner, "_devices", None)
-        device_iterators = getattr(inner, "_device_iterators", None)
         if inner is None:
             return False
+        devices = getattr(inner, "_devices", None)
+        device_iterators = getattr(inner, "_device_iterators", None)
         if devices is None or device_iterators is None:
-            _read_to_end(inner, None)
-            continue
-        for device, device_iterator in zip(devices, device_iterators, strict=True):
-            _read_to_end(device_iterator, device)
-    return True
+            parts.append((inner, None))
+        else:
+            parts.extend(zip(device_iterators, devices, strict=True))
+    readers = [
+        threading.Thread(target=_read_to_end, args=part, name="kutils-drain", daemon=True)
+        for part in parts
+    ]
+    for reader in readers:
+        reader.start()
+    deadline = time.monotonic() + timeout
+    for reader in readers:
+        reader.join(max(deadline - time.monotonic(), 0.0))
+    return not any(reader.is_alive() for reader in readers)
 
 
 def _read_to_end(iterator: Any, device: str | None) -> None:

@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import threading
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -223,8 +224,15 @@ class _OneIterator(tf.distribute.DistributedDataset):
 
     def drain(self) -> None:
         """Read the iterator, once its generator has ended, to its end."""
-        if self._iterator is not None:
-            _keras_compat.drain_distributed_iterator(self._iterator)
+        if self._iterator is not None and not _keras_compat.drain_distributed_iterator(
+            self._iterator
+        ):
+            warnings.warn(
+                "kutils could not read this call's input iterator to its end; if the "
+                "process hangs at exit, please report it with your TensorFlow version.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
 
     @property
     def element_spec(self) -> Any:

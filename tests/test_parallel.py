@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import keras
@@ -568,3 +569,32 @@ def test_conftest_splits_the_cpu_only_once_tensorflow_is_imported():
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
     )
     assert result.stdout.split() == ["False", "3"]
+
+
+def test_a_generator_input_is_read_to_its_end_leaving_no_prefetch_thread_in_python(mirrored):
+    # kutils ends each multi-worker call this way (see ShardedInput.running); it also
+    # checks that TensorFlow's iterator internals are still where kutils reads them.
+    from kutils import _keras_compat
+
+    produced: list[int] = []
+    finished = threading.Event()
+
+    def generate():
+        try:
+            for i in range(10):
+                produced.append(i)
+                yield np.full((2, 1), i, "float32")
+        finally:
+            finished.set()
+
+    def dataset_fn(context):
+        spec = tf.TensorSpec((None, 1), tf.float32)
+        return tf.data.Dataset.from_generator(generate, output_signature=spec)
+
+    options = tf.distribute.InputOptions(experimental_fetch_to_device=True)
+    iterator = iter(mirrored.distribute_datasets_from_function(dataset_fn, options=options))
+    first = mirrored.experimental_local_results(next(iterator))
+    assert [int(batch[0, 0]) for batch in first] == [0, 1]
+    assert _keras_compat.drain_distributed_iterator(iterator)
+    assert finished.is_set()
+    assert produced == list(range(10))
