@@ -126,11 +126,11 @@ def _in_order(*sizes: int) -> list[np.ndarray]:
     return [np.arange(a, b) for a, b in itertools.pairwise(bounds)]
 
 
-# A worker that hangs at interpreter exit after writing every result: seen in 2 or 3 of
-# about 45 cluster runs before kutils read each call's iterator to its end (a deadlock in
-# TensorFlow's prefetch-iterator destructor), none since; docs/multi_worker.md. Job
-# schedulers treat worker 0's exit as the end of the job; the tests do the same, once
-# every worker has finished, after this grace period (the fit results are still checked).
+# A worker that hangs at interpreter exit after writing every result: seen now and then
+# under load; the one caught with py-spy was a deadlock in TensorFlow's prefetch-iterator
+# destructor, which kutils now avoids (docs/multi_worker.md). Job schedulers treat
+# worker 0's exit as the end of the job; the tests do the same, once every worker has
+# finished, after this grace period (the fit results are still checked).
 SHUTDOWN_GRACE = 30.0
 
 
