@@ -901,9 +901,8 @@ def _one_replica_spec(spec: Any) -> Any:
 # --- telling the other workers that this one stopped ---------------------------------
 # Under MultiWorkerMirroredStrategy a worker that leaves fit with an exception while the
 # others wait in a gradient all-reduce holds them there until its process exits and its
-# heartbeats stop; if the script catches the exception, or the interpreter's exit waits
-# on TensorFlow's coordination service, they wait for ever (there is no collective
-# timeout by default). TensorFlow's own PreemptionCheckpointHandler reports such errors
+# heartbeats stop; if the script catches the exception, or the process hangs at exit,
+# they wait for ever (there is no collective timeout by default). TensorFlow's own PreemptionCheckpointHandler reports such errors
 # to the coordination service, which aborts the collectives of every task at once; this
 # does the same through the same private call (tensorflow.python.eager.context).
 
@@ -934,9 +933,10 @@ def report_error_to_cluster(error: BaseException) -> bool:
 # background thread fills one buffer per device; its destructor waits for that thread.
 # With a Dataset.from_generator inside, the thread runs Python and needs the GIL, which
 # the destructor holds (it runs from the garbage collector): reading the iterator to its
-# end first leaves the thread finished. The attributes are those of TF 2.16 to 2.21
+# end first leaves the thread finished. The attributes read are TF 2.21's
 # (DistributedIterator._iterators, _SingleWorkerOwnedDatasetIterator._iterator,
-# OwnedMultiDeviceIterator._devices and _device_iterators).
+# OwnedMultiDeviceIterator._devices and _device_iterators); tests/test_parallel.py
+# fails if they move.
 
 _DRAIN_ERRORS_IN_A_ROW = 10
 

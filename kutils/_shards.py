@@ -60,7 +60,7 @@ def agreed_seed(strategy: tf.distribute.Strategy) -> int:
 
 
 class ShardedInput:
-    """One worker's part of an input, as one stream of epochs across ``fit`` calls.
+    """One worker's part of an input, as one stream of epochs for one ``fit`` call.
 
     Build it with :func:`sharded_input`, then ``build()``, and pass the object itself to
     Keras's ``fit`` or ``evaluate`` in place of the input: Keras gets an adapter for it

@@ -135,7 +135,7 @@ SHUTDOWN_GRACE = 30.0
 
 
 def _wait_finished(tmp_path: Path, procs: list[subprocess.Popen[bytes]]) -> list[int]:
-    """Wait for the workers to exit; return those killed while hanging in TF's shutdown.
+    """Wait for the workers to exit; return those killed while hanging at exit.
 
     A worker has finished once it wrote OUT.npz.done (its results) or OUT.npz.failed
     (after printing the exception that ended it).
@@ -442,7 +442,7 @@ def test_a_worker_that_fails_and_lives_on_still_stops_the_others(
     # Worker 1 catches its error and stays alive (heartbeats and all). With no collective
     # timeout, worker 0 would wait for its gradients for ever unless the error reaches it.
     # Worker 0 writes what its fit raised as soon as it catches it; its process exit is
-    # not waited for (TensorFlow 2.21 may hang there, see SHUTDOWN_GRACE).
+    # not waited for (a process may still hang at exit, see SHUTDOWN_GRACE).
     caught, theirs = (tmp_path / f"out{i}.npz.caught.txt" for i in range(2))
     with _cluster(tmp_path, problem, (1, 1), mode) as procs:
         deadline = time.monotonic() + 120
