@@ -32,23 +32,52 @@ _EXPORTS: dict[str, str] = {
     "print_summary": "kutils.summary",
     "model_to_dot": "kutils.plotting",
     "plot_model": "kutils.plotting",
+    "Progbar": "kutils.progbar",
+    "SequenceEnqueuer": "kutils.enqueuers",
+    "OrderedEnqueuer": "kutils.enqueuers",
+    "GeneratorEnqueuer": "kutils.enqueuers",
+    "serialize_keras_object": "kutils.serialization",
+    "deserialize_keras_object": "kutils.serialization",
+    "get_source_inputs": "kutils.layer_helpers",
+    "convert_all_kernels_in_model": "kutils.layer_helpers",
 }
+
+# Keras 2's module paths (``keras.utils.np_utils``...): ``import kutils.np_utils`` works
+# as usual, and so does ``kutils.np_utils`` after a plain ``import kutils``.
+_LEGACY_MODULES = (
+    "data_utils",
+    "generic_utils",
+    "io_utils",
+    "layer_utils",
+    "multi_gpu_utils",
+    "np_utils",
+    "training_utils",
+    "vis_utils",
+)
 
 __all__ = [
     "CustomObjectScope",
+    "GeneratorEnqueuer",
     "HDF5Dataset",
     "HDF5Matrix",
+    "OrderedEnqueuer",
+    "Progbar",
     "Sequence",
+    "SequenceEnqueuer",
     "__version__",
+    "convert_all_kernels_in_model",
     "custom_object_scope",
     "data_parallel",
+    "deserialize_keras_object",
     "get_custom_objects",
     "get_file",
+    "get_source_inputs",
     "model_to_dot",
     "multi_gpu_model",
     "normalize",
     "plot_model",
     "print_summary",
+    "serialize_keras_object",
     "to_categorical",
 ]
 
@@ -60,18 +89,24 @@ if TYPE_CHECKING:
         get_custom_objects,
     )
     from kutils.downloads import get_file
+    from kutils.enqueuers import GeneratorEnqueuer, OrderedEnqueuer, SequenceEnqueuer
     from kutils.hdf5_dataset import HDF5Dataset
     from kutils.hdf5_matrix import HDF5Matrix
+    from kutils.layer_helpers import convert_all_kernels_in_model, get_source_inputs
     from kutils.multi_gpu import multi_gpu_model
     from kutils.parallel import data_parallel
     from kutils.plotting import model_to_dot, plot_model
+    from kutils.progbar import Progbar
     from kutils.sequence import Sequence
+    from kutils.serialization import deserialize_keras_object, serialize_keras_object
     from kutils.summary import print_summary
 
 
 def __getattr__(name: str) -> Any:
     module_name = _EXPORTS.get(name)
     if module_name is None:
+        if name in _LEGACY_MODULES:
+            return importlib.import_module(f"kutils.{name}")
         raise AttributeError(f"module 'kutils' has no attribute {name!r}")
     value = getattr(importlib.import_module(module_name), name)
     globals()[name] = value  # later look-ups skip this function
@@ -79,4 +114,4 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+    return sorted(set(globals()) | set(__all__) | set(_LEGACY_MODULES))

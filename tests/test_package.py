@@ -66,6 +66,30 @@ LEGACY_SIGNATURES = {
         ("archive_format", "auto"),
         ("cache_dir", None),
     ],
+    "Progbar": [
+        ("target", _),
+        ("width", 30),
+        ("verbose", 1),
+        ("interval", 0.05),
+        ("stateful_metrics", None),
+    ],
+    "SequenceEnqueuer": [("sequence", _), ("use_multiprocessing", False)],
+    "OrderedEnqueuer": [("sequence", _), ("use_multiprocessing", False), ("shuffle", False)],
+    "GeneratorEnqueuer": [
+        ("sequence", _),
+        ("use_multiprocessing", False),
+        ("wait_time", None),
+        ("random_seed", None),
+    ],
+    "serialize_keras_object": [("instance", _)],
+    "deserialize_keras_object": [
+        ("identifier", _),
+        ("module_objects", None),
+        ("custom_objects", None),
+        ("printable_module_name", "object"),
+    ],
+    "get_source_inputs": [("tensor", _), ("layer", None), ("node_index", None)],
+    "convert_all_kernels_in_model": [("model", _)],
 }
 
 # Public names with no Keras 2 counterpart: the data-parallel core behind multi_gpu_model

@@ -1,0 +1,115 @@
+"""``serialize_keras_object`` / ``deserialize_keras_object`` with Keras 2 signatures.
+
+Keras 3's ``keras.saving.serialize_keras_object`` writes a new format (``module``,
+``registered_name``, ...) and its ``deserialize_keras_object`` takes
+``(config, custom_objects=None, safe_mode=True)``. Keras 2 code calls them as
+``deserialize_keras_object(identifier, module_objects=..., custom_objects=...,
+printable_module_name=...)``, typically in a ``get``/``deserialize`` function of its own.
+These keep the Keras 2 signature and formats; the dict path is Keras 3's legacy
+deserializer (``keras.legacy.saving``), which sees ``CustomObjectScope`` objects.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["deserialize_keras_object", "serialize_keras_object"]
+
+
+def serialize_keras_object(instance: Any) -> Any:
+    """Serialize a Keras object to its Keras 2 form.
+
+    Args:
+        instance: an object with ``get_config`` (a layer, regularizer, ...), a function
+            or class (serialized by name), or ``None``.
+
+    Returns:
+        ``{'class_name': <type name>, 'config': instance.get_config()}``, the
+        ``__name__`` of a function or class, or ``None`` for ``None``.
+
+    Raises:
+        ValueError: the object has neither ``get_config`` nor ``__name__`` (the error
+            carries the object, as in Keras 2).
+
+    Example:
+        >>> serialize_keras_object(keras.regularizers.L2(0.01))  # doctest: +SKIP
+        {'class_name': 'L2', 'config': {'l2': 0.01}}
+    """
+    if instance is None:
+        return None
+    if hasattr(instance, "get_config"):
+        return {"class_name": type(instance).__name__, "config": instance.get_config()}
+    if hasattr(instance, "__name__"):
+        return instance.__name__
+    raise ValueError("Cannot serialize", instance)
+
+
+def deserialize_keras_object(
+    identifier: Any,
+    module_objects: dict[str, Any] | None = None,
+    custom_objects: dict[str, Any] | None = None,
+    printable_module_name: str = "object",
+) -> Any:
+    """Turn the serialized form of a Keras object back into the object (Keras 2 API).
+
+    Names are looked up in ``custom_objects``, then in the custom objects registered
+    globally or by an enclosing ``CustomObjectScope``, then in ``module_objects``.
+
+    Args:
+        identifier: ``None``, a name, or a ``{'class_name': ..., 'config': ...}`` dict.
+        module_objects: the built-in objects to look names up in (e.g. ``globals()``).
+        custom_objects: user objects, looked up first.
+        printable_module_name: how the error messages call the object.
+
+    Returns:
+        ``None`` for ``None``; for a name, the object found (a class is returned as is,
+        not instantiated, as in Keras 2); for a dict, the instance built with the
+        class's ``from_config`` (or ``cls(**config)`` when it has none).
+
+    Raises:
+        ValueError: the name is unknown, the dict lacks ``class_name`` or ``config``, or
+            the identifier is of another type.
+
+    Example:
+        >>> deserialize_keras_object("my_fn", custom_objects={"my_fn": my_fn})  # doctest: +SKIP
+    """
+    if identifier is None:
+        return None
+    if isinstance(identifier, dict):
+        if "class_name" not in identifier or "config" not in identifier:
+            msg = (
+                f"Improper config format: {identifier}. A serialized object is a dict "
+                "with the keys 'class_name' and 'config'."
+            )
+            raise ValueError(msg)
+        from kutils.custom_objects import get_custom_objects
+
+        get_custom_objects()  # installs kutils' scope-aware look-ups
+        import keras
+
+        return keras.legacy.saving.deserialize_keras_object(
+            identifier,
+            module_objects=module_objects or {},
+            custom_objects=custom_objects,
+            printable_module_name=printable_module_name,
+        )
+    if isinstance(identifier, str):
+        from kutils.custom_objects import get_custom_objects
+
+        if custom_objects and identifier in custom_objects:
+            return custom_objects[identifier]
+        registry = get_custom_objects()
+        if identifier in registry:
+            return registry[identifier]
+        if module_objects is not None and identifier in module_objects:
+            return module_objects[identifier]
+        msg = (
+            f"Unknown {printable_module_name}: {identifier}. Pass it in custom_objects, "
+            "register it with get_custom_objects() or use a CustomObjectScope."
+        )
+        raise ValueError(msg)
+    msg = (
+        f"Could not interpret serialized {printable_module_name}: expected None, a name "
+        f"or a dict with 'class_name' and 'config'. Received: identifier={identifier!r}"
+    )
+    raise ValueError(msg)
