@@ -317,6 +317,19 @@ def test_generator_output_keeps_the_generator_order_with_several_threads(stopped
     assert take(enqueuer, 300) == list(range(300))
 
 
+def sleeping_generator(n: int):
+    for i in range(n):
+        time.sleep(0.02)  # releases the GIL inside next(): other threads would collide
+        yield i
+
+
+def test_plain_generator_is_never_run_by_two_threads_at_once(stopped_afterwards):
+    enqueuer = GeneratorEnqueuer(sleeping_generator(30))
+    stopped_afterwards.append(enqueuer)
+    enqueuer.start(workers=4, max_queue_size=8)
+    assert list(enqueuer.get()) == list(range(30))
+
+
 def test_finite_generator_ends_get_after_its_last_batch(stopped_afterwards):
     enqueuer = GeneratorEnqueuer(counting_generator(7))
     stopped_afterwards.append(enqueuer)
