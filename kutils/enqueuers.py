@@ -229,7 +229,7 @@ class SequenceEnqueuer:
                 continue
             handoff.task_done()
             if kind == "batch":
-                if value is not None:  # Keras 2 skipped None batches
+                if value is not None:  # a generator may yield None: skipped, as Keras 2
                     yield value
             elif kind == "end":
                 return
@@ -263,8 +263,9 @@ class OrderedEnqueuer(SequenceEnqueuer):
             ``random``, as Keras 2).
 
     Differences from Keras 2: ``get()`` before ``start()`` raises ``RuntimeError``
-    (Keras 2 returned an empty generator); a sequence of length 0 raises
-    ``ValueError`` from ``get()`` (Keras 2 looped for ever without a batch);
+    (Keras 2 returned an empty generator); a sequence of length 0, or a batch that is
+    ``None``, raises ``ValueError`` from ``get()`` (Keras 2 looped for ever without a
+    batch, and skipped ``None`` batches, shifting the later ones across epochs);
     ``max_queue_size=0`` loads a whole epoch ahead, as Keras 2's unbounded queue did.
 
     Example:
@@ -316,7 +317,15 @@ class OrderedEnqueuer(SequenceEnqueuer):
             if loader is None:
                 return
             try:
-                for batch in loader:
+                for index, batch in zip(indices, loader, strict=False):
+                    if batch is None:
+                        msg = (
+                            f"sequence[{index}] returned None instead of a batch. Keras 2 "
+                            "skipped such batches silently, which shifted every later "
+                            "batch into the wrong epoch step; return the batch, or "
+                            "leave the index out of len(sequence)."
+                        )
+                        raise ValueError(msg)
                     if not self._put(("batch", batch)):
                         return
             finally:

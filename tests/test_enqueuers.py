@@ -239,11 +239,21 @@ def test_read_ahead_is_bounded_by_max_queue_size(stopped_afterwards):
     assert 3 <= len(seq.loaded) <= 1 + 3 + 2
 
 
-def test_none_batches_are_skipped(stopped_afterwards):
+def test_none_batch_from_a_sequence_raises_value_error(stopped_afterwards):
     enqueuer = OrderedEnqueuer(NoneSequence(6))
     stopped_afterwards.append(enqueuer)
     enqueuer.start(workers=2, max_queue_size=3)
-    assert [index for _, index, _ in take(enqueuer, 4)] == [0, 2, 4, 0]
+    batches = enqueuer.get()
+    assert next(batches)[1] == 0
+    with pytest.raises(ValueError, match=r"sequence\[1\] returned None"):
+        next(batches)
+
+
+def test_none_from_a_generator_is_skipped_as_keras_2(stopped_afterwards):
+    enqueuer = GeneratorEnqueuer(iter([0, None, 2, None, 4]))
+    stopped_afterwards.append(enqueuer)
+    enqueuer.start(workers=1, max_queue_size=3)
+    assert list(enqueuer.get()) == [0, 2, 4]
 
 
 def test_get_before_start_raises_runtime_error():
