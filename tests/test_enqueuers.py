@@ -428,3 +428,37 @@ def test_generator_stop_leaves_no_thread():
         enqueuer.stop()
     assert enqueuer_threads() == []
     assert not enqueuer.is_running()
+
+
+class DyingSequence(EpochSequence):
+    def __getitem__(self, index: int) -> tuple[int, int, int]:
+        if index == 1 and multiprocessing.parent_process() is not None:
+            os._exit(3)
+        return super().__getitem__(index)
+
+
+def test_worker_process_that_dies_raises_runtime_error_from_get(stopped_afterwards):
+    enqueuer = OrderedEnqueuer(DyingSequence(4), use_multiprocessing=True)
+    stopped_afterwards.append(enqueuer)
+    enqueuer.start(workers=1, max_queue_size=2)
+    with pytest.raises(RuntimeError):
+        take(enqueuer, 4)
+    assert not enqueuer.is_running()
+    assert multiprocessing.active_children() == []
+
+
+def test_max_queue_size_0_reads_a_whole_epoch_ahead(stopped_afterwards):
+    seq = CountingSequence(12)
+    enqueuer = OrderedEnqueuer(seq)
+    stopped_afterwards.append(enqueuer)
+    enqueuer.start(workers=2, max_queue_size=0)
+    take(enqueuer, 1)
+    deadline = time.monotonic() + 10
+    while len(seq.loaded) < 12 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert sorted(seq.loaded) == list(range(12))
+
+
+def test_generator_enqueuer_refuses_an_unbounded_queue():
+    with pytest.raises(ValueError, match=r"Received: max_queue_size=0"):
+        GeneratorEnqueuer(counting_generator()).start(max_queue_size=0)
