@@ -114,6 +114,10 @@ class SequenceEnqueuer:
                 "starting it again."
             )
             raise RuntimeError(msg)
+        if self.run_thread is not None and self.run_thread.is_alive():
+            # stop(timeout) returned before the last run ended: let it end before a new
+            # run replaces the queue and stop signal it reads.
+            self.run_thread.join()
         self.workers = workers
         self.max_queue_size = max_queue_size
         # The loader holds up to max_queue_size batches; this hand-off holds one more.

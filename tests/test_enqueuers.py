@@ -462,3 +462,13 @@ def test_max_queue_size_0_reads_a_whole_epoch_ahead(stopped_afterwards):
 def test_generator_enqueuer_refuses_an_unbounded_queue():
     with pytest.raises(ValueError, match=r"Received: max_queue_size=0"):
         GeneratorEnqueuer(counting_generator()).start(max_queue_size=0)
+
+
+def test_restart_after_stop_begins_a_new_run(stopped_afterwards):
+    enqueuer = OrderedEnqueuer(EpochSequence(3))
+    stopped_afterwards.append(enqueuer)
+    enqueuer.start(workers=1, max_queue_size=2)
+    take(enqueuer, 2)
+    enqueuer.stop(timeout=0)
+    enqueuer.start(workers=2, max_queue_size=2)
+    assert [index for _, index, _ in take(enqueuer, 4)] == [0, 1, 2, 0]
