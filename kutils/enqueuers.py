@@ -428,6 +428,10 @@ class GeneratorEnqueuer(SequenceEnqueuer):
 
     def _run(self) -> None:
         assert self._source is not None
+        # After the first position that found the generator exhausted, positions already
+        # started may still hold batches (iterator objects run concurrently): the loader
+        # runs at most max_queue_size positions ahead, so read that many more.
+        left_after_end: int | None = None
         for first in itertools.count(0, _GENERATOR_CHUNK):
             loader = self._open_loader(
                 self._source, range(first, first + _GENERATOR_CHUNK), self.max_queue_size
@@ -436,11 +440,16 @@ class GeneratorEnqueuer(SequenceEnqueuer):
                 return
             try:
                 for batch in loader:
-                    if not self._put(("batch", batch)):
+                    if left_after_end is not None:
+                        left_after_end -= 1
+                    if batch is _EXHAUSTED:
+                        if left_after_end is None:
+                            left_after_end = self.max_queue_size
+                    elif not self._put(("batch", batch)):
                         return
-            except _Exhausted:
-                self._put(("end", None))
-                return
+                    if left_after_end == 0:
+                        self._put(("end", None))
+                        return
             except ValueError as error:
                 if "generator already executing" not in str(error):
                     raise
@@ -454,8 +463,7 @@ class GeneratorEnqueuer(SequenceEnqueuer):
                 self._close_loader(loader)
 
 
-class _Exhausted(Exception):
-    """The generator raised StopIteration (which cannot cross a generator frame)."""
+_EXHAUSTED = object()  # what a position returns once the generator raised StopIteration
 
 
 class _Cancelled(Exception):
@@ -499,13 +507,14 @@ class _GeneratorSource:
                 self._turns.notify_all()
 
     def _next(self) -> Any:
+        # StopIteration cannot cross the loader's generator frames: return a marker.
         if self._exhausted:
-            raise _Exhausted
+            return _EXHAUSTED
         try:
             return next(self._iterator)
         except StopIteration:
             self._exhausted = True
-            raise _Exhausted from None
+            return _EXHAUSTED
 
 
 def iter_sequence_infinite(seq: Any) -> Iterator[Any]:

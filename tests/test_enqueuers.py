@@ -472,3 +472,40 @@ def test_restart_after_stop_begins_a_new_run(stopped_afterwards):
     enqueuer.stop(timeout=0)
     enqueuer.start(workers=2, max_queue_size=2)
     assert [index for _, index, _ in take(enqueuer, 4)] == [0, 1, 2, 0]
+
+
+class LateLastItemIterator:
+    """Thread-safe and finite; the call that would take the last item starts late.
+
+    Another worker thread then takes the last item at a later position while the late
+    call finds the iterator exhausted: Keras 2 kept such items (it drained the pending
+    results after StopIteration).
+    """
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.lock = threading.Lock()
+        self.tickets = 0
+        self.handed = 0
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> int:
+        with self.lock:
+            ticket = self.tickets
+            self.tickets += 1
+        if ticket == self.n - 1:
+            time.sleep(0.3)
+        with self.lock:
+            if self.handed == self.n:
+                raise StopIteration
+            self.handed += 1
+            return self.handed - 1
+
+
+def test_finite_iterator_with_several_threads_loses_no_batch(stopped_afterwards):
+    enqueuer = GeneratorEnqueuer(LateLastItemIterator(6))
+    stopped_afterwards.append(enqueuer)
+    enqueuer.start(workers=3, max_queue_size=4)
+    assert sorted(enqueuer.get()) == list(range(6))
