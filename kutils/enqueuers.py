@@ -65,21 +65,21 @@ class SequenceEnqueuer:
         use_multiprocessing: load in worker processes instead of threads.
 
     Example:
-        >>> with_workers = OrderedEnqueuer(sequence)  # doctest: +SKIP
-        >>> with_workers.start(workers=2, max_queue_size=10)  # doctest: +SKIP
-        >>> x, y = next(with_workers.get())  # doctest: +SKIP
-        >>> with_workers.stop()  # doctest: +SKIP
+        >>> enqueuer = OrderedEnqueuer(sequence)  # doctest: +SKIP
+        >>> enqueuer.start(workers=2, max_queue_size=10)  # doctest: +SKIP
+        >>> x, y = next(enqueuer.get())  # doctest: +SKIP
+        >>> enqueuer.stop()  # doctest: +SKIP
     """
 
     def __init__(self, sequence: Any, use_multiprocessing: bool = False) -> None:
-        if not isinstance(use_multiprocessing, bool):
+        if not isinstance(use_multiprocessing, (bool, numbers.Integral)):
             msg = (
                 "use_multiprocessing must be True or False. "
                 f"Received: use_multiprocessing={use_multiprocessing!r}"
             )
             raise TypeError(msg)
         self.sequence = sequence
-        self.use_multiprocessing = use_multiprocessing
+        self.use_multiprocessing = bool(use_multiprocessing)
         with _uid_lock:
             self.uid = next(_uids)
         self.workers = 0
@@ -99,7 +99,9 @@ class SequenceEnqueuer:
 
         Args:
             workers: number of worker threads or processes (at least 1).
-            max_queue_size: how many batches the workers may load ahead of ``get()``.
+            max_queue_size: how many batches the workers may load ahead of ``get()``
+                (``OrderedEnqueuer`` also takes 0: a whole epoch ahead, as Keras 2's
+                unbounded queue).
 
         Raises:
             ValueError: ``workers`` or ``max_queue_size`` is out of range.

@@ -290,6 +290,12 @@ def test_start_rejects_bad_arguments(kwargs, error, match):
         OrderedEnqueuer(EpochSequence(3)).start(**kwargs)
 
 
+def test_use_multiprocessing_must_be_a_flag():
+    assert OrderedEnqueuer(EpochSequence(3), use_multiprocessing=1).use_multiprocessing is True
+    with pytest.raises(TypeError, match="Received: use_multiprocessing='yes'"):
+        OrderedEnqueuer(EpochSequence(3), use_multiprocessing="yes")
+
+
 def test_ordered_rejects_a_generator():
     with pytest.raises(TypeError, match="use GeneratorEnqueuer"):
         OrderedEnqueuer(iter([1, 2]))
