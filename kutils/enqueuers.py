@@ -339,7 +339,9 @@ class OrderedEnqueuer(SequenceEnqueuer):
             # A loader closed by stop() ends early without an error.
             if not self._wait_until_consumed():
                 return
-            self.sequence.on_epoch_end()
+            on_epoch_end = getattr(self.sequence, "on_epoch_end", None)
+            if on_epoch_end is not None:  # a plain object with __len__/__getitem__
+                on_epoch_end()
 
 
 class GeneratorEnqueuer(SequenceEnqueuer):

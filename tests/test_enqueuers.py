@@ -515,3 +515,20 @@ def test_finite_iterator_with_several_threads_loses_no_batch(stopped_afterwards)
     stopped_afterwards.append(enqueuer)
     enqueuer.start(workers=3, max_queue_size=4)
     assert sorted(enqueuer.get()) == list(range(6))
+
+
+class PlainBatches:
+    """Not a Sequence: __len__ and __getitem__ only, no on_epoch_end."""
+
+    def __len__(self) -> int:
+        return 2
+
+    def __getitem__(self, index: int) -> int:
+        return index
+
+
+def test_ordered_takes_an_object_without_on_epoch_end(stopped_afterwards):
+    enqueuer = OrderedEnqueuer(PlainBatches())
+    stopped_afterwards.append(enqueuer)
+    enqueuer.start(workers=1, max_queue_size=2)
+    assert take(enqueuer, 5) == [0, 1, 0, 1, 0]
