@@ -10,6 +10,8 @@ that downloads.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import os
 import re
@@ -26,6 +28,7 @@ from kutils._transfer import (
     HashingWriter,
     HTTPStatusError,
     URLFetchError,
+    WriteError,
     fetch,
 )
 
@@ -178,6 +181,7 @@ def get_file(
     options = _fetch_options(timeout, retries, backoff_factor, backoff_max, progress, headers)
 
     datadir = os.path.join(_cache_base(cache_dir), os.fspath(cache_subdir))
+    _check_inside(fname, os.path.join(datadir, fname), datadir)
     os.makedirs(datadir, exist_ok=True)
     if untar:
         untar_fpath = os.path.join(datadir, fname)
@@ -191,15 +195,21 @@ def get_file(
         from filelock import FileLock
 
         with FileLock(fpath + ".lock", timeout=-1 if lock_timeout is None else lock_timeout):
+            # Whoever wrote a partial file of this target held this lock; holding it now,
+            # any partial file left is from a process that died mid-download.
+            _remove_partials(fpath)
             # Another process may have fetched the file while this one waited for the lock.
             if need_download and (force_download or not _is_cached(fpath, file_hash, algorithm)):
                 _download(origin, fpath, file_hash, algorithm, options)
+            protected = (fpath, fpath + ".lock")
             if untar:
                 if not os.path.exists(untar_fpath):
-                    extract_archive(fpath, datadir, "tar")
+                    extract_archive(fpath, datadir, "tar", protected=protected)
                 return untar_fpath
             if extract:
-                extract_archive(fpath, datadir, formats)
+                extract_archive(fpath, datadir, formats, protected=protected)
+    elif _partials(fpath):
+        _remove_partials_if_idle(fpath)
     return fpath
 
 
@@ -234,6 +244,18 @@ def _check_fname(fname: object) -> str:
         )
         raise ValueError(msg)
     return os.path.expanduser(fname)
+
+
+def _check_inside(fname: str, target: str, datadir: str) -> None:
+    """Refuse an fname that names the cache folder itself or a folder above it."""
+    real_target, real_dir = os.path.realpath(target), os.path.realpath(datadir)
+    if os.path.commonpath([real_target, real_dir]) == real_target:
+        msg = (
+            "fname must name a file to store the download as, such as 'mnist.npz', but it "
+            f"resolves to the cache folder {real_dir!r} or a folder above it. Received: "
+            f"fname={fname!r}"
+        )
+        raise ValueError(msg)
 
 
 def _resolve_algorithm(file_hash: str | None, hash_algorithm: str) -> str | None:
@@ -331,13 +353,15 @@ def _download(
     print("Downloading data from", origin)
     tmp_path, tmp = _open_temporary(fpath)
     try:
-        with tmp:
-            writer = HashingWriter(tmp, algorithm)
-            try:
-                fetch(origin, writer, options)
-                actual = writer.hexdigest()
-            finally:
-                writer.close()
+        writer = HashingWriter(tmp, algorithm)
+        try:
+            fetch(origin, writer, options)
+            actual = writer.hexdigest()
+        except WriteError as exc:
+            raise _storage_error(exc, "writing to", origin, tmp_path, fpath) from exc
+        finally:
+            writer.close()
+        _commit_to_disk(tmp, writer.size, origin, tmp_path, fpath)
         if file_hash is not None and actual != file_hash.lower():
             msg = (
                 f"The file downloaded from {origin} does not have the expected {algorithm} "
@@ -348,9 +372,95 @@ def _download(
                 msg, url=origin, expected=file_hash.lower(), actual=actual or ""
             )
         os.replace(tmp_path, fpath)
+        _sync_folder(os.path.dirname(fpath))
     finally:
-        if os.path.exists(tmp_path):
+        if not tmp.closed:
+            with contextlib.suppress(OSError):  # the error that matters is being raised
+                tmp.close()
+        if os.path.lexists(tmp_path):
             os.remove(tmp_path)
+
+
+def _commit_to_disk(tmp: BinaryIO, size: int, origin: str, tmp_path: str, fpath: str) -> None:
+    """Check the file holds every byte, and get it to the disk; a failure raises OSError.
+
+    A full disk or an exhausted quota can show only now, on a network filesystem or
+    with delayed allocation: fsync and close report it, and the file is not used.
+    """
+    try:
+        stored = os.fstat(tmp.fileno()).st_size
+        if stored != size:
+            raise OSError(errno.EIO, f"the file holds {stored} bytes, {size} were written")
+        os.fsync(tmp.fileno())
+    except OSError as exc:
+        raise _storage_error(exc, "saving", origin, tmp_path, fpath) from exc
+    try:
+        tmp.close()
+    except OSError as exc:
+        raise _storage_error(exc, "closing", origin, tmp_path, fpath) from exc
+
+
+def _storage_error(exc: OSError, doing: str, origin: str, tmp_path: str, fpath: str) -> OSError:
+    code = exc.errno if exc.errno is not None else errno.EIO
+    name = errno.errorcode.get(code, str(code))
+    kept = (
+        "The file already there was left as it was."
+        if os.path.exists(fpath)
+        else "Nothing was stored there."
+    )
+    msg = (
+        f"Could not store the download of {origin} at {fpath!r}: {doing} its temporary "
+        f"file {tmp_path!r} failed with {name} ({exc.strerror or exc}). The partial "
+        f"download was deleted. {kept} Free space on that disk, or raise the quota or "
+        "file-size limit, then call get_file again."
+    )
+    # OSError(errno, ...) picks the matching subclass (PermissionError for EACCES, ...).
+    return OSError(code, msg)
+
+
+def _sync_folder(folder: str) -> None:
+    """Make the rename durable; not every system can open a folder, so this is best effort."""
+    try:
+        fd = os.open(folder or ".", os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _partials(fpath: str) -> list[str]:
+    """The temporary files ``_open_temporary`` made for ``fpath`` that are still there."""
+    folder, base = os.path.split(fpath)
+    pattern = re.compile(rf"\.{re.escape(base)}\.[0-9a-f]{{12}}\.part")
+    try:
+        names = os.listdir(folder or ".")
+    except OSError:
+        return []
+    return [os.path.join(folder, name) for name in names if pattern.fullmatch(name)]
+
+
+def _remove_partials(fpath: str) -> None:
+    """Remove the partial files of ``fpath``; call with its lock held."""
+    for path in _partials(fpath):
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(path)
+
+
+def _remove_partials_if_idle(fpath: str) -> None:
+    # The file is cached, so waiting for the lock is not worth it: if another process
+    # holds it, that process may be writing one of these files and removes stale ones
+    # itself.
+    from filelock import FileLock, Timeout
+
+    try:
+        with FileLock(fpath + ".lock", timeout=0):
+            _remove_partials(fpath)
+    except Timeout:
+        pass
 
 
 def _open_temporary(fpath: str) -> tuple[str, BinaryIO]:
