@@ -36,7 +36,7 @@ from test_downloads import (
 )
 
 from kutils import get_file
-from kutils.downloads import UnsafeArchiveError
+from kutils.downloads import DownloadInterruptedError, UnsafeArchiveError
 
 
 @pytest.fixture
@@ -267,6 +267,34 @@ def test_matching_206_is_still_used_to_resume(server, tmp_path):
     get_file("data.bin", server.url("/data.bin"), file_hash=SHA256, cache_dir=tmp_path, **FAST)
     ranges = [h.get("Range") for h in server.requests_for("/data.bin")]
     assert ranges == [None, f"bytes={half}-"]
+
+
+def partial_content(first: int, last: int) -> Action:
+    """A 206 with bytes ``first``..``last`` of BODY, whatever the request asked."""
+
+    def action(h: _Handler) -> None:
+        part = BODY[first : last + 1]
+        h.send_response(206)
+        h.send_header("Content-Range", f"bytes {first}-{last}/{len(BODY)}")
+        h.send_header("Content-Length", str(len(part)))
+        h.end_headers()
+        h.wfile.write(part)
+
+    return action
+
+
+def test_206_with_the_whole_file_to_a_plain_request_is_used(server, tmp_path):
+    server.routes["/data.bin"] = [partial_content(0, len(BODY) - 1)]
+    path = get_file("data.bin", server.url("/data.bin"), cache_dir=tmp_path, **FAST)
+    assert Path(path).read_bytes() == BODY
+
+
+def test_206_with_a_part_to_a_plain_request_is_retried_then_reported(server, tmp_path):
+    server.routes["/data.bin"] = [partial_content(0, 999)]
+    with pytest.raises(DownloadInterruptedError, match="206 Partial Content to a request"):
+        get_file("data.bin", server.url("/data.bin"), cache_dir=tmp_path, retries=1, **FAST)
+    assert len(server.requests_for("/data.bin")) == 2
+    assert leftovers(tmp_path / "datasets") == set()
 
 
 # ---------------------------------------------------------------------------------------
