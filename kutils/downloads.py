@@ -92,8 +92,11 @@ def get_file(
     is given and does not match: then it is downloaded again.
 
     The download is written to a temporary file in the destination folder and hashed as
-    it streams; only a complete file whose hash matches is moved into place (atomically,
-    with ``os.replace``), so the target path never holds a partial file. Connection
+    it streams; every write is checked, and only a complete, synced file whose hash
+    matches is moved into place (atomically, with ``os.replace``), so the target path
+    never holds a partial file. Partial files of downloads that were killed are removed
+    by the next call. A ``206`` answer is used only if its ``Content-Range`` is exactly
+    the part asked for; otherwise the file is fetched whole again. Connection
     errors, timeouts, 429 and 5xx answers are retried with exponential backoff (honouring
     ``Retry-After``), and a dropped connection resumes with an HTTP Range request when
     the server supports it. Processes fetching the same file at once wait on a lock file
@@ -146,10 +149,17 @@ def get_file(
             type Keras 2 raised.
         HashMismatchError: (a ``ValueError``) the downloaded file does not match
             ``file_hash``; it is not kept.
+        OSError: the download could not be written, synced or closed (a full disk, a
+            quota, the file-size limit: ``ENOSPC``, ``EDQUOT``, ``EFBIG``). Nothing is
+            stored, and a copy already at the target stays as it was.
         UnsafeArchiveError: (a ``ValueError``) an archive member has an absolute path or
-            ``..``, a link pointing outside the folder, or is a device file. The whole
-            archive is refused and nothing is extracted.
-        ValueError: bad arguments (an unknown URL scheme, a malformed hash, ...).
+            ``..``, a link pointing outside the folder, is a device file, or would
+            replace the archive or its lock file. The whole archive is refused and
+            nothing is extracted.
+        IsADirectoryError, NotADirectoryError: an archive member is a file where the
+            cache folder has a folder, or the reverse; nothing is extracted.
+        ValueError: bad arguments (an unknown URL scheme, a malformed hash, an ``fname``
+            that resolves to the cache folder, ...).
         filelock.Timeout: ``lock_timeout`` passed while another process held the lock.
 
     Example:
