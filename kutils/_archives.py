@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import os
+import re
 import shutil
 import stat
 import tarfile
@@ -79,15 +81,40 @@ def extract_archive(
     return False
 
 
+def remove_extraction_leftovers(file_path: str, path: str) -> None:
+    """Remove the temporary folders a killed extraction of ``file_path`` left in ``path``.
+
+    Call it holding the archive's lock: only the holder extracts that archive, so any
+    such folder left when the lock is taken belongs to a process that died.
+    """
+    pattern = re.compile(rf"\.kutils-(extract|replaced)-{_tag(file_path)}-[a-z0-9_]{{8}}")
+    try:
+        names = os.listdir(path)
+    except OSError:
+        return
+    for name in names:
+        if pattern.fullmatch(name):
+            shutil.rmtree(os.path.join(path, name), ignore_errors=True)
+
+
+def _tag(file_path: str) -> str:
+    # Names the archive in its temporary folders; archives of the same name in other
+    # folders extract into the same place under other locks, so the name alone is not
+    # enough. Not a security measure.
+    return hashlib.sha1(os.path.realpath(file_path).encode(), usedforsecurity=False).hexdigest()[
+        :12
+    ]
+
+
 def _extract_safely(
     file_path: str, path: str, extract: Callable[[str, str], None], keep: Sequence[str]
 ) -> None:
-    staging = tempfile.mkdtemp(prefix=".kutils-extract-", dir=path)
+    staging = tempfile.mkdtemp(prefix=f".kutils-extract-{_tag(file_path)}-", dir=path)
     try:
         extract(file_path, staging)
         _check_links(file_path, staging)
         folders, files = _plan_moves(file_path, staging, path, keep)
-        _move_all(folders, files, path)
+        _move_all(folders, files, path, _tag(file_path))
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
@@ -238,7 +265,7 @@ def _check_kept(file_path: str, member: str, final: str, kept: dict[str, str]) -
     _refuse(file_path, member, f"would replace {what}")
 
 
-def _move_all(folders: list[str], files: list[tuple[str, str]], target: str) -> None:
+def _move_all(folders: list[str], files: list[tuple[str, str]], target: str, tag: str) -> None:
     """Create ``folders`` and move ``files`` into place; on any failure, undo all of it."""
     undo: list[tuple[str, str, str]] = []
     backup: str | None = None
@@ -249,7 +276,7 @@ def _move_all(folders: list[str], files: list[tuple[str, str]], target: str) -> 
         for source, final in files:
             if os.path.lexists(final):
                 if backup is None:
-                    backup = tempfile.mkdtemp(prefix=".kutils-replaced-", dir=target)
+                    backup = tempfile.mkdtemp(prefix=f".kutils-replaced-{tag}-", dir=target)
                 saved = os.path.join(backup, str(len(undo)))
                 os.replace(final, saved)
                 undo.append(("restore", saved, final))

@@ -20,7 +20,7 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from typing import BinaryIO
 
-from kutils._archives import UnsafeArchiveError, extract_archive
+from kutils._archives import UnsafeArchiveError, extract_archive, remove_extraction_leftovers
 from kutils._transfer import (
     CHUNK_SIZE,
     DownloadInterruptedError,
@@ -208,6 +208,7 @@ def get_file(
             # Whoever wrote a partial file of this target held this lock; holding it now,
             # any partial file left is from a process that died mid-download.
             _remove_partials(fpath)
+            remove_extraction_leftovers(fpath, datadir)
             # Another process may have fetched the file while this one waited for the lock.
             if need_download and (force_download or not _is_cached(fpath, file_hash, algorithm)):
                 _download(origin, fpath, file_hash, algorithm, options)
@@ -259,7 +260,11 @@ def _check_fname(fname: object) -> str:
 def _check_inside(fname: str, target: str, datadir: str) -> None:
     """Refuse an fname that names the cache folder itself or a folder above it."""
     real_target, real_dir = os.path.realpath(target), os.path.realpath(datadir)
-    if os.path.commonpath([real_target, real_dir]) == real_target:
+    try:
+        above = os.path.commonpath([real_target, real_dir]) == real_target
+    except ValueError:  # on different drives
+        above = False
+    if above:
         msg = (
             "fname must name a file to store the download as, such as 'mnist.npz', but it "
             f"resolves to the cache folder {real_dir!r} or a folder above it. Received: "
@@ -410,6 +415,22 @@ def _commit_to_disk(tmp: BinaryIO, size: int, origin: str, tmp_path: str, fpath:
         raise _storage_error(exc, "closing", origin, tmp_path, fpath) from exc
 
 
+_STORAGE_HINT = "Check that disk (or pass cache_dir= for another one), then call get_file again."
+_STORAGE_HINTS = {
+    "ENOSPC": (
+        "Free space on that disk (or pass cache_dir= for another one), then call get_file again."
+    ),
+    "EDQUOT": (
+        "Free space within your quota on that disk, or have the quota raised, then call "
+        "get_file again."
+    ),
+    "EFBIG": (
+        "The file is larger than this process may write (see `ulimit -f`) or the "
+        "filesystem allows; raise the limit or pass cache_dir= for another disk."
+    ),
+}
+
+
 def _storage_error(exc: OSError, doing: str, origin: str, tmp_path: str, fpath: str) -> OSError:
     code = exc.errno if exc.errno is not None else errno.EIO
     name = errno.errorcode.get(code, str(code))
@@ -421,8 +442,7 @@ def _storage_error(exc: OSError, doing: str, origin: str, tmp_path: str, fpath: 
     msg = (
         f"Could not store the download of {origin} at {fpath!r}: {doing} its temporary "
         f"file {tmp_path!r} failed with {name} ({exc.strerror or exc}). The partial "
-        f"download was deleted. {kept} Free space on that disk, or raise the quota or "
-        "file-size limit, then call get_file again."
+        f"download was deleted. {kept} {_STORAGE_HINTS.get(name, _STORAGE_HINT)}"
     )
     # OSError(errno, ...) picks the matching subclass (PermissionError for EACCES, ...).
     return OSError(code, msg)

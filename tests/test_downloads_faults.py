@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tarfile
 import threading
 import time
 from pathlib import Path
@@ -405,6 +406,42 @@ def test_partial_file_of_a_live_download_is_left_alone(server, stalls, tmp_path)
         assert partial.exists()  # still being written by the live process
     finally:
         _kill(proc)
+
+
+_EXTRACTOR = """
+import sys
+sys.path.insert(0, {root!r})
+from kutils import get_file
+get_file("big.tar", {url!r}, extract=True, cache_dir={cache!r}, progress=False)
+"""
+
+
+def test_temporary_folder_of_a_killed_extraction_is_removed_by_the_next_call(tmp_path):
+    big = tmp_path / "big.bin"
+    with big.open("wb") as f:  # large enough that extracting it takes a while
+        f.truncate(96 << 20)
+    archive = tmp_path / "big.tar"
+    with tarfile.open(archive, "w") as tar:
+        tar.add(big, arcname="big.bin")
+    big.unlink()
+    cache = tmp_path / "cache"
+    datadir = cache / "datasets"
+    get_file("big.tar", archive.as_uri(), cache_dir=cache)  # downloaded; not extracted yet
+    script = _EXTRACTOR.format(root=str(ROOT), url=archive.as_uri(), cache=str(cache))
+    proc = subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 30
+    staged: list[Path] = []
+    while not staged and proc.poll() is None and time.monotonic() < deadline:
+        staged = [p for p in datadir.iterdir() if p.name.startswith(".kutils-extract-")]
+        time.sleep(0.002)
+    _kill(proc)
+    if not staged:
+        pytest.fail("the extraction never started, or ended before it could be killed")
+    assert staged[0].exists()  # what a SIGKILL mid-extraction leaves behind
+
+    get_file("big.tar", archive.as_uri(), extract=True, cache_dir=cache)
+    assert (datadir / "big.bin").stat().st_size == 96 << 20
+    assert leftovers(datadir) == {"big.tar", "big.bin"}
 
 
 # ---------------------------------------------------------------------------------------
