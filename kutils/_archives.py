@@ -81,20 +81,22 @@ def extract_archive(
     return False
 
 
-def remove_extraction_leftovers(file_path: str, path: str) -> None:
+def remove_extraction_leftovers(file_path: str, path: str) -> bool:
     """Remove the temporary folders a killed extraction of ``file_path`` left in ``path``.
 
     Call it holding the archive's lock: only the holder extracts that archive, so any
-    such folder left when the lock is taken belongs to a process that died.
+    such folder left when the lock is taken belongs to a process that died. Returns
+    whether there were any: then the extraction may have stopped half-way.
     """
     pattern = re.compile(rf"\.kutils-(extract|replaced)-{_tag(file_path)}-[a-z0-9_]{{8}}")
     try:
         names = os.listdir(path)
     except OSError:
-        return
-    for name in names:
-        if pattern.fullmatch(name):
-            shutil.rmtree(os.path.join(path, name), ignore_errors=True)
+        return False
+    found = [name for name in names if pattern.fullmatch(name)]
+    for name in found:
+        shutil.rmtree(os.path.join(path, name), ignore_errors=True)
+    return bool(found)
 
 
 def _tag(file_path: str) -> str:

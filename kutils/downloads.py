@@ -208,13 +208,14 @@ def get_file(
             # Whoever wrote a partial file of this target held this lock; holding it now,
             # any partial file left is from a process that died mid-download.
             _remove_partials(fpath)
-            remove_extraction_leftovers(fpath, datadir)
+            # Likewise for extractions; one killed half-way must be done again.
+            interrupted = remove_extraction_leftovers(fpath, datadir)
             # Another process may have fetched the file while this one waited for the lock.
             if need_download and (force_download or not _is_cached(fpath, file_hash, algorithm)):
                 _download(origin, fpath, file_hash, algorithm, options)
             protected = (fpath, fpath + ".lock")
             if untar:
-                if not os.path.exists(untar_fpath):
+                if interrupted or not os.path.exists(untar_fpath):
                     extract_archive(fpath, datadir, "tar", protected=protected)
                 return untar_fpath
             if extract:

@@ -444,6 +444,45 @@ def test_temporary_folder_of_a_killed_extraction_is_removed_by_the_next_call(tmp
     assert leftovers(datadir) == {"big.tar", "big.bin"}
 
 
+_UNTAR = """
+import sys
+sys.path.insert(0, {root!r})
+from kutils import get_file
+get_file("data", {url!r}, untar=True, cache_dir={cache!r}, progress=False)
+"""
+
+
+@pytest.mark.slow  # two extractions of 1500 members: 10 to 20 s on a loaded machine
+def test_untar_killed_while_moving_files_into_place_is_done_again(tmp_path):
+    count = 1500  # moving them takes a few hundred ms: time enough to kill in between
+    archive = _tar(
+        tmp_path / "data.tgz", [(_member(f"data/{i:05d}.txt"), b"%d" % i) for i in range(count)]
+    )
+    cache = tmp_path / "cache"
+    datadir = cache / "datasets"
+    get_file("data", archive.as_uri(), cache_dir=cache)  # a file named data: not untarred
+    (datadir / "data").unlink()
+    get_file("data.tar.gz", archive.as_uri(), cache_dir=cache)  # where untar=True keeps it
+    script = _UNTAR.format(root=str(ROOT), url=archive.as_uri(), cache=str(cache))
+    proc = subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.PIPE)
+    # Folders are created first, then the files moved in one by one: kill in between.
+    deadline = time.monotonic() + 60
+    while not (datadir / "data").exists() and proc.poll() is None:
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.001)
+    _kill(proc)
+    moved = len(list((datadir / "data").iterdir())) if (datadir / "data").exists() else -1
+    if not 0 <= moved < count:
+        pytest.fail(f"could not kill the extraction while it moved files ({moved} moved)")
+
+    # Keras 2 skips extraction when cache_subdir/fname exists; it exists, half-filled.
+    path = get_file("data", archive.as_uri(), untar=True, cache_dir=cache)
+    assert len(list(Path(path).iterdir())) == count
+    assert (Path(path) / f"{count - 1:05d}.txt").read_bytes() == b"%d" % (count - 1)
+    assert leftovers(datadir) == {"data", "data.tar.gz"}
+
+
 # ---------------------------------------------------------------------------------------
 # Extraction is all or nothing
 # ---------------------------------------------------------------------------------------
