@@ -137,9 +137,10 @@ sys.path.insert(0, {root!r})
 from kutils import get_file
 from kutils.downloads import DownloadInterruptedError, HTTPStatusError
 hashes, base = {hashes!r}, {base!r}
-outcomes = {{}}
+outcomes, slowest = {{}}, 0.0
 deadline = time.time() + {seconds}
 while time.time() < deadline:
+    start = time.monotonic()
     path = random.choice(sorted(hashes))
     hashed = random.random() < 0.6
     try:
@@ -157,7 +158,8 @@ while time.time() < deadline:
             ok = hashlib.sha256(f.read()).hexdigest() == hashes[path]
         outcome = "ok" if ok else "CORRUPT " + path + (" (hashed)" if hashed else "")
     outcomes[outcome] = outcomes.get(outcome, 0) + 1
-print(json.dumps(outcomes))
+    slowest = max(slowest, time.monotonic() - start)
+print(json.dumps({{"outcomes": outcomes, "slowest": slowest}}))
 """
 
 
@@ -221,6 +223,7 @@ def test_eight_processes_under_random_faults_never_get_a_bad_file(faulty_server,
             time.sleep(0.2)
 
         outcomes: Counter[str] = Counter()
+        slowest = 0.0
         hung = []
         join_deadline = time.monotonic() + 60  # the longest call is far shorter
         for worker in running:
@@ -230,7 +233,9 @@ def test_eight_processes_under_random_faults_never_get_a_bad_file(faulty_server,
                 hung.append(worker.pid)
                 continue
             assert worker.returncode == 0, err
-            outcomes.update(json.loads(out.strip().splitlines()[-1]))
+            report = json.loads(out.strip().splitlines()[-1])
+            outcomes.update(report["outcomes"])
+            slowest = max(slowest, report["slowest"])
     finally:
         for worker in running + killed:
             if worker.poll() is None:
@@ -258,5 +263,6 @@ def test_eight_processes_under_random_faults_never_get_a_bad_file(faulty_server,
     assert _partials(folder) == []
     print(
         f"\nsoak: outcomes {dict(outcomes)}, server {dict(counts)}, killed {len(killed)}, "
-        f"partial files before the last calls {len(left_by_the_killed)}"
+        f"slowest call {slowest:.1f} s, partial files before the last calls "
+        f"{len(left_by_the_killed)}"
     )
