@@ -49,13 +49,15 @@ class _FaultyHandler(http.server.BaseHTTPRequestHandler):
         fault = self.server.draw()
         asked = self.headers.get("Range")
         start = int(asked[6:].split("-")[0]) if asked else 0
+        if fault == "bad-206" and not asked:  # a wrong part needs a request for a part
+            fault = "ok"
         self.server.count(fault if fault != "ok" else ("ok-206" if start else "ok-200"))
         if fault == "5xx":
             self.send_response(random.choice([500, 502, 503]))
             self.send_header("Content-Length", "0")
             self.end_headers()
             return
-        if fault == "bad-206" and asked:
+        if fault == "bad-206":
             self._bad_206(body, start)
             return
         part = body[start:]
