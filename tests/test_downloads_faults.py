@@ -262,6 +262,34 @@ def test_mismatched_206_falls_back_to_a_full_download(server, tmp_path, kind):
     assert leftovers(tmp_path / "datasets") == {"data.bin"}
 
 
+def chunked_drop_after(n: int) -> Action:
+    """A 200 in chunked encoding (no size announced) that breaks off after ``n`` bytes."""
+
+    def action(h: _Handler) -> None:
+        h.send_response(200)
+        h.send_header("Transfer-Encoding", "chunked")
+        h.send_header("Accept-Ranges", "bytes")
+        h.send_header("ETag", '"v1"')
+        h.end_headers()
+        h.wfile.write(b"%x\r\n" % len(BODY) + BODY[:n])  # one chunk, cut short
+        h.wfile.flush()
+        h.close_connection = True
+        h.connection.shutdown(socket.SHUT_RDWR)
+
+    return action
+
+
+def test_part_of_a_file_whose_size_was_never_announced_is_not_trusted(server, tmp_path):
+    half = len(BODY) // 2
+    server.routes["/data.bin"] = [chunked_drop_after(half), serve()]
+    path = get_file("data.bin", server.url("/data.bin"), cache_dir=tmp_path, **FAST)
+    assert Path(path).read_bytes() == BODY
+    ranges = [h.get("Range") for h in server.requests_for("/data.bin")]
+    # A resume was asked for, and its answer (a 206 that is right in itself) refused.
+    assert len(ranges) == 3 and ranges[0] is None and ranges[2] is None
+    assert ranges[1] is not None and ranges[1].startswith("bytes=")
+
+
 def test_matching_206_is_still_used_to_resume(server, tmp_path):
     half = len(BODY) // 2
     server.routes["/data.bin"] = [drop_after(half), serve()]
