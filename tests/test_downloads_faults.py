@@ -3,7 +3,8 @@ that do not match the Range asked, downloads killed half-way, archives that conf
 the cache folder, and fnames that name the cache folder itself.
 
 Each fault is the real one: a subprocess under RLIMIT_FSIZE (or a small tmpfs), a loopback
-server that sends the wrong part, a subprocess killed with SIGKILL while it downloads.
+server that sends the wrong part, a subprocess killed with SIGKILL while it downloads or
+extracts.
 """
 
 from __future__ import annotations
@@ -480,7 +481,7 @@ get_file("data", {url!r}, untar=True, cache_dir={cache!r}, progress=False)
 """
 
 
-@pytest.mark.slow  # two extractions of 1500 members: 10 to 20 s on a loaded machine
+@pytest.mark.slow  # two extractions of 1500 members: 6 to 22 s measured on a loaded machine
 def test_untar_killed_while_moving_files_into_place_is_done_again(tmp_path):
     count = 1500  # moving them takes a few hundred ms: time enough to kill in between
     archive = _tar(
