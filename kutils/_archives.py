@@ -4,20 +4,27 @@ Every member is checked before it is written: absolute names, ``..`` components,
 that resolve outside the extraction folder (checked against the files already extracted,
 so a chain of links cannot escape either) and device files make the whole archive
 refused with ``UnsafeArchiveError``. Members are extracted into a fresh temporary folder
-beside the target and moved into place only when the whole archive went through, so a
-refused or broken archive leaves the target exactly as it was. Python's own ``'data'``
-tar filter is applied as well where it exists.
+beside the target and moved into place only when the whole archive went through and
+nothing in it conflicts with what the target holds (a file where the archive has a
+folder, or the reverse; the archive itself or its lock file). Should a move still fail
+half-way, the files already moved are taken back out and the ones they replaced put
+back, so a refused or broken archive leaves the target exactly as it was. Python's own
+``'data'`` tar filter is applied as well where it exists.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import hashlib
 import os
+import re
 import shutil
 import stat
 import tarfile
 import tempfile
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 _FORMATS = ("tar", "zip")
 
@@ -51,29 +58,65 @@ def archive_formats(archive_format: str | Sequence[str] | None) -> list[str]:
 
 
 def extract_archive(
-    file_path: str, path: str, archive_format: str | Sequence[str] | None = "auto"
+    file_path: str,
+    path: str,
+    archive_format: str | Sequence[str] | None = "auto",
+    *,
+    protected: Sequence[str] = (),
 ) -> bool:
     """Extract ``file_path`` into the folder ``path``; False when it is no such archive.
 
     Existing files in ``path`` are overwritten by members of the same name, as Keras 2
-    did; nothing in ``path`` is deleted.
+    did; nothing in ``path`` is deleted. A member that would replace ``file_path`` itself
+    or one of the ``protected`` paths (the lock file) makes the archive refused.
     """
+    keep = (file_path, *protected)
     for name in archive_formats(archive_format):
         if name == "tar" and tarfile.is_tarfile(file_path):
-            _extract_safely(file_path, path, _extract_tar)
+            _extract_safely(file_path, path, _extract_tar, keep)
             return True
         if name == "zip" and zipfile.is_zipfile(file_path):
-            _extract_safely(file_path, path, _extract_zip)
+            _extract_safely(file_path, path, _extract_zip, keep)
             return True
     return False
 
 
-def _extract_safely(file_path: str, path: str, extract: object) -> None:
-    staging = tempfile.mkdtemp(prefix=".kutils-extract-", dir=path)
+def remove_extraction_leftovers(file_path: str, path: str) -> bool:
+    """Remove the temporary folders a killed extraction of ``file_path`` left in ``path``.
+
+    Call it holding the archive's lock: only the holder extracts that archive, so any
+    such folder left when the lock is taken belongs to a process that died. Returns
+    whether there were any: then the extraction may have stopped half-way.
+    """
+    pattern = re.compile(rf"\.kutils-(extract|replaced)-{_tag(file_path)}-[a-z0-9_]{{8}}")
     try:
-        extract(file_path, staging)  # type: ignore[operator]
+        names = os.listdir(path)
+    except OSError:
+        return False
+    found = [name for name in names if pattern.fullmatch(name)]
+    for name in found:
+        shutil.rmtree(os.path.join(path, name), ignore_errors=True)
+    return bool(found)
+
+
+def _tag(file_path: str) -> str:
+    # Names the archive in its temporary folders; archives of the same name in other
+    # folders extract into the same place under other locks, so the name alone is not
+    # enough. Not a security measure.
+    return hashlib.sha1(os.path.realpath(file_path).encode(), usedforsecurity=False).hexdigest()[
+        :12
+    ]
+
+
+def _extract_safely(
+    file_path: str, path: str, extract: Callable[[str, str], None], keep: Sequence[str]
+) -> None:
+    staging = tempfile.mkdtemp(prefix=f".kutils-extract-{_tag(file_path)}-", dir=path)
+    try:
+        extract(file_path, staging)
         _check_links(file_path, staging)
-        _move_into(staging, path)
+        folders, files = _plan_moves(file_path, staging, path, keep)
+        _move_all(folders, files, path, _tag(file_path))
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
@@ -158,35 +201,105 @@ def _check_links(file_path: str, staging: str) -> None:
                 _refuse(file_path, name, f"is a link pointing outside ({os.readlink(full)!r})")
 
 
-def _move_into(staging: str, target: str) -> None:
-    """Move everything under ``staging`` into ``target``, replacing files of the same name."""
-    for folder, dirs, files in os.walk(staging):
+def _plan_moves(
+    file_path: str, staging: str, target: str, keep: Sequence[str]
+) -> tuple[list[str], list[tuple[str, str]]]:
+    """The folders to create and the (source, final) files to move, or an error.
+
+    Every conflict is found here, before anything in ``target`` changes.
+    """
+    kept = {_same(path): path for path in keep}
+    folders: list[str] = []
+    files: list[tuple[str, str]] = []
+    for folder, dirs, names in os.walk(staging):
         relative = os.path.relpath(folder, staging)
         destination = target if relative == "." else os.path.join(target, relative)
         for entry in list(dirs):
-            source = os.path.join(folder, entry)
-            final = os.path.join(destination, entry)
+            source, final = os.path.join(folder, entry), os.path.join(destination, entry)
+            member = os.path.normpath(os.path.join(relative, entry))
             if os.path.islink(source):
-                files.append(entry)  # a link to a folder moves as a link
+                names.append(entry)  # a link to a folder moves as a link
                 dirs.remove(entry)
                 continue
+            _check_kept(file_path, member, final, kept)
             if os.path.islink(final):
                 msg = (
                     f"Cannot extract into {final!r}: it is a symbolic link already in the "
                     "cache folder, and following it could write anywhere. Remove it and "
-                    "call get_file again."
+                    "call get_file again. Nothing was extracted."
                 )
-                raise UnsafeArchiveError(msg, member=os.path.join(relative, entry))
-            os.makedirs(final, exist_ok=True)
-        for entry in files:
-            final = os.path.join(destination, entry)
+                raise UnsafeArchiveError(msg, member=member)
+            if os.path.lexists(final) and not os.path.isdir(final):
+                msg = (
+                    f"Cannot extract the folder {member!r} to {final!r}: a file of that "
+                    "name is already there. Remove or rename it and call get_file again. "
+                    "Nothing was extracted."
+                )
+                raise NotADirectoryError(errno.ENOTDIR, msg)
+            if not os.path.isdir(final):
+                folders.append(final)
+        for entry in names:
+            source, final = os.path.join(folder, entry), os.path.join(destination, entry)
+            member = os.path.normpath(os.path.join(relative, entry))
+            _check_kept(file_path, member, final, kept)
             if os.path.isdir(final) and not os.path.islink(final):
                 msg = (
-                    f"Cannot extract the file {entry!r} to {final!r}: a folder of that name "
-                    "is already there. Remove it and call get_file again."
+                    f"Cannot extract the file {member!r} to {final!r}: a folder of that name "
+                    "is already there. Remove or rename it and call get_file again. Nothing "
+                    "was extracted."
                 )
-                raise IsADirectoryError(msg)
-            os.replace(os.path.join(folder, entry), final)
+                raise IsADirectoryError(errno.EISDIR, msg)
+            files.append((source, final))
+    return folders, files
+
+
+def _same(path: str) -> str:
+    # The folder resolved, the name itself not: replacing a link replaces the link.
+    folder, name = os.path.split(os.path.abspath(path))
+    return os.path.normcase(os.path.join(os.path.realpath(folder), name))
+
+
+def _check_kept(file_path: str, member: str, final: str, kept: dict[str, str]) -> None:
+    path = kept.get(_same(final))
+    if path is None:
+        return
+    what = "the archive itself" if path == file_path else f"{path!r}, which get_file uses"
+    _refuse(file_path, member, f"would replace {what}")
+
+
+def _move_all(folders: list[str], files: list[tuple[str, str]], target: str, tag: str) -> None:
+    """Create ``folders`` and move ``files`` into place; on any failure, undo all of it."""
+    undo: list[tuple[str, str, str]] = []
+    backup: str | None = None
+    try:
+        for final in folders:
+            os.mkdir(final)
+            undo.append(("rmdir", final, ""))
+        for source, final in files:
+            if os.path.lexists(final):
+                if backup is None:
+                    backup = tempfile.mkdtemp(prefix=f".kutils-replaced-{tag}-", dir=target)
+                saved = os.path.join(backup, str(len(undo)))
+                os.replace(final, saved)
+                undo.append(("restore", saved, final))
+            os.replace(source, final)
+            undo.append(("remove", final, ""))
+    except BaseException:
+        for action, path, final in reversed(undo):
+            # Best effort: the first error is the one to report.
+            with contextlib.suppress(OSError):
+                if action == "rmdir":
+                    os.rmdir(path)
+                elif action == "restore":
+                    os.replace(path, final)
+                elif os.path.isdir(path) and not os.path.islink(path):
+                    shutil.rmtree(path)
+                else:
+                    os.remove(path)
+        raise
+    finally:
+        if backup is not None:
+            shutil.rmtree(backup, ignore_errors=True)
 
 
 def _refuse(file_path: str, name: str, reason: str) -> None:

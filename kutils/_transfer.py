@@ -10,9 +10,11 @@ overlaps the network and the disk instead of being a second pass over the file
 from __future__ import annotations
 
 import email.utils
+import errno
 import hashlib
 import os
 import queue
+import re
 import sys
 import threading
 import time
@@ -52,6 +54,14 @@ class HTTPStatusError(URLFetchError):
 
 class DownloadInterruptedError(URLFetchError):
     """Connection errors, timeouts or truncated bodies outlasted every retry."""
+
+
+class WriteError(OSError):
+    """Writing downloaded bytes to the file failed: a full disk, a quota, a size limit.
+
+    Raised by ``HashingWriter`` so that ``get_file`` can tell a failure of the disk from
+    a failure of the origin; ``errno`` and ``strerror`` are the system's.
+    """
 
 
 @dataclass(frozen=True)
@@ -111,7 +121,7 @@ class HashingWriter:
     def commit(self, buf: bytearray, n: int) -> None:
         try:
             with memoryview(buf) as view:
-                self._file.write(view[:n])
+                self._write_all(view[:n])
         except BaseException:
             self._free.put(buf)
             raise
@@ -120,6 +130,20 @@ class HashingWriter:
             self._free.put(buf)
         else:
             self._full.put((buf, n))
+
+    def _write_all(self, data: memoryview) -> None:
+        # An unbuffered write may store fewer bytes than it was given (the file-size limit
+        # or the disk's last free blocks reached); the next write then reports why. Only
+        # bytes that were written reach the hash, since a buffer is hashed once whole.
+        done = 0
+        while done < len(data):
+            try:
+                written = self._file.write(data[done:])
+            except OSError as exc:
+                raise WriteError(exc.errno, exc.strerror or str(exc)) from exc
+            if not written:
+                raise WriteError(errno.EIO, "the file accepted no more bytes")
+            done += written
 
     def give_back(self, buf: bytearray) -> None:
         self._free.put(buf)
@@ -309,6 +333,9 @@ class _ResumeState:
     total: int | None = None
     accepts_ranges: bool = False
     validator: str | None = None
+    # Set once a server answered a Range request with a part that was not the one asked
+    # for: it is not asked for ranges again during this call.
+    ranges_distrusted: bool = False
 
 
 def _one_attempt(
@@ -319,9 +346,8 @@ def _one_attempt(
     progress: Progress,
     state: _ResumeState,
 ) -> None:
-
     headers = {}
-    resuming = writer.size > 0 and state.accepts_ranges
+    resuming = writer.size > 0 and state.accepts_ranges and not state.ranges_distrusted
     if resuming:
         headers["Range"] = f"bytes={writer.size}-"
         if state.validator:
@@ -340,24 +366,51 @@ def _one_attempt(
             if response.url != origin:
                 msg += f" (at {response.url})"
             raise HTTPStatusError(msg, url=origin, status=status)
-        if not (resuming and status == 206 and _range_start(response) == writer.size):
-            if writer.size:  # the server sent the whole body again: start over
-                writer.restart()
-            state.total = _content_length(response)
-            state.accepts_ranges = response.headers.get("Accept-Ranges", "").lower() == "bytes"
-            etag = response.headers.get("ETag")
-            strong_etag = etag if etag and not etag.startswith("W/") else None
-            state.validator = strong_etag or response.headers.get("Last-Modified")
-        progress.total = state.total
-        _copy(_guarded(_body_reader(response)), writer, progress)
-        if state.total is not None and writer.size < state.total:
-            raise _Transient(f"the connection closed after {writer.size} of {state.total} bytes")
-        if state.total is not None and writer.size > state.total:
-            msg = (
-                f"URL fetch failure on {origin} : None -- the server sent {writer.size} "
-                f"bytes but announced {state.total} (Content-Length)"
-            )
-            raise URLFetchError(msg, url=origin)
+        problem = None
+        if status == 206:
+            offset = writer.size if resuming else 0
+            problem = _range_problem(response, offset, state.total if resuming else None)
+            if problem is not None and not resuming:
+                raise _Transient(f"206 Partial Content to a request without Range: {problem}")
+        if problem is None:
+            if not (resuming and status == 206):
+                _start_body(response, writer, state)
+            _read_body(origin, response, writer, progress, state)
+            return
+    # The part sent is not the one asked for, or belongs to another size of the file:
+    # none of it can be trusted. Start over with a plain request.
+    state.ranges_distrusted = True
+    writer.restart()
+    _one_attempt(session, origin, writer, options, progress, state)
+
+
+def _start_body(response: Any, writer: HashingWriter, state: _ResumeState) -> None:
+    """The answer carries the whole file: note its size and validator, empty the file."""
+    if writer.size:  # the server sent the whole body again: start over
+        writer.restart()
+    if response.status_code == 206:  # a Range-less request answered as bytes 0-(n-1)/n
+        state.total = _range_total(response)
+    else:
+        state.total = _content_length(response)
+    state.accepts_ranges = response.headers.get("Accept-Ranges", "").lower() == "bytes"
+    etag = response.headers.get("ETag")
+    strong_etag = etag if etag and not etag.startswith("W/") else None
+    state.validator = strong_etag or response.headers.get("Last-Modified")
+
+
+def _read_body(
+    origin: str, response: Any, writer: HashingWriter, progress: Progress, state: _ResumeState
+) -> None:
+    progress.total = state.total
+    _copy(_guarded(_body_reader(response)), writer, progress)
+    if state.total is not None and writer.size < state.total:
+        raise _Transient(f"the connection closed after {writer.size} of {state.total} bytes")
+    if state.total is not None and writer.size > state.total:
+        msg = (
+            f"URL fetch failure on {origin} : None -- the server sent {writer.size} "
+            f"bytes but announced {state.total} (Content-Length)"
+        )
+        raise URLFetchError(msg, url=origin)
 
 
 def _guarded(readinto: Callable[[bytearray], int | None]) -> Callable[[bytearray], int | None]:
@@ -410,16 +463,43 @@ def _content_length(response: Any) -> int | None:
         return None
 
 
-def _range_start(response: Any) -> int | None:
-    # "Content-Range: bytes 100-999/1000"
-    value = response.headers.get("Content-Range", "")
-    unit, _, spec = value.partition(" ")
-    if unit.strip().lower() != "bytes":
-        return None
-    try:
-        return int(spec.split("-", 1)[0])
-    except ValueError:
-        return None
+_CONTENT_RANGE = re.compile(r"bytes[ \t]+(\d+)-(\d+)/(\d+|\*)", re.IGNORECASE)
+
+
+def _range_problem(response: Any, offset: int, total: int | None) -> str | None:
+    """Why a 206 answer is not the rest of the file from ``offset`` on; None when it is.
+
+    ``total`` is the size the first answer announced (None: not known, or no earlier
+    answer). A 206 must say, in ``Content-Range: bytes <start>-<end>/<size>``, that it
+    starts at ``offset`` and runs to the last byte of a file of that same size.
+    """
+    value = response.headers.get("Content-Range")
+    if value is None:
+        return "it has no Content-Range header"
+    match = _CONTENT_RANGE.fullmatch(value.strip())
+    if match is None:
+        return f"its Content-Range {value!r} is not 'bytes <start>-<end>/<size>'"
+    start, end = int(match[1]), int(match[2])
+    if match[3] == "*":
+        return f"its Content-Range {value!r} does not give the file's size"
+    size = int(match[3])
+    if offset and total is None:
+        return "the file's size was not announced at first, so the part cannot be checked"
+    if start != offset:
+        return f"it starts at byte {start}, but byte {offset} was asked for"
+    if total is not None and size != total:
+        return f"it gives the file's size as {size}, but the first answer announced {total}"
+    if end != size - 1:
+        return f"it ends at byte {end}, not at the file's last byte ({size - 1})"
+    length = _content_length(response)
+    if length is not None and length != end - start + 1:
+        return f"its Content-Length {length} does not match its Content-Range {value!r}"
+    return None
+
+
+def _range_total(response: Any) -> int | None:
+    match = _CONTENT_RANGE.fullmatch(response.headers.get("Content-Range", "").strip())
+    return int(match[3]) if match and match[3] != "*" else None
 
 
 def _parse_retry_after(value: str | None) -> float | None:

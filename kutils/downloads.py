@@ -10,15 +10,18 @@ that downloads.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import os
 import re
 import secrets
 import tempfile
+import threading
 from collections.abc import Mapping, Sequence
 from typing import BinaryIO
 
-from kutils._archives import UnsafeArchiveError, extract_archive
+from kutils._archives import UnsafeArchiveError, extract_archive, remove_extraction_leftovers
 from kutils._transfer import (
     CHUNK_SIZE,
     DownloadInterruptedError,
@@ -26,6 +29,7 @@ from kutils._transfer import (
     HashingWriter,
     HTTPStatusError,
     URLFetchError,
+    WriteError,
     fetch,
 )
 
@@ -89,8 +93,11 @@ def get_file(
     is given and does not match: then it is downloaded again.
 
     The download is written to a temporary file in the destination folder and hashed as
-    it streams; only a complete file whose hash matches is moved into place (atomically,
-    with ``os.replace``), so the target path never holds a partial file. Connection
+    it streams; every write is checked, and only a complete, synced file whose hash
+    matches is moved into place (atomically, with ``os.replace``), so the target path
+    never holds a partial file. Partial files of downloads that were killed are removed
+    by the next call. A ``206`` answer is used only if its ``Content-Range`` is exactly
+    the part asked for; otherwise the file is fetched whole again. Connection
     errors, timeouts, 429 and 5xx answers are retried with exponential backoff (honouring
     ``Retry-After``), and a dropped connection resumes with an HTTP Range request when
     the server supports it. Processes fetching the same file at once wait on a lock file
@@ -143,10 +150,17 @@ def get_file(
             type Keras 2 raised.
         HashMismatchError: (a ``ValueError``) the downloaded file does not match
             ``file_hash``; it is not kept.
+        OSError: the download could not be written, synced or closed (a full disk, a
+            quota, the file-size limit: ``ENOSPC``, ``EDQUOT``, ``EFBIG``). Nothing is
+            stored, and a copy already at the target stays as it was.
         UnsafeArchiveError: (a ``ValueError``) an archive member has an absolute path or
-            ``..``, a link pointing outside the folder, or is a device file. The whole
-            archive is refused and nothing is extracted.
-        ValueError: bad arguments (an unknown URL scheme, a malformed hash, ...).
+            ``..``, a link pointing outside the folder, is a device file, or would
+            replace the archive or its lock file. The whole archive is refused and
+            nothing is extracted.
+        IsADirectoryError, NotADirectoryError: an archive member is a file where the
+            cache folder has a folder, or the reverse; nothing is extracted.
+        ValueError: bad arguments (an unknown URL scheme, a malformed hash, an ``fname``
+            that resolves to the cache folder, ...).
         filelock.Timeout: ``lock_timeout`` passed while another process held the lock.
 
     Example:
@@ -178,6 +192,7 @@ def get_file(
     options = _fetch_options(timeout, retries, backoff_factor, backoff_max, progress, headers)
 
     datadir = os.path.join(_cache_base(cache_dir), os.fspath(cache_subdir))
+    _check_inside(fname, os.path.join(datadir, fname), datadir)
     os.makedirs(datadir, exist_ok=True)
     if untar:
         untar_fpath = os.path.join(datadir, fname)
@@ -191,15 +206,23 @@ def get_file(
         from filelock import FileLock
 
         with FileLock(fpath + ".lock", timeout=-1 if lock_timeout is None else lock_timeout):
+            # Whoever wrote a partial file of this target held this lock; holding it now,
+            # any partial file left is from a process that died mid-download.
+            _remove_partials(fpath)
+            # Likewise for extractions; one killed half-way must be done again.
+            interrupted = remove_extraction_leftovers(fpath, datadir)
             # Another process may have fetched the file while this one waited for the lock.
             if need_download and (force_download or not _is_cached(fpath, file_hash, algorithm)):
                 _download(origin, fpath, file_hash, algorithm, options)
+            protected = (fpath, fpath + ".lock")
             if untar:
-                if not os.path.exists(untar_fpath):
-                    extract_archive(fpath, datadir, "tar")
+                if interrupted or not os.path.exists(untar_fpath):
+                    extract_archive(fpath, datadir, "tar", protected=protected)
                 return untar_fpath
             if extract:
-                extract_archive(fpath, datadir, formats)
+                extract_archive(fpath, datadir, formats, protected=protected)
+    elif _partials(fpath):
+        _remove_partials_if_idle(fpath)
     return fpath
 
 
@@ -234,6 +257,22 @@ def _check_fname(fname: object) -> str:
         )
         raise ValueError(msg)
     return os.path.expanduser(fname)
+
+
+def _check_inside(fname: str, target: str, datadir: str) -> None:
+    """Refuse an fname that names the cache folder itself or a folder above it."""
+    real_target, real_dir = os.path.realpath(target), os.path.realpath(datadir)
+    try:
+        above = os.path.commonpath([real_target, real_dir]) == real_target
+    except ValueError:  # on different drives
+        above = False
+    if above:
+        msg = (
+            "fname must name a file to store the download as, such as 'mnist.npz', but it "
+            f"resolves to the cache folder {real_dir!r} or a folder above it. Received: "
+            f"fname={fname!r}"
+        )
+        raise ValueError(msg)
 
 
 def _resolve_algorithm(file_hash: str | None, hash_algorithm: str) -> str | None:
@@ -330,14 +369,20 @@ def _download(
 ) -> None:
     print("Downloading data from", origin)
     tmp_path, tmp = _open_temporary(fpath)
+    syncer = _BackgroundSync(tmp.fileno())
     try:
-        with tmp:
-            writer = HashingWriter(tmp, algorithm)
-            try:
-                fetch(origin, writer, options)
-                actual = writer.hexdigest()
-            finally:
-                writer.close()
+        writer = HashingWriter(tmp, algorithm)
+        try:
+            fetch(origin, writer, options)
+            actual = writer.hexdigest()
+        except WriteError as exc:
+            raise _storage_error(exc, "writing to", origin, tmp_path, fpath) from exc
+        finally:
+            writer.close()
+            syncer.stop()
+        if syncer.error is not None:
+            raise _storage_error(syncer.error, "saving", origin, tmp_path, fpath)
+        _commit_to_disk(tmp, writer.size, origin, tmp_path, fpath)
         if file_hash is not None and actual != file_hash.lower():
             msg = (
                 f"The file downloaded from {origin} does not have the expected {algorithm} "
@@ -348,9 +393,147 @@ def _download(
                 msg, url=origin, expected=file_hash.lower(), actual=actual or ""
             )
         os.replace(tmp_path, fpath)
+        _sync_folder(os.path.dirname(fpath))
     finally:
-        if os.path.exists(tmp_path):
+        syncer.stop()
+        if not tmp.closed:
+            with contextlib.suppress(OSError):  # the error that matters is being raised
+                tmp.close()
+        if os.path.lexists(tmp_path):
             os.remove(tmp_path)
+
+
+class _BackgroundSync:
+    """Flush a file being written to the disk as it grows, so the final fsync is short.
+
+    Left to the kernel, most of a large download is still in memory when it ends and the
+    fsync that follows writes all of it; flushing every ``step`` bytes in a thread overlaps
+    that with the transfer. The first error is kept in ``error``: a failed flush can
+    clear the error the final fsync would otherwise report.
+    """
+
+    def __init__(self, fd: int, step: int = 32 << 20, period: float = 0.2) -> None:
+        self._fd = fd
+        self._step = step
+        self._period = period
+        self._done = threading.Event()
+        self.error: OSError | None = None
+        self._thread = threading.Thread(target=self._run, name="kutils-sync", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        sync = getattr(os, "fdatasync", os.fsync)
+        flushed = 0
+        while not self._done.wait(self._period):
+            try:
+                size = os.fstat(self._fd).st_size
+                if size - flushed >= self._step:
+                    sync(self._fd)
+                    flushed = size
+            except OSError as exc:
+                self.error = exc
+                return
+
+    def stop(self) -> None:
+        self._done.set()
+        self._thread.join()
+
+
+def _commit_to_disk(tmp: BinaryIO, size: int, origin: str, tmp_path: str, fpath: str) -> None:
+    """Check the file holds every byte, and get it to the disk; a failure raises OSError.
+
+    A full disk or an exhausted quota can show only now, on a network filesystem or
+    with delayed allocation: fsync and close report it, and the file is not used.
+    """
+    try:
+        stored = os.fstat(tmp.fileno()).st_size
+        if stored != size:
+            raise OSError(errno.EIO, f"the file holds {stored} bytes, {size} were written")
+        os.fsync(tmp.fileno())
+    except OSError as exc:
+        raise _storage_error(exc, "saving", origin, tmp_path, fpath) from exc
+    try:
+        tmp.close()
+    except OSError as exc:
+        raise _storage_error(exc, "closing", origin, tmp_path, fpath) from exc
+
+
+_STORAGE_HINT = "Check that disk (or pass cache_dir= for another one), then call get_file again."
+_STORAGE_HINTS = {
+    "ENOSPC": (
+        "Free space on that disk (or pass cache_dir= for another one), then call get_file again."
+    ),
+    "EDQUOT": (
+        "Free space within your quota on that disk, or have the quota raised, then call "
+        "get_file again."
+    ),
+    "EFBIG": (
+        "The file is larger than this process may write (see `ulimit -f`) or the "
+        "filesystem allows; raise the limit or pass cache_dir= for another disk."
+    ),
+}
+
+
+def _storage_error(exc: OSError, doing: str, origin: str, tmp_path: str, fpath: str) -> OSError:
+    code = exc.errno if exc.errno is not None else errno.EIO
+    name = errno.errorcode.get(code, str(code))
+    kept = (
+        "The file already there was left as it was."
+        if os.path.exists(fpath)
+        else "Nothing was stored there."
+    )
+    msg = (
+        f"Could not store the download of {origin} at {fpath!r}: {doing} its temporary "
+        f"file {tmp_path!r} failed with {name} ({exc.strerror or exc}). The partial "
+        f"download was deleted. {kept} {_STORAGE_HINTS.get(name, _STORAGE_HINT)}"
+    )
+    # OSError(errno, ...) picks the matching subclass (PermissionError for EACCES, ...).
+    return OSError(code, msg)
+
+
+def _sync_folder(folder: str) -> None:
+    """Make the rename durable; not every system can open a folder, so this is best effort."""
+    try:
+        fd = os.open(folder or ".", os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _partials(fpath: str) -> list[str]:
+    """The temporary files ``_open_temporary`` made for ``fpath`` that are still there."""
+    folder, base = os.path.split(fpath)
+    pattern = re.compile(rf"\.{re.escape(base)}\.[0-9a-f]{{12}}\.part")
+    try:
+        names = os.listdir(folder or ".")
+    except OSError:
+        return []
+    return [os.path.join(folder, name) for name in names if pattern.fullmatch(name)]
+
+
+def _remove_partials(fpath: str) -> None:
+    """Remove the partial files of ``fpath``; call with its lock held."""
+    for path in _partials(fpath):
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(path)
+
+
+def _remove_partials_if_idle(fpath: str) -> None:
+    # The file is cached, so waiting for the lock is not worth it: if another process
+    # holds it, that process may be writing one of these files and removes stale ones
+    # itself.
+    from filelock import FileLock, Timeout
+
+    try:
+        with FileLock(fpath + ".lock", timeout=0):
+            _remove_partials(fpath)
+    except Timeout:
+        pass
 
 
 def _open_temporary(fpath: str) -> tuple[str, BinaryIO]:
