@@ -12,6 +12,7 @@ see the objects too.
 
 from __future__ import annotations
 
+import threading
 from types import TracebackType
 from typing import Any
 
@@ -47,9 +48,13 @@ class CustomObjectScope:
     Code inside the block sees the given objects in ``get_custom_objects()`` and through
     every name look-up Keras does: ``keras.models.load_model`` (``.keras`` and ``.h5``),
     ``keras.layers.deserialize`` and string identifiers such as
-    ``Dense(4, kernel_regularizer='MyRegularizer')``. On exit the registry is restored
-    exactly as it was on entry, also when the block raises; changes made inside the
-    block, through ``get_custom_objects()`` too, are discarded.
+    ``Dense(4, kernel_regularizer='MyRegularizer')``. On exit, also when the block
+    raises, the scope takes back what it added and nothing else: each name it set gets
+    back the value it would have without this scope (the one of a scope still open that
+    set it, else the one it had before any open scope set it, or no entry). A name that
+    was given another object meanwhile, outside this scope, keeps that object, and
+    registrations the scope did not make (``keras.saving.register_keras_serializable``
+    in a module imported inside the block, ``get_custom_objects()[name] = obj``) stay.
 
     Args:
         *args: any number of dicts mapping names to classes or functions. Later dicts
@@ -61,8 +66,11 @@ class CustomObjectScope:
     Threads:
         As in Keras 2, the registry is process-global: while a scope is open, every
         thread sees its objects, and scopes opened at the same time in several threads
-        see each other's objects. Keras 3's ``keras.saving.CustomObjectScope`` is
-        thread-local, if that is what you need.
+        see each other's objects. Unlike Keras 2, scopes may close in any order and in
+        any thread: one scope's exit never removes another open scope's objects, and
+        once every scope is closed none of their objects is left. One scope object may
+        be entered several times (nested, or in several threads at once). Keras 3's
+        ``keras.saving.CustomObjectScope`` is thread-local, if that is what you need.
 
     Example:
         >>> with CustomObjectScope({"MyLayer": MyLayer}):  # doctest: +SKIP
@@ -71,7 +79,8 @@ class CustomObjectScope:
 
     def __init__(self, *args: dict[str, Any]) -> None:
         self.custom_objects = args
-        self.backup: dict[str, Any] | None = None
+        # The entries this scope object has open, per thread (a scope may be re-entered).
+        self._entries: dict[int, list[_Entry]] = {}
 
     def __enter__(self) -> CustomObjectScope:
         for position, objects in enumerate(self.custom_objects):
@@ -81,10 +90,18 @@ class CustomObjectScope:
                     f"Received: argument {position} of type {type(objects).__name__}"
                 )
                 raise TypeError(msg)
-        registry = get_custom_objects()
-        self.backup = dict(registry)
+        merged: dict[str, Any] = {}
         for objects in self.custom_objects:
-            registry.update(objects)
+            merged.update(objects)
+        registry = get_custom_objects()
+        entry = _Entry(merged)
+        with _lock:
+            for name, value in merged.items():
+                if not any(name in other.objects for other in _open):
+                    _underneath[name] = registry.get(name, _MISSING)
+                registry[name] = value
+            _open.append(entry)
+            self._entries.setdefault(threading.get_ident(), []).append(entry)
         return self
 
     def __exit__(
@@ -94,8 +111,49 @@ class CustomObjectScope:
         traceback: TracebackType | None,
     ) -> None:
         registry = get_custom_objects()
-        registry.clear()
-        registry.update(self.backup or {})
+        with _lock:
+            entries = self._entries.get(threading.get_ident())
+            if not entries:
+                return  # exited more often than entered in this thread: nothing to undo
+            entry = entries.pop()
+            if not entries:
+                del self._entries[threading.get_ident()]
+            _open.remove(entry)
+            for name, value in entry.objects.items():
+                _take_back(registry, name, value)
+
+
+class _Entry:
+    """One entry into a scope: the objects it set (compared by identity)."""
+
+    def __init__(self, objects: dict[str, Any]) -> None:
+        self.objects = objects
+
+
+_MISSING = object()
+_lock = threading.Lock()
+# Open entries, oldest first, and for each name they set, the value it had before the
+# first of them set it (_MISSING: no entry). Guarded by _lock.
+_open: list[_Entry] = []
+_underneath: dict[str, Any] = {}
+
+
+def _take_back(registry: dict[str, Any], name: str, value: Any) -> None:
+    """Undo one closed entry's ``name = value`` (call with _lock held)."""
+    setters = [other.objects[name] for other in _open if name in other.objects]
+    current = registry.get(name, _MISSING)
+    if current is value or current is _MISSING:
+        # The registry still shows this entry's object (or the name was deleted): give it
+        # the value it would have without this entry.
+        restored = setters[-1] if setters else _underneath.get(name, _MISSING)
+        if restored is _MISSING:
+            registry.pop(name, None)
+        else:
+            registry[name] = restored
+    # Otherwise a later open scope, or code outside the scopes, set another object under
+    # the name since: that one stays.
+    if not setters:
+        _underneath.pop(name, None)
 
 
 def custom_object_scope(*args: dict[str, Any]) -> CustomObjectScope:
