@@ -1,7 +1,8 @@
 """kutils._loader: worker processes that die, also half-way through sending a batch.
 
-No Keras here except where fit is the subject: spawned workers import this module to
-unpickle its sequences, and a light module keeps their start-up short.
+No Keras here (the loader needs only ``len`` and ``[]``): spawned workers import this
+module to unpickle its sequences, and a light module keeps their start-up short. The
+same fault under ``fit`` is in test_sequence.py.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ import numpy as np
 import psutil
 import pytest
 
-from kutils import Sequence
 from kutils._loader import OrderedLoader, WorkerDied
 
 pytestmark = pytest.mark.timeout(120)
@@ -39,7 +39,7 @@ class KillWhenPickled:
         raise AssertionError("not reached")
 
 
-class BigBatches(Sequence):
+class BigBatches:
     """Batch 0 is small; batch 1 holds ``BIG`` bytes, then optionally a KillWhenPickled.
 
     ``marker`` (a path) is written once batch 1 is built, before it is sent.
@@ -69,7 +69,7 @@ class Unpicklable:
         raise TypeError("this object refuses to be pickled")
 
 
-class BigThenUnpicklable(Sequence):
+class BigThenUnpicklable:
     def __len__(self):
         return 2
 
