@@ -82,6 +82,7 @@ class OrderedLoader:
         self._processes: list[Any] = []
         self._tasks: Any = None
         self._results: Any = None
+        self._reading = False  # the iterating thread is between two yields, reading
 
     def __iter__(self) -> Iterator[Any]:
         if self._use_multiprocessing:
@@ -101,6 +102,10 @@ class OrderedLoader:
             threads, self._threads = self._threads, None
             processes, self._processes = self._processes, []
             tasks, results = self._tasks, self._results
+            # A reader in use by the iterating thread is closed by that thread when it
+            # sees the loader closed: closing its descriptor under it could let a file
+            # opened meanwhile take the number and be read as results.
+            readers_in_use = self._reading
         if threads is not None:
             threads.shutdown(wait=True, cancel_futures=True)
         if processes:
@@ -108,8 +113,8 @@ class OrderedLoader:
         if tasks is not None:
             tasks.cancel_join_thread()
             tasks.close()
-        for reader in results or ():
-            reader.connection.close()
+        if not readers_in_use:
+            _close_readers(results or [])
 
     # -- threads ----------------------------------------------------------------------
 
@@ -179,6 +184,20 @@ class OrderedLoader:
                 self._processes.append(process)
             tasks, processes = self._tasks, list(self._processes)
 
+        try:
+            with self._lock:
+                self._reading = not self._closed
+            yield from self._deliver(tasks, readers, processes)
+        finally:
+            with self._lock:
+                self._reading = False
+                closed = self._closed
+            if closed:
+                _close_readers(readers)
+
+    def _deliver(
+        self, tasks: Any, readers: list[_ResultReader], processes: list[Any]
+    ) -> Iterator[Any]:
         total = len(self._indices)
         submitted = 0
         ready: dict[int, tuple[bool, bytes]] = {}
@@ -200,7 +219,12 @@ class OrderedLoader:
             ok, value = ready.pop(position)
             if not ok:
                 raise _rebuild_error(pickle.loads(value))
-            yield pickle.loads(value)
+            batch = pickle.loads(value)
+            with self._lock:
+                self._reading = False
+            yield batch
+            with self._lock:
+                self._reading = not self._closed
 
     def _wait(self, readers: list[_ResultReader], processes: list[Any]) -> None:
         """Wait up to _POLL_SECONDS for a result to arrive or a worker to end."""
@@ -229,6 +253,11 @@ class OrderedLoader:
                     raise _rebuild_error(pickle.loads(value))
                 ready[where] = (ok, value)
         return True
+
+
+def _close_readers(readers: list[_ResultReader]) -> None:
+    for reader in readers:
+        reader.connection.close()
 
 
 def _pickle_sequence(sequence: Any) -> bytes:

@@ -220,3 +220,38 @@ def test_workers_of_a_killed_parent_exit(tmp_path):
         parent.kill()
         parent.wait(BOUND)
         parent.stdout.close()
+
+
+class SlowBatches:
+    def __len__(self):
+        return 100
+
+    def __getitem__(self, index):
+        time.sleep(0.5)
+        return np.full(3, index)
+
+
+def test_close_from_another_thread_ends_the_iteration_and_frees_everything():
+    before = children()
+    loader = OrderedLoader(
+        SlowBatches(), list(range(100)), workers=2, use_multiprocessing=True, max_queue_size=4
+    )
+    got = []
+    batches = iter(loader)
+
+    def consume():
+        for batch in batches:
+            got.append(batch)
+
+    thread = threading.Thread(target=consume, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + BOUND
+    while not got and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert got, "no batch arrived"
+    loader.close()
+    thread.join(BOUND)
+    assert not thread.is_alive(), "the iteration did not stop after close()"
+    assert len(got) < 100
+    assert all(reader.connection.closed for reader in loader._results)
+    assert children() == before
