@@ -9,6 +9,12 @@ process that runs threads can deadlock the child. A spawned worker receives the
 sequence pickled once when it starts (the sequence must be picklable and its class
 importable by name) and sends back each batch pickled, or the exception that
 ``__getitem__`` raised with the text of its traceback.
+
+Each worker has a results pipe of its own whose only write end it holds; it pickles a
+batch straight into the pipe as a message of frames. The main process reads the pipes
+without blocking, keeping half-received messages, while it watches the workers' exits,
+so a worker that dies at any moment, also half-way through a batch, is reported as
+``WorkerDied`` within a poll interval instead of leaving a read waiting for ever.
 """
 
 from __future__ import annotations
