@@ -859,6 +859,14 @@ def _check_port_free(address: str, task_type: str, task_id: int) -> None:
             try:
                 probe.bind((ip, int(port)))
             except OSError as exc:
+                if exc.errno == errno.EACCES:
+                    msg = (
+                        f"This worker ({task_type} {task_id}) must listen on port {port} "
+                        f"({address} in TF_CONFIG), but this process may not bind it "
+                        f"({exc.strerror}; ports below 1024 need privileges): choose a "
+                        f"port from 1024 up in TF_CONFIG. Received: address={address!r}"
+                    )
+                    raise ValueError(msg) from exc
                 if exc.errno != errno.EADDRINUSE:
                     continue  # not an address of this machine, or no IPv6 configured
                 on = "every address of this machine" if ip in ("0.0.0.0", "::") else ip

@@ -11,6 +11,8 @@ import contextlib
 import itertools
 import json
 import os
+import shlex
+import shutil
 import socket
 import subprocess
 import sys
@@ -675,3 +677,34 @@ def test_one_worker_cluster_with_a_grpc_address_starts() -> None:
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.splitlines()[-1] == "replicas 1"
+
+
+def _unprivileged_port_start() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_unprivileged_port_start").read_text())
+    except (OSError, ValueError):
+        return 1024
+
+
+@pytest.mark.skipif(_unprivileged_port_start() <= 80, reason="port 80 is not privileged here")
+def test_privileged_port_without_privileges_raises_value_error() -> None:
+    code = (
+        "from kutils.parallel import _check_port_free\n"
+        "try:\n"
+        "    _check_port_free('127.0.0.1:80', 'worker', 0)\n"
+        "except ValueError as error:\n"
+        "    print(error)\n"
+    )
+    command = [sys.executable, "-c", code]
+    if os.geteuid() == 0:  # root may bind it: drop that capability for the child
+        capsh = shutil.which("capsh")
+        if capsh is None:
+            pytest.skip("running as root without capsh to drop CAP_NET_BIND_SERVICE")
+        command = [capsh, "--drop=cap_net_bind_service", "--", "-c", shlex.join(command)]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    result = subprocess.run(
+        command, capture_output=True, text=True, timeout=120, env=env, check=False
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "ports below 1024 need privileges" in result.stdout
+    assert "Received: address='127.0.0.1:80'" in result.stdout
