@@ -50,11 +50,12 @@ class CustomObjectScope:
     ``keras.layers.deserialize`` and string identifiers such as
     ``Dense(4, kernel_regularizer='MyRegularizer')``. On exit, also when the block
     raises, the scope takes back what it added and nothing else: each name it set gets
-    back the value it would have without this scope (the one of a scope still open that
-    set it, else the one it had before any open scope set it, or no entry). A name that
-    was given another object meanwhile, outside this scope, keeps that object, and
-    registrations the scope did not make (``keras.saving.register_keras_serializable``
-    in a module imported inside the block, ``get_custom_objects()[name] = obj``) stay.
+    back the value it hid on entry (or loses its entry if it had none), unless the name
+    now holds another object, put there since by other code, which stays. If a scope
+    entered later set the same name and is still open, that scope's object stays and
+    the hidden value is restored when that scope closes. Registrations the scope did
+    not make (``keras.saving.register_keras_serializable`` in a module imported inside
+    the block, ``get_custom_objects()[name] = obj``) stay.
 
     Args:
         *args: any number of dicts mapping names to classes or functions. Later dicts
@@ -97,10 +98,9 @@ class CustomObjectScope:
         entry = _Entry(merged)
         with _lock:
             for name, value in merged.items():
-                if not any(name in other.objects for other in _open):
-                    _underneath[name] = registry.get(name, _MISSING)
+                shadow = _Shadow(entry, value, registry.get(name, _MISSING))
+                _shadows.setdefault(name, []).append(shadow)
                 registry[name] = value
-            _open.append(entry)
             self._entries.setdefault(threading.get_ident(), []).append(entry)
         return self
 
@@ -118,42 +118,57 @@ class CustomObjectScope:
             entry = entries.pop()
             if not entries:
                 del self._entries[threading.get_ident()]
-            _open.remove(entry)
-            for name, value in entry.objects.items():
-                _take_back(registry, name, value)
+            for name in entry.objects:
+                _take_back(registry, name, entry)
 
 
 class _Entry:
-    """One entry into a scope: the objects it set (compared by identity)."""
+    """One entry into a scope: the objects it set."""
 
     def __init__(self, objects: dict[str, Any]) -> None:
         self.objects = objects
 
 
+class _Shadow:
+    """An open entry's ``name = value``, and the value it hid (``_MISSING``: none)."""
+
+    def __init__(self, entry: _Entry, value: Any, hidden: Any) -> None:
+        self.entry = entry
+        self.value = value
+        self.hidden = hidden
+
+
 _MISSING = object()
 _lock = threading.Lock()
-# Open entries, oldest first, and for each name they set, the value it had before the
-# first of them set it (_MISSING: no entry). Guarded by _lock.
-_open: list[_Entry] = []
-_underneath: dict[str, Any] = {}
+# For each name set by open entries, their shadows in the order they were entered.
+# Guarded by _lock.
+_shadows: dict[str, list[_Shadow]] = {}
 
 
-def _take_back(registry: dict[str, Any], name: str, value: Any) -> None:
-    """Undo one closed entry's ``name = value`` (call with _lock held)."""
-    setters = [other.objects[name] for other in _open if name in other.objects]
-    current = registry.get(name, _MISSING)
-    if current is value or current is _MISSING:
-        # The registry still shows this entry's object (or the name was deleted): give it
-        # the value it would have without this entry.
-        restored = setters[-1] if setters else _underneath.get(name, _MISSING)
-        if restored is _MISSING:
-            registry.pop(name, None)
-        else:
-            registry[name] = restored
-    # Otherwise a later open scope, or code outside the scopes, set another object under
-    # the name since: that one stays.
-    if not setters:
-        _underneath.pop(name, None)
+def _take_back(registry: dict[str, Any], name: str, entry: _Entry) -> None:
+    """Undo ``entry``'s setting of ``name`` as it closes (call with _lock held).
+
+    Objects are compared by identity. If a later open entry set the name, that entry
+    inherits what this one hid (unless something else was registered between the two,
+    which stays). Otherwise the registry gets back what this entry hid, unless the
+    name was given another object since (kept) rather than this entry's or deleted.
+    """
+    stack = _shadows[name]
+    index = next(i for i, shadow in enumerate(stack) if shadow.entry is entry)
+    mine = stack.pop(index)
+    if index < len(stack):
+        above = stack[index]
+        if above.hidden is mine.value:
+            above.hidden = mine.hidden
+    else:
+        current = registry.get(name, _MISSING)
+        if current is mine.value or current is _MISSING:
+            if mine.hidden is _MISSING:
+                registry.pop(name, None)
+            else:
+                registry[name] = mine.hidden
+    if not stack:
+        del _shadows[name]
 
 
 def custom_object_scope(*args: dict[str, Any]) -> CustomObjectScope:

@@ -271,7 +271,7 @@ def run_in_thread(target):
 def no_scope_left_open():
     from kutils import custom_objects as module
 
-    return module._open == [] and module._underneath == {}
+    return module._shadows == {}
 
 
 @pytest.mark.parametrize("first_out", ["a", "b"])
@@ -404,3 +404,27 @@ def test_class_registered_inside_a_scope_survives_and_loads_later(tmp_path, monk
     assert isinstance(loaded.layers[0], plugin.Doubler)
     x = np.arange(6, dtype="float32").reshape(2, 3)
     np.testing.assert_allclose(loaded.predict(x, verbose=0), 2 * x)
+
+
+def test_object_registered_outside_the_scopes_between_two_of_them_survives_both():
+    outer = CustomObjectScope({"x": my_loss})
+    inner = CustomObjectScope({"x": my_metric})
+    with outer:
+        get_custom_objects()["x"] = my_activation  # registered outside the scopes
+        with inner:
+            assert get_custom_objects()["x"] is my_metric
+        assert get_custom_objects()["x"] is my_activation
+    assert get_custom_objects()["x"] is my_activation
+    assert no_scope_left_open()
+
+
+def test_scopes_closed_out_of_order_restore_what_was_there_before_both():
+    get_custom_objects()["x"] = my_loss
+    first, second = CustomObjectScope({"x": my_metric}), CustomObjectScope({"x": my_activation})
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)  # out of order: second still shows its object
+    assert get_custom_objects()["x"] is my_activation
+    second.__exit__(None, None, None)
+    assert get_custom_objects()["x"] is my_loss
+    assert no_scope_left_open()
