@@ -255,3 +255,51 @@ def test_close_from_another_thread_ends_the_iteration_and_frees_everything():
     assert len(got) < 100
     assert all(reader.connection.closed for reader in loader._results)
     assert children() == before
+
+
+class MediumBatches:
+    def __len__(self):
+        return 12
+
+    def __getitem__(self, index):
+        return np.full(4 * 2**20, index % 256, "uint8")
+
+
+@pytest.mark.slow
+def test_workers_killed_at_random_moments_never_hang_the_loader():
+    """30 s of loaders whose workers are SIGKILLed at random moments (idle, computing,
+    mid-send): every run ends with all batches or WorkerDied, within the bound."""
+    rng = np.random.default_rng(13)
+    before = children()
+    outcomes = {"complete": 0, "died": 0}
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        loader = OrderedLoader(
+            MediumBatches(), list(range(12)), workers=2, use_multiprocessing=True, max_queue_size=4
+        )
+        batches = iter(loader)
+        try:
+            first, error, _ = next_within(batches, BOUND)
+            assert error is None and first[0] == 0
+            victim = loader._processes[int(rng.integers(2))]
+            delay = float(rng.uniform(0, 0.4))
+            killer = threading.Timer(delay, os.kill, (victim.pid, signal.SIGKILL))
+            killer.start()
+            count = 1
+            while True:
+                batch, error, _ = next_within(batches, BOUND)
+                if error is not None:
+                    break
+                assert batch[0] == count % 256 and batch.size == 4 * 2**20
+                count += 1
+            killer.join(BOUND)
+            if isinstance(error, StopIteration):
+                assert count == 12
+                outcomes["complete"] += 1
+            else:
+                assert isinstance(error, WorkerDied), error
+                outcomes["died"] += 1
+        finally:
+            loader.close()
+    assert outcomes["died"] > 0, outcomes
+    assert children() == before
