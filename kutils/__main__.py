@@ -13,6 +13,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
+import itertools
+import math
 import os
 import re
 import sys
@@ -37,13 +39,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line with ``argv`` (``sys.argv[1:]`` by default); return the exit status."""
     parser = _parser()
     args = parser.parse_args(argv)
+    # TensorFlow reads this once, when it is first imported (by a --custom-object module
+    # or by the model loading): set it first, unless the user chose a level.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
-        custom_objects = _custom_objects(args.custom_objects)
+        if args.command == "summary":
+            _check_positions(args.positions)
+        with _native_logs_hidden():
+            custom_objects = _custom_objects(args.custom_objects)
         model = _load_model(args.model_file, custom_objects)
         if args.command == "summary":
-            from kutils.summary import print_summary
-
-            print_summary(model, line_length=args.line_length, positions=args.positions)
+            _summary(model, args)
         else:
             from kutils.plotting import plot_model
 
@@ -54,8 +60,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with its errors on one line, as the command's other errors are."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog=_PROG,
         description=(
             "Print the Keras 2 summary of a saved Keras model (.keras or .h5), or draw "
@@ -69,7 +82,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"kutils {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument("model_file", metavar="MODEL_FILE", help="a .keras or .h5 model file")
     common.add_argument(
         "-c",
@@ -96,7 +109,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     summary.add_argument(
         "--positions",
-        type=float,
+        type=_position,
         nargs="+",
         default=None,
         metavar="POS",
@@ -140,6 +153,45 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _position(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        msg = f"expected a positive number (a fraction or a column), received {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
+def _check_positions(positions: list[float] | None) -> None:
+    if positions is None:
+        return
+    received = f"Received: --positions {' '.join(f'{p:g}' for p in positions)}"
+    if any(b <= a for a, b in itertools.pairwise(positions)):
+        _fail(f"--positions must increase from one column to the next. {received}")
+    if len({p <= 1 for p in positions}) > 1:
+        _fail(
+            "--positions takes either fractions of the line length (all at most 1) "
+            f"or column numbers (all above 1), not both. {received}"
+        )
+
+
+def _summary(model: Any, args: argparse.Namespace) -> None:
+    from kutils.summary import print_summary
+
+    positions = args.positions
+    lines: list[str] = []
+    try:
+        # Collected first, so that a bad --positions prints nothing but the error.
+        print_summary(
+            model, line_length=args.line_length, positions=positions, print_fn=lines.append
+        )
+    except IndexError as error:  # too few --positions for this model's table
+        _fail(f"--positions: {error}")
+    print("\n".join(lines))
+
+
 def _custom_objects(specs: Sequence[str]) -> dict[str, Any]:
     objects: dict[str, Any] = {}
     for spec in specs:
@@ -179,7 +231,6 @@ def _load_model(path: str, custom_objects: dict[str, Any]) -> Any:
     except OSError as error:
         _fail(f"cannot read model file {path!r}: {error.strerror or error}")
 
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     with _native_logs_hidden():
         try:
             import keras

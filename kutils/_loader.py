@@ -9,6 +9,12 @@ process that runs threads can deadlock the child. A spawned worker receives the
 sequence pickled once when it starts (the sequence must be picklable and its class
 importable by name) and sends back each batch pickled, or the exception that
 ``__getitem__`` raised with the text of its traceback.
+
+Each worker has a results pipe of its own whose only write end it holds; it pickles a
+batch straight into the pipe as a message of frames. The main process reads the pipes
+without blocking, keeping half-received messages, while it watches the workers' exits,
+so a worker that dies at any moment, also half-way through a batch, is reported as
+``WorkerDied`` within a poll interval instead of leaving a read waiting for ever.
 """
 
 from __future__ import annotations
@@ -16,9 +22,12 @@ from __future__ import annotations
 import collections
 import concurrent.futures
 import multiprocessing
+import multiprocessing.connection
+import os
 import pickle
 import queue
 import signal
+import struct
 import threading
 import traceback
 from collections.abc import Iterator, Sequence
@@ -32,6 +41,8 @@ _POLL_SECONDS = 0.1
 # How long close() gives worker processes to exit after the stop message before it
 # terminates them (a worker may be inside a slow __getitem__).
 _JOIN_SECONDS = 2.0
+# How often an idle worker checks that its parent is still alive.
+_PARENT_CHECK_SECONDS = 1.0
 
 
 class RemoteTraceback(Exception):
@@ -77,6 +88,7 @@ class OrderedLoader:
         self._processes: list[Any] = []
         self._tasks: Any = None
         self._results: Any = None
+        self._reading = False  # the iterating thread is between two yields, reading
 
     def __iter__(self) -> Iterator[Any]:
         if self._use_multiprocessing:
@@ -96,14 +108,19 @@ class OrderedLoader:
             threads, self._threads = self._threads, None
             processes, self._processes = self._processes, []
             tasks, results = self._tasks, self._results
+            # A reader in use by the iterating thread is closed by that thread when it
+            # sees the loader closed: closing its descriptor under it could let a file
+            # opened meanwhile take the number and be read as results.
+            readers_in_use = self._reading
         if threads is not None:
             threads.shutdown(wait=True, cancel_futures=True)
         if processes:
             _stop_processes(processes, tasks)
-        for q in (tasks, results):
-            if q is not None:
-                q.cancel_join_thread()
-                q.close()
+        if tasks is not None:
+            tasks.cancel_join_thread()
+            tasks.close()
+        if not readers_in_use:
+            _close_readers(results or [])
 
     # -- threads ----------------------------------------------------------------------
 
@@ -147,48 +164,106 @@ class OrderedLoader:
     def _iterate_processes(self) -> Iterator[Any]:
         payload = _pickle_sequence(self._sequence)
         context = multiprocessing.get_context("spawn")
+        readers: list[_ResultReader] = []
         with self._lock:
             if self._closed:
                 return
             self._tasks = context.Queue()
-            self._results = context.Queue()
+            self._results = readers  # filled below; close() closes what is there
             for _ in range(self._workers):
+                # One results pipe per worker: the parent reads each one without blocking
+                # and knows which worker a half-received batch came from.
+                receiver, sender = context.Pipe(duplex=False)
                 process = context.Process(
                     target=_worker_main,
-                    args=(payload, self._tasks, self._results),
+                    args=(payload, self._tasks, sender),
                     name="kutils_sequence_worker",
                     daemon=True,
                 )
-                process.start()
+                readers.append(_ResultReader(receiver, process))
+                try:
+                    process.start()
+                finally:
+                    # The worker holds the only write end left, so its death is an end
+                    # of file here and never a read that waits for bytes that cannot come.
+                    sender.close()
                 self._processes.append(process)
-            tasks, results, processes = self._tasks, self._results, list(self._processes)
+            tasks, processes = self._tasks, list(self._processes)
 
+        try:
+            with self._lock:
+                self._reading = not self._closed
+            yield from self._deliver(tasks, readers, processes)
+        finally:
+            with self._lock:
+                self._reading = False
+                closed = self._closed
+            if closed:
+                _close_readers(readers)
+
+    def _deliver(
+        self, tasks: Any, readers: list[_ResultReader], processes: list[Any]
+    ) -> Iterator[Any]:
         total = len(self._indices)
         submitted = 0
-        ready: dict[int, tuple[bool, Any]] = {}
+        ready: dict[int, tuple[bool, bytes]] = {}
         for position in range(total):
             while submitted < total and submitted - position < self._max_queue_size:
                 tasks.put((submitted, self._indices[submitted]))
                 submitted += 1
             while position not in ready:
-                try:
-                    where, ok, value = results.get(timeout=_POLL_SECONDS)
-                except queue.Empty:
-                    if self._closed:
-                        return
-                    _check_alive(processes)
-                    continue
-                except (OSError, ValueError, EOFError):
-                    if self._closed:  # the queue was closed under us
-                        return
-                    raise
-                if where < 0:  # the worker could not start
-                    raise _rebuild_error(value)
-                ready[where] = (ok, value)
+                if self._closed:
+                    return
+                self._wait(readers, processes)
+                # Exit codes first, reading second: all that a dead worker wrote is then
+                # in its pipe, so its last complete result (or start-up error) is used.
+                dead = [process for process in processes if process.exitcode is not None]
+                if not self._read(readers, ready):
+                    return
+                if position not in ready and dead:
+                    raise _worker_died(dead[0])
             ok, value = ready.pop(position)
             if not ok:
-                raise _rebuild_error(value)
-            yield pickle.loads(value)
+                raise _rebuild_error(pickle.loads(value))
+            batch = pickle.loads(value)
+            with self._lock:
+                self._reading = False
+            yield batch
+            with self._lock:
+                self._reading = not self._closed
+
+    def _wait(self, readers: list[_ResultReader], processes: list[Any]) -> None:
+        """Wait up to _POLL_SECONDS for a result to arrive or a worker to end."""
+        waitables = [reader.connection for reader in readers if not reader.at_end]
+        waitables += [process.sentinel for process in processes]
+        try:
+            multiprocessing.connection.wait(waitables, timeout=_POLL_SECONDS)
+        except (OSError, ValueError):
+            if not self._closed:  # else the pipes were closed under us
+                raise
+
+    def _read(self, readers: list[_ResultReader], ready: dict[int, tuple[bool, bytes]]) -> bool:
+        """Store the results that have arrived; False if the loader was closed meanwhile."""
+        for reader in readers:
+            # Reading never blocks: a reader takes what its pipe holds now and keeps a
+            # half-received message for later, so a worker killed mid-send cannot stall
+            # this loop (its exit code is seen by the caller).
+            try:
+                messages = reader.read_available()
+            except (OSError, ValueError):
+                if self._closed:
+                    return False
+                raise
+            for where, ok, value in messages:
+                if where < 0:  # the worker could not start
+                    raise _rebuild_error(pickle.loads(value))
+                ready[where] = (ok, value)
+        return True
+
+
+def _close_readers(readers: list[_ResultReader]) -> None:
+    for reader in readers:
+        reader.connection.close()
 
 
 def _pickle_sequence(sequence: Any) -> bytes:
@@ -205,15 +280,13 @@ def _pickle_sequence(sequence: Any) -> bytes:
         raise TypeError(msg) from error
 
 
-def _check_alive(processes: list[Any]) -> None:
-    for process in processes:
-        if process.exitcode is not None:
-            msg = (
-                f"A Sequence worker process (pid {process.pid}) exited with code "
-                f"{process.exitcode} while loading batches. It may have run out of memory "
-                "or crashed in native code; try fewer workers or use_multiprocessing=False."
-            )
-            raise WorkerDied(msg)
+def _worker_died(process: Any) -> WorkerDied:
+    msg = (
+        f"A Sequence worker process (pid {process.pid}) exited with code "
+        f"{process.exitcode} while loading batches. It may have run out of memory "
+        "or crashed in native code; try fewer workers or use_multiprocessing=False."
+    )
+    return WorkerDied(msg)
 
 
 def _stop_processes(processes: list[Any], tasks: Any) -> None:
@@ -262,24 +335,169 @@ def _rebuild_error(value: tuple[bytes | None, str, str]) -> BaseException:
     return error
 
 
-def _worker_main(payload: bytes, tasks: Any, results: Any) -> None:
+class _ResultReader:
+    """Reads one worker's results pipe without ever blocking.
+
+    The worker writes each result as a message of frames (see ``_FrameWriter``). The
+    reader keeps whatever part of a message has arrived, so a message cut short by the
+    worker's death is simply never completed.
+    """
+
+    def __init__(self, connection: Any, process: Any) -> None:
+        self.connection = connection
+        self.process = process
+        self.at_end = False
+        self._fd = connection.fileno()
+        os.set_blocking(self._fd, False)
+        self._header = bytearray()
+        self._payload: bytearray | None = None
+        self._filled = 0
+        self._message: tuple[int, bool] | None = None
+        self._parts: list[bytearray] = []
+
+    def read_available(self) -> list[tuple[int, bool, bytes]]:
+        """The messages completed by the bytes the pipe holds now (maybe none)."""
+        messages: list[tuple[int, bool, bytes]] = []
+        while not self.at_end:
+            if self._payload is not None:
+                view = memoryview(self._payload)[self._filled :]
+                try:
+                    count = os.readv(self._fd, [view])
+                except BlockingIOError:
+                    break
+                if count == 0:
+                    self.at_end = True
+                    break
+                self._filled += count
+                if self._filled == len(self._payload):
+                    self._parts.append(self._payload)
+                    self._payload = None
+                continue
+            try:
+                chunk = os.read(self._fd, _HEADER.size - len(self._header))
+            except BlockingIOError:
+                break
+            if not chunk:
+                self.at_end = True
+                break
+            self._header += chunk
+            if len(self._header) == _HEADER.size:
+                tag, value = _HEADER.unpack(self._header)
+                self._header.clear()
+                message = self._frame(tag, value)
+                if message is not None:
+                    messages.append(message)
+        return messages
+
+    def _frame(self, tag: int, value: int) -> tuple[int, bool, bytes] | None:
+        if tag in (_BATCH, _ERROR):
+            self._message = (value, tag == _BATCH)
+            self._parts = []
+        elif tag == _DATA:
+            self._payload = bytearray(value)
+            self._filled = 0
+            if value == 0:
+                self._payload = None
+        elif tag == _ABORT:
+            self._message, self._parts = None, []
+        elif tag == _END and self._message is not None:
+            (position, ok), self._message = self._message, None
+            parts, self._parts = self._parts, []
+            data = bytes(parts[0]) if len(parts) == 1 else b"".join(parts)
+            return position, ok, data
+        else:
+            msg = f"kutils worker sent an unknown frame: tag={tag}, value={value}"
+            raise RuntimeError(msg)
+        return None
+
+
+# Frames of a result message: a header (tag, value), then for _DATA `value` bytes.
+# A message is _BATCH or _ERROR (value: the position), any number of _DATA frames and
+# _END; _ABORT drops the message begun (pickling failed part-way) before an _ERROR one.
+_HEADER = struct.Struct("<iq")
+_BATCH, _ERROR, _DATA, _END, _ABORT = 1, 2, 3, 4, 5
+# Small pickle frames are sent with their header in one write.
+_SMALL_WRITE = 1 << 16
+
+
+class _FrameWriter:
+    """A file-like object for ``pickle.dump`` that sends each write as a _DATA frame.
+
+    Pickling straight into the pipe keeps one copy of a batch in the worker instead of
+    two (the pickled bytes and the object), so a batch begins to arrive while it is
+    still being pickled.
+    """
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data).cast("B")
+        size = view.nbytes
+        if size == 0:
+            return 0
+        header = _HEADER.pack(_DATA, size)
+        if size <= _SMALL_WRITE:
+            _write_all(self._fd, header + view.tobytes())
+        else:
+            _write_all(self._fd, header)
+            _write_all(self._fd, view)
+        return size
+
+    def frame(self, tag: int, value: int = 0) -> None:
+        _write_all(self._fd, _HEADER.pack(tag, value))
+
+
+def _write_all(fd: int, data: Any) -> None:
+    view = memoryview(data).cast("B")
+    while view.nbytes:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def _send(writer: _FrameWriter, position: int, ok: bool, value: Any) -> None:
+    writer.frame(_BATCH if ok else _ERROR, position)
+    pickle.dump(value, writer, protocol=pickle.HIGHEST_PROTOCOL)
+    writer.frame(_END)
+
+
+def _worker_main(payload: bytes, tasks: Any, sender: Any) -> None:
     # Ctrl-C reaches the whole process group: the parent handles it and stops the workers.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # Results not yet flushed when the worker is told to stop are no longer wanted.
-    results.cancel_join_thread()
+    writer = _FrameWriter(sender.fileno())
     try:
         sequence = pickle.loads(payload)
     except BaseException as error:
-        results.put((-1, False, _portable_error(error)))
+        _send(writer, -1, False, _portable_error(error))
         return
+    try:
+        _serve(sequence, tasks, writer)
+    except BrokenPipeError:  # the parent closed the results pipe: nobody wants more
+        return
+
+
+def _serve(sequence: Any, tasks: Any, writer: _FrameWriter) -> None:
+    parent = multiprocessing.parent_process()
     while True:
-        task = tasks.get()
+        try:
+            task = tasks.get(timeout=_PARENT_CHECK_SECONDS)
+        except queue.Empty:
+            # A parent killed without stopping its workers never sends the stop message.
+            if parent is not None and not parent.is_alive():
+                return
+            continue
         if task is None:
             return
         position, index = task
         try:
-            data = pickle.dumps(sequence[index], protocol=pickle.HIGHEST_PROTOCOL)
+            batch = sequence[index]
         except Exception as error:
-            results.put((position, False, _portable_error(error)))
-        else:
-            results.put((position, True, data))
+            _send(writer, position, False, _portable_error(error))
+            continue
+        try:
+            _send(writer, position, True, batch)
+        except BrokenPipeError:
+            raise
+        except Exception as error:  # the batch cannot be pickled: part of it may be sent
+            writer.frame(_ABORT)
+            _send(writer, position, False, _portable_error(error))

@@ -58,6 +58,17 @@ def to_categorical(
     labels = labels.reshape(-1)
     n = labels.shape[0]
 
+    if num_classes is not None and (
+        not isinstance(num_classes, numbers.Integral) or num_classes < 0
+    ):
+        msg = (
+            f"num_classes must be a positive integer or None. Received: num_classes={num_classes!r}"
+        )
+        raise ValueError(msg)
+    if n:
+        # In the labels' own dtype: a cast first would wrap uint64 labels above 2**63
+        # round to negative numbers.
+        _check_not_negative(labels, num_classes)
     if num_classes is None or num_classes == 0:
         if n == 0:
             msg = (
@@ -66,24 +77,30 @@ def to_categorical(
                 f"{np.shape(labels)} and num_classes={num_classes!r}"
             )
             raise ValueError(msg)
-        num_classes = int(labels.max()) + 1
-    elif not isinstance(num_classes, numbers.Integral) or num_classes < 0:
-        msg = (
-            f"num_classes must be a positive integer or None. Received: num_classes={num_classes!r}"
-        )
-        raise ValueError(msg)
-    num_classes = int(num_classes)
+        high = labels.max()
+        if int(high) >= np.iinfo(np.intp).max:
+            msg = (
+                f"to_categorical found the label {high.item()!r}, too large to infer "
+                "num_classes from (it would need that many columns). Check the labels or "
+                f"pass num_classes. Received: num_classes={num_classes!r}, y with dtype "
+                f"{labels.dtype}"
+            )
+            raise ValueError(msg)
+        total = int(high) + 1
+    else:
+        total = int(num_classes)
+        if n:
+            _check_below(labels, num_classes)
 
-    if n:
-        _check_label_range(labels, num_classes)
     # np.zeros gets lazily zeroed pages from the OS, so only the rows written below are
     # touched: much faster than a filled buffer when num_classes is large.
-    categorical = np.zeros((n, num_classes), dtype=dtype)
-    categorical[np.arange(n), labels] = 1
-    return categorical.reshape((*input_shape, num_classes))
+    categorical = np.zeros((n, total), dtype=dtype)
+    categorical[np.arange(n), labels.astype(np.intp, copy=False)] = 1
+    return categorical.reshape((*input_shape, total))
 
 
 def _as_label_array(y: Any) -> np.ndarray:
+    """The labels as a numpy array of whole numbers, in their own dtype when numeric."""
     if hasattr(y, "numpy") and not isinstance(y, np.ndarray):
         y = y.numpy()  # eager TensorFlow / Keras tensors, without importing TensorFlow
     try:
@@ -95,12 +112,14 @@ def _as_label_array(y: Any) -> np.ndarray:
         )
         raise ValueError(msg) from exc
     kind = array.dtype.kind
-    if kind in "iub":
-        return array.astype(np.int64, copy=False)
+    if kind in "iu":
+        return array
+    if kind == "b":
+        return array.astype(np.int8)
     if kind in "US":  # Keras 2 accepted numeric strings such as '3'
         try:
             return array.astype(np.int64)
-        except ValueError as exc:
+        except (ValueError, OverflowError) as exc:
             msg = f"to_categorical expects integer class labels. Received: y={array!r}"
             raise ValueError(msg) from exc
     if kind == "f":
@@ -113,24 +132,30 @@ def _as_label_array(y: Any) -> np.ndarray:
                 f"{array.dtype}"
             )
             raise ValueError(msg)
-        return array.astype(np.int64)
+        return array
     msg = f"to_categorical expects integer class labels. Received: y with dtype {array.dtype}"
     raise ValueError(msg)
 
 
-def _check_label_range(labels: np.ndarray, num_classes: int) -> None:
-    low, high = int(labels.min()), int(labels.max())
+def _check_not_negative(labels: np.ndarray, num_classes: int | None) -> None:
+    low = labels.min()
     if low < 0:
         msg = (
-            f"to_categorical found the negative label {low}; labels must be in "
-            f"[0, num_classes). Received: num_classes={num_classes}"
+            f"to_categorical found the negative label {low.item()!r}; labels must be in "
+            f"[0, num_classes). Received: num_classes={num_classes!r}, y with dtype "
+            f"{labels.dtype}"
         )
         raise ValueError(msg)
+
+
+def _check_below(labels: np.ndarray, num_classes: int) -> None:
+    high = labels.max()
     if high >= num_classes:
         msg = (
-            f"to_categorical found the label {high}, which is not below num_classes; "
-            "labels must be in [0, num_classes). Pass a larger num_classes or None "
-            f"to infer it. Received: num_classes={num_classes}"
+            f"to_categorical found the label {high.item()!r}, which is not below "
+            "num_classes; labels must be in [0, num_classes). Pass a larger num_classes "
+            f"or None to infer it. Received: num_classes={num_classes!r}, y with dtype "
+            f"{labels.dtype}"
         )
         raise ValueError(msg)
 

@@ -127,6 +127,7 @@ class HDF5Matrix:
         self.stream = bool(stream)
         self._closed = False
         self._handle: _Handle | None = None
+        self._identity: Identity | None = None
         self._finalizer: weakref.finalize[Any, Any] | None = None
 
         data = self.data  # opens the file (or shares the open handle) and checks dataset
@@ -196,14 +197,29 @@ class HDF5Matrix:
             # process's shared handle.
             handle = _acquire(self._abspath, self.datapath, pid)
             try:
+                self._check_same_file(handle)
                 handle.dataset(self.dataset)
             except BaseException:
                 _release(handle)
                 raise
+            self._identity = handle.identity
             self._handle = handle
             # A matrix that is dropped without close() still lets go of the file.
             self._finalizer = weakref.finalize(self, _release, handle)
         return handle.dataset(self.dataset)
+
+    def _check_same_file(self, handle: _Handle) -> None:
+        # A copy of this matrix in another process (pickled or forked) reopens the file
+        # by path: it must be the file this matrix's shape and window came from.
+        known = getattr(self, "_identity", None)
+        if known is not None and handle.identity != known:
+            msg = (
+                f"The file {self.datapath!r} was replaced after this HDF5Matrix opened it, "
+                "and this copy of the matrix (in a worker process) can only open the new "
+                "file, whose rows may differ. Create the HDF5Matrix again after the file "
+                f"is replaced. Received: datapath={self.datapath!r}"
+            )
+            raise OSError(errno.ESTALE, msg, self.datapath)
 
     def __repr__(self) -> str:
         return (
@@ -448,13 +464,18 @@ def _runs_of(sorted_unique: np.ndarray) -> list[tuple[int, int]]:
 
 
 class _Handle:
-    """An open read-only ``h5py.File`` and how many matrices use it, in one process."""
+    """An open read-only ``h5py.File`` and how many matrices use it, in one process.
+
+    ``identity`` tells the file that was opened from another one put at the same path
+    later (by ``os.replace``, or by deleting and recreating it).
+    """
 
     def __init__(self, abspath: str, file: h5py.File, pid: int) -> None:
         self.abspath = abspath
         self.file = file
         self.pid = pid
         self.users = 0
+        self.identity = _opened_identity(file, abspath)
         self._datasets: dict[str, h5py.Dataset] = {}
 
     def dataset(self, name: str) -> h5py.Dataset:
@@ -471,7 +492,9 @@ _handles_lock = threading.Lock()
 def _acquire(abspath: str, given_path: str, pid: int) -> _Handle:
     with _handles_lock:
         handle = _handles.get((abspath, pid))
-        if handle is None:
+        if handle is None or handle.identity != _path_identity(abspath):
+            # The file at the path now is another one than the shared handle's (or there
+            # is none): open it. Matrices on the old handle keep it until they let go.
             handle = _Handle(abspath, _open_read_only(abspath, given_path), pid)
             _handles[(abspath, pid)] = handle
         handle.users += 1
@@ -481,9 +504,37 @@ def _acquire(abspath: str, given_path: str, pid: int) -> _Handle:
 def _release(handle: _Handle) -> None:
     with _handles_lock:
         handle.users -= 1
-        if handle.users <= 0 and _handles.get((handle.abspath, handle.pid)) is handle:
-            del _handles[(handle.abspath, handle.pid)]
+        if handle.users <= 0:
+            if _handles.get((handle.abspath, handle.pid)) is handle:
+                del _handles[(handle.abspath, handle.pid)]
             handle.file.close()
+
+
+Identity = tuple[int, int, int, int]
+
+
+def _identity(status: os.stat_result) -> Identity:
+    # Device and inode name the file; size and modification time catch a file rewritten
+    # in place (HDF5 would otherwise hand back its cached view of the old contents).
+    return (status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns)
+
+
+def _path_identity(abspath: str) -> Identity | None:
+    try:
+        return _identity(os.stat(abspath))
+    except OSError:
+        return None
+
+
+def _opened_identity(file: h5py.File, abspath: str) -> Identity | None:
+    """The identity of the file HDF5 opened (its descriptor, not the path, when known)."""
+    try:
+        fd = file.id.get_vfd_handle()
+    except Exception:  # a driver without a file descriptor
+        return _path_identity(abspath)
+    if not isinstance(fd, int):
+        return _path_identity(abspath)
+    return _identity(os.fstat(fd))
 
 
 def _open_read_only(abspath: str, given_path: str) -> h5py.File:

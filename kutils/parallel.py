@@ -667,8 +667,9 @@ def multi_worker_strategy(
             per collective operation until its timeout expires, about 4 per step, so a
             60 s limit at 10 steps per second holds some 2,400 threads. Set one only to
             bound a hang that is not a lost worker, longer than your slowest step.
-        check_port: bind this task's own port once, when its host is this machine, to
-            report a port that is already taken before the workers connect.
+        check_port: bind this task's port on every address of this machine (as
+            TensorFlow's server will, whatever host TF_CONFIG names) and release it, to
+            report a port that is already taken before TensorFlow starts.
 
     Returns:
         The strategy, with one replica per local GPU (or the CPU when there is none).
@@ -676,7 +677,9 @@ def multi_worker_strategy(
     Raises:
         ValueError: TF_CONFIG is missing, is not JSON, lacks ``cluster`` or ``task``,
             names a task type that is not in the cluster or an index out of range, has
-            an address that is not ``host:port``, or this task's port is in use.
+            an address that is not ``host:port`` (a ``grpc://`` prefix is accepted and
+            dropped; other schemes are not), lists one address twice, or this task's
+            port is in use on any address of this machine.
 
     Example:
         >>> strategy = multi_worker_strategy()  # doctest: +SKIP
@@ -751,6 +754,8 @@ def _check_tf_config(config: dict[str, Any]) -> tuple[dict[str, list[str]], str,
             f"addresses, such as {_TF_CONFIG_EXAMPLE}. Received: TF_CONFIG={config!r}"
         )
         raise ValueError(msg)
+    checked: dict[str, list[str]] = {}
+    seen: dict[str, str] = {}
     for kind, addresses in cluster.items():
         if not isinstance(addresses, list) or not addresses:
             msg = (
@@ -758,14 +763,27 @@ def _check_tf_config(config: dict[str, Any]) -> tuple[dict[str, list[str]], str,
                 f"addresses. Received: cluster={cluster!r}"
             )
             raise ValueError(msg)
-        for address in addresses:
-            host, _, port = str(address).rpartition(":")
+        checked[kind] = []
+        for index, address in enumerate(addresses):
+            where = f"cluster[{kind!r}][{index}]"
+            plain = _plain_address(str(address), where)
+            host, _, port = plain.rpartition(":")
             if not host or not port.isdigit() or not 0 < int(port) < 65536:
                 msg = (
                     f"Every TF_CONFIG address is 'host:port' with a port from 1 to 65535. "
                     f"Received: cluster[{kind!r}] address={address!r}"
                 )
                 raise ValueError(msg)
+            key = f"{host.lower()}:{int(port)}"
+            if key in seen:
+                msg = (
+                    f"TF_CONFIG lists the address {plain!r} twice, as {seen[key]} and "
+                    f"{where}: every task needs a host:port of its own (two tasks cannot "
+                    f"listen on one port). Received: cluster={cluster!r}"
+                )
+                raise ValueError(msg)
+            seen[key] = where
+            checked[kind].append(plain)
     task = config.get("task")
     if not isinstance(task, dict) or "type" not in task or "index" not in task:
         msg = (
@@ -788,27 +806,75 @@ def _check_tf_config(config: dict[str, Any]) -> tuple[dict[str, list[str]], str,
             f"has {count} {task_type!r} address(es). Received: task={task!r}"
         )
         raise ValueError(msg)
-    return {k: [str(a) for a in v] for k, v in cluster.items()}, task_type, task_id
+    return checked, task_type, task_id
+
+
+def _plain_address(address: str, where: str) -> str:
+    """``address`` without a ``grpc://`` prefix (TensorFlow's cluster wants host:port)."""
+    scheme, separator, rest = address.partition("://")
+    if not separator:
+        return address
+    if scheme.lower() == "grpc":
+        return rest
+    msg = (
+        f"TF_CONFIG addresses are 'host:port' (a 'grpc://' prefix is accepted and "
+        f"dropped); the scheme {scheme!r}:// is not. Remove it. Received: {where}="
+        f"{address!r}"
+    )
+    raise ValueError(msg)
 
 
 def _check_port_free(address: str, task_type: str, task_id: int) -> None:
+    """Raise ValueError if this task's port is taken on this machine.
+
+    TensorFlow's gRPC server listens on the port on every address of the machine
+    (0.0.0.0 and ::), whatever host TF_CONFIG names (measured with TF 2.21: a listener
+    on 127.0.0.1 or on the machine's own address makes it fail with "Could not start
+    gRPC server"), so the port is bound the same way here, then released.
+    """
+    import errno
     import socket
 
     host, _, port = address.rpartition(":")
     host = host.strip("[]")
-    local = {"localhost", "127.0.0.1", "::1", "0.0.0.0", socket.gethostname()}
-    if host not in local:
-        return
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        # As gRPC does; a port left in TIME_WAIT by a finished run is free to reuse.
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    probes: list[tuple[socket.AddressFamily, str]] = [(socket.AF_INET, "0.0.0.0")]
+    if socket.has_ipv6:
+        probes.append((socket.AF_INET6, "::"))
+    try:  # the address given, when it is one of this machine's: a more precise message
+        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+        given = {str(info[4][0]) for info in infos}
+    except OSError:
+        given = set()
+    probes += [(socket.AF_INET6 if ":" in ip else socket.AF_INET, ip) for ip in sorted(given)]
+    for family, ip in reversed(probes):
         try:
-            probe.bind((host, int(port)))
-        except OSError as exc:
-            msg = (
-                f"This worker ({task_type} {task_id}) must listen on {address}, but that "
-                f"port is in use ({exc.strerror}): stop the process holding it or choose "
-                f"another port in TF_CONFIG. Received: address={address!r}"
-            )
-            raise ValueError(msg) from exc
+            probe = socket.socket(family, socket.SOCK_STREAM)
+        except OSError:  # no IPv6 in this kernel
+            continue
+        with probe:
+            # As gRPC does; a port left in TIME_WAIT by a finished run is free to reuse.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            try:
+                probe.bind((ip, int(port)))
+            except OSError as exc:
+                if exc.errno == errno.EACCES:
+                    msg = (
+                        f"This worker ({task_type} {task_id}) must listen on port {port} "
+                        f"({address} in TF_CONFIG), but this process may not bind it "
+                        f"({exc.strerror}; ports below 1024 need privileges): choose a "
+                        f"port from 1024 up in TF_CONFIG. Received: address={address!r}"
+                    )
+                    raise ValueError(msg) from exc
+                if exc.errno != errno.EADDRINUSE:
+                    continue  # not an address of this machine, or no IPv6 configured
+                on = "every address of this machine" if ip in ("0.0.0.0", "::") else ip
+                msg = (
+                    f"This worker ({task_type} {task_id}) must listen on port {port} "
+                    f"({address} in TF_CONFIG), but that port is in use on this machine "
+                    f"(binding {on} failed: {exc.strerror}; TensorFlow listens on the "
+                    "port on every address of the machine): stop the process holding it "
+                    f"or choose another port in TF_CONFIG. Received: address={address!r}"
+                )
+                raise ValueError(msg) from exc

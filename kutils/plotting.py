@@ -10,10 +10,11 @@ defaults (``show_layer_names=True``, ``dpi=96``) where Keras 3 changed them.
 
 from __future__ import annotations
 
+import errno
 import os
+import secrets
 import shutil
 import subprocess
-import tempfile
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -311,23 +312,58 @@ def _check_arguments(model: Any, rankdir: str, dpi: float) -> None:
 
 
 def _graphviz_missing(path: str, file_format: str, source: str) -> GraphvizNotFoundError:
-    dot_path: str | None = os.path.splitext(path)[0] + ".dot"
-    assert dot_path is not None
     message = (
         f"plot_model needs the graphviz program `dot` to write {path!r} "
         f"(format {file_format!r}), and `dot` is not on PATH. {_INSTALL_GRAPHVIZ}"
     )
+    wanted = os.path.splitext(path)[0] + ".dot"
+    dot_path: str | None
     try:
-        _write_atomically(dot_path, source.encode("utf-8"))
+        dot_path = _write_new_file(wanted, source.encode("utf-8"))
     except OSError as error:
-        message += f" The DOT source could not be written to {dot_path!r} either: {error}"
+        message += f" The DOT source could not be written next to it either: {error}"
         dot_path = None
     else:
+        if dot_path != wanted:
+            message += f" {wanted!r} already exists and was left as it is."
         message += (
             f" The graph was written as DOT source to {dot_path!r}; with graphviz "
             f"installed, `dot -T{file_format} {dot_path} -o {path}` draws it."
         )
     return GraphvizNotFoundError(message, dot_path)
+
+
+# How many numbered names (model-1.dot, model-2.dot, ...) the DOT fallback tries.
+_FRESH_NAMES = 1000
+
+
+def _write_new_file(path: str, data: bytes) -> str:
+    """Write ``data`` to ``path``, or to ``stem-N.ext`` if it exists; never replace a file.
+
+    Returns the path written. The file appears whole: it is written under a temporary
+    name and then hard-linked to its name, which fails instead of replacing a file that
+    appeared meanwhile.
+    """
+    stem, extension = os.path.splitext(path)
+    temporary = _write_temporary(path, data)
+    try:
+        for number in range(_FRESH_NAMES):
+            candidate = path if number == 0 else f"{stem}-{number}{extension}"
+            try:
+                os.link(temporary, candidate)
+            except FileExistsError:
+                continue
+            except OSError:  # a file system without hard links: exclusive creation
+                try:
+                    with open(candidate, "xb") as handle:
+                        handle.write(data)
+                except FileExistsError:
+                    continue
+            return candidate
+    finally:
+        os.remove(temporary)
+    msg = f"{path!r} and {_FRESH_NAMES - 1} numbered names after it all exist"
+    raise FileExistsError(errno.EEXIST, msg, path)
 
 
 def _render(program: str, source: str, file_format: str, path: str) -> bytes:
@@ -352,24 +388,38 @@ def _render(program: str, source: str, file_format: str, path: str) -> bytes:
 
 
 def _write_atomically(path: str, data: bytes) -> None:
-    folder = os.path.dirname(os.path.abspath(path))
-    descriptor, temporary = tempfile.mkstemp(
-        dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp"
-    )
+    temporary = _write_temporary(path, data)
     try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(data)
-        os.chmod(temporary, 0o666 & ~_umask())  # as open() would have made it
         os.replace(temporary, path)
     finally:
         if os.path.exists(temporary):
             os.remove(temporary)
 
 
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
+def _write_temporary(path: str, data: bytes) -> str:
+    """A new hidden file beside ``path`` holding ``data``; returns its path.
+
+    It is created with mode 0o666 for the kernel to apply the process umask, so it gets
+    the mode ``open(path, 'w')`` would give, without reading the umask (setting it to
+    read it would change the mode of files other threads create meanwhile).
+    """
+    folder = os.path.dirname(os.path.abspath(path))
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    for _ in range(100):
+        temporary = os.path.join(folder, f".{os.path.basename(path)}.{secrets.token_hex(4)}.tmp")
+        try:
+            descriptor = os.open(temporary, flags, 0o666)
+        except FileExistsError:
+            continue
+        try:
+            with os.fdopen(descriptor, "wb") as handle:
+                handle.write(data)
+        except BaseException:
+            os.remove(temporary)
+            raise
+        return temporary
+    msg = f"Could not create a temporary file in {folder!r}: 100 random names were taken"
+    raise FileExistsError(errno.EEXIST, msg, folder)
 
 
 def _ipython_display(path: str, file_format: str) -> Any:

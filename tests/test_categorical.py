@@ -167,3 +167,38 @@ def test_normalize_accepts_tensors_and_returns_numpy():
 def test_normalize_rejects_bad_axis(axis):
     with pytest.raises(ValueError, match=r"Received: axis="):
         normalize(np.ones((2, 3)), axis=axis)
+
+
+@pytest.mark.parametrize("num_classes", [None, 0, 4])
+def test_uint64_label_above_2_63_is_named_as_received_not_negative(num_classes):
+    huge = 2**63 + 5
+    labels = np.array([1, huge], dtype=np.uint64)
+    with pytest.raises(ValueError) as caught:
+        to_categorical(labels, num_classes)
+    message = str(caught.value)
+    assert "negative" not in message
+    assert f"label {huge}," in message and "uint64" in message
+    assert f"num_classes={num_classes!r}" in message
+
+
+def test_uint64_labels_below_num_classes_work():
+    result = to_categorical(np.array([2, 0], dtype=np.uint64), 3)
+    np.testing.assert_array_equal(result, [[0, 0, 1], [1, 0, 0]])
+
+
+@pytest.mark.parametrize("num_classes", [None, 0, 3])
+@pytest.mark.parametrize("dtype", ["int8", "int16", "int64", "float32"])
+def test_negative_label_is_reported_with_num_classes_as_given(dtype, num_classes):
+    labels = np.array([0, -1, 2], dtype=dtype)
+    with pytest.raises(ValueError) as caught:
+        to_categorical(labels, num_classes)
+    message = str(caught.value)
+    received = "-1.0" if dtype == "float32" else "-1"
+    assert f"negative label {received};" in message
+    assert f"num_classes={num_classes!r}" in message
+    assert f"dtype {dtype}" in message
+
+
+def test_int8_label_near_the_dtype_limit_is_counted_without_overflow():
+    result = to_categorical(np.array([127, 0], dtype=np.int8))
+    assert result.shape == (2, 128) and result[0, 127] == 1 and result[1, 0] == 1

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
+import sys
+import textwrap
 import threading
 
 import keras
@@ -103,16 +106,26 @@ def test_nested_scopes_merge_and_unwind_like_a_stack():
     assert "a" not in get_custom_objects()
 
 
-def test_registry_is_restored_exactly_even_when_the_block_raises():
+def test_scope_takes_back_its_own_entries_even_when_the_block_raises():
     get_custom_objects()["kept"] = my_loss
     before = dict(get_custom_objects())
     registry = get_custom_objects()
     with pytest.raises(RuntimeError, match="boom"), CustomObjectScope({"kept": my_metric}):
-        get_custom_objects()["added_inside"] = my_activation
+        assert get_custom_objects()["kept"] is my_metric
         del get_custom_objects()["kept"]
         raise RuntimeError("boom")
     assert get_custom_objects() == before
     assert get_custom_objects() is registry
+
+
+def test_registrations_made_inside_a_scope_not_through_it_stay():
+    get_custom_objects()["replaced_inside"] = my_loss
+    with CustomObjectScope({"scoped": my_metric, "replaced_inside": my_metric}):
+        get_custom_objects()["added_inside"] = my_activation
+        get_custom_objects()["replaced_inside"] = my_activation
+    assert "scoped" not in get_custom_objects()
+    assert get_custom_objects()["added_inside"] is my_activation
+    assert get_custom_objects()["replaced_inside"] is my_activation
 
 
 def test_zero_arguments_is_a_no_op_scope():
@@ -228,3 +241,190 @@ def test_scope_is_process_global_as_in_keras_2():
         thread.start()
         thread.join(timeout=30)
     assert seen["value"] is my_activation
+
+
+# -- threads and re-entry -----------------------------------------------------------------
+
+
+def run_in_thread(target):
+    """Start ``target`` in a thread; the returned join re-raises its error, bounded."""
+    errors = []
+
+    def run():
+        try:
+            target()
+        except BaseException as error:  # handed to the test
+            errors.append(error)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+
+    def join():
+        thread.join(timeout=30)
+        assert not thread.is_alive(), "thread still running after 30 s"
+        if errors:
+            raise errors[0]
+
+    return join
+
+
+def no_scope_left_open():
+    from kutils import custom_objects as module
+
+    return module._shadows == {}
+
+
+@pytest.mark.parametrize("first_out", ["a", "b"])
+def test_scopes_in_two_threads_keep_each_others_objects(first_out):
+    a_entered, b_entered, first_exited = (threading.Event() for _ in range(3))
+    seen = {}
+
+    def scope_a():
+        with CustomObjectScope({"a": my_loss, "shared": my_loss}):
+            a_entered.set()
+            assert b_entered.wait(30)
+            if first_out == "b":
+                assert first_exited.wait(30)
+                seen["a inside"] = dict(get_custom_objects())
+        if first_out == "a":
+            first_exited.set()
+
+    def scope_b():
+        assert a_entered.wait(30)
+        with CustomObjectScope({"b": my_metric, "shared": my_metric}):
+            b_entered.set()
+            if first_out == "a":
+                assert first_exited.wait(30)
+                seen["b inside"] = dict(get_custom_objects())
+        if first_out == "b":
+            first_exited.set()
+
+    join_a, join_b = run_in_thread(scope_a), run_in_thread(scope_b)
+    join_a()
+    join_b()
+    if first_out == "a":
+        # a left while b was still inside: b keeps its objects, a's are gone.
+        assert seen["b inside"]["b"] is my_metric
+        assert seen["b inside"]["shared"] is my_metric
+        assert "a" not in seen["b inside"]
+    else:
+        # b left first: a's objects are back in place (also the name both set).
+        assert seen["a inside"]["a"] is my_loss
+        assert seen["a inside"]["shared"] is my_loss
+        assert "b" not in seen["a inside"]
+    for name in ("a", "b", "shared"):
+        assert name not in get_custom_objects()
+    assert no_scope_left_open()
+
+
+def test_one_scope_object_entered_twice_nested():
+    scope = CustomObjectScope({"a": my_loss})
+    with scope:
+        with scope:
+            assert get_custom_objects()["a"] is my_loss
+        assert get_custom_objects()["a"] is my_loss
+    assert "a" not in get_custom_objects()
+    assert no_scope_left_open()
+
+
+def test_one_scope_object_entered_in_two_threads_at_once():
+    scope = CustomObjectScope({"a": my_loss})
+    first_in, second_in, first_out = (threading.Event() for _ in range(3))
+    seen = {}
+
+    def first():
+        with scope:
+            first_in.set()
+            assert second_in.wait(30)
+        first_out.set()
+
+    def second():
+        assert first_in.wait(30)
+        with scope:
+            second_in.set()
+            assert first_out.wait(30)
+            seen["inside"] = get_custom_objects().get("a")
+
+    join_first, join_second = run_in_thread(first), run_in_thread(second)
+    join_first()
+    join_second()
+    assert seen["inside"] is my_loss
+    assert "a" not in get_custom_objects()
+    assert no_scope_left_open()
+
+
+def test_many_threads_entering_and_leaving_scopes_leave_the_registry_as_it_was():
+    get_custom_objects()["base"] = my_loss
+    before = dict(get_custom_objects())
+    threads = 8
+    start = threading.Barrier(threads)
+    problems = []
+
+    def worker(number):
+        mine = {f"t{number}": my_metric, "base": my_activation, "common": my_metric}
+        start.wait(30)
+        for round_ in range(200):
+            with CustomObjectScope(mine, {"round": round_}):
+                registry = get_custom_objects()
+                if registry.get(f"t{number}") is not my_metric:
+                    problems.append((number, round_, "own object missing inside the scope"))
+
+    joins = [run_in_thread(lambda n=n: worker(n)) for n in range(threads)]
+    for join in joins:
+        join()
+    assert problems == []
+    assert get_custom_objects() == before
+    assert no_scope_left_open()
+
+
+def test_class_registered_inside_a_scope_survives_and_loads_later(tmp_path, monkeypatch):
+    (tmp_path / "kutils_scope_plugin.py").write_text(
+        textwrap.dedent(
+            """
+            import keras
+
+            @keras.saving.register_keras_serializable(package="kutils_scope_plugin")
+            class Doubler(keras.layers.Layer):
+                def call(self, inputs):
+                    return inputs * 2.0
+            """
+        )
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "kutils_scope_plugin", raising=False)
+    with CustomObjectScope({"my_activation": my_activation}):
+        plugin = importlib.import_module("kutils_scope_plugin")
+    assert get_custom_objects()["kutils_scope_plugin>Doubler"] is plugin.Doubler
+    assert "my_activation" not in get_custom_objects()
+
+    model = keras.Sequential([keras.Input((3,)), plugin.Doubler()])
+    path = tmp_path / "doubler.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    assert isinstance(loaded.layers[0], plugin.Doubler)
+    x = np.arange(6, dtype="float32").reshape(2, 3)
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), 2 * x)
+
+
+def test_object_registered_outside_the_scopes_between_two_of_them_survives_both():
+    outer = CustomObjectScope({"x": my_loss})
+    inner = CustomObjectScope({"x": my_metric})
+    with outer:
+        get_custom_objects()["x"] = my_activation  # registered outside the scopes
+        with inner:
+            assert get_custom_objects()["x"] is my_metric
+        assert get_custom_objects()["x"] is my_activation
+    assert get_custom_objects()["x"] is my_activation
+    assert no_scope_left_open()
+
+
+def test_scopes_closed_out_of_order_restore_what_was_there_before_both():
+    get_custom_objects()["x"] = my_loss
+    first, second = CustomObjectScope({"x": my_metric}), CustomObjectScope({"x": my_activation})
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)  # out of order: second still shows its object
+    assert get_custom_objects()["x"] is my_activation
+    second.__exit__(None, None, None)
+    assert get_custom_objects()["x"] is my_loss
+    assert no_scope_left_open()

@@ -477,3 +477,64 @@ def test_legacy_upstream_io_utils_scenario(tmp_path):
     assert model.predict(x_test, batch_size=32, verbose=False).shape == (50, 1)
     score = model.evaluate(x_test, y_test, batch_size=32, verbose=False)
     assert score > 0
+
+
+# -- a file replaced at the path while matrices are open -------------------------------
+
+
+def replace_by_rename(path, values):
+    fresh = str(path) + ".new"
+    with h5py.File(fresh, "w") as file:
+        file.create_dataset("data", data=values)
+    os.replace(fresh, path)
+
+
+def replace_by_delete_and_recreate(path, values):
+    os.remove(path)
+    with h5py.File(path, "w") as file:
+        file.create_dataset("data", data=values)
+
+
+@pytest.mark.parametrize("replace", [replace_by_rename, replace_by_delete_and_recreate])
+def test_new_matrix_reads_the_file_now_at_the_path(h5, replace):
+    path, old_values = h5
+    old = HDF5Matrix(path, "data")
+    new_values = np.full((5, 2), 7.5, "float32")
+    replace(path, new_values)
+    new = HDF5Matrix(path, "data")
+    assert new.shape == (5, 2)
+    np.testing.assert_array_equal(np.asarray(new), new_values)
+    # The matrix opened before keeps reading the file it opened.
+    assert old.shape == old_values.shape
+    np.testing.assert_array_equal(np.asarray(old), old_values)
+    np.testing.assert_array_equal(old[[3, 1]], old_values[[3, 1]])
+    old_file, new_file = old.data.file, new.data.file
+    assert old_file.id != new_file.id
+    old.close()
+    assert not old_file.id.valid and new_file.id.valid
+    np.testing.assert_array_equal(new[4], new_values[4])
+    new.close()
+    assert not new_file.id.valid
+    assert not open_handles(path)
+
+
+def test_matrices_opened_after_a_replacement_share_the_new_handle(h5):
+    path, _ = h5
+    old = HDF5Matrix(path, "data")
+    replace_by_rename(path, np.zeros((4, 3), "float32"))
+    a, b = HDF5Matrix(path, "data"), HDF5Matrix(path, "data", start=1)
+    assert a.data.file.id == b.data.file.id != old.data.file.id
+    assert len(open_handles(path)) == 1
+    for m in (old, a, b):
+        m.close()
+
+
+def test_copy_of_a_matrix_refuses_the_file_that_replaced_its_own(h5):
+    path, values = h5
+    m = HDF5Matrix(path, "data")
+    copy = pickle.loads(pickle.dumps(m))  # as sent to a worker: it reopens by path
+    replace_by_rename(path, np.zeros((4, 3), "float32"))
+    with pytest.raises(OSError, match=r"was replaced after this HDF5Matrix opened it"):
+        copy[0]
+    np.testing.assert_array_equal(m[0], values[0])
+    m.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -221,3 +222,105 @@ def test_help_does_not_import_keras():
         check=True,
     )
     assert result.stderr.strip() == "[]"
+
+
+# -- bad argument values and TensorFlow's start-up log ----------------------------------
+
+NATIVE_LOG = re.compile(r"^([IWEF]\d{4} |WARNING: All log messages before absl)|oneDNN|cpu_feature")
+
+
+def _run_without_log_level(*args, level=None, cwd=ROOT, pythonpath=()):
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *map(str, pythonpath)])
+    if level is not None:
+        env["TF_CPP_MIN_LOG_LEVEL"] = level
+    return subprocess.run(
+        [sys.executable, "-m", "kutils", *args],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=env,
+        cwd=cwd,
+        check=False,
+    )
+
+
+def _one_error_line(result, *fragments):
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "error:" in lines[0] and "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0]
+    assert result.stdout == ""
+
+
+def test_too_few_positions_for_the_model_exit_2_with_one_line(saved_models):
+    result = _run_without_log_level(
+        "summary", str(saved_models / "model.keras"), "--positions", "0.5"
+    )
+    _one_error_line(result, "--positions", "3 for this model", "Received: positions=[0.5]")
+
+
+@pytest.mark.parametrize(
+    ("values", "fragment"),
+    [
+        (["nan"], "expected a positive number"),
+        (["-1"], "expected a positive number"),
+        (["abc"], "received 'abc'"),
+        (["inf"], "expected a positive number"),
+        (["0.5", "0.4", "0.9"], "must increase"),
+        (["0.3", "0.6", "50"], "not both"),
+    ],
+)
+def test_bad_positions_values_exit_2_with_one_line_before_loading(saved_models, values, fragment):
+    result = _run_without_log_level(
+        "summary", str(saved_models / "model.keras"), "--positions", *values
+    )
+    _one_error_line(result, "--positions", fragment)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["plot", "model.keras", "--rankdir", "UP"],
+        ["plot", "model.keras", "--dpi", "0"],
+        ["summary", "model.keras", "--line-length", "wide"],
+        ["bogus"],
+    ],
+)
+def test_argparse_errors_are_one_line_with_status_2(args):
+    _one_error_line(_run_without_log_level(*args), "see python -m kutils")
+
+
+def test_custom_object_import_prints_no_tensorflow_start_up_lines(custom_model):
+    result = _run_without_log_level(
+        "summary",
+        str(custom_model),
+        "-c",
+        "my_custom_layers:Doubling",
+        pythonpath=[custom_model.parent],
+    )
+    assert result.returncode == 0, result.stderr
+    assert "double (Doubling)" in result.stdout
+    assert [line for line in result.stderr.splitlines() if NATIVE_LOG.search(line)] == []
+
+
+def test_tensorflow_log_level_set_by_the_user_is_kept(custom_model):
+    code = (
+        "import os, sys\n"
+        "from kutils.__main__ import main\n"
+        "main(['summary', sys.argv[1], '-c', 'my_custom_layers:Doubling'])\n"
+        "print('level', os.environ['TF_CPP_MIN_LOG_LEVEL'])\n"
+    )
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "1"}
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(custom_model.parent)])
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(custom_model)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=env,
+        check=True,
+    )
+    assert result.stdout.splitlines()[-1] == "level 1"

@@ -11,6 +11,8 @@ import contextlib
 import itertools
 import json
 import os
+import shlex
+import shutil
 import socket
 import subprocess
 import sys
@@ -550,3 +552,159 @@ def test_sequence_hdf5_and_shuffled_numpy_inputs_are_read_in_shards(tmp_path: Pa
     assert isinstance(kinds.pop("numpy-shuffle"), _HDF5Shards)
     # Keras splits unshuffled numpy and tf.data right; an endless dataset has no order.
     assert kinds == {"numpy": None, "tfdata": None, "endless": None}
+
+
+# -- TF_CONFIG checks made before TensorFlow starts ---------------------------------------
+
+
+def _listening(host: str) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    taken = socket.socket(family, socket.SOCK_STREAM)
+    taken.bind((host, 0))
+    taken.listen()
+    return taken
+
+
+def _config(address: str, *others: str) -> str:
+    return json.dumps(
+        {"cluster": {"worker": [address, *others]}, "task": {"type": "worker", "index": 0}}
+    )
+
+
+@pytest.mark.parametrize(
+    ("listener", "named"),
+    [
+        ("127.0.0.2", "127.0.0.2"),  # a loopback address that is not a 'localhost' name
+        ("127.0.0.1", "127.0.0.2"),  # taken on another address of the machine
+        ("127.0.0.2", "localhost"),
+        ("127.0.0.1", "grpc://127.0.0.3"),
+    ],
+)
+def test_port_in_use_on_any_address_of_the_machine_raises(listener: str, named: str) -> None:
+    from kutils.parallel import multi_worker_strategy
+
+    with _listening(listener) as taken:
+        port = taken.getsockname()[1]
+        address = f"{named}:{port}"
+        with pytest.raises(ValueError, match=r"port is in use on this machine") as info:
+            multi_worker_strategy(_config(address, "127.0.0.1:1"))
+    assert f"port {port}" in str(info.value)
+
+
+def test_port_in_use_on_ipv6_loopback_raises() -> None:
+    from kutils.parallel import multi_worker_strategy
+
+    try:
+        taken = _listening("::1")
+    except OSError:
+        pytest.skip("no IPv6 loopback on this machine")
+    with taken:
+        address = f"[::1]:{taken.getsockname()[1]}"
+        with pytest.raises(ValueError, match=r"port is in use on this machine"):
+            multi_worker_strategy(_config(address, "127.0.0.1:1"))
+
+
+def test_free_port_passes_the_check() -> None:
+    from kutils.parallel import _check_port_free
+
+    with _listening("127.0.0.1") as taken:
+        port = taken.getsockname()[1]
+    _check_port_free(f"127.0.0.2:{port}", "worker", 0)  # released: free again
+
+
+@pytest.mark.parametrize(
+    ("addresses", "expected"),
+    [
+        (["127.0.0.1:2000", "127.0.0.1:2000"], "cluster['worker'][0] and cluster['worker'][1]"),
+        (["LOCALHOST:2000", "localhost:02000"], "twice"),
+        (["grpc://127.0.0.1:2000", "127.0.0.1:2000"], "twice"),
+    ],
+)
+def test_duplicate_addresses_raise_value_error(addresses: list[str], expected: str) -> None:
+    from kutils.parallel import multi_worker_strategy
+
+    config = {"cluster": {"worker": addresses}, "task": {"type": "worker", "index": 1}}
+    with pytest.raises(ValueError, match="every task needs a host:port of its own") as info:
+        multi_worker_strategy(json.dumps(config))
+    assert expected in str(info.value)
+
+
+def test_duplicate_address_across_task_types_raises() -> None:
+    from kutils.parallel import multi_worker_strategy
+
+    config = {
+        "cluster": {"chief": ["127.0.0.1:2001"], "worker": ["127.0.0.1:2001"]},
+        "task": {"type": "worker", "index": 0},
+    }
+    with pytest.raises(ValueError, match=r"cluster\['chief'\]\[0\] and cluster\['worker'\]\[0\]"):
+        multi_worker_strategy(json.dumps(config))
+
+
+def test_grpc_scheme_is_dropped_and_other_schemes_are_rejected() -> None:
+    from kutils.parallel import _check_tf_config, multi_worker_strategy
+
+    config = {
+        "cluster": {"worker": ["grpc://127.0.0.1:2002", "GRPC://127.0.0.1:2003"]},
+        "task": {"type": "worker", "index": 0},
+    }
+    cluster, _, _ = _check_tf_config(config)
+    assert cluster == {"worker": ["127.0.0.1:2002", "127.0.0.1:2003"]}
+    config["cluster"]["worker"][1] = "http://127.0.0.1:2003"
+    with pytest.raises(ValueError, match=r"scheme 'http':// is not.*cluster\['worker'\]\[1\]"):
+        multi_worker_strategy(json.dumps(config))
+
+
+def test_one_worker_cluster_with_a_grpc_address_starts() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    code = (
+        "import json, sys\n"
+        "from kutils.parallel import multi_worker_strategy\n"
+        "config = {'cluster': {'worker': [sys.argv[1]]}, 'task': {'type': 'worker', 'index': 0}}\n"
+        "strategy = multi_worker_strategy(json.dumps(config))\n"
+        "print('replicas', strategy.num_replicas_in_sync)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    env.pop("TF_CONFIG", None)
+    result = subprocess.run(
+        [sys.executable, "-c", code, f"grpc://127.0.0.1:{port}"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.splitlines()[-1] == "replicas 1"
+
+
+def _unprivileged_port_start() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_unprivileged_port_start").read_text())
+    except (OSError, ValueError):
+        return 1024
+
+
+@pytest.mark.skipif(_unprivileged_port_start() <= 80, reason="port 80 is not privileged here")
+def test_privileged_port_without_privileges_raises_value_error() -> None:
+    code = (
+        "from kutils.parallel import _check_port_free\n"
+        "try:\n"
+        "    _check_port_free('127.0.0.1:80', 'worker', 0)\n"
+        "except ValueError as error:\n"
+        "    print(error)\n"
+    )
+    command = [sys.executable, "-c", code]
+    if os.geteuid() == 0:  # root may bind it: drop that capability for the child
+        capsh = shutil.which("capsh")
+        if capsh is None:
+            pytest.skip("running as root without capsh to drop CAP_NET_BIND_SERVICE")
+        command = [capsh, "--drop=cap_net_bind_service", "--", "-c", shlex.join(command)]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    result = subprocess.run(
+        command, capture_output=True, text=True, timeout=120, env=env, check=False
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "ports below 1024 need privileges" in result.stdout
+    assert "Received: address='127.0.0.1:80'" in result.stdout

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import stat
 import struct
 import sys
+import threading
+import time
 
 import keras
 import pytest
@@ -330,3 +333,85 @@ def test_missing_folder_raises_file_not_found_naming_it(tmp_path):
     target = tmp_path / "absent" / "model.png"
     with pytest.raises(FileNotFoundError, match=r"folder .*absent' does not exist"):
         plot_model(functional_model(), to_file=str(target))
+
+
+# ---------------------------------------------------------------------------------------
+# The DOT fallback never overwrites; file modes come from the umask, left untouched
+# ---------------------------------------------------------------------------------------
+
+
+def test_dot_fallback_keeps_an_existing_dot_file_byte_for_byte(tmp_path, no_graphviz):
+    hand_edited = b'digraph G { a -> b [label="mine"]; }\n\x00\xff'
+    (tmp_path / "model.dot").write_bytes(hand_edited)
+    with pytest.raises(GraphvizNotFoundError) as first:
+        plot_model(functional_model(), to_file=str(tmp_path / "model.png"))
+    with pytest.raises(GraphvizNotFoundError) as second:
+        plot_model(functional_model(), to_file=str(tmp_path / "model.png"))
+    assert (tmp_path / "model.dot").read_bytes() == hand_edited
+    assert first.value.dot_path == str(tmp_path / "model-1.dot")
+    assert second.value.dot_path == str(tmp_path / "model-2.dot")
+    message = str(first.value)
+    assert f"{str(tmp_path / 'model.dot')!r} already exists and was left as it is" in message
+    assert f"written as DOT source to {str(tmp_path / 'model-1.dot')!r}" in message
+    for name in ("model-1.dot", "model-2.dot"):
+        assert (tmp_path / name).read_text().startswith("digraph G {")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "empty-bin",
+        "model-1.dot",
+        "model-2.dot",
+        "model.dot",
+    ]
+
+
+@pytest.mark.parametrize("mask", [0o077, 0o022, 0o002])
+def test_output_mode_follows_the_umask_without_changing_it(tmp_path, monkeypatch, mask):
+    calls = []
+    real_umask = os.umask
+    old = real_umask(mask)
+    try:
+        monkeypatch.setattr(os, "umask", lambda *a: calls.append(a) or real_umask(*a))
+        plot_model(functional_model(), to_file=str(tmp_path / "model.dot"))
+        plot_model(functional_model(), to_file=str(tmp_path / "model.png"))
+    finally:
+        real_umask(old)
+    assert calls == []
+    for name in ("model.dot", "model.png"):
+        assert stat.S_IMODE(os.stat(tmp_path / name).st_mode) == 0o666 & ~mask
+
+
+def test_files_created_by_another_thread_keep_the_umask_mode(tmp_path):
+    """A thread creating files under umask 077 while plot_model writes, repeatedly."""
+    old = os.umask(0o077)
+    old_interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible
+    stop = threading.Event()
+    modes = set()
+    created = [0]
+
+    def create_files():
+        folder = tmp_path / "other"
+        folder.mkdir()
+        while not stop.is_set():
+            path = folder / f"f{created[0] % 50}"
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            os.close(descriptor)
+            modes.add(stat.S_IMODE(os.stat(path).st_mode))
+            os.remove(path)
+            created[0] += 1
+
+    thread = threading.Thread(target=create_files)
+    model = functional_model()
+    try:
+        thread.start()
+        deadline = time.monotonic() + 3.0
+        while time.monotonic() < deadline:
+            plot_model(model, to_file=str(tmp_path / "model.dot"))
+    finally:
+        stop.set()
+        thread.join(30)
+        sys.setswitchinterval(old_interval)
+        os.umask(old)
+    assert not thread.is_alive()
+    assert created[0] > 100
+    assert modes == {0o600}
+    assert stat.S_IMODE(os.stat(tmp_path / "model.dot").st_mode) == 0o600

@@ -9,7 +9,10 @@ from __future__ import annotations
 import math
 import multiprocessing
 import os
+import platform
+import signal
 import threading
+import time
 from multiprocessing import resource_tracker
 from pathlib import Path
 
@@ -137,6 +140,43 @@ class DyingSequence(ProcessSequence):
         if index == 2 and self.epoch == 0 and multiprocessing.parent_process() is not None:
             os._exit(3)  # a crash in native code or the OOM killer, as seen from Python
         return super().__getitem__(index)
+
+
+# The number of the write system call, as /proc/<pid>/task/<tid>/syscall shows it.
+WRITE_SYSCALL = {"x86_64": 1, "aarch64": 64}.get(platform.machine())
+
+
+def kill_when_writing():
+    """SIGKILL this process, from a watching thread, while another of its threads is
+    inside write(): the only writes left in a worker are to its results pipe."""
+
+    def watch():
+        me = threading.get_native_id()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            for task in Path("/proc/self/task").iterdir():
+                try:
+                    call = (task / "syscall").read_text().split()
+                except OSError:
+                    continue
+                if int(task.name) != me and call and call[0] == str(WRITE_SYSCALL):
+                    os.kill(os.getpid(), signal.SIGKILL)
+            time.sleep(0.0002)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+class KilledMidSendSequence(ProcessSequence):
+    """In a worker, batch 2 is 40 MB, and the worker is SIGKILLed (as by the out-of-memory
+    killer) while it is writing the batch into the results pipe."""
+
+    def __getitem__(self, index):
+        batch = super().__getitem__(index)  # its log line is written before the watch
+        if index == 2 and self.epoch == 0 and multiprocessing.parent_process() is not None:
+            rows = 40 * 2**20 // (4 * FEATURES)
+            kill_when_writing()
+            return np.ones((rows, FEATURES), "float32"), np.ones((rows, 1), "float32")
+        return batch
 
 
 class CountingCallback(keras.callbacks.Callback):
@@ -457,6 +497,21 @@ def test_dead_worker_process_raises_instead_of_hanging(tmp_path):
     seq = DyingSequence(tmp_path / "log", lengths=(4,))
     with pytest.raises(RuntimeError, match=r"exited with code 3 while loading batches"):
         small_model().fit(seq, epochs=1, verbose=0, shuffle=False)
+    assert multiprocessing.active_children() == []
+
+
+@pytest.mark.skipif(
+    WRITE_SYSCALL is None or not Path("/proc/self/syscall").exists(),
+    reason="needs Linux /proc/<pid>/task/<tid>/syscall on x86_64 or aarch64",
+)
+def test_worker_killed_mid_send_raises_in_fit_and_leaves_no_process(tmp_path):
+    before = worker_processes()
+    seq = KilledMidSendSequence(tmp_path / "log", lengths=(4,))
+    started = time.monotonic()
+    with pytest.raises(RuntimeError, match=rf"exited with code -{signal.SIGKILL} while loading"):
+        small_model().fit(seq, epochs=1, verbose=0, shuffle=False)
+    assert time.monotonic() - started < 120
+    assert worker_processes() == before
     assert multiprocessing.active_children() == []
 
 

@@ -1,0 +1,305 @@
+"""kutils._loader: worker processes that die, also half-way through sending a batch.
+
+No Keras here (the loader needs only ``len`` and ``[]``): spawned workers import this
+module to unpickle its sequences, and a light module keeps their start-up short. The
+same fault under ``fit`` is in test_sequence.py.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import signal
+import subprocess
+import sys
+import termios
+import textwrap
+import threading
+import time
+from multiprocessing import resource_tracker
+from pathlib import Path
+
+import numpy as np
+import psutil
+import pytest
+
+from kutils._loader import OrderedLoader, WorkerDied
+
+pytestmark = pytest.mark.timeout(120)
+
+BIG = 40 * 2**20  # bytes in a big batch: hundreds of pipe writes
+BOUND = 20.0  # seconds within which every wait must end
+
+
+class KillWhenPickled:
+    """Kills the process that pickles it: placed after a big array, mid-send."""
+
+    def __reduce__(self):
+        os.kill(os.getpid(), signal.SIGKILL)
+        raise AssertionError("not reached")
+
+
+class BigBatches:
+    """Batch 0 is small; batch 1 holds ``BIG`` bytes, then optionally a KillWhenPickled.
+
+    ``marker`` (a path) is written once batch 1 is built, before it is sent.
+    """
+
+    def __init__(self, kill_in_pickle=False, marker=None, length=3):
+        self.kill_in_pickle = kill_in_pickle
+        self.marker = marker
+        self.length = length
+
+    def __len__(self):
+        return self.length
+
+    def __getitem__(self, index):
+        if index != 1:
+            return np.full((2, 2), index, "float32")
+        batch = [np.ones(BIG, "uint8")]
+        if self.kill_in_pickle:
+            batch.append(KillWhenPickled())
+        if self.marker is not None:
+            Path(self.marker).write_text("built")
+        return batch
+
+
+class Unpicklable:
+    def __reduce__(self):
+        raise TypeError("this object refuses to be pickled")
+
+
+class BigThenUnpicklable:
+    def __len__(self):
+        return 2
+
+    def __getitem__(self, index):
+        if index == 1:
+            return [np.ones(BIG, "uint8"), Unpicklable()]
+        return np.zeros(3)
+
+
+def children():
+    resource_tracker.ensure_running()  # one per session; not a worker
+    tracker = resource_tracker._resource_tracker._pid
+    return {p.pid for p in psutil.Process().children(recursive=True) if p.pid != tracker}
+
+
+def next_within(iterator, seconds):
+    """next(iterator) in a thread: (value, error); fails the test if it takes longer."""
+    box: dict = {}
+
+    def run():
+        try:
+            box["value"] = next(iterator)
+        except BaseException as error:  # handed to the test
+            box["error"] = error
+
+    thread = threading.Thread(target=run, daemon=True)
+    started = time.monotonic()
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), f"next() still waiting after {seconds} s: the loader hangs"
+    return box.get("value"), box.get("error"), time.monotonic() - started
+
+
+def pipe_bytes(loader):
+    """Bytes waiting in the (single) worker's results pipe."""
+    fd = loader._results[0].connection.fileno()
+    return int.from_bytes(fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"), sys.byteorder)
+
+
+def test_worker_killed_while_blocked_mid_send_raises_worker_died(tmp_path):
+    before = children()
+    marker = tmp_path / "built"
+    loader = OrderedLoader(
+        BigBatches(marker=marker), [0, 1, 2], workers=1, use_multiprocessing=True, max_queue_size=2
+    )
+    batches = iter(loader)
+    try:
+        first, error, _ = next_within(batches, BOUND)
+        assert error is None and first[0, 0] == 0
+        # Nobody reads while the test holds the iterator: the worker blocks in its send of
+        # batch 1 once the pipe is full. Wait for that, then kill it there.
+        deadline = time.monotonic() + BOUND
+        while not (marker.exists() and pipe_bytes(loader) >= 4096):
+            assert time.monotonic() < deadline, "the worker never began to send batch 1"
+            time.sleep(0.05)
+        time.sleep(0.2)
+        assert pipe_bytes(loader) < BIG  # half written: the rest is still in the worker
+        (worker,) = loader._processes
+        os.kill(worker.pid, signal.SIGKILL)
+        _, error, took = next_within(batches, BOUND)
+        assert isinstance(error, WorkerDied), error
+        assert f"exited with code -{signal.SIGKILL}" in str(error)
+        assert took < BOUND
+    finally:
+        loader.close()
+    assert not psutil.pid_exists(worker.pid) or psutil.Process(worker.pid).status() == "zombie"
+    assert children() == before
+
+
+def test_worker_killed_by_its_own_batch_mid_pickle_raises_worker_died():
+    before = children()
+    loader = OrderedLoader(
+        BigBatches(kill_in_pickle=True),
+        [0, 1, 2],
+        workers=2,
+        use_multiprocessing=True,
+        max_queue_size=3,
+    )
+    batches = iter(loader)
+    try:
+        first, error, _ = next_within(batches, BOUND)
+        assert error is None and first[0, 0] == 0
+        _, error, _ = next_within(batches, BOUND)
+        assert isinstance(error, WorkerDied), error
+        assert f"exited with code -{signal.SIGKILL}" in str(error)
+    finally:
+        loader.close()
+    assert children() == before
+
+
+def test_batch_that_fails_to_pickle_half_sent_reports_the_pickling_error():
+    loader = OrderedLoader(
+        BigThenUnpicklable(), [0, 1], workers=1, use_multiprocessing=True, max_queue_size=2
+    )
+    batches = iter(loader)
+    try:
+        first, error, _ = next_within(batches, BOUND)
+        assert error is None and list(first) == [0, 0, 0]
+        _, error, _ = next_within(batches, BOUND)
+        assert type(error) is TypeError
+        assert str(error) == "this object refuses to be pickled"
+    finally:
+        loader.close()
+
+
+def test_big_batches_arrive_whole_and_in_order():
+    loader = OrderedLoader(
+        BigBatches(length=4), [3, 1, 0, 2, 1], workers=2, use_multiprocessing=True, max_queue_size=3
+    )
+    try:
+        got = list(loader)
+    finally:
+        loader.close()
+    assert [b[0, 0] for i, b in enumerate(got) if i in (0, 2, 3)] == [3, 0, 2]
+    for big in (got[1], got[4]):
+        assert big[0].shape == (BIG,) and int(big[0].sum()) == BIG
+
+
+def test_workers_of_a_killed_parent_exit(tmp_path):
+    script = textwrap.dedent(
+        f"""
+        import sys, time
+        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        from test_loader import BigBatches
+        from kutils._loader import OrderedLoader
+        if __name__ == "__main__":
+            loader = OrderedLoader(BigBatches(), [0], workers=2, use_multiprocessing=True,
+                                   max_queue_size=1)
+            for batch in loader:
+                pass
+            print(" ".join(str(p.pid) for p in loader._processes), flush=True)
+            time.sleep(600)
+        """
+    )
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).parents[1]))
+    parent = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, env=env
+    )
+    try:
+        line = parent.stdout.readline()
+        workers = [psutil.Process(int(pid)) for pid in line.split()]
+        assert len(workers) == 2, line
+        parent.kill()
+        parent.wait(BOUND)
+        _, alive = psutil.wait_procs(workers, timeout=BOUND)
+        assert alive == []
+    finally:
+        parent.kill()
+        parent.wait(BOUND)
+        parent.stdout.close()
+
+
+class SlowBatches:
+    def __len__(self):
+        return 100
+
+    def __getitem__(self, index):
+        time.sleep(0.5)
+        return np.full(3, index)
+
+
+def test_close_from_another_thread_ends_the_iteration_and_frees_everything():
+    before = children()
+    loader = OrderedLoader(
+        SlowBatches(), list(range(100)), workers=2, use_multiprocessing=True, max_queue_size=4
+    )
+    got = []
+    batches = iter(loader)
+
+    def consume():
+        for batch in batches:
+            got.append(batch)
+
+    thread = threading.Thread(target=consume, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + BOUND
+    while not got and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert got, "no batch arrived"
+    loader.close()
+    thread.join(BOUND)
+    assert not thread.is_alive(), "the iteration did not stop after close()"
+    assert len(got) < 100
+    assert all(reader.connection.closed for reader in loader._results)
+    assert children() == before
+
+
+class MediumBatches:
+    def __len__(self):
+        return 12
+
+    def __getitem__(self, index):
+        return np.full(4 * 2**20, index % 256, "uint8")
+
+
+@pytest.mark.slow
+def test_workers_killed_at_random_moments_never_hang_the_loader():
+    """30 s of loaders whose workers are SIGKILLed at random moments (idle, computing,
+    mid-send): every run ends with all batches or WorkerDied, within the bound."""
+    rng = np.random.default_rng(13)
+    before = children()
+    outcomes = {"complete": 0, "died": 0}
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        loader = OrderedLoader(
+            MediumBatches(), list(range(12)), workers=2, use_multiprocessing=True, max_queue_size=4
+        )
+        batches = iter(loader)
+        try:
+            first, error, _ = next_within(batches, BOUND)
+            assert error is None and first[0] == 0
+            victim = loader._processes[int(rng.integers(2))]
+            delay = float(rng.uniform(0, 0.4))
+            killer = threading.Timer(delay, os.kill, (victim.pid, signal.SIGKILL))
+            killer.start()
+            count = 1
+            while True:
+                batch, error, _ = next_within(batches, BOUND)
+                if error is not None:
+                    break
+                assert batch[0] == count % 256 and batch.size == 4 * 2**20
+                count += 1
+            killer.join(BOUND)
+            if isinstance(error, StopIteration):
+                assert count == 12
+                outcomes["complete"] += 1
+            else:
+                assert isinstance(error, WorkerDied), error
+                outcomes["died"] += 1
+        finally:
+            loader.close()
+    assert outcomes["died"] > 0, outcomes
+    assert children() == before
