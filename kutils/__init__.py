@@ -34,6 +34,11 @@ _EXPORTS: dict[str, str] = {
     "plot_model": "kutils.plotting",
 }
 
+# Modules that import TensorFlow when imported. Without a usable TensorFlow their public
+# names are handed out as stand-ins that raise kutils' clear error when called, so that
+# `from kutils import *` works on Keras's other backends.
+_NEEDS_TENSORFLOW_TO_IMPORT = frozenset({"kutils.parallel"})
+
 __all__ = [
     "CustomObjectScope",
     "HDF5Dataset",
@@ -73,6 +78,11 @@ def __getattr__(name: str) -> Any:
     module_name = _EXPORTS.get(name)
     if module_name is None:
         raise AttributeError(f"module 'kutils' has no attribute {name!r}")
+    if module_name in _NEEDS_TENSORFLOW_TO_IMPORT:
+        from kutils import _requirements
+
+        if _requirements.tensorflow_problem() is not None:
+            return _requirements.unavailable(f"kutils.{name}", module_name, name)
     value = getattr(importlib.import_module(module_name), name)
     globals()[name] = value  # later look-ups skip this function
     return value
