@@ -19,6 +19,7 @@ import sys
 import textwrap
 import time
 import venv
+from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -210,7 +211,7 @@ def kutils_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def tensorflow_cpu_venv(
     tmp_path_factory: pytest.TempPathFactory, kutils_wheel: Path
-) -> SimpleNamespace:
+) -> Iterator[SimpleNamespace]:
     """A venv holding tensorflow-cpu; pip's plan for the kutils wheel; then kutils installed."""
     base = tmp_path_factory.mktemp("tf-cpu")
     timings: dict[str, float] = {}
@@ -232,9 +233,10 @@ def tensorflow_cpu_venv(
     _pip(python, timings, "install the kutils wheel", "install", str(kutils_wheel))
     after = _installed(python, timings, "pip list after")
     print(f"tensorflow-cpu venv set-up times (s): {timings}")
-    return SimpleNamespace(
+    yield SimpleNamespace(
         python=python, base=base, report=report, before=before, after=after, timings=timings
     )
+    shutil.rmtree(base / "venv", ignore_errors=True)  # about 1.3 GB
 
 
 @pytest.mark.slow
@@ -319,7 +321,7 @@ def test_kutils_trains_through_multi_gpu_model_on_tensorflow_cpu(
 @pytest.fixture(scope="module")
 def no_tensorflow_venv(
     tmp_path_factory: pytest.TempPathFactory, kutils_wheel: Path
-) -> SimpleNamespace:
+) -> Iterator[SimpleNamespace]:
     """A venv with the kutils wheel and JAX (for Keras's JAX and NumPy backends), no TensorFlow."""
     base = tmp_path_factory.mktemp("no-tf")
     timings: dict[str, float] = {}
@@ -327,7 +329,8 @@ def no_tensorflow_venv(
     _pip(python, timings, "install kutils wheel and jax", "install", str(kutils_wheel), JAX)
     installed = _installed(python, timings, "pip list")
     print(f"no-TensorFlow venv set-up times (s): {timings}")
-    return SimpleNamespace(python=python, base=base, installed=installed)
+    yield SimpleNamespace(python=python, base=base, installed=installed)
+    shutil.rmtree(base / "venv", ignore_errors=True)  # about 0.7 GB
 
 
 CLEAR_ERROR_AT_FIRST_CALL = """
