@@ -427,6 +427,7 @@ DATA_TOOLS_ON_DEFAULT_BACKEND = """
         f["x"] = np.arange(20, dtype="float32").reshape(10, 2)
     matrix = HDF5Matrix("data.h5", "x", start=2, end=8)
     result["hdf5"] = [matrix[0].tolist(), matrix[1:3].tolist(), matrix[[3, 0]].tolist(), list(matrix.shape)]
+    result["hdf5_whole"] = [len(matrix), np.asarray(matrix)[:, 0].tolist()]
 
     os.makedirs("served")
     payload = b"served on loopback"
@@ -474,6 +475,7 @@ def test_without_tensorflow_data_tools_work_on_the_default_backend(
     assert out["to_categorical"] == [[1, 0, 0], [0, 0, 1], [0, 1, 0]]
     assert out["normalize"] == [[pytest.approx(0.6), pytest.approx(0.8)]]
     assert out["hdf5"] == [[4.0, 5.0], [[6.0, 7.0], [8.0, 9.0]], [[10.0, 11.0], [4.0, 5.0]], [6, 2]]
+    assert out["hdf5_whole"] == [6, [4.0, 6.0, 8.0, 10.0, 12.0, 14.0]]
     assert out["get_file"] == ["archive.tar.gz", "served on loopback"]
     assert out["data_parallel"] == "TensorFlowRequiredError"
     assert "tensorflow" in out["keras"], "Keras loaded: this run did not test a missing backend"
@@ -483,7 +485,7 @@ def test_without_tensorflow_data_tools_work_on_the_default_backend(
 def _small_model_summary_script() -> str:
     return """
         import keras
-        from kutils import CustomObjectScope, model_to_dot, plot_model, print_summary
+        from kutils import CustomObjectScope, get_custom_objects, model_to_dot, plot_model, print_summary
 
         def my_act(x):
             return keras.ops.relu(x)
@@ -491,6 +493,7 @@ def _small_model_summary_script() -> str:
         inp = keras.Input((4,), name="features")
         with CustomObjectScope({"my_act": my_act}):
             hidden = keras.layers.Dense(3, activation="my_act", name="hidden")(inp)
+            in_scope = get_custom_objects().get("my_act") is my_act
         out = keras.layers.Dense(2, activation="softmax", name="out")(hidden)
         model = keras.Model(inp, out, name="small")
         lines = []
@@ -509,6 +512,10 @@ MODEL_TOOLS = (
         cli = subprocess.run(
             [sys.executable, "-m", "kutils", "summary", "plain.keras"], capture_output=True, text=True, timeout=120
         )
+        cli_plot = subprocess.run(
+            [sys.executable, "-m", "kutils", "plot", "plain.keras", "-o", "plain.svg"],
+            capture_output=True, text=True, timeout=120,
+        )
         print(json.dumps({
             "backend": keras.backend.backend(),
             "activation": model.get_layer("hidden").activation.__name__,
@@ -516,6 +523,10 @@ MODEL_TOOLS = (
             "dot": dot,
             "png": open("model.png", "rb").read(8).hex(),
             "cli": [cli.returncode, cli.stdout, cli.stderr[-2000:]],
+            "cli_plot": [cli_plot.returncode, cli_plot.stderr[-2000:]],
+            "svg": open("plain.svg").read() if cli_plot.returncode == 0 else "",
+            "in_scope": in_scope,
+            "after_scope": "my_act" in get_custom_objects(),
             "tensorflow_imported": "tensorflow" in sys.modules,
         }))
     """
@@ -548,6 +559,7 @@ def test_without_tensorflow_summary_plot_and_custom_objects_work(
     lines, dot = tensorflow_summary
     assert out["backend"] == backend
     assert out["activation"] == "my_act"
+    assert out["in_scope"] and not out["after_scope"]
     assert out["summary"] == lines  # the same Keras 2 table as on TensorFlow
     assert "hidden (Dense)" in "\n".join(lines)
     assert _without_ids(out["dot"]) == _without_ids(dot)
@@ -555,6 +567,9 @@ def test_without_tensorflow_summary_plot_and_custom_objects_work(
     returncode, stdout, stderr = out["cli"]
     assert returncode == 0, stderr
     assert "y (Dense)" in stdout and "Total params: 10" in stdout
+    returncode, stderr = out["cli_plot"]
+    assert returncode == 0, stderr
+    assert "<svg" in out["svg"] and "y: Dense" in out["svg"]
     assert not out["tensorflow_imported"]
 
 
