@@ -3,6 +3,8 @@
 Each session installs what it needs into its own virtual environment under ``.nox/``,
 kept between runs, so a fresh machine with only Python and pip needs nothing else
 (plus Debian's ``graphviz`` package for the plot-rendering tests: see .ci/run).
+kutils itself does not require TensorFlow (it is the ``tensorflow`` extra), so every
+session that imports TensorFlow installs ``.[tensorflow]``.
 """
 
 from __future__ import annotations
@@ -18,14 +20,14 @@ TEST_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", "KERAS_BACKEND": "tensorflow"}
 @nox.session
 def tests(session: nox.Session) -> None:
     """Run the test suite: ``nox -s tests`` (pass pytest options after ``--``)."""
-    session.install("-e", ".[test]")
+    session.install("-e", ".[test,tensorflow]")
     session.run("pytest", *session.posargs, env=TEST_ENV)
 
 
 @nox.session
 def slow(session: nox.Session) -> None:
     """Run only the tests marked slow (none selected is not a failure)."""
-    session.install("-e", ".[test]")
+    session.install("-e", ".[test,tensorflow]")
     session.run("pytest", "-m", "slow", *session.posargs, env=TEST_ENV, success_codes=[0, 5])
 
 
@@ -35,7 +37,7 @@ def demo(session: nox.Session) -> None:
 
     Options after ``--`` go to the script: ``nox -s demo -- --epochs 2 --samples 1000``.
     """
-    session.install("-e", ".")
+    session.install("-e", ".[tensorflow]")
     session.run("python", "examples/legacy_training.py", *session.posargs, env=TEST_ENV)
 
 
@@ -50,14 +52,14 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """mypy on kutils/."""
-    session.install("-e", ".", "mypy>=1.10", "types-requests")
+    session.install("-e", ".[tensorflow]", "mypy>=1.10", "types-requests")
     session.run("mypy")
 
 
 @nox.session
 def docs(session: nox.Session) -> None:
     """Build the documentation site with warnings as errors."""
-    session.install("-e", ".[docs]")
+    session.install("-e", ".[docs,tensorflow]")
     session.run(
         "sphinx-build", "-W", "--keep-going", "-b", "html", "docs", "build/docs", env=TEST_ENV
     )
@@ -66,7 +68,7 @@ def docs(session: nox.Session) -> None:
 @nox.session
 def bench(session: nox.Session) -> None:
     """Run every benchmark under benchmarks/ and print its figures and ratios."""
-    session.install("-e", ".")
+    session.install("-e", ".[tensorflow]")
     import pathlib
 
     scripts = sorted(pathlib.Path("benchmarks").glob("bench_*.py"))

@@ -55,6 +55,11 @@ _LEGACY_MODULES = (
     "vis_utils",
 )
 
+# Modules that import TensorFlow when imported. Without a usable TensorFlow their public
+# names are handed out as stand-ins that raise kutils' clear error when called, so that
+# `from kutils import *` works on Keras's other backends.
+_NEEDS_TENSORFLOW_TO_IMPORT = frozenset({"kutils.parallel"})
+
 __all__ = [
     "CustomObjectScope",
     "GeneratorEnqueuer",
@@ -108,6 +113,11 @@ def __getattr__(name: str) -> Any:
         if name in _LEGACY_MODULES:
             return importlib.import_module(f"kutils.{name}")
         raise AttributeError(f"module 'kutils' has no attribute {name!r}")
+    if module_name in _NEEDS_TENSORFLOW_TO_IMPORT:
+        from kutils import _requirements
+
+        if _requirements.tensorflow_problem() is not None:
+            return _requirements.unavailable(f"kutils.{name}", module_name, name)
     value = getattr(importlib.import_module(module_name), name)
     globals()[name] = value  # later look-ups skip this function
     return value

@@ -354,10 +354,17 @@ class HDF5Matrix:
 
 def _install_streaming() -> None:
     """Make Keras's fit/evaluate/predict stream HDF5Matrix data (once per process)."""
-    from kutils import _keras_compat
+    from kutils import _keras_compat, _requirements
 
     try:
         _keras_compat.install_hdf5_streaming()
+    except ModuleNotFoundError as error:
+        if error.name is None or error.name.partition(".")[0] != "tensorflow":
+            raise
+        if _requirements.installed_tensorflow() is not None:
+            raise
+        # Keras's backend is TensorFlow, which is not installed: Keras cannot load in this
+        # process, so there is no fit to stream into, and indexing needs no Keras.
     except _keras_compat.KerasInternalsChanged as error:
         msg = (
             f"{error} model.fit will read HDF5Matrix data into memory; pass "

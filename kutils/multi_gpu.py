@@ -10,6 +10,8 @@ import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from kutils import _requirements
+
 if TYPE_CHECKING:
     import keras
 
@@ -59,6 +61,8 @@ def multi_gpu_model(
             environment variable) is neither ``'GPU'`` nor ``'CPU'``; fewer than 2 GPUs are asked
             for or visible; a requested GPU does not exist; or the model is not built.
         TypeError: ``gpus`` is neither an int, a list of ints nor None.
+        kutils._requirements.TensorFlowRequiredError: (an ``ImportError``) the backend
+            is TensorFlow but the installed TensorFlow is older than 2.16.
 
     Example:
         >>> with tf.device("/cpu:0"):  # doctest: +SKIP
@@ -79,6 +83,7 @@ def multi_gpu_model(
     import keras
 
     _require_tensorflow_backend(keras.backend.backend())
+    _requirements.require_tensorflow("kutils.multi_gpu_model")
 
     from kutils import _keras_compat
     from kutils.parallel import data_parallel, local_devices, merge_ops
@@ -148,4 +153,7 @@ def _require_tensorflow_backend(backend: str) -> None:
             f"Received: backend={backend!r} (set KERAS_BACKEND=tensorflow before importing "
             "Keras, or use keras.distribution for JAX)"
         )
+        problem = _requirements.tensorflow_problem()
+        if problem is not None:
+            msg += f". Note that {problem}. {_requirements.install_instructions()}"
         raise ValueError(msg)
