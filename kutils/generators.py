@@ -114,8 +114,9 @@ def fit_generator(
                 validation = val_feed.data()
             else:
                 validation = _validation_tuple(validation_data)
-        if not isinstance(validation_freq, numbers.Integral):
-            validation_freq = list(validation_freq)
+        # Keras 3 takes an int or a list; Keras 2 took any collection of epochs.
+        freq: Any = validation_freq
+        freq = int(freq) if isinstance(freq, numbers.Integral) else list(freq)
         feeds = [feed for feed in (train, val_feed) if feed is not None]
         return _reraising(
             feeds,
@@ -127,7 +128,7 @@ def fit_generator(
                 callbacks=callbacks,
                 validation_data=validation,
                 validation_steps=val_steps,
-                validation_freq=validation_freq,
+                validation_freq=freq,
                 class_weight=train.keras_class_weight(),
                 shuffle=train.keras_shuffle(shuffle),
                 initial_epoch=initial_epoch,
