@@ -166,8 +166,11 @@ def _write_atomically(path: str, data: bytes) -> None:
 
 def migrate_file(path: str) -> FileResult:
     """Migrate the file at ``path`` in memory: the rewritten bytes and the findings."""
-    with open(path, "rb") as stream:
-        data = stream.read()
+    try:
+        with open(path, "rb") as stream:
+            data = stream.read()
+    except OSError as error:
+        return FileResult(path, b"", error=f"cannot read it ({error.strerror or error})")
     result = FileResult(path, data)
     try:
         encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
@@ -303,6 +306,12 @@ class _Migrator:
         self.needs_kutils = False
         self.kutils_bound = False
         self.generator_functions: set[str] = set()
+        # A script that defines its own fit_generator (function or method) keeps its calls.
+        self.own_functions = {
+            self.toks[i + 1].string
+            for i in range(len(self.toks) - 1)
+            if self.toks[i].string == "def" and self.toks[i].type == tokenize.NAME
+        }
         self.newline = "\r\n" if "\r\n" in text[: text.find("\n") + 1] else "\n"
 
     # -- helpers
@@ -489,8 +498,8 @@ class _Migrator:
                 return
             if module == "keras" and "utils" in names:
                 if len(statement.items) == 1:
-                    alias = statement.items[0][1] or "utils"
-                    self.replace(statement.first, statement.last, f"import kutils as {alias}")
+                    bound = statement.items[0][1] or "utils"
+                    self.replace(statement.first, statement.last, f"import kutils as {bound}")
                 else:
                     index = statement.items[names.index("utils")][2]
                     self.report(
@@ -557,6 +566,8 @@ class _Migrator:
                 if self.is_name(index - 1) and toks[index - 1].string in ("def", "class"):
                     index += 1
                     continue
+                if tok.string in rules.GENERATOR_METHODS and self.is_op(index + 1, "("):
+                    self._keras1_keywords(index + 1)
                 if tok.string in self.bindings:
                     index = self._chain(index) + 1
                     continue
@@ -652,7 +663,7 @@ class _Migrator:
         name = self.toks[name_index].string
         if name in rules.METHODS:
             self.report(name_index, rules.METHODS[name])
-        elif name in rules.GENERATOR_METHODS:
+        elif name in rules.GENERATOR_METHODS and name not in self.own_functions:
             if not self.is_op(name_index + 1, "("):
                 self.report(
                     name_index,
@@ -670,10 +681,7 @@ class _Migrator:
         if start is None:
             self.report(dot + 1, f"cannot tell which model calls {name}: change it by hand")
             return
-        for index in self._arguments(opener):
-            word = self.toks[index].string
-            if word in rules.GENERATOR_KEYWORDS and self.is_op(index + 1, "="):
-                self.report(index, rules.GENERATOR_KEYWORDS[word])
+        self._keras1_keywords(opener)
         receiver_start, receiver_end = self.span(start, dot - 1)
         receiver = self.text[receiver_start:receiver_end]
         after = self.off(self.toks[opener].end)
@@ -687,6 +695,12 @@ class _Migrator:
             (receiver_start, after, f"{name}({receiver}{separator}"),
         )
         self.generator_functions.add(name)
+
+    def _keras1_keywords(self, opener: int) -> None:
+        for index in self._arguments(opener):
+            word = self.toks[index].string
+            if word in rules.GENERATOR_KEYWORDS and self.is_op(index + 1, "="):
+                self.report(index, rules.GENERATOR_KEYWORDS[word])
 
     def _receiver_start(self, index: int) -> int | None:
         """First token of the expression ending at token ``index`` (before ``.name``)."""
