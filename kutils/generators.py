@@ -271,18 +271,29 @@ def _validation_tuple(data: Any) -> tuple[Any, ...]:
 
 
 def _reraising(feeds: list[_Feed], run: Callable[[], Any]) -> Any:
-    """Call ``run``; if it fails after a feed's source raised, raise the source's error."""
+    """Call ``run`` and raise the error a feed's source raised, if any, with its own type.
+
+    With TensorFlow, Keras 3 turns an exception of a generator into ``UnknownError`` in
+    ``fit``, and ``evaluate``/``predict`` take it for the end of the data and return a
+    result of the batches read so far: either way the source's own error is raised.
+    """
     try:
-        return run()
+        result = run()
     except Exception:
-        for feed in feeds:
-            original = feed.error
-            if original is not None:
-                feed.error = None
-                # What TensorFlow made of it (UnknownError) adds nothing.
-                original.__suppress_context__ = True
-                raise original from None
+        _raise_source_error(feeds)
         raise
+    _raise_source_error(feeds)
+    return result
+
+
+def _raise_source_error(feeds: list[_Feed]) -> None:
+    for feed in feeds:
+        original = feed.error
+        if original is not None:
+            feed.error = None
+            # What TensorFlow made of it (UnknownError) adds nothing.
+            original.__suppress_context__ = True
+            raise original
 
 
 class _Feed:
