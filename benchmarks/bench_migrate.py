@@ -1,19 +1,20 @@
 """kutils migrate on a tree of 1,000 Keras 2 files of 300 lines each.
 
-Target: under 10 s for the whole command (read, parse, rewrite, report, write back), on
-a fresh copy of the tree each run, in one process as a user runs it
-(``python -m kutils migrate TREE``). The figure printed is the best of 3 runs, with the
-ratio to the 10 s budget, and for scale the time Python alone takes to tokenize the
-same tree (the floor of a tokenize-based tool).
+Target: under 10 s of wall-clock time for the whole command (read, parse, rewrite,
+report, write back), on a fresh copy of the tree each run, run as a user runs it
+(``python -m kutils migrate TREE``; it reads the files in one worker process per CPU).
+The figure printed is the best of 3 runs, with the ratio to the 10 s budget, the CPU
+seconds the command used (less sensitive than wall time to other jobs on a shared
+machine), the load average at the time, and for scale the time Python's ``tokenize``
+alone takes over the same tree in one process.
 
     PYTHONPATH=. python benchmarks/bench_migrate.py
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -83,11 +84,12 @@ def make_tree(root: str) -> None:
             lines.extend(BLOCK.format(n=n).splitlines(keepends=True))
             n += 1
         with open(os.path.join(folder, f"script_{index}.py"), "w", newline="\n") as stream:
-            stream.writelines(lines[:LINES - 1] + ["print('done')\n"])
+            stream.writelines(lines[: LINES - 1] + ["print('done')\n"])
 
 
-def run_command(tree: str) -> tuple[float, int]:
+def run_command(tree: str) -> tuple[float, float, int]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([os.getcwd(), *sys.path])}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-m", "kutils", "migrate", tree],
@@ -97,9 +99,11 @@ def run_command(tree: str) -> tuple[float, int]:
         check=False,
     )
     elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if done.returncode not in (0, 1):
         raise RuntimeError(done.stderr)
-    return elapsed, done.returncode
+    return elapsed, cpu, done.returncode
 
 
 def tokenize_only(tree: str) -> float:
@@ -121,14 +125,13 @@ def main() -> None:
             for folder, _, names in os.walk(source)
             for name in names
         )
-        times = []
+        times, cpus = [], []
         for attempt in range(REPEATS):
             tree = os.path.join(scratch, f"tree{attempt}")
             shutil.copytree(source, tree)
-            elapsed, status = run_command(tree)
+            elapsed, cpu, status = run_command(tree)
             times.append(elapsed)
-            with contextlib.redirect_stdout(io.StringIO()):
-                pass
+            cpus.append(cpu)
         # Check the result once: a second run on the migrated tree rewrites nothing.
         again = subprocess.run(
             [sys.executable, "-m", "kutils", "migrate", "--diff", tree],
@@ -146,7 +149,13 @@ def main() -> None:
         f"{FILES / best:.0f} files/s; ratio to the {BUDGET:.0f} s budget {best / BUDGET:.2f} "
         f"{verdict}; exit status {status}"
     )
-    print(f"tokenize alone on the same tree: {floor:.2f} s (migrate / tokenize: {best / floor:.2f})")
+    print(
+        f"CPU time of the command: {min(cpus):.2f} s; load average during the runs: "
+        f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
+    )
+    print(
+        f"tokenize alone on the same tree: {floor:.2f} s (migrate / tokenize: {best / floor:.2f})"
+    )
     print(f"second run: {again.stderr.strip().splitlines()[-1]}")
 
 

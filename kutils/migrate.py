@@ -74,7 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except _UsageError as error:
         print(f"{_PROG}: error: {error}", file=sys.stderr)
         return 2
-    results = [migrate_file(path) for path in files]
+    results = _migrate_all(files)
     out = sys.stdout
     for result in results:
         if result.error is not None:
@@ -99,6 +99,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         file=sys.stderr,
     )
     return 1 if findings or failed else 0
+
+
+# From this many files on, the files are read in worker processes, one per CPU.
+_PARALLEL_FROM = 64
+
+
+def _migrate_all(files: list[str]) -> list[FileResult]:
+    """Migrate each file in memory (nothing is written here), in parallel for many files."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    if len(files) < _PARALLEL_FROM or cpus < 2:
+        return [migrate_file(path) for path in files]
+    import concurrent.futures
+    import multiprocessing
+
+    workers = min(cpus, 8)
+    # spawn: safe even when the caller runs threads (TensorFlow's, in a notebook).
+    context = multiprocessing.get_context("spawn")
+    chunk = max(1, len(files) // (workers * 8))
+    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
+        return list(pool.map(migrate_file, files, chunksize=chunk))
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -237,8 +260,23 @@ def migrate_source(text: str) -> tuple[str, list[tuple[int, str]], int]:
 # files on the reference machine; ``tokenize`` reads only the few ``from ... import``
 # statements whose module name is rewritten (the syntax tree does not place it).
 
+# Nodes without anything to migrate below them.
+_LEAVES = (ast.expr_context, ast.Constant, ast.operator, ast.boolop, ast.cmpop, ast.unaryop)
+# Fields that never hold a node worth visiting.
+_NOT_CHILDREN = frozenset({"ctx", "op", "ops", "id", "attr", "name", "asname", "arg", "level"})
+_CHILD_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _child_fields(kind: type) -> tuple[str, ...]:
+    fields = _CHILD_FIELDS.get(kind)
+    if fields is None:
+        fields = tuple(f for f in kind._fields if f not in _NOT_CHILDREN)  # type: ignore[attr-defined]
+        _CHILD_FIELDS[kind] = fields
+    return fields
+
+
 _NEWLINES = re.compile(r"\r\n|\r|\n")
-_IMPORT_WORD = re.compile(r"\bimport\b")
+_IMPORT_LINE = re.compile(r"^[^\r\n]*?\bimport\b", re.MULTILINE)
 _KUTILS_FUNCTION = re.compile(r"\bdef\s+(fit_generator|evaluate_generator|predict_generator)\b")
 
 
@@ -324,7 +362,7 @@ class _Migrator:
 
     def run(self) -> None:
         imports: list[tuple[ast.Import | ast.ImportFrom, bool]] = []
-        self.lines = sorted({self.line_of(m.start()) for m in _IMPORT_WORD.finditer(self.text)})
+        self.lines = [self.line_of(m.start()) for m in _IMPORT_LINE.finditer(self.text)]
         self._walk(self.tree, lambda node, top: self._collect_import(node, top, imports))
         for statement, _ in imports:
             self._bind(statement)
@@ -332,8 +370,10 @@ class _Migrator:
             self._rewrite_import(statement, top)
         words = set(self.bindings) | set(rules.GENERATOR_METHODS) | set(rules.METHODS)
         words |= rules.SAVING_CALLS | {"class"}
-        pattern = re.compile(r"\b(?:" + "|".join(sorted(map(re.escape, words))) + r")\b")
-        self.lines = sorted({self.line_of(m.start()) for m in pattern.finditer(self.text)})
+        # One match per line at most: the line's start.
+        alternatives = "|".join(sorted(map(re.escape, words)))
+        pattern = re.compile(r"^[^\r\n]*?\b(?:" + alternatives + r")\b", re.MULTILINE)
+        self.lines = [self.line_of(m.start()) for m in pattern.finditer(self.text)]
         self._walk(self.tree, self._use)
         self._insert_imports()
 
@@ -368,23 +408,24 @@ class _Migrator:
             end = statement.end_lineno or statement.lineno
             return first < len(lines) and lines[first] <= end
 
-        def walk(node: ast.AST, top: bool) -> None:
+        stack: list[tuple[ast.AST, bool]] = [
+            (statement, True) for statement in reversed(self.tree.body) if relevant(statement)
+        ]
+        while stack:
+            node, top = stack.pop()
             if not visit(node, top):
-                return
-            for _, value in ast.iter_fields(node):
-                if isinstance(value, list):
-                    for item in value:
+                continue
+            for name in _child_fields(type(node)):
+                value = getattr(node, name, None)
+                if type(value) is list:
+                    for item in reversed(value):
                         if isinstance(item, ast.stmt):
                             if relevant(item):
-                                walk(item, False)
-                        elif isinstance(item, ast.AST):
-                            walk(item, False)
-                elif isinstance(value, ast.AST):
-                    walk(value, False)
-
-        for statement in self.tree.body:
-            if relevant(statement):
-                walk(statement, True)
+                                stack.append((item, False))
+                        elif isinstance(item, ast.AST) and not isinstance(item, _LEAVES):
+                            stack.append((item, False))
+                elif isinstance(value, ast.AST) and not isinstance(value, _LEAVES):
+                    stack.append((value, False))
 
     # -- imports
 
@@ -485,11 +526,13 @@ class _Migrator:
 
     def _check_path(self, node: ast.AST, path: str, known: str) -> None:
         """Report ``path`` if a rule names it; ``known`` was reported already (its import)."""
-        for prefix, message in rules.MODULES.items():
-            if (path == prefix or path.startswith(prefix + ".")) and not (
-                known == prefix or known.startswith(prefix + ".")
-            ):
-                self.report(node, message)
+        parts = path.split(".")
+        for size in range(2, len(parts) + 1):
+            prefix = ".".join(parts[:size])
+            message = rules.MODULES.get(prefix)
+            if message is not None:
+                if not (known == prefix or known.startswith(prefix + ".")):
+                    self.report(node, message)
                 return
         if path in rules.NAMES and known != path:
             self.report(node, rules.NAMES[path])
@@ -509,16 +552,17 @@ class _Migrator:
     # -- uses
 
     def _use(self, node: ast.AST, top: bool) -> bool:
-        if isinstance(node, (ast.Import, ast.ImportFrom)):
+        kind = type(node)
+        if kind is ast.Name:
+            return node.id in self.bindings and self._chain(node)  # type: ignore[attr-defined,arg-type]
+        if kind is ast.Attribute:
+            return self._chain(node)  # type: ignore[arg-type]
+        if kind is ast.Call:
+            self._call(node)  # type: ignore[arg-type]
+        elif kind is ast.ClassDef:
+            self._class(node)  # type: ignore[arg-type]
+        elif kind is ast.Import or kind is ast.ImportFrom:
             return False
-        if isinstance(node, ast.Call):
-            self._call(node)
-            return True
-        if isinstance(node, ast.ClassDef):
-            self._class(node)
-            return True
-        if isinstance(node, (ast.Attribute, ast.Name)):
-            return self._chain(node)
         return True
 
     def _chain_of(self, node: ast.AST) -> list[ast.AST] | None:
@@ -564,7 +608,10 @@ class _Migrator:
         top, legacy = _tables()
         # A chain that reaches keras.utils from a binding above it (keras.utils.X after
         # `import keras`, tf.keras.utils.X after `import tensorflow as tf`): to kutils.
-        utils_at = next((k for k in range(1, len(names)) if path_upto(k) == "keras.utils"), None)
+        path = path_upto(len(names) - 1)
+        utils_at = None
+        if path.startswith("keras.utils.") and not known.startswith("keras.utils"):
+            utils_at = next(k for k in range(1, len(names)) if path_upto(k) == "keras.utils")
         if utils_at is not None and utils_at + 1 < len(names):
             rest = names[utils_at + 1 :]
             if rest[0] in legacy and len(rest) > 1:
@@ -586,7 +633,6 @@ class _Migrator:
             if len(names) > 1 and names[1] not in offered:
                 self.report(node, f"kutils does not offer {known}.{names[1]}")
             return False
-        path = path_upto(len(names) - 1)
         if path.startswith("keras."):
             self._check_path(node, path, known)
         return False
