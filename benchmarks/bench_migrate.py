@@ -84,7 +84,7 @@ def make_tree(root: str) -> None:
             lines.extend(BLOCK.format(n=n).splitlines(keepends=True))
             n += 1
         with open(os.path.join(folder, f"script_{index}.py"), "w", newline="\n") as stream:
-            stream.writelines(lines[: LINES - 1] + ["print('done')\n"])
+            stream.writelines([*lines[: LINES - 1], "print('done')\n"])
 
 
 def run_command(tree: str) -> tuple[float, float, int]:
