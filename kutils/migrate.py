@@ -309,6 +309,23 @@ def _tables() -> tuple[frozenset[str], dict[str, frozenset[str]]]:
     return _TOP, _LEGACY
 
 
+def _watched(path: str) -> bool:
+    """Whether uses of a name bound to ``path`` may need a rewrite or a report.
+
+    Modules and functions of Keras (and TensorFlow, for ``tf.keras``) may: their
+    attributes are checked. A Keras class used by name (``Dense(...)``) needs nothing
+    beyond its import, which is checked already, except an optimizer's arguments.
+    """
+    path = _normalize(path)
+    if path in ("keras", "tensorflow") or path.startswith("keras.optimizers."):
+        return True
+    if not path.startswith(("keras.", "tensorflow.")):
+        return False
+    if path.startswith("keras.utils.") and path.count(".") == 2:
+        return path[12:] in _tables()[1]  # a legacy module's names are checked
+    return not path.rsplit(".", 1)[-1][:1].isupper()
+
+
 def _utils_target(module: str) -> str | None:
     """The kutils module for a Keras 2 utilities module path, or None."""
     _, legacy = _tables()
@@ -335,6 +352,7 @@ class _Migrator:
         # A script that defines its own fit_generator (function or method) keeps its calls.
         self.own_functions = set(_KUTILS_FUNCTION.findall(text))
         self.lines: list[int] = []
+        self.watched: set[str] = set()
 
     # -- positions
 
@@ -368,7 +386,8 @@ class _Migrator:
             self._bind(statement)
         for statement, top in imports:
             self._rewrite_import(statement, top)
-        words = set(self.bindings) | set(rules.GENERATOR_METHODS) | set(rules.METHODS)
+        self.watched = {name for name, path in self.bindings.items() if _watched(path)}
+        words = self.watched | set(rules.GENERATOR_METHODS) | set(rules.METHODS)
         words |= rules.SAVING_CALLS | {"class"}
         # One match per line at most: the line's start.
         alternatives = "|".join(sorted(map(re.escape, words)))
@@ -554,7 +573,7 @@ class _Migrator:
     def _use(self, node: ast.AST, top: bool) -> bool:
         kind = type(node)
         if kind is ast.Name:
-            return node.id in self.bindings and self._chain(node)  # type: ignore[attr-defined,arg-type]
+            return node.id in self.watched and self._chain(node)  # type: ignore[attr-defined,arg-type]
         if kind is ast.Attribute:
             return self._chain(node)  # type: ignore[arg-type]
         if kind is ast.Call:
@@ -597,9 +616,9 @@ class _Migrator:
         if nodes is None:
             return True  # e.g. f().attr: look inside
         names = self._names(nodes)
-        binding = self.bindings.get(names[0])
-        if binding is None:
+        if names[0] not in self.watched:
             return False
+        binding = self.bindings[names[0]]
         known = _normalize(binding)
 
         def path_upto(last: int) -> str:
