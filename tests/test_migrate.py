@@ -232,3 +232,19 @@ def test_rewritten_scripts_run_on_keras_3(tmp_path, capsys):
         done = _run_script(tree / "pkg" / f"{case}.py")
         assert done.returncode == 0, done.stderr[-3000:]
         assert f"{case} ok" in done.stdout
+
+
+def test_a_large_tree_is_read_in_worker_processes_with_the_same_result(tmp_path, capsys):
+    from kutils import migrate
+
+    tree = tmp_path / "many"
+    tree.mkdir()
+    count = migrate._PARALLEL_FROM + 6
+    for index in range(count):
+        shutil.copyfile(CORPUS / "generators.py.in", tree / f"g{index}.py")
+    shutil.copyfile(CORPUS / "broken.py.in", tree / "zz_broken.py")
+    assert main([str(tree)]) == 1
+    for index in range(count):
+        assert (tree / f"g{index}.py").read_bytes() == _expected("generators")
+    assert (tree / "zz_broken.py").read_bytes() == (CORPUS / "broken.py.in").read_bytes()
+    assert f"{count + 1} file(s) read, rewrote {count}," in capsys.readouterr().err
