@@ -99,21 +99,23 @@ def fit_generator(
     """
     _check_model(model, "fit_generator")
     options = _options(workers, use_multiprocessing, max_queue_size)
+    # Every argument is checked before a worker starts reading a generator.
+    train = _Feed(generator, "generator", "fit", options, class_weight=class_weight)
+    steps = train.steps("steps_per_epoch", steps_per_epoch)
+    validation: Any = None
+    val_steps = None
+    val_feed: _Feed | None = None
+    if validation_data is not None:
+        if _is_sequence(validation_data) or _is_iterator(validation_data):
+            val_feed = _Feed(validation_data, "validation_data", "evaluate", options)
+            val_steps = val_feed.steps("validation_steps", validation_steps)
+        else:
+            validation = _validation_tuple(validation_data)
     with contextlib.ExitStack() as stack:
-        train = _Feed(generator, "generator", "fit", options, class_weight=class_weight)
         stack.enter_context(train)
-        steps = train.steps("steps_per_epoch", steps_per_epoch)
-        validation: Any = None
-        val_steps = None
-        val_feed: _Feed | None = None
-        if validation_data is not None:
-            if _is_sequence(validation_data) or _is_iterator(validation_data):
-                val_feed = _Feed(validation_data, "validation_data", "evaluate", options)
-                stack.enter_context(val_feed)
-                val_steps = val_feed.steps("validation_steps", validation_steps)
-                validation = val_feed.data()
-            else:
-                validation = _validation_tuple(validation_data)
+        if val_feed is not None:
+            stack.enter_context(val_feed)
+            validation = val_feed.data()
         # Keras 3 takes an int or a list; Keras 2 took any collection of epochs.
         freq: Any = validation_freq
         freq = int(freq) if isinstance(freq, numbers.Integral) else list(freq)
@@ -173,8 +175,9 @@ def evaluate_generator(
     """
     _check_model(model, "evaluate_generator")
     options = _options(workers, use_multiprocessing, max_queue_size)
-    with _Feed(generator, "generator", "evaluate", options) as feed:
-        count = feed.steps("steps", steps)
+    feed = _Feed(generator, "generator", "evaluate", options)
+    count = feed.steps("steps", steps)  # before any worker starts
+    with feed:
         return _reraising(
             [feed],
             lambda: model.evaluate(feed.data(), steps=count, callbacks=callbacks, verbose=verbose),
@@ -219,8 +222,9 @@ def predict_generator(
     """
     _check_model(model, "predict_generator")
     options = _options(workers, use_multiprocessing, max_queue_size)
-    with _Feed(generator, "generator", "predict", options) as feed:
-        count = feed.steps("steps", steps)
+    feed = _Feed(generator, "generator", "predict", options)
+    count = feed.steps("steps", steps)  # before any worker starts
+    with feed:
         return _reraising(
             [feed],
             lambda: model.predict(feed.data(), steps=count, callbacks=callbacks, verbose=verbose),

@@ -262,3 +262,10 @@ def test_class_weight_weighs_the_training_loss():
     assert history.history["loss"][0] == pytest.approx(0.0, abs=1e-7)
     with pytest.raises(ValueError, match="must contain all classes"):
         fit_generator(_model(), _batches(), 2, verbose=0, class_weight={0: 1.0})
+
+
+def test_missing_steps_are_refused_before_the_generator_is_read():
+    threads: set[str] = set()
+    with pytest.raises(ValueError, match=r"`validation_steps=None`"):
+        fit_generator(_model(), _batches(threads=threads), 2, workers=2, validation_data=_batches())
+    assert threads == set()
