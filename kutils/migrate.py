@@ -10,9 +10,10 @@ into its kutils form, and ``model.fit_generator(...)``, ``evaluate_generator`` a
 reports, with file and line, every other Keras 2 API the code uses that Keras 3 removed
 or changed (the table is ``kutils._migrate_rules``).
 
-The source is read with the standard library's ``tokenize``: only the changed spans
-are replaced, so comments, formatting, line endings and the file's encoding are kept
-byte for byte. Every file is parsed before any is written; a file that cannot be
+Each file is parsed once by Python's own parser (``ast``), whose node positions
+locate the spans to rewrite (``tokenize`` reads the module names of rewritten ``from``
+imports); only those spans are replaced in the source text, so comments, formatting,
+line endings and the file's encoding are kept byte for byte. Every file is parsed before any is written; a file that cannot be
 parsed is reported and left alone. A second run changes nothing. Exit status: 0 when
 nothing is left to do by hand, 1 when the report lists something, 2 on usage errors.
 """
@@ -70,7 +71,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exit_:  # argparse: --help (0) or a usage error (2)
         return int(exit_.code or 0)
     try:
-        files = list(_python_files(args.paths))
+        # Each file once, even when named twice or inside a folder also named.
+        files = list(dict.fromkeys(_python_files(args.paths)))
     except _UsageError as error:
         print(f"{_PROG}: error: {error}", file=sys.stderr)
         return 2
@@ -89,7 +91,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         for result in changed:
             assert result.new is not None
-            _write_atomically(result.path, result.new)
+            try:
+                _write_atomically(result.path, result.new)
+            except OSError as error:
+                result.error = f"cannot write it ({error.strerror or error})"
+                print(f"{result.path}: not migrated: {result.error}", file=out)
     findings = sum(len(result.findings) for result in results)
     failed = sum(result.error is not None for result in results)
     verb = "would rewrite" if args.diff else "rewrote"
@@ -155,9 +161,9 @@ def _python_files(paths: Sequence[str]) -> Iterator[str]:
                 dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in _SKIP_DIRS)
                 for name in sorted(names):
                     if name.endswith(".py"):
-                        yield os.path.join(folder, name)
+                        yield os.path.normpath(os.path.join(folder, name))
         elif os.path.isfile(path):
-            yield path
+            yield os.path.normpath(path)
         else:
             msg = f"no such file or folder: {path!r}"
             raise _UsageError(msg)

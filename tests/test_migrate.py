@@ -248,3 +248,11 @@ def test_a_large_tree_is_read_in_worker_processes_with_the_same_result(tmp_path,
         assert (tree / f"g{index}.py").read_bytes() == _expected("generators")
     assert (tree / "zz_broken.py").read_bytes() == (CORPUS / "broken.py.in").read_bytes()
     assert f"{count + 1} file(s) read, rewrote {count}," in capsys.readouterr().err
+
+
+def test_a_file_named_twice_is_migrated_once(tmp_path, capsys):
+    tree = _tree(tmp_path, ["generators"])
+    target = tree / "pkg" / "generators.py"
+    assert main([str(target), str(tree), str(target)]) == 0
+    assert target.read_bytes() == _expected("generators")
+    assert "1 file(s) read, rewrote 1," in capsys.readouterr().err
