@@ -221,7 +221,6 @@ def _run_script(path: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.mark.slow
 def test_rewritten_scripts_run_on_keras_3(tmp_path, capsys):
     tree = _tree(tmp_path, ["imports", "generators"])
     original = _run_script(tree / "pkg" / "generators.py")
