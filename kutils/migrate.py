@@ -497,15 +497,24 @@ class _Migrator:
         if target is not None:
             top_names, legacy = _tables()
             offered = top_names if target == "kutils" else legacy[target[7:]]
-            missing = [item for item in statement.names if item.name not in offered | {"*"}]
+            ours = [item for item in statement.names if item.name in offered | {"*"}]
+            others = [item for item in statement.names if item not in ours]
+            # Names Keras 3's keras.utils still has may stay there.
+            missing = [
+                item
+                for item in others
+                if module != "keras.utils" or item.name not in rules.KERAS3_UTILS
+            ]
             for item in missing:
                 self.report(
                     item,
                     f"kutils does not offer {statement.module}.{item.name}: this import was "
                     "left unchanged; use the Keras 3 replacement, if any, by hand",
                 )
-            if not missing:
+            if not others:
                 self._replace_from_module(statement, target)
+            elif ours and not missing:
+                self._split_import(statement, ours, others)
             return
         if module == "keras" and "utils" in names:
             item = statement.names[names.index("utils")]
@@ -522,6 +531,33 @@ class _Migrator:
         self._check_path(statement, module, "")
         for item in statement.names:
             self._check_path(item, f"{module}.{item.name}", module)
+
+    def _split_import(
+        self, statement: ast.ImportFrom, ours: list[ast.alias], others: list[ast.alias]
+    ) -> None:
+        """``from keras.utils import a, b`` where only ``a`` is kutils's: two lines."""
+        start, end = self.span(statement)
+        indent = self.text[self.starts[statement.lineno - 1] : start]
+        if statement.lineno != statement.end_lineno or indent.strip():
+            names = ", ".join(item.name for item in ours)
+            self.report(
+                statement,
+                f"import {names} from kutils on a line of their own; the other names "
+                "may stay in keras.utils (Keras 3 has them)",
+            )
+            return
+
+        def listed(items: list[ast.alias]) -> str:
+            return ", ".join(
+                item.name if item.asname is None else f"{item.name} as {item.asname}"
+                for item in items
+            )
+
+        new = (
+            f"from kutils import {listed(ours)}{self.newline}"
+            f"{indent}from {statement.module} import {listed(others)}"
+        )
+        self.edits.append((start, end, new))
 
     def _replace_name(self, item: ast.alias, name: str, target: str) -> None:
         start, _ = self.span(item)
@@ -649,7 +685,7 @@ class _Migrator:
                     )
             elif rest[0] in top:
                 self._to_kutils(nodes[0], nodes[utils_at + 1], f"kutils.{rest[0]}")
-            else:
+            elif rest[0] not in rules.KERAS3_UTILS:  # those stay in keras.utils
                 self.report(node, f"kutils does not offer keras.utils.{rest[0]}; left unchanged")
             return False
         if _utils_target(known) is not None:

@@ -170,16 +170,38 @@ def test_rewrite_forms(source, expected):
 
 
 def test_names_kutils_does_not_offer_are_reported_not_rewritten():
-    source = "from keras.utils import to_categorical, get_registered_name\n"
+    source = "from keras.utils import to_categorical, conv_utils\n"
     new, findings, changes = migrate_source(source)
     assert new == source and changes == 0
     assert findings == [
         (
             1,
-            "kutils does not offer keras.utils.get_registered_name: this import was left "
+            "kutils does not offer keras.utils.conv_utils: this import was left "
             "unchanged; use the Keras 3 replacement, if any, by hand",
         )
     ]
+
+
+def test_names_keras_3_still_has_stay_in_keras_utils():
+    source = (
+        "import keras\n"
+        "from keras.utils import register_keras_serializable\n"
+        "keras.utils.set_random_seed(1)\n"
+    )
+    assert migrate_source(source) == (source, [], 0)
+
+
+def test_an_import_of_kutils_and_keras_3_names_is_split():
+    source = (
+        "if True:\r\n    from keras.utils import to_categorical as tc, set_random_seed  # x\r\n"
+    )
+    expected = (
+        "if True:\r\n    from kutils import to_categorical as tc\r\n"
+        "    from keras.utils import set_random_seed  # x\r\n"
+    )
+    new, findings, _ = migrate_source(source)
+    assert (new, findings) == (expected, [])
+    assert migrate_source(new) == (new, [], 0)
 
 
 def test_python_m_kutils_migrate_and_the_console_entry_point(tmp_path):
