@@ -40,6 +40,9 @@ _EXPORTS: dict[str, str] = {
     "deserialize_keras_object": "kutils.serialization",
     "get_source_inputs": "kutils.layer_helpers",
     "convert_all_kernels_in_model": "kutils.layer_helpers",
+    "fit_generator": "kutils.generators",
+    "evaluate_generator": "kutils.generators",
+    "predict_generator": "kutils.generators",
 }
 
 # Keras 2's module paths (``keras.utils.np_utils``...): ``import kutils.np_utils`` works
@@ -74,6 +77,8 @@ __all__ = [
     "custom_object_scope",
     "data_parallel",
     "deserialize_keras_object",
+    "evaluate_generator",
+    "fit_generator",
     "get_custom_objects",
     "get_file",
     "get_source_inputs",
@@ -81,6 +86,7 @@ __all__ = [
     "multi_gpu_model",
     "normalize",
     "plot_model",
+    "predict_generator",
     "print_summary",
     "serialize_keras_object",
     "to_categorical",
@@ -95,6 +101,7 @@ if TYPE_CHECKING:
     )
     from kutils.downloads import get_file
     from kutils.enqueuers import GeneratorEnqueuer, OrderedEnqueuer, SequenceEnqueuer
+    from kutils.generators import evaluate_generator, fit_generator, predict_generator
     from kutils.hdf5_dataset import HDF5Dataset
     from kutils.hdf5_matrix import HDF5Matrix
     from kutils.layer_helpers import convert_all_kernels_in_model, get_source_inputs

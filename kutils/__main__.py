@@ -37,6 +37,11 @@ class _Failure(Exception):
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line with ``argv`` (``sys.argv[1:]`` by default); return the exit status."""
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["migrate"]:  # its own parser and logic: kutils/migrate.py
+        from kutils.migrate import main as migrate_main
+
+        return migrate_main(arguments[1:])
     parser = _parser()
     args = parser.parse_args(argv)
     # TensorFlow reads this once, when it is first imported (by a --custom-object module
@@ -140,6 +145,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     plot.add_argument("--expand-nested", action="store_true", help="draw nested models as clusters")
     plot.add_argument("--dpi", type=_positive_int, default=96, help="dots per inch (default: 96)")
+    commands.add_parser(
+        "migrate",
+        help="rewrite Keras 2 scripts for Keras 3 with kutils (see: migrate --help)",
+        add_help=False,
+    )
     return parser
 
 
