@@ -574,7 +574,7 @@ def test_conftest_splits_the_cpu_only_once_tensorflow_is_imported():
 def test_a_generator_input_is_read_to_its_end_leaving_no_prefetch_thread_in_python(mirrored):
     # kutils ends each multi-worker call this way (see ShardedInput.running); it also
     # checks that TensorFlow's iterator internals are still where kutils reads them.
-    from kutils import _keras_compat
+    from kutils import _shards
 
     produced: list[int] = []
     finished = threading.Event()
@@ -595,6 +595,6 @@ def test_a_generator_input_is_read_to_its_end_leaving_no_prefetch_thread_in_pyth
     iterator = iter(mirrored.distribute_datasets_from_function(dataset_fn, options=options))
     first = mirrored.experimental_local_results(next(iterator))
     assert [int(batch[0, 0]) for batch in first] == [0, 1]
-    assert _keras_compat.drain_distributed_iterator(iterator)
+    assert _shards.drain_distributed_iterator(iterator)
     assert finished.is_set()
     assert produced == list(range(10))
