@@ -386,3 +386,81 @@ def test_a_keras_newer_than_tested_gets_one_warning_where_used(monkeypatch):
         warnings.simplefilter("error")
         print_summary(_model(), print_fn=lambda line: None)
         _model().fit(_sequence(), epochs=1, verbose=0)
+
+
+# -- the shape of the adapter ---------------------------------------------------------------
+
+
+def _kutils_imports():
+    """Each kutils module -> the kutils modules it imports anywhere (top level or in a function)."""
+    import ast
+    import pathlib
+
+    package = pathlib.Path(__file__).parent.parent / "kutils"
+    graph = {}
+    for path in package.glob("*.py"):
+        name = f"kutils.{path.stem}" if path.stem != "__init__" else "kutils"
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                if node.module == "kutils":
+                    found.update(f"kutils.{alias.name}" for alias in node.names)
+                elif node.module.startswith("kutils."):
+                    found.add(node.module)
+            elif isinstance(node, ast.Import):
+                found.update(a.name for a in node.names if a.name.startswith("kutils."))
+        graph[name] = {module for module in found if module != name}
+    return graph
+
+
+def test_keras_compat_imports_no_kutils_module():
+    assert _kutils_imports()["kutils._keras_compat"] == set()
+
+
+def test_kutils_modules_import_no_circle():
+    graph = _kutils_imports()
+    graph["kutils"] = set()  # the package's lazy __getattr__ table, not an import
+    state = {}
+
+    def visit(module, path):
+        if state.get(module) == "done":
+            return
+        assert state.get(module) != "open", f"import circle: {' -> '.join([*path, module])}"
+        state[module] = "open"
+        for target in sorted(graph.get(module, ())):
+            visit(target, [*path, module])
+        state[module] = "done"
+
+    for module in sorted(graph):
+        visit(module, [])
+
+
+def test_data_parallel_core_imports_no_legacy_family():
+    graph = _kutils_imports()
+    legacy = {"kutils.hdf5_dataset", "kutils.hdf5_matrix", "kutils.sequence"}
+    for core in ("kutils.parallel", "kutils._shards"):
+        assert not graph[core] & legacy, (core, graph[core])
+
+
+def test_only_keras_compat_overrides_private_model_methods():
+    import ast
+    import pathlib
+
+    package = pathlib.Path(__file__).parent.parent / "kutils"
+    for path in package.glob("*.py"):
+        if path.stem == "_keras_compat":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ClassDef) and any(
+                ast.unparse(base).endswith("Model") for base in node.bases
+            ):
+                private = [
+                    item.name
+                    for item in node.body
+                    if isinstance(item, ast.FunctionDef)
+                    and item.name.startswith("_")
+                    and not item.name.startswith("__")
+                ]
+                assert not [name for name in private if hasattr(keras.Model, name)], (
+                    f"{path.name}:{node.name} overrides {private}"
+                )
