@@ -23,7 +23,7 @@ from typing import Any
 from kutils import _keras_compat
 from kutils._batches import lists_to_tuples
 
-FEATURE = "kutils.Sequence in fit/evaluate/predict"
+FEATURE = "Sequence in fit/evaluate/predict"
 
 
 def make_route(
