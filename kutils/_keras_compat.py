@@ -156,13 +156,28 @@ def registered_data_adapter_families() -> list[str]:
     return sorted(_routes)
 
 
+_FIT_FEATURE = "fit/evaluate/predict with kutils inputs"
+
+
 def data_adapters_module() -> Any:
     """``keras.src.trainers.data_adapters`` (holds get_data_adapter)."""
+    check_keras_version(_FIT_FEATURE)
+    return _data_adapters_module()
+
+
+def _data_adapters_module() -> Any:
     return _private_module("trainers.data_adapters")
 
 
 def epoch_iterator_class() -> Any:
     """``keras.src.trainers.epoch_iterator.EpochIterator``."""
+    check_keras_version(_FIT_FEATURE)
+    return _epoch_iterator_class()
+
+
+def _epoch_iterator_class() -> Any:
+    # Unchecked: the routing install runs when a kutils input is made, also in worker
+    # processes; the version is checked where the input reaches fit (in each route).
     module = _private_module("trainers.epoch_iterator")
     iterator_class = getattr(module, "EpochIterator", None)
     if iterator_class is None:
@@ -187,7 +202,7 @@ def install_data_adapter_routing() -> None:
         raise
     if getattr(original, "_kutils_wraps", False):
         return  # already routed (the once flag was reset, by a test)
-    adapters = data_adapters_module()
+    adapters = _data_adapters_module()
 
     @functools.wraps(original)
     def get_data_adapter(
@@ -220,7 +235,7 @@ def install_data_adapter_routing() -> None:
 
 def _routing_targets() -> tuple[Callable[..., Any], Any]:
     """Keras's ``get_data_adapter`` and ``EpochIterator``, checked for what kutils hooks."""
-    adapters = data_adapters_module()
+    adapters = _data_adapters_module()
     iterator_module = _private_module("trainers.epoch_iterator")
     original = getattr(adapters, "get_data_adapter", None)
     if not callable(original):
@@ -235,7 +250,7 @@ def _routing_targets() -> tuple[Callable[..., Any], Any]:
             raise _missing(
                 f"get_data_adapter{GET_DATA_ADAPTER_PARAMS}", f"route it (it takes {names})"
             )
-    iterator_class = epoch_iterator_class()
+    iterator_class = _epoch_iterator_class()
     for name in ("__iter__", "catch_stop_iteration"):
         if not hasattr(iterator_class, name):
             raise _missing(f"EpochIterator.{name}", "hook fit's epochs")
@@ -304,6 +319,7 @@ def install_hdf5_streaming() -> None:
 
 def py_dataset_adapter_class() -> Any:
     """``PyDatasetAdapter``, checked for the methods kutils's Sequence adapter overrides."""
+    check_keras_version(_FIT_FEATURE)
     module = _private_module("trainers.data_adapters.py_dataset_adapter")
     base = getattr(module, "PyDatasetAdapter", None)
     if base is None:
@@ -316,6 +332,7 @@ def py_dataset_adapter_class() -> Any:
 
 def tf_dataset_adapter_class() -> Any:
     """``TFDatasetAdapter``, the base of the adapter of inputs read in shards."""
+    check_keras_version(_FIT_FEATURE)
     module = _private_module("trainers.data_adapters.tf_dataset_adapter")
     base = getattr(module, "TFDatasetAdapter", None)
     if base is None:
@@ -325,6 +342,7 @@ def tf_dataset_adapter_class() -> Any:
 
 def tensor_spec_of_batches(batches: list[Any]) -> Any:
     """Keras's ``data_adapter_utils.get_tensor_spec``: the common spec of ``batches``."""
+    check_keras_version(_FIT_FEATURE)
     utils = _private_module("trainers.data_adapters.data_adapter_utils")
     if not callable(getattr(utils, "get_tensor_spec", None)):
         raise _missing("data_adapter_utils.get_tensor_spec", "learn a Sequence's batch spec")
@@ -333,6 +351,7 @@ def tensor_spec_of_batches(batches: list[Any]) -> Any:
 
 def batches_for_tensor_spec() -> int:
     """How many batches Keras reads to learn a PyDataset's spec (NUM_BATCHES_FOR_TENSOR_SPEC)."""
+    check_keras_version(_FIT_FEATURE)
     utils = _private_module("trainers.data_adapters.data_adapter_utils")
     count = getattr(utils, "NUM_BATCHES_FOR_TENSOR_SPEC", None)
     if count is None:
@@ -363,10 +382,12 @@ IDENTIFIER_MODULES = (
     "optimizers",
     "regularizers",
 )
+_IDENTIFIER_FEATURE = "custom-object string look-ups"
 
 
 def identifier_getter(module: str) -> Callable[..., Any]:
     """``keras.src.<module>.get`` (module one of IDENTIFIER_MODULES)."""
+    check_keras_version(_IDENTIFIER_FEATURE)
     found = getattr(_private_module(module), "get", None)
     if not callable(found):
         raise _missing(f"keras.src.{module}.get", "make string identifiers find custom objects")
@@ -375,6 +396,7 @@ def identifier_getter(module: str) -> Callable[..., Any]:
 
 def replace_identifier_getter(module: str, getter: Callable[..., Any]) -> None:
     """Make ``getter`` Keras's ``keras.src.<module>.get`` (Keras looks it up there)."""
+    check_keras_version(_IDENTIFIER_FEATURE)
     setattr(_private_module(module), "get", getter)  # noqa: B010
 
 
@@ -450,6 +472,7 @@ def node_inbound(node: Any) -> list[tuple[Any, int, int]]:
 
 def functional_class() -> Any:
     """``keras.src.models.functional.Functional``, the class of graph networks."""
+    check_keras_version(_GRAPH_FEATURE)
     module = _private_module("models.functional")
     found = getattr(module, "Functional", None)
     if found is None:
@@ -557,6 +580,9 @@ def legacy_class_name(layer: Any) -> str:
 # ---------------------------------------------------------------------------------------
 
 
+_PARALLEL_FEATURE = "data_parallel and multi_gpu_model"
+
+
 def relocate_variables(model: Any, device: str) -> None:
     """Move the storage of every variable of ``model`` to ``device``, keeping values.
 
@@ -594,7 +620,7 @@ def contains_layer_type(model: Any, layer_type: type) -> bool:
     ``Layer._flatten_layers`` is the one walk that also reaches layers held as plain
     attributes of custom layers (``model.layers`` lists only the top level).
     """
-    check_keras_version("data_parallel")
+    check_keras_version(_PARALLEL_FEATURE)
     flatten = getattr(model, "_flatten_layers", None)
     if not callable(flatten):
         raise _missing("Layer._flatten_layers", "inspect nested layers")
@@ -608,7 +634,7 @@ _TRAIN_STEP_ATTRIBUTES = ("_compute_loss", "_loss_tracker", "_call_has_training_
 
 def check_train_step_internals(model: Any) -> None:
     """Raise KerasInternalsChanged unless ``model`` has what a re-made train step needs."""
-    check_keras_version("data_parallel")
+    check_keras_version(_PARALLEL_FEATURE)
     for name in _TRAIN_STEP_ATTRIBUTES:
         if not hasattr(model, name):
             raise _missing(f"keras.Model.{name}", "run its data-parallel train step")
@@ -617,16 +643,19 @@ def check_train_step_internals(model: Any) -> None:
 
 def call_has_training_arg(model: Any) -> bool:
     """``Model._call_has_training_arg``: whether ``call`` takes ``training``."""
+    check_keras_version(_PARALLEL_FEATURE)
     return bool(model._call_has_training_arg)
 
 
 def compute_loss(model: Any, x: Any, y: Any, y_pred: Any, sample_weight: Any) -> Any:
     """``Model._compute_loss(..., training=True)``: the compiled loss plus layer losses."""
+    check_keras_version(_PARALLEL_FEATURE)
     return model._compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=True)
 
 
 def loss_tracker(model: Any) -> Any:
     """``Model._loss_tracker``, the Mean metric behind the ``loss`` log."""
+    check_keras_version(_PARALLEL_FEATURE)
     return model._loss_tracker
 
 
@@ -636,6 +665,7 @@ def unscale_loss_for_distribution_function() -> Callable[[Any], Any]:
     A loss computed under a strategy is divided by the replica count (so that summing
     gradients across replicas averages them); this undoes it for the loss log.
     """
+    check_keras_version(_PARALLEL_FEATURE)
     module = _private_module("losses.loss")
     found = getattr(module, "unscale_loss_for_distribution", None)
     if not callable(found):
@@ -721,7 +751,8 @@ def report_error_to_cluster(error: BaseException) -> bool:
     TensorFlow's own PreemptionCheckpointHandler reports errors to the coordination
     service this way (``tensorflow.python.eager.context``), which aborts the collectives
     of every task at once. Best effort: returns False, and reports nothing, when
-    TensorFlow lacks the call or this process is not part of a cluster.
+    TensorFlow lacks the call or this process is not part of a cluster. A TensorFlow
+    internal: no Keras version applies (its canary runs on TensorFlow 2.16 and 2.21).
     """
     import tensorflow as tf
     from tensorflow.python.eager import context
@@ -745,7 +776,8 @@ def distributed_iterator_device_parts(iterator: Any) -> list[tuple[Any, str | No
     (``DistributedIterator._iterators``, ``_SingleWorkerOwnedDatasetIterator._iterator``,
     ``OwnedMultiDeviceIterator._devices`` and ``_device_iterators``, TF 2.16 to 2.21), or
     ``(iterator, None)`` for a worker iterator without per-device buffers. None when the
-    iterator does not have that structure.
+    iterator does not have that structure (the caller then warns). A TensorFlow internal:
+    no Keras version applies.
     """
     workers = getattr(iterator, "_iterators", None)
     if workers is None:
