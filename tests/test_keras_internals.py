@@ -464,3 +464,21 @@ def test_only_keras_compat_overrides_private_model_methods():
                 assert not [name for name in private if hasattr(keras.Model, name)], (
                     f"{path.name}:{node.name} overrides {private}"
                 )
+
+
+def test_one_routing_point_for_every_family_wraps_get_data_adapter_once(tmp_path):
+    import h5py
+    from keras.src.trainers import data_adapters
+
+    from kutils import HDF5Matrix, _shards  # noqa: F401  (registers the shards family)
+
+    with h5py.File(tmp_path / "d.h5", "w") as file:
+        file["x"] = np.zeros((4, 2), "float32")
+    HDF5Matrix(str(tmp_path / "d.h5"), "x")  # the HDF5 family installs the routing point
+    _sequence()  # the Sequence family installs it too: still once
+    assert _keras_compat.registered_data_adapter_families() == ["hdf5", "sequence", "shards"]
+    router = data_adapters.get_data_adapter
+    assert router._kutils_wraps
+    # One layer over Keras's own function, whichever family came first.
+    assert not getattr(router.__wrapped__, "_kutils_wraps", False)
+    assert router.__wrapped__.__module__ == "keras.src.trainers.data_adapters"
