@@ -1,9 +1,14 @@
-"""Every place where kutils reaches into Keras internals, behind small version-checked functions.
+"""Every Keras and TensorFlow internal kutils reads or changes, behind small named accessors.
 
-Keras moves its private modules between releases. Keeping each private access here, with
-a check of the Keras version and of the attributes relied on, means an upgrade of Keras
-breaks one file, with a message that says what changed, instead of failing somewhere
-inside a training run.
+This module only adapts: it knows where each private Keras/TensorFlow attribute lives
+in the supported releases and gives it a name, and it is the one place that changes
+Keras (the data-adapter routing point below). It imports no kutils module; each kutils
+family (sequence, hdf5, parallel, custom objects, summary/plot) keeps its own behaviour
+in its own module and calls the accessors here. docs/internals.md lists every accessor,
+why it exists, for which Keras releases, and its canary test in
+tests/test_keras_internals.py.
+
+Nothing here imports Keras or TensorFlow at module level: ``import kutils`` stays cheap.
 """
 
 from __future__ import annotations
@@ -12,20 +17,26 @@ import contextlib
 import functools
 import importlib
 import inspect
-import random
 import threading
-import time
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
 from typing import Any
 
-# The Keras releases whose internals the functions below were written against and tested on.
-SUPPORTED_KERAS = ((3, 0), (3, 99))
+# The oldest Keras release kutils supports and the newest it was tested on (major, minor).
+# The compatibility matrix (`nox -s compat`) runs the internals tests on both ends, with
+# TensorFlow 2.16 and 2.21; pyproject.toml declares the same floor (keras>=3.8).
+SUPPORTED_KERAS = ((3, 8), (3, 15))
 
 
 class KerasInternalsChanged(ImportError):
     """Raised when the installed Keras does not have the internals kutils relies on."""
 
 
+class UntestedKerasWarning(RuntimeWarning):
+    """Warned once per process when Keras is newer than the newest release kutils tested."""
+
+
+@functools.lru_cache(maxsize=1)
 def keras_version() -> tuple[int, int]:
     """The installed Keras version as (major, minor); imports Keras."""
     import keras
@@ -34,20 +45,50 @@ def keras_version() -> tuple[int, int]:
     return major, minor
 
 
+_warned_untested = threading.Event()
+
+
 def check_keras_version(feature: str) -> None:
-    """Raise KerasInternalsChanged when the installed Keras is outside SUPPORTED_KERAS."""
+    """Refuse a Keras older than the floor; warn once about one newer than tested.
+
+    Called where a feature that depends on Keras internals is used (never at import).
+
+    Raises:
+        KerasInternalsChanged: Keras is older than ``SUPPORTED_KERAS[0]``: kutils fails
+            there or trains silently wrong (docs/internals.md says how).
+    """
+    import keras
+
     version = keras_version()
     low, high = SUPPORTED_KERAS
-    if not low <= version <= high:
+    supported = f"Keras {low[0]}.{low[1]} to {high[0]}.{high[1]}"
+    if version < low:
         msg = (
-            f"kutils {feature} supports Keras {low[0]}.{low[1]} to {high[0]}.{high[1]}, "
-            f"but Keras {version[0]}.{version[1]} is installed. Install a supported Keras "
-            "(pip install 'keras>=3,<4') or a kutils release that supports yours."
+            f"kutils {feature} supports {supported}, but Keras {keras.__version__} is "
+            f"installed. Upgrade Keras: pip install 'keras>={low[0]}.{low[1]}'"
         )
         raise KerasInternalsChanged(msg)
+    if version > high and not _warned_untested.is_set():
+        _warned_untested.set()
+        msg = (
+            f"kutils {feature}: Keras {keras.__version__} is newer than the newest release "
+            f"kutils was tested with (kutils supports {supported}). If it fails, install a "
+            f"tested Keras: pip install 'keras>={low[0]}.{low[1]},<{high[0]}.{high[1] + 1}'"
+        )
+        warnings.warn(msg, UntestedKerasWarning, stacklevel=3)
 
 
-def _once_per_process(install: Callable[..., None]) -> Callable[..., None]:
+def _missing(what: str, purpose: str) -> KerasInternalsChanged:
+    import keras
+
+    return KerasInternalsChanged(
+        f"{what} is missing in Keras {keras.__version__}; kutils cannot {purpose}. kutils "
+        f"supports Keras {SUPPORTED_KERAS[0][0]}.{SUPPORTED_KERAS[0][1]} to "
+        f"{SUPPORTED_KERAS[1][0]}.{SUPPORTED_KERAS[1][1]}."
+    )
+
+
+def once_per_process(install: Callable[..., None]) -> Callable[..., None]:
     """Make ``install`` run to completion at most once per process, from any thread.
 
     A call that raises leaves nothing recorded, so a later call tries again. The flag is
@@ -68,15 +109,271 @@ def _once_per_process(install: Callable[..., None]) -> Callable[..., None]:
     return once
 
 
+def _private_module(name: str) -> Any:
+    """``keras.src.<name>``; KerasInternalsChanged when Keras no longer has it."""
+    try:
+        return importlib.import_module(f"keras.src.{name}")
+    except ImportError as error:
+        raise _missing(f"keras.src.{name}", "use it") from error
+
+
 # ---------------------------------------------------------------------------------------
-# String identifiers that name custom objects
+# The routing point: Keras's choice of a data adapter for fit, evaluate and predict
+# ---------------------------------------------------------------------------------------
+
+# Keras 3 picks the data adapter of every fit/evaluate/predict call in one function,
+# ``keras.src.trainers.data_adapters.get_data_adapter``, which ``EpochIterator`` looks up
+# as a module attribute. kutils replaces it, once per process, by one router; each kutils
+# family registers a route for its own input types (``register_data_adapter``): a
+# callable that returns an adapter for the input, or None to leave it to the next route
+# and finally to Keras. The families' types are disjoint (a kutils Sequence, HDF5Matrix
+# leaves, a sharded input), so the order of the routes does not matter. The same install
+# adds two hooks to ``EpochIterator`` that only act on adapters that ask for them.
+
+GET_DATA_ADAPTER_PARAMS = (
+    "x",
+    "y",
+    "sample_weight",
+    "batch_size",
+    "steps_per_epoch",
+    "shuffle",
+    "class_weight",
+)
+
+_routes: dict[str, Callable[..., Any]] = {}
+
+
+def register_data_adapter(family: str, route: Callable[..., Any]) -> None:
+    """Register ``route(x, y, sample_weight, batch_size, steps_per_epoch, shuffle,
+    class_weight)`` (all keywords but ``x``) for family ``family``; it returns an adapter
+    or None. Registering changes nothing in Keras: ``install_data_adapter_routing`` does.
+    """
+    _routes[family] = route
+
+
+def registered_data_adapter_families() -> list[str]:
+    """The families with a route, for tests and docs."""
+    return sorted(_routes)
+
+
+_FIT_FEATURE = "fit/evaluate/predict with kutils inputs"
+
+
+def data_adapters_module() -> Any:
+    """``keras.src.trainers.data_adapters`` (holds get_data_adapter)."""
+    check_keras_version(_FIT_FEATURE)
+    return _data_adapters_module()
+
+
+def _data_adapters_module() -> Any:
+    return _private_module("trainers.data_adapters")
+
+
+def epoch_iterator_class() -> Any:
+    """``keras.src.trainers.epoch_iterator.EpochIterator``."""
+    check_keras_version(_FIT_FEATURE)
+    return _epoch_iterator_class()
+
+
+def _epoch_iterator_class() -> Any:
+    # Unchecked: the routing install runs when a kutils input is made, also in worker
+    # processes; the version is checked where the input reaches fit (in each route).
+    module = _private_module("trainers.epoch_iterator")
+    iterator_class = getattr(module, "EpochIterator", None)
+    if iterator_class is None:
+        raise _missing("keras.src.trainers.epoch_iterator.EpochIterator", "drive fit")
+    return iterator_class
+
+
+@once_per_process
+def install_data_adapter_routing() -> None:
+    """Put kutils's router in place of Keras's ``get_data_adapter`` (once per process).
+
+    Called by each family before its input can reach ``fit`` (when a kutils Sequence, a
+    streamed HDF5Matrix or a sharded input is made), never at import. Raises
+    KerasInternalsChanged, touching nothing, when the function, its parameters or the
+    ``EpochIterator`` methods hooked are not the ones kutils was written for.
+    """
+    try:
+        original, iterator_class = _routing_targets()
+    except KerasInternalsChanged:
+        # On a Keras older than the floor, say that (and how to upgrade) first.
+        check_keras_version("data-adapter routing")
+        raise
+    if getattr(original, "_kutils_wraps", False):
+        return  # already routed (the once flag was reset, by a test)
+    adapters = _data_adapters_module()
+
+    @functools.wraps(original)
+    def get_data_adapter(
+        x: Any,
+        y: Any = None,
+        sample_weight: Any = None,
+        batch_size: Any = None,
+        steps_per_epoch: Any = None,
+        shuffle: Any = False,
+        class_weight: Any = None,
+    ) -> Any:
+        arguments = {
+            "y": y,
+            "sample_weight": sample_weight,
+            "batch_size": batch_size,
+            "steps_per_epoch": steps_per_epoch,
+            "shuffle": shuffle,
+            "class_weight": class_weight,
+        }
+        for route in list(_routes.values()):
+            adapter = route(x, **arguments)
+            if adapter is not None:
+                return adapter
+        return original(x, **arguments)
+
+    get_data_adapter._kutils_wraps = True  # type: ignore[attr-defined]
+    setattr(adapters, "get_data_adapter", get_data_adapter)  # noqa: B010
+    _hook_epoch_iterator(iterator_class)
+
+
+def _routing_targets() -> tuple[Callable[..., Any], Any]:
+    """Keras's ``get_data_adapter`` and ``EpochIterator``, checked for what kutils hooks."""
+    adapters = _data_adapters_module()
+    iterator_module = _private_module("trainers.epoch_iterator")
+    original = getattr(adapters, "get_data_adapter", None)
+    if not callable(original):
+        raise _missing("keras.src.trainers.data_adapters.get_data_adapter", "route fit's data")
+    if getattr(iterator_module, "data_adapters", None) is not adapters:
+        raise _missing(
+            "EpochIterator's look-up of data_adapters.get_data_adapter", "route fit's data"
+        )
+    if not getattr(original, "_kutils_wraps", False):
+        names = tuple(inspect.signature(original).parameters)
+        if names != GET_DATA_ADAPTER_PARAMS:
+            raise _missing(
+                f"get_data_adapter{GET_DATA_ADAPTER_PARAMS}", f"route it (it takes {names})"
+            )
+    iterator_class = _epoch_iterator_class()
+    for name in ("__iter__", "catch_stop_iteration"):
+        if not hasattr(iterator_class, name):
+            raise _missing(f"EpochIterator.{name}", "hook fit's epochs")
+    return original, iterator_class
+
+
+def _hook_epoch_iterator(iterator_class: Any) -> None:
+    """Two hooks, acting only on adapters that declare them (Keras 3.7+'s EpochIterator).
+
+    ``__iter__``: an adapter with ``_kutils_rereads_length`` has its ``num_batches`` read
+    again each epoch (Keras reads it once, in ``reset()``; Keras 2 read it every epoch).
+    ``catch_stop_iteration``: an adapter with ``_kutils_owns_errors`` re-raises the
+    original exception of its input (``pop_error()``) where TensorFlow shows a generic
+    one, and is closed on the way out (``close(final=failed)``).
+    """
+    original_iter = iterator_class.__iter__
+    original_catch = iterator_class.catch_stop_iteration
+
+    @functools.wraps(original_iter)
+    def __iter__(self: Any) -> Any:
+        rereads = getattr(self.data_adapter, "_kutils_rereads_length", False)
+        if rereads and not self.steps_per_epoch:
+            self._num_batches = self.data_adapter.num_batches
+        return original_iter(self)
+
+    @functools.wraps(original_catch)
+    @contextlib.contextmanager
+    def catch_stop_iteration(self: Any) -> Iterator[None]:
+        adapter = self.data_adapter
+        if not getattr(adapter, "_kutils_owns_errors", False):
+            with original_catch(self):
+                yield
+            return
+        failed = True
+        try:
+            with original_catch(self):
+                yield
+            failed = False
+        except Exception:
+            original = adapter.pop_error()
+            if original is None:
+                raise
+            # The error TensorFlow made of it adds nothing: show the original only.
+            original.__suppress_context__ = True
+            raise original  # noqa: B904
+        finally:
+            adapter.close(final=failed)
+
+    iterator_class.__iter__ = __iter__
+    iterator_class.catch_stop_iteration = catch_stop_iteration
+
+
+@once_per_process
+def install_hdf5_streaming() -> None:
+    """The Keras side of ``fit(x_h5, y_h5, ...)`` streaming: version check, then routing.
+
+    Raises KerasInternalsChanged (touching nothing) when Keras is older than the floor or
+    its data-adapter internals changed; the HDF5 family then reads into memory instead.
+    """
+    check_keras_version("streamed HDF5Matrix training")
+    install_data_adapter_routing()
+
+
+# --- the adapter classes and helpers the routes build on --------------------------------
+
+
+def py_dataset_adapter_class() -> Any:
+    """``PyDatasetAdapter``, checked for the methods kutils's Sequence adapter overrides."""
+    check_keras_version(_FIT_FEATURE)
+    module = _private_module("trainers.data_adapters.py_dataset_adapter")
+    base = getattr(module, "PyDatasetAdapter", None)
+    if base is None:
+        raise _missing("PyDatasetAdapter", "feed a Sequence to fit")
+    for name in ("_standardize_batch", "on_epoch_begin", "on_epoch_end", "get_tf_dataset"):
+        if not hasattr(base, name):
+            raise _missing(f"PyDatasetAdapter.{name}", "feed a Sequence to fit")
+    return base
+
+
+def tf_dataset_adapter_class() -> Any:
+    """``TFDatasetAdapter``, the base of the adapter of inputs read in shards."""
+    check_keras_version(_FIT_FEATURE)
+    module = _private_module("trainers.data_adapters.tf_dataset_adapter")
+    base = getattr(module, "TFDatasetAdapter", None)
+    if base is None:
+        raise _missing("TFDatasetAdapter", "read inputs in shards across workers")
+    return base
+
+
+def tensor_spec_of_batches(batches: list[Any]) -> Any:
+    """Keras's ``data_adapter_utils.get_tensor_spec``: the common spec of ``batches``."""
+    check_keras_version(_FIT_FEATURE)
+    utils = _private_module("trainers.data_adapters.data_adapter_utils")
+    if not callable(getattr(utils, "get_tensor_spec", None)):
+        raise _missing("data_adapter_utils.get_tensor_spec", "learn a Sequence's batch spec")
+    return utils.get_tensor_spec(batches)
+
+
+def batches_for_tensor_spec() -> int:
+    """How many batches Keras reads to learn a PyDataset's spec (NUM_BATCHES_FOR_TENSOR_SPEC)."""
+    check_keras_version(_FIT_FEATURE)
+    utils = _private_module("trainers.data_adapters.data_adapter_utils")
+    count = getattr(utils, "NUM_BATCHES_FOR_TENSOR_SPEC", None)
+    if count is None:
+        raise _missing("data_adapter_utils.NUM_BATCHES_FOR_TENSOR_SPEC", "learn a batch spec")
+    return int(count)
+
+
+def raise_unsupported_arg(name: str, description: str, input_type: str) -> None:
+    """Keras's own error for an argument a PyDataset input cannot take (``y=...``)."""
+    adapters = data_adapters_module()
+    raise_unsupported = getattr(adapters, "raise_unsupported_arg", None)
+    if raise_unsupported is None:
+        raise _missing("data_adapters.raise_unsupported_arg", "report a bad fit argument")
+    raise_unsupported(name, description, input_type)
+
+
+# ---------------------------------------------------------------------------------------
+# String identifiers that name custom objects (custom_objects.py)
 # ---------------------------------------------------------------------------------------
 
 # Keras modules whose ``get(identifier)`` turns strings such as ``'relu'`` into objects.
-# In Keras 2 these consulted the custom-object registry; in Keras 3 they look only at
-# their own built-in table, so ``Dense(4, activation='my_activation')`` fails even inside
-# a custom-object scope.
-_IDENTIFIER_MODULES = (
+IDENTIFIER_MODULES = (
     "activations",
     "constraints",
     "initializers",
@@ -85,55 +382,22 @@ _IDENTIFIER_MODULES = (
     "optimizers",
     "regularizers",
 )
+_IDENTIFIER_FEATURE = "custom-object string look-ups"
 
 
-@_once_per_process
-def install_custom_object_lookups() -> None:
-    """Let Keras 3 ``get(name)`` functions find custom objects by name, as Keras 2 did.
-
-    Each ``keras.src.<module>.get`` is wrapped once per process. A string that names an
-    object in the custom-object registry (or an active Keras custom-object scope) resolves
-    to that object, which then goes through Keras's own ``get`` as if passed directly;
-    every other identifier goes to Keras unchanged. Classes are instantiated with no
-    arguments first, as Keras 2 did for regularizers, constraints, initializers, losses,
-    metrics and optimizers (an activation class is passed on as it is).
-    """
-    check_keras_version("custom-object string look-ups")
-    import keras
-
-    for name in _IDENTIFIER_MODULES:
-        module = importlib.import_module(f"keras.src.{name}")
-        original = getattr(module, "get", None)
-        if not callable(original):
-            msg = (
-                f"keras.src.{name}.get is missing in Keras {keras.__version__}; kutils "
-                "cannot make string identifiers find custom objects."
-            )
-            raise KerasInternalsChanged(msg)
-        if not getattr(original, "_kutils_wraps", False):
-            wrapped = _custom_lookup(
-                original,
-                keras.saving.get_registered_object,
-                instantiate_classes=name != "activations",
-            )
-            setattr(module, "get", wrapped)  # noqa: B010
+def identifier_getter(module: str) -> Callable[..., Any]:
+    """``keras.src.<module>.get`` (module one of IDENTIFIER_MODULES)."""
+    check_keras_version(_IDENTIFIER_FEATURE)
+    found = getattr(_private_module(module), "get", None)
+    if not callable(found):
+        raise _missing(f"keras.src.{module}.get", "make string identifiers find custom objects")
+    return found
 
 
-def _custom_lookup(
-    original: Callable[..., Any], find: Callable[[str], Any], *, instantiate_classes: bool
-) -> Callable[..., Any]:
-    @functools.wraps(original)
-    def get(identifier: Any, *args: Any, **kwargs: Any) -> Any:
-        if isinstance(identifier, str):
-            found = find(identifier)
-            if found is not None:
-                if instantiate_classes and inspect.isclass(found):
-                    found = found()
-                return original(found, *args, **kwargs)
-        return original(identifier, *args, **kwargs)
-
-    get._kutils_wraps = True  # type: ignore[attr-defined]
-    return get
+def replace_identifier_getter(module: str, getter: Callable[..., Any]) -> None:
+    """Make ``getter`` Keras's ``keras.src.<module>.get`` (Keras looks it up there)."""
+    check_keras_version(_IDENTIFIER_FEATURE)
+    setattr(_private_module(module), "get", getter)  # noqa: B010
 
 
 # ---------------------------------------------------------------------------------------
@@ -147,6 +411,8 @@ def _custom_lookup(
 # Functional that a built Sequential holds in ``_functional``), but a node now holds
 # KerasTensors whose ``_keras_history`` says which layer call made them. The functions
 # below give print_summary and model_to_dot the Keras 2 view.
+
+_GRAPH_FEATURE = "print_summary and model_to_dot"
 
 
 class LayerCall:
@@ -175,21 +441,11 @@ class LayerCall:
         self.output_shapes = output_shapes
 
 
-def _check_graph_internals(layer: Any) -> None:
-    if not hasattr(layer, "_inbound_nodes"):
-        import keras
-
-        msg = (
-            f"Keras {keras.__version__} layers have no `_inbound_nodes`; kutils cannot "
-            "read the model graph for print_summary and model_to_dot."
-        )
-        raise KerasInternalsChanged(msg)
-
-
 def layer_calls(layer: Any) -> list[LayerCall]:
     """Every call of ``layer`` on symbolic tensors, oldest first (``layer._inbound_nodes``)."""
-    check_keras_version("print_summary and model_to_dot")
-    _check_graph_internals(layer)
+    check_keras_version(_GRAPH_FEATURE)
+    if not hasattr(layer, "_inbound_nodes"):
+        raise _missing("Layer._inbound_nodes", "read the model graph")
     calls = []
     for node in layer._inbound_nodes:
         tensors = list(node.input_tensors)
@@ -205,12 +461,23 @@ def node_inbound(node: Any) -> list[tuple[Any, int, int]]:
     Keras 2 kept these as ``node.inbound_layers``, ``node.node_indices`` and
     ``node.tensor_indices``; Keras 3 keeps them on each tensor's ``_keras_history``.
     """
+    check_keras_version(_GRAPH_FEATURE)
     inbound = []
     for tensor in node.input_tensors:
         history = getattr(tensor, "_keras_history", None)
         if history is not None and history.operation is not None:
             inbound.append((history.operation, history.node_index, history.tensor_index))
     return inbound
+
+
+def functional_class() -> Any:
+    """``keras.src.models.functional.Functional``, the class of graph networks."""
+    check_keras_version(_GRAPH_FEATURE)
+    module = _private_module("models.functional")
+    found = getattr(module, "Functional", None)
+    if found is None:
+        raise _missing("keras.src.models.functional.Functional", "read the model graph")
+    return found
 
 
 def graph_nodes_by_depth(model: Any) -> dict[int, list[Any]] | None:
@@ -220,43 +487,41 @@ def graph_nodes_by_depth(model: Any) -> dict[int, list[Any]] | None:
     with a known input shape (Keras 2's ``model._is_graph_network``). Subclassed models
     and unbuilt Sequential models are not.
     """
-    check_keras_version("print_summary and model_to_dot")
+    check_keras_version(_GRAPH_FEATURE)
     import keras
-    from keras.src.models.functional import Functional
 
     graph = model
     if isinstance(model, keras.Sequential):
         graph = getattr(model, "_functional", None)
-    if not isinstance(graph, Functional):
+    if not isinstance(graph, functional_class()):
         return None
     nodes_by_depth = getattr(graph, "_nodes_by_depth", None)
     if nodes_by_depth is None:
-        msg = (
-            f"Keras {keras.__version__} Functional models have no `_nodes_by_depth`; "
-            "kutils cannot read the model graph for print_summary and model_to_dot."
-        )
-        raise KerasInternalsChanged(msg)
+        raise _missing("Functional._nodes_by_depth", "read the model graph")
     return dict(nodes_by_depth)
 
 
 def all_model_layers(model: Any) -> list[Any]:
     """Every layer of the model, a Sequential's input layer included (Keras 2.3.1 ``_layers``)."""
+    check_keras_version(_GRAPH_FEATURE)
     import keras
 
     if isinstance(model, keras.Sequential):
+        if not hasattr(model, "_layers"):
+            raise _missing("Sequential._layers", "list a Sequential model's input layer")
         return list(model._layers)
     return list(model.layers)
 
 
 def is_model(layer: Any) -> bool:
-    """Whether ``layer`` is a Keras model (Sequential, Functional or subclassed)."""
+    """Whether ``layer`` is a Keras model (Sequential, Functional or subclassed); public API."""
     import keras
 
     return isinstance(layer, keras.Model)
 
 
 def wrapped_layer(layer: Any) -> tuple[Any, str] | None:
-    """The layer inside a wrapper and the name Keras 2 showed for it, or None.
+    """The layer inside a wrapper and the name Keras 2 showed for it, or None (public API).
 
     ``TimeDistributed`` keeps its inner layer in ``.layer``. Keras 3's ``Bidirectional``
     is no longer a ``Wrapper``: it keeps copies named ``forward_<name>`` and
@@ -305,16 +570,17 @@ def legacy_class_name(layer: Any) -> str:
     ``keras.Model(inputs, outputs)`` made a ``Model`` in Keras 2 and makes a
     ``Functional`` in Keras 3; subclasses keep their own names.
     """
-    from keras.src.models.functional import Functional
-
-    if type(layer) is Functional:
+    if type(layer) is functional_class():
         return "Model"
     return type(layer).__name__
 
 
 # ---------------------------------------------------------------------------------------
-# multi_gpu_model: moving a model's variables to another device
+# Model internals for multi_gpu_model and data_parallel
 # ---------------------------------------------------------------------------------------
+
+
+_PARALLEL_FEATURE = "data_parallel and multi_gpu_model"
 
 
 def relocate_variables(model: Any, device: str) -> None:
@@ -336,11 +602,7 @@ def relocate_variables(model: Any, device: str) -> None:
         raise ValueError(msg)
     for variable in model.variables:
         if not (hasattr(variable, "_value") and callable(getattr(variable, "_initialize", None))):
-            msg = (
-                f"Keras {keras.__version__} variables have no _value/_initialize; kutils "
-                "cannot move them to another device."
-            )
-            raise KerasInternalsChanged(msg)
+            raise _missing("Variable._value/_initialize", "move variables to another device")
         storage = variable._value
         if storage is None:  # not created yet: it will be made wherever it is first built
             continue
@@ -358,495 +620,76 @@ def contains_layer_type(model: Any, layer_type: type) -> bool:
     ``Layer._flatten_layers`` is the one walk that also reaches layers held as plain
     attributes of custom layers (``model.layers`` lists only the top level).
     """
-    check_keras_version("multi_gpu_model")
+    check_keras_version(_PARALLEL_FEATURE)
     flatten = getattr(model, "_flatten_layers", None)
     if not callable(flatten):
-        msg = "keras.Layer._flatten_layers is missing; kutils cannot inspect nested layers."
-        raise KerasInternalsChanged(msg)
+        raise _missing("Layer._flatten_layers", "inspect nested layers")
     return any(
         isinstance(layer, layer_type) for layer in flatten(include_self=True, recursive=True)
     )
 
 
-def colocated_train_step(model: Any, data: Any) -> Any:
-    """Keras 3's TensorFlow ``train_step``, with gradients built next to their forward ops.
+_TRAIN_STEP_ATTRIBUTES = ("_compute_loss", "_loss_tracker", "_call_has_training_arg")
 
-    ``tf.GradientTape`` creates the backward ops outside any device scope, so in a model
-    whose ``call`` places replicas with ``tf.device`` the whole backward pass lands on
-    one device. ``tf.gradients`` (graph mode, as inside Keras's traced train function)
-    colocates each gradient op with its forward op, as Keras 2 did with
-    ``colocate_gradients_with_ops=True``, so every device differentiates its own
-    replica. Everything else is ``keras.src.backend.tensorflow.trainer.train_step`` of
-    Keras 3.15: the loss, the loss tracker, loss scaling, the optimizer and the metrics.
-    Run eagerly (``run_eagerly=True``), the tape is used instead.
-    """
-    import keras
-    import tensorflow as tf
 
-    for name in ("_compute_loss", "_loss_tracker", "_call_has_training_arg"):
+def check_train_step_internals(model: Any) -> None:
+    """Raise KerasInternalsChanged unless ``model`` has what a re-made train step needs."""
+    check_keras_version(_PARALLEL_FEATURE)
+    for name in _TRAIN_STEP_ATTRIBUTES:
         if not hasattr(model, name):
-            msg = (
-                f"keras.Model.{name} is missing in Keras {keras.__version__}; kutils cannot "
-                "run its data-parallel train step."
-            )
-            raise KerasInternalsChanged(msg)
-    from keras.src.losses import loss as loss_module
-
-    x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-    tape = tf.GradientTape() if tf.executing_eagerly() else None
-    with tape if tape is not None else contextlib.nullcontext():
-        y_pred = model(x, training=True) if model._call_has_training_arg else model(x)
-        loss = model._compute_loss(
-            x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=True
-        )
-        model._loss_tracker.update_state(
-            loss_module.unscale_loss_for_distribution(loss),
-            sample_weight=tf.shape(next(i for i in keras.tree.flatten(x) if i is not None))[0],
-        )
-        if model.optimizer is not None:
-            loss = model.optimizer.scale_loss(loss)
-    trainable_weights = model.trainable_weights
-    if trainable_weights:
-        if tape is not None:
-            gradients = tape.gradient(loss, trainable_weights)
-        else:
-            gradients = tf.gradients(loss, trainable_weights)
-        model.optimizer.apply_gradients(zip(gradients, trainable_weights, strict=True))
-    else:
-        import warnings
-
-        warnings.warn("The model does not have any trainable weights.", stacklevel=2)
-    return model.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+            raise _missing(f"keras.Model.{name}", "run its data-parallel train step")
+    unscale_loss_for_distribution_function()
 
 
-# ---------------------------------------------------------------------------------------
-# HDF5Matrix data streamed by fit / evaluate / predict
-# ---------------------------------------------------------------------------------------
-
-# Keras 3 picks the data adapter of every fit, evaluate and predict call in one function,
-# ``keras.src.trainers.data_adapters.get_data_adapter``, called (as a module attribute) by
-# ``keras.src.trainers.epoch_iterator.EpochIterator``. It turns any array-like into one
-# in-memory numpy array. kutils wraps that function: when the data holds HDF5Matrix
-# objects, it returns a PyDatasetAdapter over a kutils.HDF5Dataset instead, which reads
-# each batch from disk; every other call goes to Keras unchanged.
-_GET_DATA_ADAPTER_PARAMS = (
-    "x",
-    "y",
-    "sample_weight",
-    "batch_size",
-    "steps_per_epoch",
-    "shuffle",
-    "class_weight",
-)
+def call_has_training_arg(model: Any) -> bool:
+    """``Model._call_has_training_arg``: whether ``call`` takes ``training``."""
+    check_keras_version(_PARALLEL_FEATURE)
+    return bool(model._call_has_training_arg)
 
 
-@_once_per_process
-def install_hdf5_streaming() -> None:
-    """Let ``model.fit(x_h5, y_h5, batch_size=..., shuffle=...)`` stream from disk.
+def compute_loss(model: Any, x: Any, y: Any, y_pred: Any, sample_weight: Any) -> Any:
+    """``Model._compute_loss(..., training=True)``: the compiled loss plus layer losses."""
+    check_keras_version(_PARALLEL_FEATURE)
+    return model._compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=True)
 
-    Wraps ``keras.src.trainers.data_adapters.get_data_adapter`` once per process. Raises
-    KerasInternalsChanged (touching nothing) when Keras is outside SUPPORTED_KERAS or the
-    function, its parameters or ``PyDatasetAdapter`` are not what kutils was written for.
+
+def loss_tracker(model: Any) -> Any:
+    """``Model._loss_tracker``, the Mean metric behind the ``loss`` log."""
+    check_keras_version(_PARALLEL_FEATURE)
+    return model._loss_tracker
+
+
+def unscale_loss_for_distribution_function() -> Callable[[Any], Any]:
+    """``keras.src.losses.loss.unscale_loss_for_distribution`` (Keras 3.8+).
+
+    A loss computed under a strategy is divided by the replica count (so that summing
+    gradients across replicas averages them); this undoes it for the loss log.
     """
-    check_keras_version("streamed HDF5Matrix training")
-    import keras
-
-    adapters = importlib.import_module("keras.src.trainers.data_adapters")
-    iterator_module = importlib.import_module("keras.src.trainers.epoch_iterator")
-    original = getattr(adapters, "get_data_adapter", None)
-    adapter_class = getattr(adapters, "PyDatasetAdapter", None)
-    problem = None
-    if not callable(original) or adapter_class is None:
-        problem = "get_data_adapter or PyDatasetAdapter is missing"
-    elif getattr(iterator_module, "data_adapters", None) is not adapters:
-        problem = "EpochIterator no longer looks the data adapter up in data_adapters"
-    elif not getattr(original, "_kutils_wraps", False):
-        names = tuple(inspect.signature(original).parameters)
-        if names != _GET_DATA_ADAPTER_PARAMS:
-            problem = f"get_data_adapter takes {names}, not {_GET_DATA_ADAPTER_PARAMS}"
-    if problem is not None:
-        msg = (
-            f"keras.src.trainers.data_adapters changed in Keras {keras.__version__} "
-            f"({problem}); kutils cannot make fit stream HDF5Matrix data."
-        )
-        raise KerasInternalsChanged(msg)
-    if callable(original) and not getattr(original, "_kutils_wraps", False):
-        setattr(adapters, "get_data_adapter", _streaming_adapter(original, adapter_class))  # noqa: B010
+    check_keras_version(_PARALLEL_FEATURE)
+    module = _private_module("losses.loss")
+    found = getattr(module, "unscale_loss_for_distribution", None)
+    if not callable(found):
+        raise _missing("keras.src.losses.loss.unscale_loss_for_distribution", "log the loss")
+    return found
 
 
-def _streaming_adapter(original: Callable[..., Any], adapter_class: Any) -> Callable[..., Any]:
-    from kutils.hdf5_dataset import legacy_fit_dataset
-
-    @functools.wraps(original)
-    def get_data_adapter(
-        x: Any,
-        y: Any = None,
-        sample_weight: Any = None,
-        batch_size: Any = None,
-        steps_per_epoch: Any = None,
-        shuffle: Any = False,
-        class_weight: Any = None,
-    ) -> Any:
-        dataset = legacy_fit_dataset(x, y, sample_weight, batch_size, shuffle)
-        if dataset is None:
-            return original(
-                x,
-                y=y,
-                sample_weight=sample_weight,
-                batch_size=batch_size,
-                steps_per_epoch=steps_per_epoch,
-                shuffle=shuffle,
-                class_weight=class_weight,
-            )
-        # The dataset orders its own batches, so Keras must not shuffle them again.
-        return adapter_class(dataset, class_weight=class_weight, shuffle=False)
-
-    get_data_adapter._kutils_wraps = True  # type: ignore[attr-defined]
-    return get_data_adapter
-
-
-# ---------------------------------------------------------------------------------------
-# Sequence: Keras 2 epoch semantics, parallel loading and errors in fit/evaluate/predict
-# ---------------------------------------------------------------------------------------
-
-# Keras 3.15 feeds a PyDataset to fit/evaluate/predict through PyDatasetAdapter, wrapped by
-# EpochIterator. Three things there differ from Keras 2 and cannot be changed from the
-# PyDataset side: EpochIterator.reset() calls on_epoch_end() before the first epoch (and
-# before every evaluate), the number of batches is read once per fit, and with TensorFlow
-# an exception in __getitem__ reaches the caller as tf.errors.UnknownError. kutils gives
-# kutils.Sequence objects an adapter of their own (a PyDatasetAdapter subclass) and wraps
-# two EpochIterator methods; every other dataset goes through Keras unchanged.
-
-
-@_once_per_process
-def install_sequence_support(
-    sequence_class: Any, check_options: Callable[[Any, Any, Any], None]
-) -> None:
-    """Route ``sequence_class`` instances through kutils's adapter in Keras 3's trainers.
-
-    Installed once per process: ``keras.src.trainers.data_adapters.get_data_adapter``
-    gives instances of ``sequence_class`` a ``LegacySequenceAdapter``, and
-    ``EpochIterator.__iter__`` / ``catch_stop_iteration`` re-read the length each epoch,
-    re-raise the original exception of ``__getitem__`` and stop workers on the way out.
-    """
-    check_keras_version("Sequence support")
-    import keras
-
-    data_adapters = importlib.import_module("keras.src.trainers.data_adapters")
-    epoch_iterator = importlib.import_module("keras.src.trainers.epoch_iterator")
-    py_dataset_adapter = importlib.import_module(
-        "keras.src.trainers.data_adapters.py_dataset_adapter"
-    )
-    adapter_utils = importlib.import_module("keras.src.trainers.data_adapters.data_adapter_utils")
-    needed = [
-        (data_adapters, "get_data_adapter"),
-        (data_adapters, "raise_unsupported_arg"),
-        (epoch_iterator, "EpochIterator"),
-        (py_dataset_adapter, "PyDatasetAdapter"),
-        (adapter_utils, "get_tensor_spec"),
-        (adapter_utils, "NUM_BATCHES_FOR_TENSOR_SPEC"),
-    ]
-    iterator_class = getattr(epoch_iterator, "EpochIterator", None)
-    base_adapter = getattr(py_dataset_adapter, "PyDatasetAdapter", None)
-    missing = [f"{module.__name__}.{name}" for module, name in needed if not hasattr(module, name)]
-    missing += [
-        f"EpochIterator.{name}"
-        for name in ("__iter__", "catch_stop_iteration")
-        if iterator_class is not None and not hasattr(iterator_class, name)
-    ]
-    missing += [
-        f"PyDatasetAdapter.{name}"
-        for name in ("_standardize_batch", "on_epoch_begin", "on_epoch_end", "get_tf_dataset")
-        if base_adapter is not None and not hasattr(base_adapter, name)
-    ]
-    if missing:
-        msg = (
-            f"Keras {keras.__version__} lacks {', '.join(missing)}; kutils.Sequence "
-            "cannot drive fit/evaluate/predict with this Keras."
-        )
-        raise KerasInternalsChanged(msg)
-
-    adapter_class = _make_sequence_adapter(base_adapter, adapter_utils, check_options)
-    original_get = data_adapters.get_data_adapter
-    raise_unsupported = data_adapters.raise_unsupported_arg
-
-    @functools.wraps(original_get)
-    def get_data_adapter(
-        x: Any, y: Any = None, sample_weight: Any = None, *args: Any, **kwargs: Any
-    ) -> Any:
-        if isinstance(x, sequence_class) and x.num_batches is not None:
-            if y is not None:
-                raise_unsupported("y", "the targets", "PyDataset")
-            if sample_weight is not None:
-                raise_unsupported("sample_weights", "the sample weights", "PyDataset")
-            bound = inspect.signature(original_get).bind(x, y, sample_weight, *args, **kwargs)
-            bound.apply_defaults()
-            return adapter_class(
-                x,
-                class_weight=bound.arguments.get("class_weight"),
-                shuffle=bound.arguments.get("shuffle", False),
-            )
-        return original_get(x, y, sample_weight, *args, **kwargs)
-
-    setattr(data_adapters, "get_data_adapter", get_data_adapter)  # noqa: B010
-    _wrap_epoch_iterator(iterator_class, adapter_class)
-
-
-def _wrap_epoch_iterator(iterator_class: Any, adapter_class: Any) -> None:
-    original_iter = iterator_class.__iter__
-    original_catch = iterator_class.catch_stop_iteration
-
-    @functools.wraps(original_iter)
-    def __iter__(self: Any) -> Any:
-        # Keras reads the number of batches once, in reset(); Keras 2 read it every epoch.
-        rereads = getattr(self.data_adapter, "_kutils_rereads_length", False)
-        if rereads and not self.steps_per_epoch:
-            self._num_batches = self.data_adapter.num_batches
-        return original_iter(self)
-
-    @functools.wraps(original_catch)
-    @contextlib.contextmanager
-    def catch_stop_iteration(self: Any) -> Any:
-        adapter = self.data_adapter
-        if not isinstance(adapter, adapter_class):
-            with original_catch(self):
-                yield
-            return
-        failed = True
-        try:
-            with original_catch(self):
-                yield
-            failed = False
-        except Exception:
-            original = adapter.pop_error()
-            if original is None:
-                raise
-            # The error TensorFlow made of it adds nothing: show the original only.
-            original.__suppress_context__ = True
-            raise original  # noqa: B904
-        finally:
-            adapter.close(final=failed)
-
-    iterator_class.__iter__ = __iter__
-    iterator_class.catch_stop_iteration = catch_stop_iteration
-
-
-def _make_sequence_adapter(
-    base: Any, adapter_utils: Any, check_options: Callable[[Any, Any, Any], None]
-) -> Any:
-    from kutils._loader import OrderedLoader
-
-    class LegacySequenceAdapter(base):
-        """PyDatasetAdapter with Keras 2 epoch semantics and kutils's own workers."""
-
-        _kutils_rereads_length = True
-
-        def __init__(self, x: Any, class_weight: Any = None, shuffle: bool = False) -> None:
-            # PyDatasetAdapter.__init__ would build Keras's own enqueuer; kutils loads
-            # batches with kutils._loader instead, so set the same fields here.
-            self.py_dataset = x
-            self.class_weight = class_weight
-            self.shuffle = shuffle
-            self.enqueuer = None
-            self._output_signature = None
-            self._within_epoch = False
-            workers, multiprocessing, queue_size = (
-                x.workers,
-                x.use_multiprocessing,
-                x.max_queue_size,
-            )
-            check_options(workers, multiprocessing, queue_size)
-            self._parallel = workers > 1 or (workers > 0 and bool(multiprocessing))
-            self._options: dict[str, Any] = {
-                "workers": int(workers),
-                "use_multiprocessing": bool(multiprocessing),
-                "max_queue_size": int(queue_size),
-            }
-            self._lock = threading.Lock()
-            self._loaders: set[Any] = set()
-            self._error: BaseException | None = None
-            self._finished = False
-
-        def _get_iterator(self) -> Any:
-            indices = list(range(self.py_dataset.num_batches))
-            if self.shuffle:
-                random.shuffle(indices)
-            position = 0
-            try:
-                # A loader stopped at an epoch end is replaced when Keras resumes this
-                # iterator (with steps_per_epoch, one iterator spans several epochs).
-                while position < len(indices):
-                    loader = self._open_loader(indices[position:])
-                    batches = (
-                        iter(loader)
-                        if loader is not None
-                        else (self.py_dataset[i] for i in indices[position:])
-                    )
-                    try:
-                        for batch in batches:
-                            position += 1
-                            yield self._standardize_batch(batch)
-                    finally:
-                        if loader is not None:
-                            self._close_loader(loader)
-                    if loader is None or self._finished:
-                        return
-            except Exception as error:
-                self._error = error
-                raise
-
-        def _open_loader(self, indices: list[int]) -> Any:
-            if not self._parallel:
-                return None
-            with self._lock:
-                if self._finished:
-                    msg = "This Sequence's workers were stopped after fit raised; start fit again."
-                    raise RuntimeError(msg)
-                loader = OrderedLoader(self.py_dataset, indices, **self._options)
-                self._loaders.add(loader)
-                return loader
-
-        def _close_loader(self, loader: Any) -> None:
-            with self._lock:
-                self._loaders.discard(loader)
-            loader.close()
-
-        def close(self, final: bool = False) -> None:
-            """Stop every worker of this adapter; ``final`` forbids starting new ones."""
-            with self._lock:
-                if final:
-                    self._finished = True
-                loaders, self._loaders = list(self._loaders), set()
-            for loader in loaders:
-                loader.close()
-
-        def pop_error(self) -> BaseException | None:
-            error, self._error = self._error, None
-            return error
-
-        def _standardize_batch(self, batch: Any) -> Any:
-            # tf.data wants tuples where Keras 2 batches often hold lists ([x1, x2], y).
-            return super()._standardize_batch(lists_to_tuples(batch))
-
-        def get_tf_dataset(self) -> Any:
-            import tensorflow as tf
-
-            num_batches = self.py_dataset.num_batches
-            if self._output_signature is None:
-                count = min(adapter_utils.NUM_BATCHES_FOR_TENSOR_SPEC, num_batches)
-                batches = [self._standardize_batch(self.py_dataset[i]) for i in range(count)]
-                if not batches:
-                    msg = f"The Sequence has length 0. Received: len(sequence)={num_batches}"
-                    raise ValueError(msg)
-                self._output_signature = adapter_utils.get_tensor_spec(batches)
-            dataset = tf.data.Dataset.from_generator(
-                self._get_iterator, output_signature=self._output_signature
-            )
-            if self._parallel:
-                # The workers prefetch; tf.data prefetching on top would pull batches
-                # of the next epoch before on_epoch_end has run.
-                options = tf.data.Options()
-                options.autotune.enabled = False
-                options.threading.private_threadpool_size = 1
-                return dataset.with_options(options)
-            return dataset.prefetch(tf.data.AUTOTUNE)
-
-        def on_epoch_end(self) -> None:
-            # Keras 3 also calls this from EpochIterator.reset(), before any epoch has
-            # begun; Keras 2 called on_epoch_end only after an epoch, so skip that call.
-            self.close()
-            if self._within_epoch:
-                self.py_dataset.on_epoch_end()
-            self._within_epoch = False
-
-    return LegacySequenceAdapter
-
-
-def lists_to_tuples(value: Any) -> Any:
-    if isinstance(value, (list, tuple)):
-        return tuple(lists_to_tuples(item) for item in value)
-    if isinstance(value, dict):
-        return {key: lists_to_tuples(item) for key, item in value.items()}
-    return value
-
-
-# ---------------------------------------------------------------------------------------
-# data_parallel under MultiWorkerMirroredStrategy: per-worker input shards
-# ---------------------------------------------------------------------------------------
-
-# kutils.parallel reads a Sequence, HDF5 or numpy input across workers as per-worker shards
-# (kutils/_shards.py), a tf.distribute dataset made by distribute_datasets_from_function.
-# Passed to fit as such, Keras would take its cardinality (elements per worker, that is
-# steps x local replicas) for the number of steps and would have no epoch hooks. So fit
-# gets the ShardedInput object itself, and get_data_adapter gives it an adapter that
-# reports the steps of each epoch and moves the epochs on.
-
-
-@_once_per_process
-def install_sharded_input_support(input_class: Any) -> None:
-    """Give instances of ``input_class`` (kutils._shards.ShardedInput) their own adapter.
-
-    The adapter is a ``TFDatasetAdapter`` over ``x.dataset`` whose ``num_batches`` is
-    ``x.num_batches()``, read again each epoch, and whose epoch hooks call
-    ``x.begin_epoch()`` and (after an epoch that began) ``x.end_epoch()``.
-    """
-    check_keras_version("data_parallel input shards across workers")
-    import keras
-
-    data_adapters = importlib.import_module("keras.src.trainers.data_adapters")
-    module = importlib.import_module("keras.src.trainers.data_adapters.tf_dataset_adapter")
-    base: Any = getattr(module, "TFDatasetAdapter", None)
-    original_get = getattr(data_adapters, "get_data_adapter", None)
-    if base is None or not callable(original_get):
-        msg = (
-            f"Keras {keras.__version__} lacks TFDatasetAdapter or get_data_adapter; kutils "
-            "cannot read inputs in shards across workers with this Keras."
-        )
-        raise KerasInternalsChanged(msg)
-
-    class ShardedInputAdapter(base):
-        """The adapter of a kutils ShardedInput: its steps per epoch and epoch hooks."""
-
-        _kutils_rereads_length = True
-
-        def __init__(self, shards: Any) -> None:
-            super().__init__(shards.dataset)
-            self._shards = shards
-            self._within_epoch = False
-
-        @property
-        def num_batches(self) -> int:
-            return int(self._shards.num_batches())
-
-        def on_epoch_begin(self) -> None:
-            self._within_epoch = True
-            self._shards.begin_epoch()
-
-        def on_epoch_end(self) -> None:
-            # Keras also calls this before the first epoch (EpochIterator.reset).
-            if self._within_epoch:
-                self._shards.end_epoch()
-            self._within_epoch = False
-
-    @functools.wraps(original_get)
-    def get_data_adapter(x: Any, *args: Any, **kwargs: Any) -> Any:
-        if isinstance(x, input_class):
-            return ShardedInputAdapter(x)
-        return original_get(x, *args, **kwargs)
-
-    setattr(data_adapters, "get_data_adapter", get_data_adapter)  # noqa: B010
-
-
-# ---------------------------------------------------------------------------------------
-# data_parallel under MultiWorkerMirroredStrategy: the symbolic build before fit
-# ---------------------------------------------------------------------------------------
-
-# Keras 3.15's TensorFlow trainer builds the model before fit/evaluate from the first
+# Keras's TensorFlow trainer builds the model before fit/evaluate from the first
 # distributed batch, which it reduces with ``strategy.reduce("MEAN", batch, axis=None)``
 # (``TensorFlowTrainer._maybe_symbolic_build``). MultiWorkerMirroredStrategy's reduce
 # cannot take a PerReplica batch, so fit fails before its first step. Only the shapes and
 # dtypes of the batch are used (to make KerasTensors), so one replica's local part of the
 # batch serves as well, and needs no cross-worker communication.
+
+
+class LocalBatchSymbolicBuild:
+    """Mixin for a ``keras.Model`` run by a strategy: build from one replica's batch.
+
+    Overrides the private ``TensorFlowTrainer._maybe_symbolic_build``; the override lives
+    here so that every change kutils makes to Keras stays in this module.
+    """
+
+    def _maybe_symbolic_build(self, iterator: Any = None, data_batch: Any = None) -> None:
+        symbolic_build_from_local_batch(self, iterator, data_batch)
 
 
 def symbolic_build_from_local_batch(
@@ -867,8 +710,7 @@ def symbolic_build_from_local_batch(
     if strategy is None:
         return
     if not hasattr(model, "_symbolic_build"):
-        msg = "keras.Model._symbolic_build is gone from this Keras release."
-        raise KerasInternalsChanged(msg)
+        raise _missing("keras.Model._symbolic_build", "build the model under a strategy")
     if iterator is not None:
         dataset = getattr(iterator, "_distributed_dataset", None)
         spec = getattr(dataset, "element_spec", None)
@@ -898,20 +740,19 @@ def _one_replica_spec(spec: Any) -> Any:
     return specs[0] if specs else spec
 
 
-# --- telling the other workers that this one stopped ---------------------------------
-# Under MultiWorkerMirroredStrategy a worker that leaves fit with an exception while the
-# others wait in a gradient all-reduce holds them there until its process exits and its
-# heartbeats stop; if the script catches the exception, or the process hangs at exit,
-# they wait for ever (there is no collective timeout by default). TensorFlow's own PreemptionCheckpointHandler reports such errors
-# to the coordination service, which aborts the collectives of every task at once; this
-# does the same through the same private call (tensorflow.python.eager.context).
+# ---------------------------------------------------------------------------------------
+# TensorFlow internals for data_parallel across workers (parallel.py, _shards.py)
+# ---------------------------------------------------------------------------------------
 
 
 def report_error_to_cluster(error: BaseException) -> bool:
     """Report ``error`` to every task of this process's collective cluster.
 
-    Best effort: returns False, and reports nothing, when TensorFlow lacks the call or
-    this process is not part of a cluster.
+    TensorFlow's own PreemptionCheckpointHandler reports errors to the coordination
+    service this way (``tensorflow.python.eager.context``), which aborts the collectives
+    of every task at once. Best effort: returns False, and reports nothing, when
+    TensorFlow lacks the call or this process is not part of a cluster. A TensorFlow
+    internal: no Keras version applies (its canary runs on TensorFlow 2.16 and 2.21).
     """
     import tensorflow as tf
     from tensorflow.python.eager import context
@@ -928,68 +769,28 @@ def report_error_to_cluster(error: BaseException) -> bool:
     return True
 
 
-# --- ending a distributed input pipeline ----------------------------------------------
-# tf.distribute reads a per-worker dataset through an OwnedMultiDeviceIterator, whose
-# background thread fills one buffer per device; its destructor waits for that thread.
-# With a Dataset.from_generator inside, the thread runs Python and needs the GIL, which
-# the destructor holds (it runs from the garbage collector): reading the iterator to its
-# end first leaves the thread finished. The attributes read are TF 2.21's
-# (DistributedIterator._iterators, _SingleWorkerOwnedDatasetIterator._iterator,
-# OwnedMultiDeviceIterator._devices and _device_iterators); tests/test_parallel.py
-# fails if they move.
+def distributed_iterator_device_parts(iterator: Any) -> list[tuple[Any, str | None]] | None:
+    """The per-device iterators of the local part of a tf.distribute iterator.
 
-_DRAIN_ERRORS_IN_A_ROW = 10
-
-
-def drain_distributed_iterator(iterator: Any, timeout: float = 60.0) -> bool:
-    """Read the local part of a tf.distribute iterator until its end.
-
-    Call it only once the dataset is known to end (its generator has returned or
-    will). Elements that fail (the input's own error, already raised) are skipped.
-    Each device's buffer is read in its own thread: the background thread fills the
-    devices' buffers in turn, so reading one device to its end while another's buffer is
-    full would wait for ever.
-
-    Returns:
-        False when the iterator does not have the expected structure (nothing read) or
-        was not read to its end within ``timeout`` seconds.
+    ``(iterator, device)`` for each device buffer of each local worker iterator
+    (``DistributedIterator._iterators``, ``_SingleWorkerOwnedDatasetIterator._iterator``,
+    ``OwnedMultiDeviceIterator._devices`` and ``_device_iterators``, TF 2.16 to 2.21), or
+    ``(iterator, None)`` for a worker iterator without per-device buffers. None when the
+    iterator does not have that structure (the caller then warns). A TensorFlow internal:
+    no Keras version applies.
     """
     workers = getattr(iterator, "_iterators", None)
     if workers is None:
-        return False
+        return None
     parts: list[tuple[Any, str | None]] = []
     for worker in workers:
         inner = getattr(worker, "_iterator", None)
         if inner is None:
-            return False
+            return None
         devices = getattr(inner, "_devices", None)
         device_iterators = getattr(inner, "_device_iterators", None)
         if devices is None or device_iterators is None:
             parts.append((inner, None))
         else:
             parts.extend(zip(device_iterators, devices, strict=True))
-    readers = [
-        threading.Thread(target=_read_to_end, args=part, name="kutils-drain", daemon=True)
-        for part in parts
-    ]
-    for reader in readers:
-        reader.start()
-    deadline = time.monotonic() + timeout
-    for reader in readers:
-        reader.join(max(deadline - time.monotonic(), 0.0))
-    return not any(reader.is_alive() for reader in readers)
-
-
-def _read_to_end(iterator: Any, device: str | None) -> None:
-    import tensorflow as tf
-
-    errors = 0
-    with tf.device(device) if device else contextlib.nullcontext():
-        while errors < _DRAIN_ERRORS_IN_A_ROW:
-            try:
-                iterator.get_next()
-                errors = 0
-            except tf.errors.OutOfRangeError:
-                return
-            except tf.errors.OpError:
-                errors += 1
+    return parts

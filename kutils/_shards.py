@@ -28,7 +28,10 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
+import math
 import threading
+import time
 import warnings
 from collections.abc import Iterator
 from typing import Any
@@ -37,8 +40,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from kutils import _keras_compat
-from kutils.hdf5_dataset import HDF5Dataset, legacy_fit_dataset
+from kutils import _batches, _keras_compat
 
 
 def agreed_seed(strategy: tf.distribute.Strategy) -> int:
@@ -64,7 +66,7 @@ class ShardedInput:
 
     Build it with :func:`sharded_input`, then ``build()``, and pass the object itself to
     Keras's ``fit`` or ``evaluate`` in place of the input: Keras gets an adapter for it
-    (``_keras_compat.install_sharded_input_support``) that reads ``dataset``, asks
+    (``_adapter_route``, at the routing point of ``_keras_compat``) that reads ``dataset``, asks
     ``num_batches()`` every epoch and calls ``begin_epoch()``/``end_epoch()``. Run the
     call inside ``running()``, which re-raises the input's own exception where
     TensorFlow would show a generic one.
@@ -77,6 +79,8 @@ class ShardedInput:
     """
 
     def __init__(self, strategy: tf.distribute.Strategy) -> None:
+        _keras_compat.check_keras_version("data_parallel input shards across workers")
+        _keras_compat.install_data_adapter_routing()
         self._strategy = strategy
         self._error: BaseException | None = None
         self._spec: Any = None
@@ -150,7 +154,7 @@ class ShardedInput:
         """Agree on a seed with the other workers and make ``dataset``."""
         self.seed = agreed_seed(self._strategy)
         self.start(self.seed)
-        batch = _keras_compat.lists_to_tuples(self.first_batch())
+        batch = _batches.lists_to_tuples(self.first_batch())
         self._spec = keras.tree.map_structure(
             lambda leaf: tf.TensorSpec((None, *np.shape(leaf)[1:]), tf.as_dtype(leaf.dtype)),
             keras.tree.map_structure(np.asarray, batch),
@@ -172,7 +176,7 @@ class ShardedInput:
                     for element in self.replica_batches(worker, workers, local):
                         if self._closed:
                             return  # the call ended mid-epoch: read no more
-                        yield _keras_compat.lists_to_tuples(element)
+                        yield _batches.lists_to_tuples(element)
             except Exception as error:
                 self._error = error
                 raise
@@ -224,9 +228,7 @@ class _OneIterator(tf.distribute.DistributedDataset):
 
     def drain(self) -> None:
         """Read the iterator, once its generator has ended, to its end."""
-        if self._iterator is not None and not _keras_compat.drain_distributed_iterator(
-            self._iterator
-        ):
+        if self._iterator is not None and not drain_distributed_iterator(self._iterator):
             warnings.warn(
                 "kutils could not read this call's input iterator to its end; if the "
                 "process hangs at exit, please report it with your TensorFlow version.",
@@ -319,7 +321,7 @@ class _SequenceShards(ShardedInput):
         try:
             for _ in range(full // workers):
                 yield from _split_rows(next(batches), local)
-            leftover = [_keras_compat.lists_to_tuples(batch) for batch in batches]
+            leftover = [_batches.lists_to_tuples(batch) for batch in batches]
             if leftover:
                 rows = keras.tree.map_structure(lambda *parts: np.concatenate(parts), *leftover)
                 mine = list(_split_rows(rows, workers))[worker]
@@ -329,13 +331,17 @@ class _SequenceShards(ShardedInput):
                 loader.close()
 
 
-class _HDF5Shards(ShardedInput):
-    """Each replica's contiguous part of every global batch of an HDF5Dataset."""
+class _RowShards(ShardedInput):
+    """Each replica's contiguous part of every global batch of a row source.
 
-    def __init__(self, strategy: tf.distribute.Strategy, dataset: HDF5Dataset) -> None:
+    A row source (``kutils/_batches.py`` says what it offers) is an input family's own
+    reader, such as ``kutils.HDF5Dataset``, or a ``_NumpyRows`` for shuffled arrays.
+    """
+
+    def __init__(self, strategy: tf.distribute.Strategy, source: Any) -> None:
         super().__init__(strategy)
         # A copy plans the epochs, so the user's dataset keeps its own seed and epoch.
-        self._source = copy.copy(dataset)
+        self._source = copy.copy(source)
 
     def start(self, seed: int) -> None:
         if self._source.seed is None:
@@ -364,6 +370,81 @@ class _HDF5Shards(ShardedInput):
                 yield source.read_runs(_part_of_runs(runs, replica, replicas))
 
 
+# The earlier name (tests/test_parallel_multi_worker.py checks the kinds of shards by it).
+_HDF5Shards = _RowShards
+
+
+class _NumpyRows:
+    """A row source over numpy arrays, shuffled per epoch: one row per block.
+
+    ``shuffle=True`` is a uniform shuffle of the rows (as Keras's own), ``'batch'``
+    shuffles the order of the full batches. The epoch orders are drawn as
+    ``HDF5Dataset(..., block_size=1)`` draws them, from ``seed`` and the epoch number.
+    """
+
+    def __init__(
+        self, x: Any, y: Any, sample_weight: Any, batch_size: int, shuffle: bool | str
+    ) -> None:
+        self.parts = [part for part in (x, y, sample_weight) if part is not None]
+        lengths = {len(leaf) for leaf in keras.tree.flatten(self.parts)}
+        if len(lengths) != 1:
+            msg = (
+                "All inputs, targets and sample weights must have the same length. "
+                f"Received: lengths {sorted(lengths)}"
+            )
+            raise ValueError(msg)
+        self._num_rows = lengths.pop()
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.seed: int | None = None
+        self._epoch = 0
+        self._order: np.ndarray | None = None
+        self._plan_epoch()
+
+    def __len__(self) -> int:
+        return math.ceil(self._num_rows / self.batch_size)
+
+    def _plan_epoch(self) -> None:
+        n = self._num_rows
+        self._order = None
+        if self.shuffle is False or n == 0:
+            return
+        if self.seed is None:
+            epoch_seed = int(np.random.randint(0, 2**63 - 1, dtype=np.int64))
+        else:
+            epoch_seed = int(np.random.default_rng([self.seed, self._epoch]).integers(2**63 - 1))
+        rng = np.random.default_rng(epoch_seed)
+        self._order = rng.permutation(n // self.batch_size if self.shuffle == "batch" else n)
+
+    def on_epoch_end(self) -> None:
+        self._epoch += 1
+        self._plan_epoch()
+
+    def _batch_rows(self, index: int) -> list[tuple[int, int]]:
+        n, batch = self._num_rows, self.batch_size
+        if self._order is None:
+            return [(index * batch, min((index + 1) * batch, n))]
+        if self.shuffle == "batch":
+            chosen = int(self._order[index]) if index < len(self._order) else index
+            return [(chosen * batch, min((chosen + 1) * batch, n))]
+        rows = sorted(int(row) for row in self._order[index * batch : (index + 1) * batch])
+        runs: list[tuple[int, int]] = []
+        for row in rows:
+            if runs and runs[-1][1] == row:
+                runs[-1] = (runs[-1][0], row + 1)
+            else:
+                runs.append((row, row + 1))
+        return runs
+
+    def read_runs(self, runs: list[tuple[int, int]]) -> tuple[Any, ...]:
+        def read(leaf: np.ndarray) -> np.ndarray:
+            if len(runs) == 1:
+                return leaf[runs[0][0] : runs[0][1]]
+            return np.concatenate([leaf[first:stop] for first, stop in runs])
+
+        return tuple(keras.tree.map_structure(read, part) for part in self.parts)
+
+
 def sharded_input(
     strategy: tf.distribute.Strategy,
     x: Any,
@@ -380,8 +461,11 @@ def sharded_input(
     stream, and a kutils ``Sequence`` or any other finite ``keras.utils.PyDataset``;
     everything else (tf.data, mixes of numpy and other array types) returns None.
     """
-    if isinstance(x, HDF5Dataset) and y is None and sample_weight is None:
-        return _HDF5Shards(strategy, x)
+    if not training:
+        shuffle = False
+    source = _batches.find_row_source(x, y, sample_weight, batch_size, shuffle)
+    if source is not None:
+        return _RowShards(strategy, source)
     if (
         isinstance(x, keras.utils.PyDataset)
         and y is None
@@ -389,22 +473,14 @@ def sharded_input(
         and x.num_batches is not None
     ):
         return _SequenceShards(strategy, x, shuffle, training)
-    if not training:
-        shuffle = False
-    streamed = legacy_fit_dataset(x, y, sample_weight, batch_size, shuffle)
-    if streamed is not None:
-        return _HDF5Shards(strategy, streamed)
     leaves = [leaf for leaf in keras.tree.flatten((x, y, sample_weight)) if leaf is not None]
     if shuffle and leaves and all(isinstance(leaf, np.ndarray) for leaf in leaves):
         # Unshuffled numpy input is split right by Keras (and faster, in-graph); a
         # shuffled one is not: Keras draws the order on every worker separately. Read
-        # it as a dataset of one-row blocks, so that shuffle=True is a uniform shuffle
-        # of the rows, as Keras's, in one order for all workers.
+        # it as one-row blocks, so that shuffle=True is a uniform shuffle of the rows,
+        # as Keras's, in one order for all workers.
         mode = "batch" if shuffle == "batch" else bool(shuffle)
-        arrays = HDF5Dataset(
-            x, y, sample_weight, batch_size=batch_size or 32, shuffle=mode, block_size=1
-        )
-        return _HDF5Shards(strategy, arrays)
+        return _RowShards(strategy, _NumpyRows(x, y, sample_weight, batch_size or 32, mode))
     return None
 
 
@@ -413,7 +489,7 @@ def _split_rows(batch: Any, parts: int) -> Iterator[Any]:
     if parts == 1:
         yield batch
         return
-    batch = _keras_compat.lists_to_tuples(batch)
+    batch = _batches.lists_to_tuples(batch)
     leaves = [leaf for leaf in keras.tree.flatten(batch) if leaf is not None]
     rows = len(leaves[0])
     for part in range(parts):
@@ -439,4 +515,101 @@ def _part_of_runs(runs: list[tuple[int, int]], part: int, parts: int) -> list[tu
     return picked or [(runs[0][0], runs[0][0])]
 
 
-_keras_compat.install_sharded_input_support(ShardedInput)
+# -- the adapter Keras gets for a ShardedInput --------------------------------------------
+# Passed to fit as a distributed dataset, Keras would take its cardinality (elements per
+# worker, that is steps x local replicas) for the number of steps and would have no epoch
+# hooks. So fit gets the ShardedInput object itself, and the routing point gives it an
+# adapter that reports the steps of each epoch and moves the epochs on.
+
+
+@functools.cache
+def _sharded_input_adapter_class() -> Any:
+    base = _keras_compat.tf_dataset_adapter_class()
+
+    class ShardedInputAdapter(base):  # type: ignore[misc, valid-type]
+        """The adapter of a kutils ShardedInput: its steps per epoch and epoch hooks."""
+
+        _kutils_rereads_length = True
+
+        def __init__(self, shards: ShardedInput) -> None:
+            super().__init__(shards.dataset)
+            self._shards = shards
+            self._within_epoch = False
+
+        @property
+        def num_batches(self) -> int:
+            return int(self._shards.num_batches())
+
+        def on_epoch_begin(self) -> None:
+            self._within_epoch = True
+            self._shards.begin_epoch()
+
+        def on_epoch_end(self) -> None:
+            # Keras also calls this before the first epoch (EpochIterator.reset).
+            if self._within_epoch:
+                self._shards.end_epoch()
+            self._within_epoch = False
+
+    return ShardedInputAdapter
+
+
+def _adapter_route(x: Any, **_: Any) -> Any:
+    """The data-parallel family's data-adapter route: a ShardedInput's own adapter."""
+    if isinstance(x, ShardedInput):
+        return _sharded_input_adapter_class()(x)
+    return None
+
+
+_keras_compat.register_data_adapter("shards", _adapter_route)
+
+
+# -- ending a distributed input pipeline --------------------------------------------------
+# tf.distribute reads a per-worker dataset through an OwnedMultiDeviceIterator, whose
+# background thread fills one buffer per device; its destructor waits for that thread.
+# With a Dataset.from_generator inside, the thread runs Python and needs the GIL, which
+# the destructor holds (it runs from the garbage collector): reading the iterator to its
+# end first leaves the thread finished. The iterator's parts are TensorFlow internals,
+# read by _keras_compat.distributed_iterator_device_parts.
+
+_DRAIN_ERRORS_IN_A_ROW = 10
+
+
+def drain_distributed_iterator(iterator: Any, timeout: float = 60.0) -> bool:
+    """Read the local part of a tf.distribute iterator until its end.
+
+    Call it only once the dataset is known to end (its generator has returned or
+    will). Elements that fail (the input's own error, already raised) are skipped.
+    Each device's buffer is read in its own thread: the background thread fills the
+    devices' buffers in turn, so reading one device to its end while another's buffer is
+    full would wait for ever.
+
+    Returns:
+        False when the iterator does not have the expected structure (nothing read) or
+        was not read to its end within ``timeout`` seconds.
+    """
+    parts = _keras_compat.distributed_iterator_device_parts(iterator)
+    if parts is None:
+        return False
+    readers = [
+        threading.Thread(target=_read_to_end, args=part, name="kutils-drain", daemon=True)
+        for part in parts
+    ]
+    for reader in readers:
+        reader.start()
+    deadline = time.monotonic() + timeout
+    for reader in readers:
+        reader.join(max(deadline - time.monotonic(), 0.0))
+    return not any(reader.is_alive() for reader in readers)
+
+
+def _read_to_end(iterator: Any, device: str | None) -> None:
+    errors = 0
+    with tf.device(device) if device else contextlib.nullcontext():
+        while errors < _DRAIN_ERRORS_IN_A_ROW:
+            try:
+                iterator.get_next()
+                errors = 0
+            except tf.errors.OutOfRangeError:
+                return
+            except tf.errors.OpError:
+                errors += 1

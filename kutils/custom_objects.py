@@ -12,9 +12,14 @@ see the objects too.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import threading
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any
+
+from kutils import _keras_compat
 
 __all__ = ["CustomObjectScope", "custom_object_scope", "get_custom_objects"]
 
@@ -33,9 +38,7 @@ def get_custom_objects() -> dict[str, Any]:
         >>> get_custom_objects()["my_activation"] = my_activation  # doctest: +SKIP
         >>> Dense(4, activation="my_activation")  # doctest: +SKIP
     """
-    from kutils import _keras_compat
-
-    _keras_compat.install_custom_object_lookups()
+    _install_custom_object_lookups()
     import keras
 
     registry: dict[str, Any] = keras.saving.get_custom_objects()
@@ -185,3 +188,55 @@ def custom_object_scope(*args: dict[str, Any]) -> CustomObjectScope:
         ...     layer = Dense(4, kernel_regularizer="MyObject")
     """
     return CustomObjectScope(*args)
+
+
+# -- string identifiers that name custom objects ------------------------------------------
+# Keras modules' ``get(identifier)`` (``keras.src.activations.get`` and the others listed in
+# ``_keras_compat.IDENTIFIER_MODULES``) turn strings such as ``'relu'`` into objects. In
+# Keras 2 they consulted the custom-object registry; in Keras 3 they look only at their
+# own built-in table, so ``Dense(4, activation='my_activation')`` fails even inside a
+# custom-object scope.
+
+
+@_keras_compat.once_per_process
+def _install_custom_object_lookups() -> None:
+    """Let Keras 3 ``get(name)`` functions find custom objects by name, as Keras 2 did.
+
+    Each ``keras.src.<module>.get`` is wrapped once per process. A string that names an
+    object in the custom-object registry (or an active Keras custom-object scope) resolves
+    to that object, which then goes through Keras's own ``get`` as if passed directly;
+    every other identifier goes to Keras unchanged. Classes are instantiated with no
+    arguments first, as Keras 2 did for regularizers, constraints, initializers, losses,
+    metrics and optimizers (an activation class is passed on as it is).
+    """
+    _keras_compat.check_keras_version("custom-object string look-ups")
+    import keras
+
+    getters = {
+        name: _keras_compat.identifier_getter(name) for name in _keras_compat.IDENTIFIER_MODULES
+    }
+    for name, original in getters.items():
+        if not getattr(original, "_kutils_wraps", False):
+            wrapped = _custom_lookup(
+                original,
+                keras.saving.get_registered_object,
+                instantiate_classes=name != "activations",
+            )
+            _keras_compat.replace_identifier_getter(name, wrapped)
+
+
+def _custom_lookup(
+    original: Callable[..., Any], find: Callable[[str], Any], *, instantiate_classes: bool
+) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def get(identifier: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(identifier, str):
+            found = find(identifier)
+            if found is not None:
+                if instantiate_classes and inspect.isclass(found):
+                    found = found()
+                return original(found, *args, **kwargs)
+        return original(identifier, *args, **kwargs)
+
+    get._kutils_wraps = True  # type: ignore[attr-defined]
+    return get

@@ -6,6 +6,11 @@ Keras 3 converts every array-like passed to ``fit`` into one numpy array, so an
 workers (its matrices reopen their files lazily in each worker).
 
 This module imports Keras at top level: nothing imports it during ``import kutils``.
+It does not import ``kutils.hdf5_matrix`` (which imports this module when a streamed
+``HDF5Matrix`` is made): it knows an ``HDF5Matrix`` by its row-reading protocol, the
+``stream`` flag and ``_read_runs(runs)``. It registers the HDF5 family's route at the
+data-adapter routing point (``kutils/_keras_compat.py``) and its row source for the
+data-parallel core (``kutils/_batches.py``).
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from kutils.hdf5_matrix import HDF5Matrix
+from kutils import _batches, _keras_compat
 
 __all__ = ["HDF5Dataset"]
 
@@ -234,7 +239,7 @@ def _as_sources(part: Any) -> Any:
         return None
 
     def convert(leaf: Any) -> Any:
-        if isinstance(leaf, HDF5Matrix):
+        if _is_matrix(leaf):
             return leaf
         array = np.asarray(leaf)
         if array.ndim == 0:
@@ -279,7 +284,7 @@ def _merge_runs(runs: list[tuple[int, int]]) -> list[tuple[int, int]]:
 
 
 def _read(source: Any, runs: list[tuple[int, int]]) -> np.ndarray:
-    if isinstance(source, HDF5Matrix):
+    if _is_matrix(source):
         return source._read_runs(runs)
     if len(runs) == 1:
         return source[runs[0][0] : runs[0][1]]
@@ -296,10 +301,52 @@ def legacy_fit_dataset(
     ``HDF5Matrix`` or a numpy array.
     """
     leaves = _leaves(x, y, sample_weight)
-    matrices = [leaf for leaf in leaves if isinstance(leaf, HDF5Matrix)]
+    matrices = [leaf for leaf in leaves if _is_matrix(leaf)]
     if not matrices or not all(matrix.stream for matrix in matrices):
         return None
-    if not all(isinstance(leaf, (HDF5Matrix, np.ndarray)) for leaf in leaves):
+    if not all(_is_matrix(leaf) or isinstance(leaf, np.ndarray) for leaf in leaves):
         return None
     mode = "batch" if shuffle == "batch" else bool(shuffle)
     return HDF5Dataset(x, y, sample_weight, batch_size=batch_size or 32, shuffle=mode)
+
+
+def _is_matrix(leaf: Any) -> bool:
+    """Whether ``leaf`` is an ``HDF5Matrix`` (known by its protocol: no import circle)."""
+    return hasattr(leaf, "stream") and callable(getattr(leaf, "_read_runs", None))
+
+
+def _fit_route(
+    x: Any,
+    y: Any = None,
+    sample_weight: Any = None,
+    batch_size: Any = None,
+    shuffle: Any = False,
+    class_weight: Any = None,
+    **_: Any,
+) -> Any:
+    """The HDF5 family's data-adapter route: stream ``HDF5Matrix`` leaves from disk.
+
+    Only once ``install_hdf5_streaming`` succeeded (HDF5Matrix falls back to reading
+    into memory, with a warning, where it did not).
+    """
+    if not _keras_compat.install_hdf5_streaming.installed:  # type: ignore[attr-defined]
+        return None
+    dataset = legacy_fit_dataset(x, y, sample_weight, batch_size, shuffle)
+    if dataset is None:
+        return None
+    # The dataset orders its own batches, so Keras must not shuffle them again.
+    adapter_class = _keras_compat.py_dataset_adapter_class()
+    return adapter_class(dataset, class_weight=class_weight, shuffle=False)
+
+
+def _row_source(
+    x: Any, y: Any, sample_weight: Any, batch_size: int | None, shuffle: Any
+) -> HDF5Dataset | None:
+    """The HDF5 family's row source for reading in shards across workers."""
+    if isinstance(x, HDF5Dataset):
+        return x if y is None and sample_weight is None else None
+    return legacy_fit_dataset(x, y, sample_weight, batch_size, shuffle)
+
+
+_keras_compat.register_data_adapter("hdf5", _fit_route)
+_batches.register_row_source("hdf5", _row_source)

@@ -354,7 +354,11 @@ class HDF5Matrix:
 
 def _install_streaming() -> None:
     """Make Keras's fit/evaluate/predict stream HDF5Matrix data (once per process)."""
-    from kutils import _keras_compat, _requirements
+    from kutils import (
+        _keras_compat,
+        _requirements,
+        hdf5_dataset,  # noqa: F401  (registers the HDF5 family's route)
+    )
 
     try:
         _keras_compat.install_hdf5_streaming()

@@ -31,7 +31,9 @@ facade over it.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
+import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -99,6 +101,7 @@ def data_parallel(
         of a subclassed model instead. Keras 3 has no equivalent for the TensorFlow
         backend (``keras.distribution`` targets JAX).
     """
+    _keras_compat.check_keras_version("data_parallel and multi_gpu_model")
     if not isinstance(model, keras.Model):
         msg = (
             "data_parallel expects a keras.Model to replicate. "
@@ -280,7 +283,7 @@ class DataParallel(keras.Model):
 
     def train_step(self, data: Any) -> Any:
         """Keras's train step, with each replica's gradients computed on its device."""
-        return _keras_compat.colocated_train_step(self, data)
+        return colocated_train_step(self, data)
 
     def get_config(self) -> dict[str, Any]:
         """The template's config, the devices and the merge device, for ``save``."""
@@ -302,6 +305,45 @@ class DataParallel(keras.Model):
         devices = _resolve_devices(config["devices"])
         merge_device = _resolve_devices([config["merge_device"]])[0]
         return cls(template, devices, merge_device=merge_device, name=config.get("name"))
+
+
+def colocated_train_step(model: keras.Model, data: Any) -> Any:
+    """Keras 3's TensorFlow ``train_step``, with gradients built next to their forward ops.
+
+    ``tf.GradientTape`` creates the backward ops outside any device scope, so in a model
+    whose ``call`` places replicas with ``tf.device`` the whole backward pass lands on
+    one device. ``tf.gradients`` (graph mode, as inside Keras's traced train function)
+    colocates each gradient op with its forward op, as Keras 2 did with
+    ``colocate_gradients_with_ops=True``, so every device differentiates its own
+    replica. Everything else is ``keras.src.backend.tensorflow.trainer.train_step`` of
+    Keras 3.8 to 3.15: the loss, the loss tracker, loss scaling, the optimizer and the
+    metrics, through the accessors of ``kutils/_keras_compat.py``. Run eagerly
+    (``run_eagerly=True``), the tape is used instead.
+    """
+    _keras_compat.check_train_step_internals(model)
+    unscale = _keras_compat.unscale_loss_for_distribution_function()
+    x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+    tape = tf.GradientTape() if tf.executing_eagerly() else None
+    with tape if tape is not None else contextlib.nullcontext():
+        training = _keras_compat.call_has_training_arg(model)
+        y_pred = model(x, training=True) if training else model(x)
+        loss = _keras_compat.compute_loss(model, x, y, y_pred, sample_weight)
+        _keras_compat.loss_tracker(model).update_state(
+            unscale(loss),
+            sample_weight=tf.shape(next(i for i in keras.tree.flatten(x) if i is not None))[0],
+        )
+        if model.optimizer is not None:
+            loss = model.optimizer.scale_loss(loss)
+    trainable_weights = model.trainable_weights
+    if trainable_weights:
+        if tape is not None:
+            gradients = tape.gradient(loss, trainable_weights)
+        else:
+            gradients = tf.gradients(loss, trainable_weights)
+        model.optimizer.apply_gradients(zip(gradients, trainable_weights, strict=True))
+    else:
+        warnings.warn("The model does not have any trainable weights.", stacklevel=2)
+    return model.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
 
 
 # .keras files name the class "kutils>DataParallel"; legacy .h5 files name it by its
@@ -424,7 +466,7 @@ def _clone_with_weights(template: keras.Model) -> keras.Model:
     return replica
 
 
-class StrategyDataParallel(keras.Model):
+class StrategyDataParallel(_keras_compat.LocalBatchSymbolicBuild, keras.Model):
     """A copy of the template run by a tf.distribute strategy, its weights kept in step.
 
     Made by :func:`data_parallel` for a ``tf.distribute.Strategy``. The copy (``replica``)
@@ -624,11 +666,6 @@ class StrategyDataParallel(keras.Model):
         return keras.tree.map_structure(
             lambda v: tf.reshape(v, [1]) if v.shape.rank == 0 else v, logs
         )
-
-    def _maybe_symbolic_build(self, iterator: Any = None, data_batch: Any = None) -> None:
-        # Keras's own version reduces the first batch across replicas, which
-        # MultiWorkerMirroredStrategy cannot do; only the batch's shapes are needed.
-        _keras_compat.symbolic_build_from_local_batch(self, iterator, data_batch)
 
     def _pull(self) -> None:
         self.replica.set_weights(self._template.get_weights())

@@ -6,7 +6,7 @@ derives from ``kutils.Sequence`` instead and runs unchanged with ``model.fit``,
 ``evaluate`` and ``predict`` of Keras 3, with the Keras 2 epoch semantics.
 
 This module imports Keras at the top: ``import kutils`` never imports it; the first use
-of ``kutils.Sequence`` does.
+of ``kutils.Sequence`` does. Its behaviour in fit lives in ``kutils/_sequence_adapter.py``.
 """
 
 from __future__ import annotations
@@ -18,12 +18,25 @@ from typing import Any
 
 import keras
 
-from kutils import _keras_compat
+from kutils import _keras_compat, _sequence_adapter
 
 __all__ = ["Sequence"]
 
 
-class Sequence(keras.utils.PyDataset):
+class _RoutedPyDataset(keras.utils.PyDataset):
+    """Installs the data-adapter routing point when an instance is made.
+
+    Keras 2 subclasses never call ``super().__init__()``, so ``__new__`` does it (once
+    per process): from then on fit gives a kutils Sequence its own adapter. A separate
+    base class, so that ``inspect.signature(Sequence)`` still shows ``__init__``.
+    """
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        _keras_compat.install_data_adapter_routing()
+        return super().__new__(cls)
+
+
+class Sequence(_RoutedPyDataset):
     """Base object for fitting to a sequence of data, such as a dataset (Keras 2 API).
 
     Every ``Sequence`` implements ``__getitem__`` (return batch ``index``: a tuple
@@ -171,4 +184,7 @@ def check_loading_options(workers: Any, use_multiprocessing: Any, max_queue_size
         raise ValueError(msg)
 
 
-_keras_compat.install_sequence_support(Sequence, check_loading_options)
+# fit/evaluate/predict give a kutils Sequence the adapter of kutils/_sequence_adapter.py.
+_keras_compat.register_data_adapter(
+    "sequence", _sequence_adapter.make_route(Sequence, check_loading_options)
+)

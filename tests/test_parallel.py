@@ -574,7 +574,7 @@ def test_conftest_splits_the_cpu_only_once_tensorflow_is_imported():
 def test_a_generator_input_is_read_to_its_end_leaving_no_prefetch_thread_in_python(mirrored):
     # kutils ends each multi-worker call this way (see ShardedInput.running); it also
     # checks that TensorFlow's iterator internals are still where kutils reads them.
-    from kutils import _keras_compat
+    from kutils import _shards
 
     produced: list[int] = []
     finished = threading.Event()
@@ -595,6 +595,32 @@ def test_a_generator_input_is_read_to_its_end_leaving_no_prefetch_thread_in_pyth
     iterator = iter(mirrored.distribute_datasets_from_function(dataset_fn, options=options))
     first = mirrored.experimental_local_results(next(iterator))
     assert [int(batch[0, 0]) for batch in first] == [0, 1]
-    assert _keras_compat.drain_distributed_iterator(iterator)
+    assert _shards.drain_distributed_iterator(iterator)
     assert finished.is_set()
     assert produced == list(range(10))
+
+
+@pytest.mark.parametrize("shuffle", [True, "batch", False])
+def test_shuffled_numpy_rows_read_as_hdf5_dataset_with_one_row_blocks_read_them(shuffle):
+    # The data-parallel core reads shuffled numpy arrays with its own small reader; it
+    # orders and reads the rows as HDF5Dataset(..., block_size=1) did before it.
+    from kutils import HDF5Dataset
+    from kutils._shards import _NumpyRows
+
+    rng = np.random.default_rng(3)
+    x = {"a": rng.normal(size=(23, 2)), "b": rng.normal(size=(23,))}
+    y, weights = rng.normal(size=(23, 1)), rng.uniform(size=23)
+    rows = _NumpyRows(x, y, weights, 5, shuffle)
+    rows.seed = 11
+    rows._plan_epoch()
+    reference = HDF5Dataset(x, y, weights, batch_size=5, shuffle=shuffle, block_size=1, seed=11)
+    assert len(rows) == len(reference) == 5
+    for _ in range(3):
+        for index in range(len(rows)):
+            runs = rows._batch_rows(index)
+            assert runs == reference._batch_rows(index)
+            mine, theirs = rows.read_runs(runs), reference.read_runs(runs)
+            for a, b in zip(keras.tree.flatten(mine), keras.tree.flatten(theirs), strict=True):
+                np.testing.assert_array_equal(a, b)
+        rows.on_epoch_end()
+        reference.on_epoch_end()

@@ -1,0 +1,186 @@
+"""How Keras 3's fit/evaluate/predict read a kutils ``Sequence`` (the Sequence family).
+
+Keras feeds a PyDataset through ``PyDatasetAdapter``, wrapped by ``EpochIterator``.
+Three things there differ from Keras 2 and cannot be changed from the PyDataset side:
+``EpochIterator.reset()`` calls ``on_epoch_end()`` before the first epoch (and before
+every evaluate), the number of batches is read once per fit, and with TensorFlow an
+exception in ``__getitem__`` reaches the caller as ``tf.errors.UnknownError``. So a
+kutils Sequence gets an adapter of its own, a ``PyDatasetAdapter`` subclass that loads
+batches with ``kutils._loader`` (threads or processes), shuffles the batch order with
+Python's ``random`` and keeps the Keras 2 epoch semantics. It reaches Keras through the
+routing point in ``kutils/_keras_compat.py`` (``route`` below, registered by
+``kutils/sequence.py``), which also holds the two ``EpochIterator`` hooks it asks for.
+"""
+
+from __future__ import annotations
+
+import functools
+import random
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from kutils import _keras_compat
+from kutils._batches import lists_to_tuples
+
+FEATURE = "Sequence in fit/evaluate/predict"
+
+
+def make_route(
+    sequence_class: type, check_options: Callable[[Any, Any, Any], None]
+) -> Callable[..., Any]:
+    """The data-adapter route of the Sequence family: kutils Sequences of known length."""
+
+    def route(
+        x: Any,
+        y: Any = None,
+        sample_weight: Any = None,
+        shuffle: Any = False,
+        class_weight: Any = None,
+        **_: Any,
+    ) -> Any:
+        if not isinstance(x, sequence_class) or getattr(x, "num_batches", None) is None:
+            return None
+        _keras_compat.check_keras_version(FEATURE)
+        if y is not None:
+            _keras_compat.raise_unsupported_arg("y", "the targets", "PyDataset")
+        if sample_weight is not None:
+            _keras_compat.raise_unsupported_arg("sample_weights", "the sample weights", "PyDataset")
+        adapter_class = legacy_sequence_adapter_class(check_options)
+        return adapter_class(x, class_weight=class_weight, shuffle=shuffle)
+
+    return route
+
+
+@functools.cache
+def legacy_sequence_adapter_class(check_options: Callable[[Any, Any, Any], None]) -> Any:
+    """The adapter class, made once from the installed Keras's ``PyDatasetAdapter``."""
+    base = _keras_compat.py_dataset_adapter_class()
+    from kutils._loader import OrderedLoader
+
+    class LegacySequenceAdapter(base):  # type: ignore[misc, valid-type]
+        """PyDatasetAdapter with Keras 2 epoch semantics and kutils's own workers."""
+
+        # The EpochIterator hooks of the routing point act on these adapters.
+        _kutils_rereads_length = True
+        _kutils_owns_errors = True
+
+        def __init__(self, x: Any, class_weight: Any = None, shuffle: bool = False) -> None:
+            # PyDatasetAdapter.__init__ would build Keras's own enqueuer; kutils loads
+            # batches with kutils._loader instead, so set the same fields here.
+            self.py_dataset = x
+            self.class_weight = class_weight
+            self.shuffle = shuffle
+            self.enqueuer = None
+            self._output_signature = None
+            self._within_epoch = False
+            workers, multiprocessing, queue_size = (
+                x.workers,
+                x.use_multiprocessing,
+                x.max_queue_size,
+            )
+            check_options(workers, multiprocessing, queue_size)
+            self._parallel = workers > 1 or (workers > 0 and bool(multiprocessing))
+            self._options: dict[str, Any] = {
+                "workers": int(workers),
+                "use_multiprocessing": bool(multiprocessing),
+                "max_queue_size": int(queue_size),
+            }
+            self._lock = threading.Lock()
+            self._loaders: set[Any] = set()
+            self._error: BaseException | None = None
+            self._finished = False
+
+        def _get_iterator(self) -> Any:
+            indices = list(range(self.py_dataset.num_batches))
+            if self.shuffle:
+                random.shuffle(indices)
+            position = 0
+            try:
+                # A loader stopped at an epoch end is replaced when Keras resumes this
+                # iterator (with steps_per_epoch, one iterator spans several epochs).
+                while position < len(indices):
+                    loader = self._open_loader(indices[position:])
+                    batches = (
+                        iter(loader)
+                        if loader is not None
+                        else (self.py_dataset[i] for i in indices[position:])
+                    )
+                    try:
+                        for batch in batches:
+                            position += 1
+                            yield self._standardize_batch(batch)
+                    finally:
+                        if loader is not None:
+                            self._close_loader(loader)
+                    if loader is None or self._finished:
+                        return
+            except Exception as error:
+                self._error = error
+                raise
+
+        def _open_loader(self, indices: list[int]) -> Any:
+            if not self._parallel:
+                return None
+            with self._lock:
+                if self._finished:
+                    msg = "This Sequence's workers were stopped after fit raised; start fit again."
+                    raise RuntimeError(msg)
+                loader = OrderedLoader(self.py_dataset, indices, **self._options)
+                self._loaders.add(loader)
+                return loader
+
+        def _close_loader(self, loader: Any) -> None:
+            with self._lock:
+                self._loaders.discard(loader)
+            loader.close()
+
+        def close(self, final: bool = False) -> None:
+            """Stop every worker of this adapter; ``final`` forbids starting new ones."""
+            with self._lock:
+                if final:
+                    self._finished = True
+                loaders, self._loaders = list(self._loaders), set()
+            for loader in loaders:
+                loader.close()
+
+        def pop_error(self) -> BaseException | None:
+            error, self._error = self._error, None
+            return error
+
+        def _standardize_batch(self, batch: Any) -> Any:
+            # tf.data wants tuples where Keras 2 batches often hold lists ([x1, x2], y).
+            return super()._standardize_batch(lists_to_tuples(batch))
+
+        def get_tf_dataset(self) -> Any:
+            import tensorflow as tf
+
+            num_batches = self.py_dataset.num_batches
+            if self._output_signature is None:
+                count = min(_keras_compat.batches_for_tensor_spec(), num_batches)
+                batches = [self._standardize_batch(self.py_dataset[i]) for i in range(count)]
+                if not batches:
+                    msg = f"The Sequence has length 0. Received: len(sequence)={num_batches}"
+                    raise ValueError(msg)
+                self._output_signature = _keras_compat.tensor_spec_of_batches(batches)
+            dataset = tf.data.Dataset.from_generator(
+                self._get_iterator, output_signature=self._output_signature
+            )
+            if self._parallel:
+                # The workers prefetch; tf.data prefetching on top would pull batches
+                # of the next epoch before on_epoch_end has run.
+                options = tf.data.Options()
+                options.autotune.enabled = False
+                options.threading.private_threadpool_size = 1
+                return dataset.with_options(options)
+            return dataset.prefetch(tf.data.AUTOTUNE)
+
+        def on_epoch_end(self) -> None:
+            # Keras 3 also calls this from EpochIterator.reset(), before any epoch has
+            # begun; Keras 2 called on_epoch_end only after an epoch, so skip that call.
+            self.close()
+            if self._within_epoch:
+                self.py_dataset.on_epoch_end()
+            self._within_epoch = False
+
+    return LegacySequenceAdapter

@@ -1,0 +1,484 @@
+"""Canary tests: one per private Keras or TensorFlow attribute kutils reads, wraps or subclasses.
+
+Each test is named after the internal it checks and asserts only what kutils relies on,
+so a Keras or TensorFlow release that moves one fails one obvious test here instead of
+many distant ones. docs/internals.md lists, for each, where kutils uses it and why. The
+compatibility matrix (``nox -s compat``) runs this file on the oldest and the newest
+supported stack.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import re
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from kutils import _keras_compat
+
+
+def _params(function):
+    return tuple(inspect.signature(function).parameters)
+
+
+@pytest.fixture(scope="module")
+def functional():
+    inputs = keras.Input((3,))
+    hidden = keras.layers.Dense(2, name="hidden")(inputs)
+    return keras.Model(inputs, keras.layers.Dense(1, name="out")(hidden))
+
+
+@pytest.fixture(scope="module")
+def mirrored():
+    return tf.distribute.MirroredStrategy(["/cpu:1", "/cpu:2"])
+
+
+# -- the data-adapter routing point and EpochIterator -------------------------------------
+
+
+def test_canary_keras_src_trainers_data_adapters_get_data_adapter():
+    from keras.src.trainers import data_adapters
+
+    # Unwrap kutils's router, if another test installed it, to see Keras's own function.
+    function = inspect.unwrap(data_adapters.get_data_adapter)
+    assert _params(function) == _keras_compat.GET_DATA_ADAPTER_PARAMS
+    adapter = function(np.zeros((4, 2)), np.zeros(4), batch_size=2)
+    assert adapter.num_batches == 2
+
+
+def test_canary_keras_src_trainers_epoch_iterator_data_adapters():
+    # EpochIterator must look get_data_adapter up in the module, for the router to apply.
+    from keras.src.trainers import data_adapters, epoch_iterator
+
+    assert epoch_iterator.data_adapters is data_adapters
+    source = inspect.getsource(epoch_iterator.EpochIterator.__init__)
+    assert "data_adapters.get_data_adapter(" in source
+
+
+def test_canary_keras_src_trainers_epoch_iterator_EpochIterator___iter__():
+    iterator = _keras_compat.epoch_iterator_class()(x=np.zeros((6, 2)), batch_size=2)
+    function = inspect.unwrap(type(iterator).__iter__)
+    assert "__iter__" in vars(_keras_compat.epoch_iterator_class())
+    # The hook reads these three attributes, then calls Keras's own __iter__.
+    assert iterator.steps_per_epoch is None
+    assert iterator._num_batches == 3
+    assert iterator.data_adapter.num_batches == 3
+    assert _params(function) == ("self",)
+
+
+def test_canary_keras_src_trainers_epoch_iterator_EpochIterator_catch_stop_iteration():
+    iterator_class = _keras_compat.epoch_iterator_class()
+    assert "catch_stop_iteration" in vars(iterator_class)
+    iterator = iterator_class(x=np.zeros((4, 2)), batch_size=2)
+    with iterator.catch_stop_iteration():
+        pass
+    assert iterator.data_adapter is not None
+
+
+def test_canary_keras_src_trainers_data_adapters_py_dataset_adapter_PyDatasetAdapter():
+    base = _keras_compat.py_dataset_adapter_class()
+    for name in ("_standardize_batch", "on_epoch_begin", "on_epoch_end", "get_tf_dataset"):
+        assert callable(getattr(base, name)), name
+    # kutils's subclass sets the fields PyDatasetAdapter.__init__ sets; check they are these.
+    init = inspect.getsource(base.__init__)
+    for field in ("py_dataset", "class_weight", "shuffle", "enqueuer", "_output_signature"):
+        assert f"self.{field} =" in init, field
+    assert "_within_epoch" in inspect.getsource(base)
+
+
+def test_canary_keras_src_trainers_data_adapters_data_adapter_utils_get_tensor_spec():
+    spec = _keras_compat.tensor_spec_of_batches(
+        [(np.zeros((2, 3), "float32"),), (np.zeros((1, 3), "float32"),)]
+    )
+    assert tuple(spec[0].shape) == (None, 3)
+
+
+def test_canary_keras_src_trainers_data_adapters_data_adapter_utils_NUM_BATCHES_FOR_TENSOR_SPEC():
+    assert _keras_compat.batches_for_tensor_spec() >= 1
+
+
+def test_canary_keras_src_trainers_data_adapters_raise_unsupported_arg():
+    with pytest.raises(ValueError, match="the targets"):
+        _keras_compat.raise_unsupported_arg("y", "the targets", "PyDataset")
+
+
+def test_canary_keras_src_trainers_data_adapters_tf_dataset_adapter_TFDatasetAdapter():
+    base = _keras_compat.tf_dataset_adapter_class()
+    dataset = tf.data.Dataset.from_tensor_slices(np.zeros((4, 1))).batch(2)
+    adapter = base(dataset)
+    for name in ("num_batches", "on_epoch_begin", "on_epoch_end", "get_tf_dataset"):
+        assert hasattr(adapter, name), name
+
+
+# -- string identifiers (custom_objects.py) -----------------------------------------------
+
+
+@pytest.mark.parametrize("module", _keras_compat.IDENTIFIER_MODULES)
+def test_canary_keras_src_module_get(module):
+    getter = inspect.unwrap(_keras_compat.identifier_getter(module))
+    assert getter.__module__.startswith(f"keras.src.{module}")
+    assert _params(getter)[0] == "identifier"
+    # kutils's custom-object look-up replaces it in the module, where Keras's layers look.
+    assert importlib.import_module(f"keras.src.{module}").get is not None
+
+
+# -- model graphs (summary.py, plotting.py) -----------------------------------------------
+
+
+def test_canary_keras_Layer__inbound_nodes(functional):
+    layer = functional.get_layer("hidden")
+    (node,) = layer._inbound_nodes
+    assert [tuple(t.shape) for t in node.input_tensors] == [(None, 3)]
+    assert [tuple(t.shape) for t in node.output_tensors] == [(None, 2)]
+
+
+def test_canary_keras_KerasTensor__keras_history(functional):
+    (node,) = functional.get_layer("out")._inbound_nodes
+    history = node.input_tensors[0]._keras_history
+    assert history.operation is functional.get_layer("hidden")
+    assert (history.node_index, history.tensor_index) == (0, 0)
+    assert _keras_compat.node_inbound(node) == [(functional.get_layer("hidden"), 0, 0)]
+
+
+def test_canary_keras_src_models_functional_Functional(functional):
+    assert type(functional) is _keras_compat.functional_class()
+    assert _keras_compat.legacy_class_name(functional) == "Model"
+
+
+def test_canary_keras_Functional__nodes_by_depth(functional):
+    depths = functional._nodes_by_depth
+    assert sorted(depths) == [0, 1, 2]
+    assert _keras_compat.graph_nodes_by_depth(functional) == dict(depths)
+
+
+def test_canary_keras_Sequential__functional():
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    assert isinstance(model._functional, _keras_compat.functional_class())
+    assert _keras_compat.graph_nodes_by_depth(model) is not None
+
+
+def test_canary_keras_Sequential__layers():
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    assert [type(layer).__name__ for layer in model._layers] == ["InputLayer", "Dense"]
+    assert len(_keras_compat.all_model_layers(model)) == 2
+
+
+# -- model internals (multi_gpu.py, parallel.py) ------------------------------------------
+
+
+def test_canary_keras_Variable__value_and__initialize():
+    variable = keras.Variable(np.ones((2,), "float32"))
+    assert isinstance(variable._value, tf.Variable)
+    assert callable(variable._initialize)
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    before = [v.numpy() for v in model.variables]
+    _keras_compat.relocate_variables(model, "/cpu:1")
+    assert all("CPU:1" in v._value.device for v in model.variables)
+    np.testing.assert_array_equal(before[0], model.variables[0].numpy())
+
+
+def test_canary_keras_Layer__flatten_layers(functional):
+    layers = list(functional._flatten_layers(include_self=True, recursive=True))
+    assert functional in layers
+    assert _keras_compat.contains_layer_type(functional, keras.layers.Dense)
+    assert not _keras_compat.contains_layer_type(functional, keras.layers.BatchNormalization)
+
+
+def _compiled(functional):
+    model = keras.models.clone_model(functional)
+    model.compile("sgd", "mse")
+    return model
+
+
+def test_canary_keras_Model__compute_loss(functional):
+    model = _compiled(functional)
+    x, y = np.ones((2, 3), "float32"), np.zeros((2, 1), "float32")
+    loss = _keras_compat.compute_loss(model, x, y, model(x), None)
+    expected = float(np.mean(model.predict(x, verbose=0) ** 2))
+    assert float(loss) == pytest.approx(expected, rel=1e-5)
+
+
+def test_canary_keras_Model__loss_tracker(functional):
+    model = _compiled(functional)
+    assert isinstance(_keras_compat.loss_tracker(model), keras.metrics.Mean)
+
+
+def test_canary_keras_Model__call_has_training_arg(functional):
+    assert _keras_compat.call_has_training_arg(functional) is True
+
+    class NoTraining(keras.Model):
+        def call(self, inputs):
+            return inputs
+
+    assert _keras_compat.call_has_training_arg(NoTraining()) is False
+
+
+def test_canary_keras_src_losses_loss_unscale_loss_for_distribution(mirrored):
+    unscale = _keras_compat.unscale_loss_for_distribution_function()
+    assert float(unscale(tf.constant(3.0))) == 3.0  # no strategy: unchanged
+
+    @tf.function
+    def step():
+        return mirrored.run(lambda: unscale(tf.constant(3.0)))
+
+    # Under two replicas the loss was divided by 2; unscaling multiplies it back.
+    results = mirrored.experimental_local_results(step())
+    assert [float(r) for r in results] == [6.0, 6.0]
+
+
+def test_canary_keras_TensorFlowTrainer__maybe_symbolic_build():
+    from keras.src.backend.tensorflow.trainer import TensorFlowTrainer
+
+    assert _params(TensorFlowTrainer._maybe_symbolic_build) == ("self", "iterator", "data_batch")
+    assert "data_batch" in _params(keras.Model._symbolic_build)
+
+
+def test_canary_keras_Model__distribute_strategy(functional, mirrored):
+    assert functional._distribute_strategy is None
+    with mirrored.scope():
+        inputs = keras.Input((3,))
+        model = keras.Model(inputs, keras.layers.Dense(1)(inputs))
+    assert model._distribute_strategy is mirrored
+
+
+def test_canary_keras_TFEpochIterator__distributed_dataset(mirrored):
+    from keras.src.backend.tensorflow.trainer import TFEpochIterator
+
+    iterator = TFEpochIterator(
+        x=np.zeros((8, 3), "float32"), batch_size=4, distribute_strategy=mirrored
+    )
+    spec = iterator._distributed_dataset.element_spec
+    assert spec is not None
+
+
+# -- TensorFlow internals (parallel.py, _shards.py) ---------------------------------------
+
+
+def test_canary_tensorflow_PerReplicaSpec__value_specs(mirrored):
+    dataset = tf.data.Dataset.from_tensor_slices(np.zeros((8, 3), "float32")).batch(4)
+    spec = mirrored.experimental_distribute_dataset(dataset).element_spec
+    assert len(spec._value_specs) == 2
+    assert tuple(spec._value_specs[0].shape) == (None, 3)
+
+
+def test_canary_tensorflow_python_eager_context_report_error_to_cluster():
+    from tensorflow.python.eager import context
+
+    report = context.context().report_error_to_cluster
+    assert _params(report) == ("error_code", "error_message")
+    # Outside a cluster kutils's accessor reports nothing and says so.
+    assert _keras_compat.report_error_to_cluster(RuntimeError("x")) is False
+
+
+def _distributed_iterator(mirrored):
+    def dataset_fn(context):
+        return tf.data.Dataset.from_tensor_slices(np.zeros((4, 1), "float32")).batch(1)
+
+    options = tf.distribute.InputOptions(experimental_fetch_to_device=True)
+    return iter(mirrored.distribute_datasets_from_function(dataset_fn, options=options))
+
+
+def test_canary_tensorflow_DistributedIterator__iterators(mirrored):
+    iterator = _distributed_iterator(mirrored)
+    assert len(iterator._iterators) == 1
+
+
+def test_canary_tensorflow__SingleWorkerOwnedDatasetIterator__iterator(mirrored):
+    (worker,) = _distributed_iterator(mirrored)._iterators
+    assert callable(worker._iterator.get_next)
+
+
+def test_canary_tensorflow_OwnedMultiDeviceIterator__devices_and__device_iterators(mirrored):
+    iterator = _distributed_iterator(mirrored)
+    inner = iterator._iterators[0]._iterator
+    assert len(inner._devices) == len(inner._device_iterators) == 2
+    parts = _keras_compat.distributed_iterator_device_parts(iterator)
+    assert [device for _, device in parts] == list(inner._devices)
+
+
+# -- the supported Keras range --------------------------------------------------------------
+
+
+def _model():
+    inputs = keras.Input((2,))
+    model = keras.Model(inputs, keras.layers.Dense(1)(inputs))
+    model.compile("sgd", "mse")
+    return model
+
+
+def _sequence():
+    from kutils import Sequence
+
+    class Batches(Sequence):
+        def __len__(self):
+            return 2
+
+        def __getitem__(self, index):
+            return np.ones((2, 2), "float32"), np.ones((2, 1), "float32")
+
+    return Batches()
+
+
+def test_pyproject_keras_floor_and_classifiers_agree_with_the_tested_range():
+    import pathlib
+    import re
+
+    text = (pathlib.Path(__file__).parent.parent / "pyproject.toml").read_text()
+    low = _keras_compat.SUPPORTED_KERAS[0]
+    assert f'"keras>={low[0]}.{low[1]}"' in text
+    versions = re.findall(r"Programming Language :: Python :: (3\.\d+)", text)
+    assert versions == ["3.10", "3.11", "3.12", "3.13"]
+    assert 'requires-python = ">=3.10"' in text
+
+
+def test_a_keras_older_than_the_floor_is_refused_where_used_not_at_import(monkeypatch):
+    # On a real Keras below the floor (the compatibility check in docs/internals.md ran
+    # this file on Keras 3.7) nothing is faked; on a supported Keras the floor is raised.
+    import subprocess
+    import sys
+
+    if _keras_compat.keras_version() >= _keras_compat.SUPPORTED_KERAS[0]:
+        monkeypatch.setattr(_keras_compat, "SUPPORTED_KERAS", ((9, 0), (9, 9)))
+        low = "9.0"
+    else:
+        low = "{}.{}".format(*_keras_compat.SUPPORTED_KERAS[0])
+        # Importing kutils and its Sequence works on the old Keras: nothing is checked yet.
+        code = "import kutils\nfrom kutils import Sequence, HDF5Matrix, data_parallel\nprint('ok')"
+        done = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert done.stdout.split() == ["ok"]
+    pattern = (
+        rf"supports Keras {re.escape(low)} to .* but Keras {re.escape(keras.__version__)} "
+        rf"is installed\. Upgrade Keras: pip install 'keras>={re.escape(low)}'"
+    )
+    with pytest.raises(_keras_compat.KerasInternalsChanged, match=pattern):
+        _model().fit(_sequence(), epochs=1, verbose=0)
+    from kutils import data_parallel
+
+    with pytest.raises(_keras_compat.KerasInternalsChanged, match=pattern):
+        data_parallel(_model(), ["/cpu:1", "/cpu:2"])
+
+
+def test_a_keras_newer_than_tested_gets_one_warning_where_used(monkeypatch):
+    import warnings
+
+    from kutils import print_summary
+
+    installed = _keras_compat.keras_version()
+    monkeypatch.setattr(_keras_compat, "SUPPORTED_KERAS", ((3, 0), (3, installed[1] - 1)))
+    monkeypatch.setattr(_keras_compat, "_warned_untested", __import__("threading").Event())
+    newest = f"3.{installed[1] - 1}"
+    pattern = (
+        rf"Keras {re.escape(keras.__version__)} is newer than the newest release kutils was "
+        rf"tested with \(kutils supports Keras 3\.0 to {re.escape(newest)}\)\. If it fails, "
+        rf"install a tested Keras: pip install 'keras>=3\.0,<3\.{installed[1]}'"
+    )
+    with pytest.warns(_keras_compat.UntestedKerasWarning, match=pattern) as caught:
+        print_summary(_model(), print_fn=lambda line: None)
+    assert len(caught) == 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        print_summary(_model(), print_fn=lambda line: None)
+        _model().fit(_sequence(), epochs=1, verbose=0)
+
+
+# -- the shape of the adapter ---------------------------------------------------------------
+
+
+def _kutils_imports():
+    """Each kutils module -> the kutils modules it imports anywhere (top level or in a function)."""
+    import ast
+    import pathlib
+
+    package = pathlib.Path(__file__).parent.parent / "kutils"
+    graph = {}
+    for path in package.glob("*.py"):
+        name = f"kutils.{path.stem}" if path.stem != "__init__" else "kutils"
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                if node.module == "kutils":
+                    found.update(f"kutils.{alias.name}" for alias in node.names)
+                elif node.module.startswith("kutils."):
+                    found.add(node.module)
+            elif isinstance(node, ast.Import):
+                found.update(a.name for a in node.names if a.name.startswith("kutils."))
+        graph[name] = {module for module in found if module != name}
+    return graph
+
+
+def test_keras_compat_imports_no_kutils_module():
+    assert _kutils_imports()["kutils._keras_compat"] == set()
+
+
+def test_kutils_modules_import_no_circle():
+    graph = _kutils_imports()
+    graph["kutils"] = set()  # the package's lazy __getattr__ table, not an import
+    state = {}
+
+    def visit(module, path):
+        if state.get(module) == "done":
+            return
+        assert state.get(module) != "open", f"import circle: {' -> '.join([*path, module])}"
+        state[module] = "open"
+        for target in sorted(graph.get(module, ())):
+            visit(target, [*path, module])
+        state[module] = "done"
+
+    for module in sorted(graph):
+        visit(module, [])
+
+
+def test_data_parallel_core_imports_no_legacy_family():
+    graph = _kutils_imports()
+    legacy = {"kutils.hdf5_dataset", "kutils.hdf5_matrix", "kutils.sequence"}
+    for core in ("kutils.parallel", "kutils._shards"):
+        assert not graph[core] & legacy, (core, graph[core])
+
+
+def test_only_keras_compat_overrides_private_model_methods():
+    import ast
+    import pathlib
+
+    package = pathlib.Path(__file__).parent.parent / "kutils"
+    for path in package.glob("*.py"):
+        if path.stem == "_keras_compat":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ClassDef) and any(
+                ast.unparse(base).endswith("Model") for base in node.bases
+            ):
+                private = [
+                    item.name
+                    for item in node.body
+                    if isinstance(item, ast.FunctionDef)
+                    and item.name.startswith("_")
+                    and not item.name.startswith("__")
+                ]
+                assert not [name for name in private if hasattr(keras.Model, name)], (
+                    f"{path.name}:{node.name} overrides {private}"
+                )
+
+
+def test_one_routing_point_for_every_family_wraps_get_data_adapter_once(tmp_path):
+    import h5py
+    from keras.src.trainers import data_adapters
+
+    from kutils import HDF5Matrix, _shards  # noqa: F401  (registers the shards family)
+
+    with h5py.File(tmp_path / "d.h5", "w") as file:
+        file["x"] = np.zeros((4, 2), "float32")
+    HDF5Matrix(str(tmp_path / "d.h5"), "x")  # the HDF5 family installs the routing point
+    _sequence()  # the Sequence family installs it too: still once
+    assert _keras_compat.registered_data_adapter_families() == ["hdf5", "sequence", "shards"]
+    router = data_adapters.get_data_adapter
+    assert router._kutils_wraps
+    # One layer over Keras's own function, whichever family came first.
+    assert not getattr(router.__wrapped__, "_kutils_wraps", False)
+    assert router.__wrapped__.__module__ == "keras.src.trainers.data_adapters"
