@@ -329,9 +329,13 @@ def _rebuild_error(value: tuple[bytes | None, str, str]) -> BaseException:
         error = RuntimeError(f"{summary} (the exception could not be pickled back)")
     error.__cause__ = RemoteTraceback(text)
     # Keras's traceback filter re-raises with ``from None``, which drops the cause: keep
-    # the worker's traceback as a note too (printed with the error, Python 3.11+).
+    # the worker's traceback as a note too (printed with the error from Python 3.11; on
+    # 3.10, which has no add_note, it is still there in ``__notes__``).
+    note = f"Raised in a Sequence worker process:\n{text.rstrip()}"
     if hasattr(error, "add_note"):
-        error.add_note(f"Raised in a Sequence worker process:\n{text.rstrip()}")
+        error.add_note(note)
+    else:
+        error.__notes__ = [*getattr(error, "__notes__", ()), note]
     return error
 
 
