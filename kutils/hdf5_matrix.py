@@ -354,13 +354,12 @@ class HDF5Matrix:
 
 def _install_streaming() -> None:
     """Make Keras's fit/evaluate/predict stream HDF5Matrix data (once per process)."""
-    from kutils import (
-        _keras_compat,
-        _requirements,
-        hdf5_dataset,  # noqa: F401  (registers the HDF5 family's route)
-    )
+    from kutils import _keras_compat, _requirements
 
     try:
+        # Importing hdf5_dataset imports Keras and registers the HDF5 family's route.
+        from kutils import hdf5_dataset  # noqa: F401
+
         _keras_compat.install_hdf5_streaming()
     except ModuleNotFoundError as error:
         if error.name is None or error.name.partition(".")[0] != "tensorflow":
