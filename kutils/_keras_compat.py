@@ -400,6 +400,36 @@ def replace_identifier_getter(module: str, getter: Callable[..., Any]) -> None:
     setattr(_private_module(module), "get", getter)  # noqa: B010
 
 
+# The public ``keras.<module>`` namespaces (``keras.api.<module>`` in Keras 3.8, the
+# ``keras.<module>`` package itself in 3.15) bind ``get`` by name when Keras is imported,
+# so they hold a second reference to ``keras.src.<module>.get``: replacing the one in
+# ``keras.src`` does not reach ``keras.activations.get(...)`` called by user code.
+# (``tf.keras.losses`` and ``tf.keras.metrics`` are a third, separate namespace under
+# ``keras._tf_keras``, left alone: kutils serves Keras 2 scripts, which import ``keras``.)
+
+
+def public_identifier_getter(module: str) -> Callable[..., Any]:
+    """``keras.<module>.get`` as user code calls it (module one of IDENTIFIER_MODULES)."""
+    check_keras_version(_IDENTIFIER_FEATURE)
+    import keras
+
+    found = getattr(getattr(keras, module, None), "get", None)
+    if not callable(found):
+        raise _missing(f"keras.{module}.get", "make string identifiers find custom objects")
+    return found
+
+
+def replace_public_identifier_getter(module: str, getter: Callable[..., Any]) -> None:
+    """Make ``getter`` the ``get`` of the public ``keras.<module>`` namespace."""
+    check_keras_version(_IDENTIFIER_FEATURE)
+    import keras
+
+    namespace = getattr(keras, module, None)
+    if namespace is None:
+        raise _missing(f"keras.{module}", "make string identifiers find custom objects")
+    setattr(namespace, "get", getter)  # noqa: B010
+
+
 # ---------------------------------------------------------------------------------------
 # Model graphs, for print_summary and model_to_dot
 # ---------------------------------------------------------------------------------------

@@ -195,34 +195,47 @@ def custom_object_scope(*args: dict[str, Any]) -> CustomObjectScope:
 # ``_keras_compat.IDENTIFIER_MODULES``) turn strings such as ``'relu'`` into objects. In
 # Keras 2 they consulted the custom-object registry; in Keras 3 they look only at their
 # own built-in table, so ``Dense(4, activation='my_activation')`` fails even inside a
-# custom-object scope.
+# custom-object scope. User code calls the same functions through the public modules
+# (``keras.activations.get('my_activation')``), which hold their own reference to them.
 
 
 @_keras_compat.once_per_process
 def _install_custom_object_lookups() -> None:
     """Let Keras 3 ``get(name)`` functions find custom objects by name, as Keras 2 did.
 
-    Each ``keras.src.<module>.get`` is wrapped once per process. A string that names an
-    object in the custom-object registry (or an active Keras custom-object scope) resolves
-    to that object, which then goes through Keras's own ``get`` as if passed directly;
-    every other identifier goes to Keras unchanged. Classes are instantiated with no
-    arguments first, as Keras 2 did for regularizers, constraints, initializers, losses,
-    metrics and optimizers (an activation class is passed on as it is).
+    Each ``keras.src.<module>.get`` (which Keras's layers, ``compile`` and loaders call)
+    and the public ``keras.<module>.get`` (which user code calls, a second reference to
+    the same function) are wrapped once per process, by one wrapper. A string that names
+    an object in the custom-object registry (or an active Keras custom-object scope)
+    resolves to that object, which then goes through Keras's own ``get`` as if passed
+    directly; every other identifier goes to Keras unchanged. Classes are instantiated
+    with no arguments first, as Keras 2 did for regularizers, constraints, initializers,
+    losses, metrics and optimizers (an activation class is passed on as it is).
     """
     _keras_compat.check_keras_version("custom-object string look-ups")
     import keras
 
-    getters = {
-        name: _keras_compat.identifier_getter(name) for name in _keras_compat.IDENTIFIER_MODULES
-    }
-    for name, original in getters.items():
-        if not getattr(original, "_kutils_wraps", False):
+    for name in _keras_compat.IDENTIFIER_MODULES:
+        internal = _keras_compat.identifier_getter(name)
+        public = _keras_compat.public_identifier_getter(name)
+        instantiate = name != "activations"
+        if not getattr(internal, "_kutils_wraps", False):
             wrapped = _custom_lookup(
-                original,
-                keras.saving.get_registered_object,
-                instantiate_classes=name != "activations",
+                internal, keras.saving.get_registered_object, instantiate_classes=instantiate
             )
             _keras_compat.replace_identifier_getter(name, wrapped)
+            # The public name normally holds the very function just wrapped.
+            if public is internal:
+                public = wrapped
+            internal = wrapped
+        if public is inspect.unwrap(internal):
+            public = internal
+        if not getattr(public, "_kutils_wraps", False):
+            # Something other than Keras's own function: wrap it on its own.
+            public = _custom_lookup(
+                public, keras.saving.get_registered_object, instantiate_classes=instantiate
+            )
+        _keras_compat.replace_public_identifier_getter(name, public)
 
 
 def _custom_lookup(

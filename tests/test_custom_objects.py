@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import os
+import pathlib
+import subprocess
 import sys
 import textwrap
 import threading
@@ -428,3 +432,268 @@ def test_scopes_closed_out_of_order_restore_what_was_there_before_both():
     second.__exit__(None, None, None)
     assert get_custom_objects()["x"] is my_loss
     assert no_scope_left_open()
+
+
+# -- the public keras.<module>.get functions ---------------------------------------------
+# Keras 2's public getters consulted the registry: activations.get returned the function,
+# regularizers/initializers/constraints/optimizers.get built the class with an empty
+# config (``cls()``), losses.get/metrics.get returned the function or an instance.
+
+
+class ThreeInitializer(keras.initializers.Initializer):
+    def __call__(self, shape, dtype=None):
+        return keras.ops.full(shape, 3.0, dtype=dtype)
+
+
+class ClipConstraint(keras.constraints.Constraint):
+    def __call__(self, weights):
+        return keras.ops.clip(weights, -0.1, 0.1)
+
+
+class MyLoss(keras.losses.Loss):
+    def call(self, y_true, y_pred):
+        return keras.ops.mean(keras.ops.abs(y_true - y_pred), axis=-1)
+
+
+class HalfSGD(keras.optimizers.SGD):
+    def __init__(self, learning_rate=0.5, **kwargs):
+        super().__init__(learning_rate=learning_rate, **kwargs)
+
+
+PUBLIC = {
+    **CUSTOM,
+    "ThreeInitializer": ThreeInitializer,
+    "ClipConstraint": ClipConstraint,
+    "MyLoss": MyLoss,
+    "HalfSGD": HalfSGD,
+}
+
+
+@contextlib.contextmanager
+def registered(how):
+    """Make PUBLIC findable by name: inside a kutils scope, or in get_custom_objects()."""
+    if how == "scope":
+        with custom_object_scope(PUBLIC):
+            yield
+    else:
+        get_custom_objects().update(PUBLIC)  # the autouse fixture takes them out again
+        yield
+
+
+HOW = ["scope", "get_custom_objects"]
+
+
+def _data(seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(16, 3)).astype("float32")
+    return x, x.sum(axis=1, keepdims=True).astype("float32")
+
+
+@pytest.mark.parametrize("how", HOW)
+def test_public_activations_get_finds_a_custom_function(how):
+    x, _ = _data()
+    with registered(how):
+        activation = keras.activations.get("my_activation")
+        model = keras.Sequential(
+            [keras.Input((3,)), keras.layers.Dense(2, activation=activation, use_bias=False)]
+        )
+    assert activation is my_activation
+    kernel = model.layers[0].kernel.numpy()
+    np.testing.assert_allclose(
+        model.predict(x, verbose=0), np.maximum(x @ kernel, 0) * 2.0, rtol=1e-5, atol=1e-6
+    )
+
+
+@pytest.mark.parametrize("how", HOW)
+def test_public_regularizers_get_builds_the_class_with_no_arguments(how):
+    x, y = _data()
+    with registered(how):
+        regularizer = keras.regularizers.get("MyRegularizer")
+        assert regularizer is not keras.regularizers.get("MyRegularizer")  # a new one each time
+    assert isinstance(regularizer, MyRegularizer)
+    assert regularizer.strength == 0.01
+    dense = keras.layers.Dense(1, kernel_regularizer=regularizer)
+    model = keras.Sequential([keras.Input((3,)), dense])
+    model.compile(optimizer="sgd", loss="mse")
+    model.train_on_batch(x, y)
+    (penalty,) = model.losses
+    expected = 0.01 * np.abs(dense.kernel.numpy()).sum()
+    assert float(penalty) == pytest.approx(expected, rel=1e-5)
+
+
+@pytest.mark.parametrize("how", HOW)
+def test_public_initializers_get_builds_the_class_with_no_arguments(how):
+    with registered(how):
+        initializer = keras.initializers.get("ThreeInitializer")
+    assert isinstance(initializer, ThreeInitializer)
+    dense = keras.layers.Dense(2, kernel_initializer=initializer)
+    dense.build((None, 4))
+    np.testing.assert_array_equal(dense.kernel.numpy(), np.full((4, 2), 3.0))
+
+
+@pytest.mark.parametrize("how", HOW)
+def test_public_constraints_get_builds_the_class_with_no_arguments(how):
+    x, y = _data()
+    with registered(how):
+        constraint = keras.constraints.get("ClipConstraint")
+    assert isinstance(constraint, ClipConstraint)
+    dense = keras.layers.Dense(1, kernel_constraint=constraint)
+    model = keras.Sequential([keras.Input((3,)), dense])
+    model.compile(optimizer=keras.optimizers.SGD(10.0), loss="mse")
+    model.train_on_batch(x, y * 100.0)  # a large step: the constraint must clip it
+    kernel = dense.kernel.numpy()
+    assert np.abs(kernel).max() == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize("how", HOW)
+def test_public_losses_get_returns_the_function_or_an_instance_of_the_class(how):
+    x, y = _data()
+    with registered(how):
+        function = keras.losses.get("my_loss")
+        instance = keras.losses.get("MyLoss")
+    assert function is my_loss
+    assert isinstance(instance, MyLoss)
+    for loss in (function, instance):
+        model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+        model.compile(optimizer="sgd", loss=loss)
+        model.train_on_batch(x, y)
+        expected = np.abs(y - model.predict(x, verbose=0)).mean()
+        assert model.evaluate(x, y, verbose=0) == pytest.approx(expected, rel=1e-4)
+
+
+@pytest.mark.parametrize("how", HOW)
+def test_public_metrics_get_finds_a_custom_function_and_class(how):
+    x, y = _data()
+    with registered(how):
+        metric = keras.metrics.get("my_metric")
+        loss_as_metric = keras.metrics.get("MyLoss")
+    assert metric is my_metric
+    assert isinstance(loss_as_metric, MyLoss)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse", metrics=[metric])
+    history = model.fit(x, y, epochs=1, batch_size=16, verbose=0)
+    assert "my_metric" in history.history
+    expected = np.square(y - model.predict(x, verbose=0)).mean()
+    result = model.evaluate(x, y, verbose=0, return_dict=True)
+    assert result["my_metric"] == pytest.approx(expected, rel=1e-4)
+
+
+@pytest.mark.parametrize("how", HOW)
+def test_public_optimizers_get_builds_the_class_with_no_arguments(how):
+    x, y = _data()
+    with registered(how):
+        optimizer = keras.optimizers.get("HalfSGD")
+    assert isinstance(optimizer, HalfSGD)
+    models = []
+    for chosen in (optimizer, keras.optimizers.SGD(0.5)):
+        model = keras.Sequential(
+            [keras.Input((3,)), keras.layers.Dense(1, kernel_initializer="ones")]
+        )
+        model.compile(optimizer=chosen, loss="mse")
+        model.train_on_batch(x, y + 1.0)
+        models.append(model)
+    # One step with the custom optimizer equals one step of SGD(learning_rate=0.5).
+    np.testing.assert_allclose(
+        models[0].layers[0].kernel.numpy(), models[1].layers[0].kernel.numpy(), rtol=1e-6
+    )
+    assert not np.allclose(models[0].layers[0].kernel.numpy(), 1.0)
+
+
+GETTERS = [
+    ("activations", "activation function"),
+    ("regularizers", "regularizer"),
+    ("initializers", "initializer"),
+    ("constraints", "constraint"),
+    ("losses", "loss"),
+    ("metrics", "metric"),
+    ("optimizers", "optimizer"),
+]
+
+
+@pytest.mark.parametrize(("module", "kind"), GETTERS)
+def test_public_getters_raise_keras_error_for_unregistered_names(module, kind):
+    getter = getattr(keras, module).get
+    unknown = rf"Could not interpret {kind} identifier: NotThere"
+    with custom_object_scope(PUBLIC), pytest.raises(ValueError, match=unknown):
+        getter("NotThere")
+    with pytest.raises(ValueError, match=rf"Could not interpret {kind} identifier: HalfSGD"):
+        getter("HalfSGD")  # the scope is closed: its names are gone
+
+
+@pytest.mark.parametrize(
+    ("module", "name"),
+    [
+        ("activations", "relu"),
+        ("regularizers", "l2"),
+        ("initializers", "glorot_uniform"),
+        ("constraints", "non_neg"),
+        ("losses", "mse"),
+        ("metrics", "mae"),
+        ("optimizers", "adam"),
+    ],
+)
+def test_public_getters_keep_builtin_names(module, name):
+    import inspect
+
+    get_custom_objects()  # installs the look-ups
+    getter = getattr(keras, module).get
+    keras_own = inspect.unwrap(getter)
+    assert getter is not keras_own
+    ours, theirs = getter(name), keras_own(name)
+    assert type(ours) is type(theirs)
+    if inspect.isfunction(theirs):
+        assert ours is theirs
+
+
+def test_public_getter_is_the_one_keras_layers_use():
+    from keras.src import activations, losses
+
+    get_custom_objects()
+    assert keras.activations.get is activations.get
+    assert keras.losses.get is losses.get
+
+
+def test_public_getters_found_in_a_keras_2_script_via_get_custom_objects(tmp_path):
+    # A fresh process: nothing installed before the script registers its objects.
+    script = tmp_path / "keras2_style.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import keras
+            from kutils import get_custom_objects
+
+            # Importing kutils changes nothing in Keras.
+            assert not getattr(keras.regularizers.get, "_kutils_wraps", False)
+
+            class Halve(keras.regularizers.Regularizer):
+                def __call__(self, weights):
+                    return 0.5 * keras.ops.sum(keras.ops.square(weights))
+
+            def cube(x):
+                return x ** 3
+
+            get_custom_objects().update({"Halve": Halve, "cube": cube})
+            dense = keras.layers.Dense(
+                1,
+                kernel_regularizer=keras.regularizers.get("Halve"),
+                activation=keras.activations.get("cube"),
+            )
+            model = keras.Sequential([keras.Input((2,)), dense])
+            model.compile(optimizer="sgd", loss="mse")
+            model.train_on_batch(keras.ops.ones((4, 2)), keras.ops.ones((4, 1)))
+            print(type(dense.kernel_regularizer).__name__, dense.activation.__name__)
+            """
+        )
+    )
+    env = {**os.environ, "PYTHONPATH": str(pathlib.Path(__file__).parent.parent)}
+    env["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split()[-2:] == ["Halve", "cube"]

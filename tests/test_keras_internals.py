@@ -126,6 +126,15 @@ def test_canary_keras_src_module_get(module):
     assert importlib.import_module(f"keras.src.{module}").get is not None
 
 
+@pytest.mark.parametrize("module", _keras_compat.IDENTIFIER_MODULES)
+def test_canary_keras_module_get(module):
+    # The public namespace (keras.api.<module> in 3.8, keras.<module> in 3.15) binds
+    # Keras's own getter by name: a second reference kutils replaces too.
+    public = _keras_compat.public_identifier_getter(module)
+    assert inspect.unwrap(public) is inspect.unwrap(_keras_compat.identifier_getter(module))
+    assert getattr(keras, module).get is public
+
+
 # -- model graphs (summary.py, plotting.py) -----------------------------------------------
 
 
