@@ -86,7 +86,13 @@ def multi_gpu_model(
     _requirements.require_tensorflow("kutils.multi_gpu_model")
 
     from kutils import _keras_compat
-    from kutils.parallel import data_parallel, local_devices, merge_ops
+    from kutils.parallel import (
+        _merge_device,
+        data_parallel,
+        local_devices,
+        merge_ops,
+        parallel_functional,
+    )
 
     kind = _resolve_device_type(device_type)
     available = local_devices()
@@ -130,7 +136,12 @@ def multi_gpu_model(
 
     if cpu_relocation:
         _keras_compat.relocate_variables(model, "/cpu:0")
-    return data_parallel(model, replicas, cross_device_ops=merge_ops(cpu_merge, replicas))
+    ops = merge_ops(cpu_merge, replicas)
+    if not getattr(model, "inputs", None):
+        # A subclassed model built with build(input_shape) has no input tensors to
+        # build a functional model on (Keras 2 rejected it); the core's model runs it.
+        return data_parallel(model, replicas, cross_device_ops=ops)
+    return parallel_functional(model, replicas, merge_device=_merge_device(ops, replicas))
 
 
 def _resolve_device_type(device_type: str | None) -> str:
