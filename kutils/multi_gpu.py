@@ -53,8 +53,12 @@ def multi_gpu_model(
             script calling ``multi_gpu_model(model, gpus=2)`` uses logical CPUs.
 
     Returns:
-        A ``keras.Model`` (a :class:`kutils.parallel.DataParallel`) with the
-        template's inputs and outputs; repeated output names get ``_1``, ``_2``...
+        As in Keras 2, a functional ``keras.Model`` on the template's input tensors (a
+        :class:`kutils.parallel.ParallelFunctional`): its layers are the input layers,
+        one slice layer per device and input, the template (``layers[-2]`` for a
+        single-output template) and one concatenation layer per output, named after
+        the outputs; repeated output names get ``_1``, ``_2``... A subclassed template
+        without input tensors gets a :class:`kutils.parallel.DataParallel` instead.
 
     Raises:
         ValueError: the Keras backend is not TensorFlow; ``device_type`` (or the
@@ -77,7 +81,9 @@ def multi_gpu_model(
         (training then started from scratch and never reached the template); kutils
         moves the existing weights, values and all. A batch smaller than the number of
         GPUs no longer feeds NaN statistics from empty sub-batches into
-        BatchNormalization. Keras 3 (and TensorFlow since 2.4) has no
+        BatchNormalization. The slice and merge layers are ``BatchSlice`` and
+        ``BatchConcat`` instead of ``Lambda`` and ``Concatenate``. Keras 3 (and
+        TensorFlow since 2.4) has no
         ``multi_gpu_model``. ``device_type`` and ``KUTILS_MULTI_GPU_DEVICE_TYPE`` are new.
     """
     import keras

@@ -25,6 +25,10 @@ Where results are merged is a ``tf.distribute.CrossDeviceOps``, as for a
 and ``merge_ops(cpu_merge=False, devices)`` is ``NcclAllReduce`` on GPUs (the results stay
 on the devices) or a reduction to the first device otherwise.
 
+The device-list engine also comes as a functional model, :func:`parallel_functional`
+(a :class:`ParallelFunctional` on the template's input tensors, with slice, template and
+concatenation layers), which is what ``kutils.multi_gpu_model`` returns.
+
 This module knows nothing of the Keras 2 API; ``kutils.multi_gpu_model`` is a thin
 facade over it.
 """
@@ -100,9 +104,9 @@ def data_parallel(
         >>> parallel.fit(x, y, batch_size=256)  # model now holds the trained weights
 
     Differences:
-        Keras 2's ``multi_gpu_model`` built a Functional model of Lambda slices; Keras 3
-        Functional models drop ``tf.device`` scopes, so the slicing runs in the ``call``
-        of a subclassed model instead. Keras 3 has no equivalent for the TensorFlow
+        Keras 2's ``multi_gpu_model`` built a Functional model of Lambda slices; this
+        subclassed model needs no input tensors, so it takes any built template. For
+        the functional form see :func:`parallel_functional`. Keras 3 has no equivalent for the TensorFlow
         backend (``keras.distribution`` targets JAX).
     """
     _keras_compat.check_keras_version("data_parallel and multi_gpu_model")

@@ -473,3 +473,26 @@ def test_export_without_input_signature_writes_a_servable_saved_model(tmp_path):
     np.testing.assert_allclose(
         served.serve(tf.constant(x)).numpy(), template.predict(x, verbose=0), atol=1e-5
     )
+
+
+def test_two_named_inputs_train_from_a_list_or_a_dict_like_the_template():
+    keras.utils.set_random_seed(0)
+    a, b = keras.Input((3,), name="a"), keras.Input((2,), name="b")
+    joined = keras.layers.Concatenate()([a, b])
+    template = keras.Model([a, b], keras.layers.Dense(1, name="out")(joined), name="two_in")
+    twin = keras.models.clone_model(template)
+    twin.set_weights(template.get_weights())
+    parallel = multi_gpu_model(template, 2, device_type="CPU")
+    assert [t.name for t in parallel.inputs] == ["a", "b"]
+    assert [tuple(t.shape) for t in parallel.inputs] == [(None, 3), (None, 2)]
+    assert parallel.layers[-2] is template
+    rng = np.random.default_rng(2)
+    xa, xb = rng.random((24, 3), dtype=np.float32), rng.random((24, 2), dtype=np.float32)
+    y = rng.random((24, 1), dtype=np.float32)
+    parallel.compile(keras.optimizers.SGD(0.1), "mse")
+    twin.compile(keras.optimizers.SGD(0.1), "mse")
+    parallel.fit({"a": xa, "b": xb}, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
+    twin.fit([xa, xb], y, batch_size=8, epochs=2, shuffle=False, verbose=0)
+    np.testing.assert_allclose(
+        parallel.predict([xa, xb], verbose=0), twin.predict([xa, xb], verbose=0), atol=1e-5
+    )
