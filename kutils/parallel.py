@@ -488,8 +488,9 @@ class ParallelFunctional(keras.Model):
         # The merge layers carry the output names, in output order.
         self._merges = [self.get_layer(name) for name in self.output_names]
         object.__setattr__(self, "_template", templates[0])
-        self.devices = [group[0].device for group in self._slices]
-        self.merge_device = self._merges[0].device
+        # Checked as for DataParallel: a loaded model's devices must exist here.
+        self.devices = _resolve_devices([group[0].device for group in self._slices])
+        self.merge_device = _resolve_devices([self._merges[0].device])[0]
         self._guard_empty = _keras_compat.contains_layer_type(
             templates[0], keras.layers.BatchNormalization
         )
