@@ -496,3 +496,13 @@ def test_two_named_inputs_train_from_a_list_or_a_dict_like_the_template():
     np.testing.assert_allclose(
         parallel.predict([xa, xb], verbose=0), twin.predict([xa, xb], verbose=0), atol=1e-5
     )
+
+
+def test_a_saved_parallel_model_naming_a_missing_device_fails_to_load_clearly():
+    parallel = multi_gpu_model(_mlp(), [1, 2], device_type="CPU")
+    config = parallel.get_config()
+    for layer in config["layers"]:
+        if layer["class_name"].endswith("BatchSlice") and layer["config"]["index"] == 1:
+            layer["config"]["device"] = "/cpu:7"
+    with pytest.raises(ValueError, match=r"The devices \['/cpu:7'\] do not exist"):
+        ParallelFunctional.from_config(config)
