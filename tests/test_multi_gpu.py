@@ -6,13 +6,18 @@ devices that tests/conftest.py creates, so the same code paths run as on GPUs.
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
+import kutils
 from kutils import multi_gpu_model
 from kutils.multi_gpu import DEVICE_TYPE_ENV, _require_tensorflow_backend, _resolve_device_type
 from kutils.parallel import ParallelFunctional, local_devices, normalize_device
@@ -506,3 +511,57 @@ def test_a_saved_parallel_model_naming_a_missing_device_fails_to_load_clearly():
             layer["config"]["device"] = "/cpu:7"
     with pytest.raises(ValueError, match=r"The devices \['/cpu:7'\] do not exist"):
         ParallelFunctional.from_config(config)
+
+
+# ---------------------------------------------------------------------------------------
+# A Keras 2 script, only its imports rewritten
+# ---------------------------------------------------------------------------------------
+
+SCRIPT = Path(__file__).parent / "scripts" / "keras2_multi_gpu_checkpoint.py"
+
+_RUNNER = (
+    "import runpy, sys, tensorflow as tf\n"
+    "cpu = tf.config.list_physical_devices('CPU')[0]\n"
+    "tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)\n"
+    "sys.argv = sys.argv[1:]\n"
+    "runpy.run_path(sys.argv[0], run_name='__main__')\n"
+)
+
+
+def test_keras_2_script_saving_layers_minus_2_from_a_callback_runs_unchanged(tmp_path):
+    original = SCRIPT.read_text()
+    rewritten = re.sub(r"(?m)^(from|import) keras\.utils\b", r"\1 kutils", original)
+    changed = [
+        new
+        for old, new in zip(original.splitlines(), rewritten.splitlines(), strict=True)
+        if old != new
+    ]
+    assert changed == ["from kutils import multi_gpu_model, to_categorical"]
+    script = tmp_path / "script.py"
+    script.write_text(rewritten)
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(Path(kutils.__file__).parents[1]),
+        "KERAS_HOME": str(tmp_path / "keras-home"),
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "KERAS_BACKEND": "tensorflow",
+        "KUTILS_MULTI_GPU_DEVICE_TYPE": "CPU",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", _RUNNER, str(script), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Training using single GPU" not in result.stdout
+    assert "BatchSlice" in result.stdout and "BatchConcat" in result.stdout  # the summary
+    assert "parallel inputs: [(None, 8)]" in result.stdout
+    assert "parallel output: (None, 3)" in result.stdout
+    saved = sorted(p.name for p in tmp_path.glob("template_*.h5"))
+    assert saved == [f"template_{epoch:02d}.h5" for epoch in range(1, 9)]
+    accuracy = re.search(r"restored accuracy: ([0-9.]+)", result.stdout)
+    assert accuracy, result.stdout[-2000:]
+    assert float(accuracy.group(1)) > 0.6
