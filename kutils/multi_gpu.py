@@ -53,8 +53,12 @@ def multi_gpu_model(
             script calling ``multi_gpu_model(model, gpus=2)`` uses logical CPUs.
 
     Returns:
-        A ``keras.Model`` (a :class:`kutils.parallel.DataParallel`) with the
-        template's inputs and outputs; repeated output names get ``_1``, ``_2``...
+        As in Keras 2, a functional ``keras.Model`` on the template's input tensors (a
+        :class:`kutils.parallel.ParallelFunctional`): its layers are the input layers,
+        one slice layer per device and input, the template (``layers[-2]`` for a
+        single-output template) and one concatenation layer per output, named after
+        the outputs; repeated output names get ``_1``, ``_2``... A subclassed template
+        without input tensors gets a :class:`kutils.parallel.DataParallel` instead.
 
     Raises:
         ValueError: the Keras backend is not TensorFlow; ``device_type`` (or the
@@ -77,7 +81,9 @@ def multi_gpu_model(
         (training then started from scratch and never reached the template); kutils
         moves the existing weights, values and all. A batch smaller than the number of
         GPUs no longer feeds NaN statistics from empty sub-batches into
-        BatchNormalization. Keras 3 (and TensorFlow since 2.4) has no
+        BatchNormalization. The slice and merge layers are ``BatchSlice`` and
+        ``BatchConcat`` instead of ``Lambda`` and ``Concatenate``. Keras 3 (and
+        TensorFlow since 2.4) has no
         ``multi_gpu_model``. ``device_type`` and ``KUTILS_MULTI_GPU_DEVICE_TYPE`` are new.
     """
     import keras
@@ -86,7 +92,13 @@ def multi_gpu_model(
     _requirements.require_tensorflow("kutils.multi_gpu_model")
 
     from kutils import _keras_compat
-    from kutils.parallel import data_parallel, local_devices, merge_ops
+    from kutils.parallel import (
+        _merge_device,
+        data_parallel,
+        local_devices,
+        merge_ops,
+        parallel_functional,
+    )
 
     kind = _resolve_device_type(device_type)
     available = local_devices()
@@ -130,7 +142,12 @@ def multi_gpu_model(
 
     if cpu_relocation:
         _keras_compat.relocate_variables(model, "/cpu:0")
-    return data_parallel(model, replicas, cross_device_ops=merge_ops(cpu_merge, replicas))
+    ops = merge_ops(cpu_merge, replicas)
+    if not getattr(model, "inputs", None):
+        # A subclassed model built with build(input_shape) has no input tensors to
+        # build a functional model on (Keras 2 rejected it); the core's model runs it.
+        return data_parallel(model, replicas, cross_device_ops=ops)
+    return parallel_functional(model, replicas, merge_device=_merge_device(ops, replicas))
 
 
 def _resolve_device_type(device_type: str | None) -> str:

@@ -25,6 +25,10 @@ Where results are merged is a ``tf.distribute.CrossDeviceOps``, as for a
 and ``merge_ops(cpu_merge=False, devices)`` is ``NcclAllReduce`` on GPUs (the results stay
 on the devices) or a reduction to the first device otherwise.
 
+The device-list engine also comes as a functional model, :func:`parallel_functional`
+(a :class:`ParallelFunctional` on the template's input tensors, with slice, template and
+concatenation layers), which is what ``kutils.multi_gpu_model`` returns.
+
 This module knows nothing of the Keras 2 API; ``kutils.multi_gpu_model`` is a thin
 facade over it.
 """
@@ -46,13 +50,17 @@ if TYPE_CHECKING:
     from kutils import _shards
 
 __all__ = [
+    "BatchConcat",
+    "BatchSlice",
     "DataParallel",
+    "ParallelFunctional",
     "StrategyDataParallel",
     "data_parallel",
     "local_devices",
     "merge_ops",
     "multi_worker_strategy",
     "normalize_device",
+    "parallel_functional",
 ]
 
 _CPU = "/cpu:0"
@@ -96,9 +104,9 @@ def data_parallel(
         >>> parallel.fit(x, y, batch_size=256)  # model now holds the trained weights
 
     Differences:
-        Keras 2's ``multi_gpu_model`` built a Functional model of Lambda slices; Keras 3
-        Functional models drop ``tf.device`` scopes, so the slicing runs in the ``call``
-        of a subclassed model instead. Keras 3 has no equivalent for the TensorFlow
+        Keras 2's ``multi_gpu_model`` built a Functional model of Lambda slices; this
+        subclassed model needs no input tensors, so it takes any built template. For
+        the functional form see :func:`parallel_functional`. Keras 3 has no equivalent for the TensorFlow
         backend (``keras.distribution`` targets JAX).
     """
     _keras_compat.check_keras_version("data_parallel and multi_gpu_model")
@@ -256,26 +264,14 @@ class DataParallel(keras.Model):
         """Run the template on each device's slice of ``inputs``; concatenate the results."""
         parts = len(self.devices)
         batch = tf.shape(keras.tree.flatten(inputs)[0])[0]
-        step = batch // parts
         outputs = []
         for i, device in enumerate(self.devices):
-            start = step * i
-            stop = batch if i == parts - 1 else start + step
-            sub_batch = keras.tree.map_structure(lambda x, a=start, b=stop: x[a:b], inputs)
-            with tf.device(device):
-                if training and self._guard_empty and i < parts - 1:
-                    # A batch smaller than the device count leaves the first slices
-                    # empty; running those in training mode would feed NaN batch
-                    # statistics into BatchNormalization's moving averages.
-                    outputs.append(
-                        tf.cond(
-                            step > 0,
-                            lambda s=sub_batch: self.template(s, training=True),
-                            lambda s=sub_batch: self.template(s, training=False),
-                        )
-                    )
-                else:
-                    outputs.append(self.template(sub_batch, training=training))
+            sub_batch = keras.tree.map_structure(lambda x, k=i: _batch_slice(x, k, parts), inputs)
+            outputs.append(
+                _run_replica(
+                    self.template, sub_batch, device, training, self._guard_empty, i, parts, batch
+                )
+            )
         if parts == 1:
             return outputs[0]
         with tf.device(self.merge_device):
@@ -349,6 +345,238 @@ def colocated_train_step(model: keras.Model, data: Any) -> Any:
 # .keras files name the class "kutils>DataParallel"; legacy .h5 files name it by its
 # bare class name, which Keras looks up among the custom objects.
 keras.saving.get_custom_objects().setdefault("DataParallel", DataParallel)
+
+
+def _batch_slice(x: Any, index: int, parts: int) -> Any:
+    """Rows of sub-batch ``index`` of ``parts``: ``batch // parts`` each, the last takes the rest."""
+    batch = tf.shape(x)[0]
+    step = batch // parts
+    start = step * index
+    stop = batch if index == parts - 1 else start + step
+    return x[start:stop]
+
+
+def _run_replica(
+    template: keras.Model,
+    sub_batch: Any,
+    device: str,
+    training: bool | None,
+    guard_empty: bool,
+    index: int,
+    parts: int,
+    batch: Any,
+) -> Any:
+    """``template(sub_batch)`` on ``device``; an empty BatchNormalization sub-batch runs in inference."""
+    with tf.device(device):
+        if training and guard_empty and index < parts - 1:
+            # A batch smaller than the device count leaves the first slices empty;
+            # running those in training mode would feed NaN batch statistics into
+            # BatchNormalization's moving averages.
+            return tf.cond(
+                batch // parts > 0,
+                lambda: template(sub_batch, training=True),
+                lambda: template(sub_batch, training=False),
+            )
+        return template(sub_batch, training=training)
+
+
+@keras.saving.register_keras_serializable(package="kutils")
+class BatchSlice(keras.layers.Layer):
+    """Sub-batch ``index`` of ``parts`` of its input, for the replica on ``device``.
+
+    Sub-batch *i* holds rows ``[i * step, (i + 1) * step)`` with
+    ``step = batch // parts``; the last one also takes the remainder (Keras 2's
+    ``get_slice``). A layer of :class:`ParallelFunctional`'s graph; ``device`` is
+    where that model runs the replica fed by this slice.
+    """
+
+    def __init__(self, index: int, parts: int, device: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.index = int(index)
+        self.parts = int(parts)
+        self.device = str(device)
+
+    def call(self, x: Any) -> Any:
+        return _batch_slice(x, self.index, self.parts)
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        return (None, *tuple(input_shape)[1:])
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "index": self.index,
+            "parts": self.parts,
+            "device": self.device,
+        }
+
+
+@keras.saving.register_keras_serializable(package="kutils")
+class BatchConcat(keras.layers.Layer):
+    """The replicas' results for one output, concatenated in order on ``device``."""
+
+    def __init__(self, device: str = _CPU, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.device = str(device)
+
+    def call(self, parts: list[Any]) -> Any:
+        with tf.device(self.device):
+            return tf.concat(list(parts), axis=0)
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        return (None, *tuple(input_shape[0])[1:])
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "device": self.device}
+
+
+@keras.saving.register_keras_serializable(package="kutils")
+class ParallelFunctional(keras.Model):
+    """A functional model on the template's inputs that runs the template on several devices.
+
+    Made by :func:`parallel_functional` (and so by ``kutils.multi_gpu_model``). Its graph
+    is Keras 2's: the template's input layers, one :class:`BatchSlice` layer per device
+    and input, the template (called once per device, so every replica uses its
+    variables), and one :class:`BatchConcat` layer per output, named after the
+    template's outputs (repeated names get ``_1``, ``_2``...). ``inputs``, ``outputs``,
+    ``layers``, ``summary()``, ``get_config()``, saving and ``export()`` are those of any
+    functional model; ``layers[-2]`` is the template when it has one output.
+
+    Keras 3 runs a functional graph without device scopes, so ``call`` runs the same
+    graph itself: each slice's replica under ``tf.device`` of its slice layer, the
+    concatenation on the merge device.
+
+    Args:
+        inputs: the template's input tensors (or, when loading, rebuilt ones).
+        outputs: the concatenated outputs of the graph described above.
+        name: the model name; Keras auto-names it when None.
+
+    Attributes:
+        template: the wrapped model, which holds the weights: save it.
+        devices: the replica devices, in slice order.
+        merge_device: where outputs are concatenated.
+    """
+
+    # XLA would discard the tf.device scopes; "auto" jit must resolve to False.
+    supports_jit = False
+
+    def __init__(self, inputs: Any, outputs: Any, name: str | None = None, **kwargs: Any) -> None:
+        super().__init__(inputs=inputs, outputs=outputs, name=name, **kwargs)
+        slices = [layer for layer in self.layers if isinstance(layer, BatchSlice)]
+        merges = [layer for layer in self.layers if isinstance(layer, BatchConcat)]
+        templates = [
+            layer
+            for layer in self.layers
+            if not isinstance(layer, (BatchSlice, BatchConcat, keras.layers.InputLayer))
+        ]
+        if len(templates) != 1 or not slices or not merges:
+            msg = (
+                "A ParallelFunctional graph holds input layers, BatchSlice layers, one "
+                "template model and BatchConcat layers. Received layers: "
+                f"{[type(layer).__name__ for layer in self.layers]}"
+            )
+            raise ValueError(msg)
+        parts = slices[0].parts
+        by_replica: list[list[BatchSlice]] = [[] for _ in range(parts)]
+        for layer in slices:
+            by_replica[layer.index].append(layer)
+        # The slice layers of a replica, in the order of the inputs they read.
+        order = {id(t): position for position, t in enumerate(self.inputs)}
+        self._slices = [
+            sorted(group, key=lambda layer: order[id(layer.input)]) for group in by_replica
+        ]
+        # The merge layers carry the output names, in output order.
+        self._merges = [self.get_layer(name) for name in self.output_names]
+        object.__setattr__(self, "_template", templates[0])
+        # Checked as for DataParallel: a loaded model's devices must exist here.
+        self.devices = _resolve_devices([group[0].device for group in self._slices])
+        self.merge_device = _resolve_devices([self._merges[0].device])[0]
+        self._guard_empty = _keras_compat.contains_layer_type(
+            templates[0], keras.layers.BatchNormalization
+        )
+
+    @property
+    def template(self) -> keras.Model:
+        """The wrapped model, which holds the weights."""
+        return self._template
+
+    def call(self, inputs: Any, training: bool | None = None, mask: Any = None) -> Any:
+        """Run the template on each device's slice of ``inputs``; concatenate the results."""
+        del mask
+        if isinstance(inputs, dict):  # by input name, as for any functional model
+            inputs = [inputs[tensor.name] for tensor in self.inputs]
+        flat = [
+            tf.convert_to_tensor(x, dtype=tensor.dtype)
+            for x, tensor in zip(keras.tree.flatten(inputs), self.inputs, strict=True)
+        ]
+        parts = len(self.devices)
+        batch = tf.shape(flat[0])[0]
+        single_input = len(flat) == 1
+        replica_outputs = []
+        for i, device in enumerate(self.devices):
+            sub = [layer(x) for layer, x in zip(self._slices[i], flat, strict=True)]
+            result = _run_replica(
+                self._template,
+                sub[0] if single_input else sub,
+                device,
+                training,
+                self._guard_empty,
+                i,
+                parts,
+                batch,
+            )
+            replica_outputs.append(keras.tree.flatten(result))
+        merged = [
+            merge([outs[j] for outs in replica_outputs]) for j, merge in enumerate(self._merges)
+        ]
+        return merged[0] if len(merged) == 1 else merged
+
+    def train_step(self, data: Any) -> Any:
+        """Keras's train step, with each replica's gradients computed on its device."""
+        return colocated_train_step(self, data)
+
+
+def parallel_functional(
+    model: keras.Model, devices: Sequence[str], *, merge_device: str = _CPU
+) -> ParallelFunctional:
+    """A :class:`ParallelFunctional` model running ``model`` on ``devices`` (normalized names).
+
+    Raises:
+        ValueError: ``model`` has no input tensors (a subclassed model built with
+            ``build(input_shape)``): use :func:`data_parallel`, whose model does not need them.
+    """
+    inputs = list(getattr(model, "inputs", None) or [])
+    if not inputs:
+        msg = (
+            "A functional parallel model is built on the template's input tensors, and "
+            f"this model has none (model={model.name!r} of type {type(model).__name__}): "
+            "build it from keras.Input, or use kutils.parallel.data_parallel."
+        )
+        raise ValueError(msg)
+    parts = len(devices)
+    replica_outputs = []
+    for i, device in enumerate(devices):
+        sub = [
+            BatchSlice(i, parts, device, name=f"replica_{i}_slice_{j}")(x)
+            for j, x in enumerate(inputs)
+        ]
+        replica_outputs.append(keras.tree.flatten(model(sub[0] if len(sub) == 1 else sub)))
+    # A Sequential has one output, its last layer's; it has no output_names.
+    names = _dedupe(list(getattr(model, "output_names", None) or [model.layers[-1].name]))
+    merged = [
+        BatchConcat(merge_device, name=names[j])([outs[j] for outs in replica_outputs])
+        for j in range(len(names))
+    ]
+    # One input or output is given bare, as Keras does for such a model: its exported
+    # serving signature then takes a tensor, not a one-element list.
+    return ParallelFunctional(
+        inputs[0] if len(inputs) == 1 else inputs, merged[0] if len(merged) == 1 else merged
+    )
+
+
+for _layer_class in (BatchSlice, BatchConcat, ParallelFunctional):
+    # Legacy .h5 files name classes by their bare names, looked up among custom objects.
+    keras.saving.get_custom_objects().setdefault(_layer_class.__name__, _layer_class)
 
 
 def _dedupe(names: list[str]) -> list[str]:

@@ -6,16 +6,21 @@ devices that tests/conftest.py creates, so the same code paths run as on GPUs.
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
+import kutils
 from kutils import multi_gpu_model
 from kutils.multi_gpu import DEVICE_TYPE_ENV, _require_tensorflow_backend, _resolve_device_type
-from kutils.parallel import DataParallel, local_devices, normalize_device
+from kutils.parallel import ParallelFunctional, local_devices, normalize_device
 
 
 def _mlp(seed: int = 0) -> keras.Model:
@@ -61,7 +66,7 @@ def _variable_device(variable) -> str:
 def test_fewer_than_two_devices_raise_the_legacy_error(gpus, message):
     model = _mlp()
     if message is None:
-        assert isinstance(multi_gpu_model(model, gpus, device_type="CPU"), DataParallel)
+        assert isinstance(multi_gpu_model(model, gpus, device_type="CPU"), ParallelFunctional)
         return
     with pytest.raises(ValueError) as info:
         multi_gpu_model(model, gpus, device_type="CPU")
@@ -126,7 +131,7 @@ def test_other_backend_raises_a_clear_error(backend):
 def test_tensorflow_backend_passes_the_check():
     assert keras.backend.backend() == "tensorflow"
     _require_tensorflow_backend(keras.backend.backend())
-    assert isinstance(multi_gpu_model(_mlp(), 2, device_type="CPU"), DataParallel)
+    assert isinstance(multi_gpu_model(_mlp(), 2, device_type="CPU"), ParallelFunctional)
 
 
 @pytest.mark.parametrize(
@@ -259,13 +264,13 @@ def test_device_type_default_reads_the_environment_variable(monkeypatch, env, ex
 def test_explicit_device_type_wins_over_the_environment_variable(monkeypatch):
     monkeypatch.setenv(DEVICE_TYPE_ENV, "GPU")
     parallel = multi_gpu_model(_mlp(), 2, device_type="CPU")
-    assert isinstance(parallel, DataParallel)
+    assert isinstance(parallel, ParallelFunctional)
 
 
 def test_environment_variable_lets_an_unchanged_call_use_logical_cpus(monkeypatch):
     monkeypatch.setenv(DEVICE_TYPE_ENV, "CPU")
     parallel = multi_gpu_model(_mlp(), gpus=2)
-    assert isinstance(parallel, DataParallel)
+    assert isinstance(parallel, ParallelFunctional)
 
 
 @pytest.mark.parametrize(
@@ -282,3 +287,281 @@ def test_unknown_device_type_raises_value_error(monkeypatch, device_type, env, m
         monkeypatch.setenv(DEVICE_TYPE_ENV, env)
     with pytest.raises(ValueError, match=re.escape(message)):
         multi_gpu_model(_mlp(), 2, device_type=device_type)
+
+
+# ---------------------------------------------------------------------------------------
+# The result is a functional model on the template's inputs, as in Keras 2
+# ---------------------------------------------------------------------------------------
+
+
+def _bn_mlp(seed: int = 0) -> keras.Model:
+    keras.utils.set_random_seed(seed)
+    return keras.Sequential(
+        [
+            keras.Input((5,), name="features"),
+            keras.layers.Dense(8, activation="relu"),
+            keras.layers.BatchNormalization(),
+            keras.layers.Dense(2, activation="softmax", name="probs"),
+        ],
+        name="template",
+    )
+
+
+def test_result_is_a_functional_model_on_the_template_tensors():
+    template = _bn_mlp()
+    parallel = multi_gpu_model(template, 2, device_type="CPU")
+    functional = type(keras.Model(template.inputs, template.outputs))
+    assert isinstance(parallel, functional)
+    # Keras 2 built Model(model.inputs, merged): the very input tensors of the template.
+    assert len(parallel.inputs) == 1
+    assert parallel.inputs[0] is template.inputs[0]
+    assert parallel.input is parallel.inputs[0]
+    assert parallel.input.name == "features"
+    assert tuple(parallel.input.shape) == (None, 5)
+    # One concatenate layer per output, named after the template's output.
+    assert len(parallel.outputs) == 1
+    assert parallel.output is parallel.outputs[0]
+    assert tuple(parallel.output.shape) == tuple(template.output.shape) == (None, 2)
+    assert parallel.output_names == ["probs"]
+    assert type(parallel.get_layer("probs")).__name__ == "BatchConcat"
+
+
+def test_layers_are_inputs_slices_template_and_merge_as_in_keras_2():
+    template = _bn_mlp()
+    parallel = multi_gpu_model(template, 3, device_type="CPU")
+    layers = parallel.layers
+    assert isinstance(layers[0], keras.layers.InputLayer)
+    assert layers[0].output is template.inputs[0]  # the template's own input layer
+    assert [type(layer).__name__ for layer in layers[1:4]] == ["BatchSlice"] * 3
+    assert [layer.device for layer in layers[1:4]] == ["/cpu:0", "/cpu:1", "/cpu:2"]
+    assert layers[-2] is template
+    assert type(layers[-1]).__name__ == "BatchConcat"
+    assert parallel.get_layer("template") is template
+
+
+def test_multi_output_template_has_one_merge_layer_per_output():
+    keras.utils.set_random_seed(0)
+    x = keras.Input((4,), name="x")
+    template = keras.Model(
+        x, [keras.layers.Dense(2, name="a")(x), keras.layers.Dense(3, name="b")(x)], name="two"
+    )
+    parallel = multi_gpu_model(template, 2, device_type="CPU")
+    assert parallel.layers[-3] is template
+    assert [layer.name for layer in parallel.layers[-2:]] == ["a", "b"]
+    assert [tuple(t.shape) for t in parallel.outputs] == [(None, 2), (None, 3)]
+
+
+def test_summary_lists_the_template_and_its_weights():
+    template = _bn_mlp()
+    parallel = multi_gpu_model(template, 2, device_type="CPU")
+    lines: list[str] = []
+    parallel.summary(print_fn=lambda line, **_: lines.append(line))
+    text = "\n".join(lines)
+    assert "template" in text and "BatchSlice" in text and "BatchConcat" in text
+    assert f"Total params: {template.count_params()}" in text
+
+
+def test_each_slice_runs_on_its_device_and_merges_on_the_cpu():
+    parallel = multi_gpu_model(_mlp(), [1, 2], device_type="CPU")
+    graph = tf.function(parallel).get_concrete_function(tf.TensorSpec((None, 5), tf.float32)).graph
+    matmul = {normalize_device(op.device) for op in graph.get_operations() if op.type == "MatMul"}
+    concat = {normalize_device(op.device) for op in graph.get_operations() if op.type == "ConcatV2"}
+    assert matmul == {"/cpu:1", "/cpu:2"}
+    assert concat == {"/cpu:0"}
+
+
+def test_each_replica_is_differentiated_on_its_device():
+    parallel = multi_gpu_model(_mlp(), [1, 2], device_type="CPU")
+    parallel.compile("sgd", "sparse_categorical_crossentropy")
+    x, y = _data(8)
+    parallel.train_on_batch(x, y)
+    graph = (
+        tf.function(parallel.train_step)
+        .get_concrete_function((tf.TensorSpec((None, 5)), tf.TensorSpec((None,), tf.int64)))
+        .graph
+    )
+    per_device: dict[str, int] = {}
+    for op in graph.get_operations():
+        if op.type == "MatMul":
+            device = normalize_device(op.device) if op.device else "unplaced"
+            per_device[device] = per_device.get(device, 0) + 1
+    assert set(per_device) == {"/cpu:1", "/cpu:2"}
+    assert per_device["/cpu:1"] == per_device["/cpu:2"] >= 5
+
+
+def test_weights_are_shared_with_the_template_both_ways():
+    x, y = _data()
+    template = _bn_mlp()
+    parallel = multi_gpu_model(template, 2, device_type="CPU")
+    assert {id(v) for v in parallel.weights} == {id(v) for v in template.weights}
+    # Template -> parallel: weights set on the template are what the parallel model uses.
+    new = [w + 0.5 for w in template.get_weights()]
+    template.set_weights(new)
+    np.testing.assert_allclose(
+        parallel.predict(x, verbose=0), template.predict(x, verbose=0), atol=1e-6
+    )
+    # Parallel -> template: training the parallel model trains the template.
+    parallel.compile("sgd", "sparse_categorical_crossentropy")
+    parallel.fit(x, y, batch_size=8, epochs=1, verbose=0)
+    changed = [not np.allclose(a, b) for a, b in zip(template.get_weights(), new, strict=True)]
+    assert any(changed)
+    for got, expected in zip(parallel.get_weights(), template.get_weights(), strict=True):
+        np.testing.assert_array_equal(got, expected)
+
+
+def test_batch_smaller_than_device_count_keeps_batch_norm_finite():
+    x, y = _data(2)
+    template = _bn_mlp()
+    parallel = multi_gpu_model(template, 3, device_type="CPU")
+    parallel.compile("sgd", "sparse_categorical_crossentropy")
+    loss = parallel.train_on_batch(x, y)
+    bn = template.layers[1]
+    assert np.isfinite(loss)
+    assert np.isfinite(bn.moving_mean.numpy()).all()
+    assert np.isfinite(bn.moving_variance.numpy()).all()
+
+
+class _SaveTemplate(keras.callbacks.Callback):
+    """The Keras 2 idiom: save the template, ``self.model.layers[-2]``, after each epoch."""
+
+    def __init__(self, path):
+        super().__init__()
+        self.path = path
+        self.saved: list[int] = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.model.layers[-2].save(self.path)
+        self.saved.append(epoch)
+
+
+@pytest.mark.parametrize("suffix", [".keras", ".h5"])
+def test_checkpoint_callback_saving_layers_minus_2_writes_a_loadable_template(tmp_path, suffix):
+    x, y = _data(64)
+    template = _bn_mlp()
+    parallel = multi_gpu_model(template, 2, device_type="CPU")
+    parallel.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    callback = _SaveTemplate(str(tmp_path / f"template{suffix}"))
+    history = parallel.fit(x, y, batch_size=16, epochs=3, verbose=0, callbacks=[callback])
+    assert callback.saved == [0, 1, 2]
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    loaded = keras.models.load_model(callback.path)
+    assert loaded.name == "template"  # the template itself, not the parallel model
+    np.testing.assert_allclose(
+        loaded.predict(x, verbose=0), parallel.predict(x, verbose=0), atol=1e-5
+    )
+
+
+@pytest.mark.parametrize("suffix", [".keras", ".h5"])
+def test_parallel_model_saves_and_loads_with_its_devices(tmp_path, suffix):
+    x, y = _data()
+    parallel = multi_gpu_model(_bn_mlp(), [2, 1], cpu_merge=False, device_type="CPU")
+    parallel.compile("sgd", "sparse_categorical_crossentropy")
+    parallel.fit(x, y, batch_size=8, epochs=1, verbose=0)
+    parallel.save(tmp_path / f"parallel{suffix}")
+    loaded = keras.models.load_model(tmp_path / f"parallel{suffix}")
+    assert isinstance(loaded, ParallelFunctional)
+    assert (loaded.devices, loaded.merge_device) == (["/cpu:2", "/cpu:1"], "/cpu:2")
+    assert loaded.layers[-2].name == "template"
+    np.testing.assert_allclose(
+        loaded.predict(x, verbose=0), parallel.predict(x, verbose=0), atol=1e-6
+    )
+
+
+def test_export_without_input_signature_writes_a_servable_saved_model(tmp_path):
+    x, y = _data()
+    template = _bn_mlp()
+    parallel = multi_gpu_model(template, 2, device_type="CPU")
+    parallel.compile("sgd", "sparse_categorical_crossentropy")
+    parallel.fit(x, y, batch_size=8, epochs=1, verbose=0)
+    parallel.export(str(tmp_path / "served"))
+    served = tf.saved_model.load(str(tmp_path / "served"))
+    np.testing.assert_allclose(
+        served.serve(tf.constant(x)).numpy(), template.predict(x, verbose=0), atol=1e-5
+    )
+
+
+def test_two_named_inputs_train_from_a_list_or_a_dict_like_the_template():
+    keras.utils.set_random_seed(0)
+    a, b = keras.Input((3,), name="a"), keras.Input((2,), name="b")
+    joined = keras.layers.Concatenate()([a, b])
+    template = keras.Model([a, b], keras.layers.Dense(1, name="out")(joined), name="two_in")
+    twin = keras.models.clone_model(template)
+    twin.set_weights(template.get_weights())
+    parallel = multi_gpu_model(template, 2, device_type="CPU")
+    assert [t.name for t in parallel.inputs] == ["a", "b"]
+    assert [tuple(t.shape) for t in parallel.inputs] == [(None, 3), (None, 2)]
+    assert parallel.layers[-2] is template
+    rng = np.random.default_rng(2)
+    xa, xb = rng.random((24, 3), dtype=np.float32), rng.random((24, 2), dtype=np.float32)
+    y = rng.random((24, 1), dtype=np.float32)
+    parallel.compile(keras.optimizers.SGD(0.1), "mse")
+    twin.compile(keras.optimizers.SGD(0.1), "mse")
+    parallel.fit({"a": xa, "b": xb}, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
+    twin.fit([xa, xb], y, batch_size=8, epochs=2, shuffle=False, verbose=0)
+    np.testing.assert_allclose(
+        parallel.predict([xa, xb], verbose=0), twin.predict([xa, xb], verbose=0), atol=1e-5
+    )
+
+
+def test_a_saved_parallel_model_naming_a_missing_device_fails_to_load_clearly():
+    parallel = multi_gpu_model(_mlp(), [1, 2], device_type="CPU")
+    config = parallel.get_config()
+    for layer in config["layers"]:
+        if layer["class_name"].endswith("BatchSlice") and layer["config"]["index"] == 1:
+            layer["config"]["device"] = "/cpu:7"
+    with pytest.raises(ValueError, match=r"The devices \['/cpu:7'\] do not exist"):
+        ParallelFunctional.from_config(config)
+
+
+# ---------------------------------------------------------------------------------------
+# A Keras 2 script, only its imports rewritten
+# ---------------------------------------------------------------------------------------
+
+SCRIPT = Path(__file__).parent / "scripts" / "keras2_multi_gpu_checkpoint.py"
+
+_RUNNER = (
+    "import runpy, sys, tensorflow as tf\n"
+    "cpu = tf.config.list_physical_devices('CPU')[0]\n"
+    "tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)\n"
+    "sys.argv = sys.argv[1:]\n"
+    "runpy.run_path(sys.argv[0], run_name='__main__')\n"
+)
+
+
+def test_keras_2_script_saving_layers_minus_2_from_a_callback_runs_unchanged(tmp_path):
+    original = SCRIPT.read_text()
+    rewritten = re.sub(r"(?m)^(from|import) keras\.utils\b", r"\1 kutils", original)
+    changed = [
+        new
+        for old, new in zip(original.splitlines(), rewritten.splitlines(), strict=True)
+        if old != new
+    ]
+    assert changed == ["from kutils import multi_gpu_model, to_categorical"]
+    script = tmp_path / "script.py"
+    script.write_text(rewritten)
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(Path(kutils.__file__).parents[1]),
+        "KERAS_HOME": str(tmp_path / "keras-home"),
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "KERAS_BACKEND": "tensorflow",
+        "KUTILS_MULTI_GPU_DEVICE_TYPE": "CPU",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", _RUNNER, str(script), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Training using single GPU" not in result.stdout
+    assert "BatchSlice" in result.stdout and "BatchConcat" in result.stdout  # the summary
+    assert "parallel inputs: [(None, 8)]" in result.stdout
+    assert "parallel output: (None, 3)" in result.stdout
+    saved = sorted(p.name for p in tmp_path.glob("template_*.h5"))
+    assert saved == [f"template_{epoch:02d}.h5" for epoch in range(1, 9)]
+    accuracy = re.search(r"restored accuracy: ([0-9.]+)", result.stdout)
+    assert accuracy, result.stdout[-2000:]
+    assert float(accuracy.group(1)) > 0.6
