@@ -460,8 +460,12 @@ class ParallelFunctional(keras.Model):
     # XLA would discard the tf.device scopes; "auto" jit must resolve to False.
     supports_jit = False
 
-    def __init__(self, inputs: Any, outputs: Any, name: str | None = None, **kwargs: Any) -> None:
-        super().__init__(inputs=inputs, outputs=outputs, name=name, **kwargs)
+    # Takes Functional's (inputs, outputs, name=None, **kwargs) through *args/**kwargs:
+    # Keras saves a Functional subclass's graph config only when its constructor looks
+    # like Functional's, and Keras 3.8 compares the argument lists with a wrapped
+    # Functional.__init__ whose only arguments are *args/**kwargs (3.15 accepts both forms).
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         slices = [layer for layer in self.layers if isinstance(layer, BatchSlice)]
         merges = [layer for layer in self.layers if isinstance(layer, BatchConcat)]
         templates = [

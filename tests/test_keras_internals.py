@@ -491,3 +491,22 @@ def test_one_routing_point_for_every_family_wraps_get_data_adapter_once(tmp_path
     # One layer over Keras's own function, whichever family came first.
     assert not getattr(router.__wrapped__, "_kutils_wraps", False)
     assert router.__wrapped__.__module__ == "keras.src.trainers.data_adapters"
+
+
+# -- the functional multi_gpu_model ------------------------------------------------------
+
+
+def test_canary_keras_src_models_functional_functional_like_constructor():
+    # kutils.parallel.ParallelFunctional (multi_gpu_model's result) is a keras.Model
+    # subclass built like a functional model; Keras saves its graph config only when this
+    # check accepts its __init__(self, *args, **kwargs).
+    from keras.src.models.functional import functional_like_constructor
+
+    class FunctionalLike(keras.Model):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+
+    assert functional_like_constructor(FunctionalLike)
+    inputs = keras.Input((3,))
+    model = FunctionalLike(inputs, keras.layers.Dense(1)(inputs))
+    assert "layers" in model.get_config()
