@@ -87,7 +87,9 @@ def legacy_sequence_adapter_class(check_options: Callable[[Any, Any, Any], None]
                 "max_queue_size": int(queue_size),
             }
             self._lock = threading.Lock()
-            self._loaders: set[Any] = set()
+            # One loader (one pool of workers) for the whole fit/evaluate/predict call,
+            # one pass of it per epoch; stopped by end_call() or close(final=True).
+            self._loader: Any = None
             self._error: BaseException | None = None
             self._finished = False
 
@@ -97,51 +99,54 @@ def legacy_sequence_adapter_class(check_options: Callable[[Any, Any, Any], None]
                 random.shuffle(indices)
             position = 0
             try:
-                # A loader stopped at an epoch end is replaced when Keras resumes this
-                # iterator (with steps_per_epoch, one iterator spans several epochs).
+                # A pass ended at an epoch end is followed by a new one when Keras
+                # resumes this iterator (with steps_per_epoch, one iterator spans epochs).
                 while position < len(indices):
-                    loader = self._open_loader(indices[position:])
+                    loader = self._use_loader()
                     batches = (
-                        iter(loader)
+                        loader.run(indices[position:])
                         if loader is not None
                         else (self.py_dataset[i] for i in indices[position:])
                     )
-                    try:
-                        for batch in batches:
-                            position += 1
-                            yield self._standardize_batch(batch)
-                    finally:
-                        if loader is not None:
-                            self._close_loader(loader)
+                    for batch in batches:
+                        position += 1
+                        yield self._standardize_batch(batch)
                     if loader is None or self._finished:
                         return
             except Exception as error:
                 self._error = error
                 raise
 
-        def _open_loader(self, indices: list[int]) -> Any:
+        def _use_loader(self) -> Any:
             if not self._parallel:
                 return None
             with self._lock:
                 if self._finished:
                     msg = "This Sequence's workers were stopped after fit raised; start fit again."
                     raise RuntimeError(msg)
-                loader = OrderedLoader(self.py_dataset, indices, **self._options)
-                self._loaders.add(loader)
-                return loader
-
-        def _close_loader(self, loader: Any) -> None:
-            with self._lock:
-                self._loaders.discard(loader)
-            loader.close()
+                if self._loader is None or self._loader.closed:
+                    self._loader = OrderedLoader(self.py_dataset, [], **self._options)
+                return self._loader
 
         def close(self, final: bool = False) -> None:
-            """Stop every worker of this adapter; ``final`` forbids starting new ones."""
+            """End the pass in progress; ``final`` also stops the workers for good."""
             with self._lock:
                 if final:
                     self._finished = True
-                loaders, self._loaders = list(self._loaders), set()
-            for loader in loaders:
+                loader = self._loader
+                if final:
+                    self._loader = None
+            if loader is not None:
+                if final:
+                    loader.close()
+                else:
+                    loader.end_pass()
+
+        def end_call(self) -> None:
+            """The fit/evaluate/predict call is over: stop the workers (may start again)."""
+            with self._lock:
+                loader, self._loader = self._loader, None
+            if loader is not None:
                 loader.close()
 
         def pop_error(self) -> BaseException | None:

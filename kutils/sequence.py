@@ -83,8 +83,12 @@ class Sequence(_RoutedPyDataset):
       the caller of ``fit`` with its own type and message (Keras 3 with TensorFlow turns
       it into ``tensorflow.errors.UnknownError`` or ``InvalidArgumentError``); the
       worker's traceback is attached as the cause.
-    * Worker threads and processes live for one epoch and are stopped and joined when
-      the epoch ends, or when ``fit`` raises, is stopped or is interrupted.
+    * Worker threads and processes live for one ``fit``/``evaluate``/``predict`` call
+      (a validation Sequence gets its own, kept across validation passes) and are
+      stopped and joined when the call returns, raises or is interrupted. After each
+      ``on_epoch_end`` worker processes get the sequence's new state (pickled again).
+    * When ``len()`` changes between epochs, callbacks get ``set_params`` with the new
+      ``steps`` before ``on_epoch_begin``, as in Keras 2.3.1.
     * Batches may hold lists of arrays (``([x1, x2], y)``): they reach Keras as tuples,
       which Keras 3 with TensorFlow needs.
 

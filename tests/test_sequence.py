@@ -179,6 +179,45 @@ class KilledMidSendSequence(ProcessSequence):
         return batch
 
 
+class PidSequence(LoggingSequence):
+    """Also logs 'epoch pid' for every batch to ``<log>.pid`` (who served it)."""
+
+    workers = 2
+    use_multiprocessing = True
+
+    def __getitem__(self, index):
+        with open(f"{self.log_path}.pid", "a") as log:
+            log.write(f"{self.epoch} {os.getpid()}\n")
+        return super().__getitem__(index)
+
+
+def serving_pids(log):
+    """{epoch: set of pids that served a batch of that epoch}."""
+    pids: dict[int, set[int]] = {}
+    for line in Path(f"{log}.pid").read_text().splitlines():
+        epoch, pid = (int(v) for v in line.split())
+        pids.setdefault(epoch, set()).add(pid)
+    return pids
+
+
+class StepsRecorder(keras.callbacks.Callback):
+    """Records ``self.params['steps']`` and the batches seen in each epoch."""
+
+    def __init__(self):
+        super().__init__()
+        self.steps_at_begin, self.steps_at_end, self.batches = [], [], []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.steps_at_begin.append(self.params["steps"])
+        self.batches.append(0)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.batches[-1] += 1
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.steps_at_end.append(self.params["steps"])
+
+
 class CountingCallback(keras.callbacks.Callback):
     def __init__(self, stop_at=None, interrupt_at=None):
         super().__init__()
@@ -426,6 +465,61 @@ def test_length_changing_between_epochs_is_read_each_epoch(tmp_path, cls):
     assert sorted(served(log, 0)) == [0, 0, 1, 1, 2]  # 0 and 1 also read for the shapes
     assert sorted(served(log, 1)) == [0, 1, 2, 3]
     assert sorted(served(log, 2)) == [0, 1]
+
+
+@pytest.mark.parametrize(
+    "cls", [LoggingSequence, ThreadSequence, ProcessSequence], ids=["main", "threads", "process"]
+)
+def test_callbacks_see_the_new_steps_when_the_length_changes(tmp_path, cls):
+    seq = cls(tmp_path / "log", lengths=(3, 5, 2), batch_size=1)
+    recorder = StepsRecorder()
+    small_model().fit(seq, epochs=3, verbose=0, shuffle=False, callbacks=[recorder])
+    assert recorder.batches == [3, 5, 2]
+    assert recorder.steps_at_begin == [3, 5, 2]
+    assert recorder.steps_at_end == [3, 5, 2]
+
+
+def test_validation_length_change_leaves_training_steps_alone(tmp_path):
+    train = LoggingSequence(tmp_path / "train", lengths=(3,), batch_size=1)
+    validation = LoggingSequence(tmp_path / "val", lengths=(2, 4, 1), batch_size=1)
+    recorder = StepsRecorder()
+    small_model().fit(train, epochs=3, verbose=0, validation_data=validation, callbacks=[recorder])
+    assert recorder.steps_at_begin == [3, 3, 3]
+    assert recorder.steps_at_end == [3, 3, 3]
+
+
+def test_process_workers_start_once_per_fit_and_see_on_epoch_end(tmp_path):
+    log, val_log = tmp_path / "log", tmp_path / "val"
+    seq = PidSequence(log, lengths=(4,), reshuffle=True)
+    validation = PidSequence(val_log, lengths=(2,))
+    small_model().fit(seq, epochs=3, verbose=0, shuffle=False, validation_data=validation)
+    pids = serving_pids(log)
+    me = os.getpid()
+    workers = set().union(*pids.values()) - {me}  # the main process reads the shapes
+    assert len(workers) == 2  # the same two processes served all three epochs
+    assert all(pids[epoch] - {me} <= workers for epoch in (0, 1, 2))
+    val_workers = set().union(*serving_pids(val_log).values()) - {me}
+    assert len(val_workers) <= 2 and not val_workers & workers
+    assert sorted(served(val_log, 1)) == sorted(served(val_log, 2)) == [0, 1]
+    # the live workers got each epoch's reshuffled order (on_epoch_end ran in the parent)
+    for epoch in (1, 2):
+        rows = sorted((index, ids) for e, index, ids in read_log(log) if e == epoch)
+        order = np.arange(8)
+        for e in range(1, epoch + 1):
+            order = np.random.default_rng(e).permutation(order)
+        assert [i for _, ids in rows for i in ids] == order.tolist()
+    assert multiprocessing.active_children() == []
+
+
+def test_evaluate_and_predict_stop_their_process_workers(tmp_path):
+    before = worker_processes()
+    seq = PidSequence(tmp_path / "log", lengths=(3,))
+    model = small_model()
+    model.evaluate(seq, verbose=0)
+    assert worker_processes() == before
+    model.predict(seq, verbose=0)
+    assert worker_processes() == before
+    assert multiprocessing.active_children() == []
 
 
 def test_steps_per_epoch_continues_through_the_sequence_with_threads(tmp_path):
