@@ -19,6 +19,7 @@ so a worker that dies at any moment, also half-way through a batch, is reported 
 
 from __future__ import annotations
 
+import ast
 import collections
 import concurrent.futures
 import multiprocessing
@@ -31,6 +32,7 @@ import struct
 import sys
 import threading
 import traceback
+import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -90,6 +92,12 @@ class OrderedLoader:
         self._use_multiprocessing = use_multiprocessing
         self._max_queue_size = max(1, max_queue_size)
         self._start_method = start_method or "spawn"
+        if self._start_method not in multiprocessing.get_all_start_methods():
+            msg = (
+                f"start_method must be one of {multiprocessing.get_all_start_methods()} on "
+                f"this platform. Received: start_method={start_method!r}"
+            )
+            raise ValueError(msg)
         self._lock = threading.Lock()
         self._closed = False
         self._threads: concurrent.futures.ThreadPoolExecutor | None = None
@@ -212,14 +220,27 @@ class OrderedLoader:
     # -- processes --------------------------------------------------------------------
 
     def _start_processes(self) -> None:
-        """Start the worker processes, each with the sequence pickled (generation 0)."""
-        payload = _pickle_sequence(self._sequence)
+        """Start the worker processes, each with the sequence (generation 0).
+
+        Spawned workers get it pickled. Forked workers inherit it: a sequence that
+        cannot be pickled (an open file in it) still works there, as in Keras 2.
+        """
+        payload: Any
+        forked = self._start_method == "fork"
+        if forked:
+            try:
+                payload = pickle.dumps(self._sequence, protocol=pickle.HIGHEST_PROTOCOL)
+            except Exception:
+                payload = _Inherited(self._sequence)
+        else:
+            check_main_guard()
+            payload = _pickle_sequence(self._sequence)
         context = multiprocessing.get_context(self._start_method)
         readers: list[_ResultReader] = []
         with self._lock:
             if self._closed:
                 return
-            self._payload = payload
+            self._payload = payload if isinstance(payload, bytes) else None
             self._started = True
             self._tasks = context.Queue()
             self._results = readers  # filled below; close() closes what is there
@@ -238,12 +259,34 @@ class OrderedLoader:
                 readers.append(_ResultReader(receiver, process))
                 self._controls.append(control)
                 try:
-                    process.start()
+                    with warnings.catch_warnings():
+                        # Python 3.12+ warns that forking a multi-threaded process may
+                        # deadlock the child: the trade-off Keras 2 made, documented.
+                        warnings.filterwarnings(
+                            "ignore", message=".*use of fork\\(\\) may lead to deadlocks"
+                        )
+                        process.start()
                 finally:
                     # The worker holds the only write end left, so its death is an end
                     # of file here and never a read that waits for bytes that cannot come.
                     sender.close()
                 self._processes.append(process)
+
+    def _restart_processes(self) -> None:
+        """Fork the workers again (a sequence that cannot be pickled: Keras 2's way)."""
+        with self._lock:
+            processes, self._processes = self._processes, []
+            tasks, self._tasks = self._tasks, None
+            controls, self._controls = self._controls, []
+            readers, self._results = self._results or [], None
+            self._started = False
+        _stop_processes(processes, tasks)
+        for channel in [tasks, *controls]:
+            if channel is not None:
+                channel.cancel_join_thread()
+                channel.close()
+        _close_readers(readers)
+        self._start_processes()
 
     def _refresh_sequence(self) -> None:
         """Send the sequence's state to the live workers if it changed since last sent.
@@ -252,7 +295,14 @@ class OrderedLoader:
         ``on_epoch_end`` changed; re-pickling the sequence costs far less than starting
         processes that import TensorFlow again.
         """
-        payload = _pickle_sequence(self._sequence)
+        if self._start_method == "fork":
+            try:
+                payload = pickle.dumps(self._sequence, protocol=pickle.HIGHEST_PROTOCOL)
+            except Exception:
+                self._restart_processes()  # the new children inherit the new state
+                return
+        else:
+            payload = _pickle_sequence(self._sequence)
         with self._lock:
             if self._closed or payload == self._payload:
                 return
@@ -366,6 +416,43 @@ def default_start_method() -> str:
     if sys.platform.startswith("linux") and "fork" in methods:
         return "fork"
     return "spawn"
+
+
+class _Inherited:
+    """A sequence handed to forked workers as an object (it cannot be pickled)."""
+
+    def __init__(self, sequence: Any) -> None:
+        self.sequence = sequence
+
+
+def check_main_guard() -> None:
+    """Raise when spawned workers would re-run a script that has no ``__main__`` guard.
+
+    A spawned worker imports the main script again; without
+    ``if __name__ == "__main__":`` it runs the script's training code too and fails.
+    Keras 2 forked on Linux, where such scripts worked.
+    """
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    if main is None or not path or getattr(main, "__spec__", None) is not None:
+        return  # interactive, or run with -m (spawn imports the module by name)
+    try:
+        with open(path, encoding="utf-8") as file:
+            tree = ast.parse(file.read())
+    except (OSError, SyntaxError, ValueError):
+        return
+    for node in tree.body:
+        if isinstance(node, ast.If) and "__name__" in ast.unparse(node.test):
+            return
+    msg = (
+        f"use_multiprocessing=True starts worker processes with 'spawn', which runs the "
+        f"main script {path!r} again in every worker, and it has no "
+        "`if __name__ == '__main__':` guard, so each worker would run the training "
+        "too. Put the script's top-level code (the model, fit, ...) under "
+        "`if __name__ == '__main__':`, or use start_method='fork' where the platform has "
+        "it (Linux), or use threads (use_multiprocessing=False)."
+    )
+    raise RuntimeError(msg)
 
 
 def _close_readers(readers: list[_ResultReader]) -> None:
@@ -572,12 +659,12 @@ def _send(writer: _FrameWriter, position: int, ok: bool, value: Any) -> None:
     writer.frame(_END)
 
 
-def _worker_main(payload: bytes, tasks: Any, control: Any, sender: Any) -> None:
+def _worker_main(payload: Any, tasks: Any, control: Any, sender: Any) -> None:
     # Ctrl-C reaches the whole process group: the parent handles it and stops the workers.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     writer = _FrameWriter(sender.fileno())
     try:
-        sequence = pickle.loads(payload)
+        sequence = payload.sequence if isinstance(payload, _Inherited) else pickle.loads(payload)
     except BaseException as error:
         _send(writer, -1, False, _portable_error(error))
         return

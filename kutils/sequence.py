@@ -56,10 +56,12 @@ class Sequence(_RoutedPyDataset):
         workers: how many workers load batches during ``fit``, ``evaluate`` and
             ``predict``. ``0`` or ``1`` loads them in the training loop's own thread
             (with TensorFlow's prefetching), as Keras 3 does.
-        use_multiprocessing: load batches in worker processes instead of threads. The
-            processes are started with ``spawn`` (safe next to TensorFlow's threads), so
-            the sequence must be picklable and its class importable by name: keep file
-            paths, not open files, in it.
+        use_multiprocessing: load batches in worker processes instead of threads. On
+            Linux they are forked, as in Keras 2 (scripts without a ``__main__`` guard
+            work); set ``start_method = "spawn"`` on the sequence (the only method on
+            macOS and Windows) to spawn them: the sequence must then be picklable, its
+            class importable by name, and the script guarded by
+            ``if __name__ == "__main__":``.
         max_queue_size: how many batches workers may load ahead of the model.
 
     Raises:
@@ -118,6 +120,9 @@ class Sequence(_RoutedPyDataset):
     _workers: int = 1
     _use_multiprocessing: bool = False
     _max_queue_size: int = 10
+    #: How worker processes start: ``None`` forks on Linux (as Keras 2 did) and spawns
+    #: elsewhere; ``"spawn"`` or ``"forkserver"`` to choose (see docs/sequence.md).
+    start_method: str | None = None
     #: Keras 2.3.1 marks Sequences with this attribute (``training_utils.is_sequence``).
     use_sequence_api: bool = True
 

@@ -11,6 +11,8 @@ import multiprocessing
 import os
 import platform
 import signal
+import subprocess
+import sys
 import threading
 import time
 from multiprocessing import resource_tracker
@@ -522,6 +524,17 @@ def test_evaluate_and_predict_stop_their_process_workers(tmp_path):
     assert multiprocessing.active_children() == []
 
 
+def test_validation_steps_reads_one_stream_and_no_unused_batch_without_workers(tmp_path):
+    train = LoggingSequence(tmp_path / "train", lengths=(2,))
+    validation = LoggingSequence(tmp_path / "val", lengths=(6,))
+    validation.workers = 0
+    small_model().fit(train, epochs=4, verbose=0, validation_data=validation, validation_steps=2)
+    reads = [index for _, index, _ in read_log(tmp_path / "val")]
+    # batches 0 and 1 for the shapes, then each pass goes on where the last one stopped
+    # (Keras 2's one validation stream), wrapping at the end, and reads nothing more
+    assert reads == [0, 1, 0, 1, 2, 3, 4, 5, 0, 1]
+
+
 def test_steps_per_epoch_continues_through_the_sequence_with_threads(tmp_path):
     log = tmp_path / "log"
     seq = ThreadSequence(log, lengths=(4,))
@@ -609,10 +622,92 @@ def test_worker_killed_mid_send_raises_in_fit_and_leaves_no_process(tmp_path):
     assert multiprocessing.active_children() == []
 
 
-def test_unpicklable_sequence_with_processes_gets_a_clear_error(tmp_path):
+def test_unpicklable_sequence_with_spawned_processes_gets_a_clear_error(tmp_path):
     seq = UnpicklableSequence(tmp_path / "log")
+    seq.start_method = "spawn"
     with pytest.raises(TypeError, match=r"must be picklable.*Received: sequence="):
         small_model().fit(seq, epochs=1, verbose=0)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fork is the Linux default")
+def test_unpicklable_sequence_works_with_forked_processes_as_in_keras_2(tmp_path):
+    log = tmp_path / "log"
+    seq = UnpicklableSequence(log)
+    seq.reshuffle = True
+    small_model().fit(seq, epochs=2, verbose=0, shuffle=False)
+    rows = sorted((index, ids) for epoch, index, ids in read_log(log) if epoch == 1)
+    expected = np.random.default_rng(1).permutation(np.arange(8)).tolist()
+    assert [i for _, ids in rows for i in ids] == expected  # re-forked after on_epoch_end
+    assert multiprocessing.active_children() == []
+
+
+UNGUARDED_SCRIPT = """
+import numpy as np
+from keras.models import Sequential
+from keras.layers import Dense, Input
+from kutils import Sequence
+
+
+class DataGenerator(Sequence):
+    def __init__(self, n, batch_size=8):
+        self.n, self.batch_size = n, batch_size
+        self.indexes = np.arange(n)
+
+    def __len__(self):
+        return self.n // self.batch_size
+
+    def __getitem__(self, index):
+        ids = self.indexes[index * self.batch_size : (index + 1) * self.batch_size]
+        return ids[:, None].astype("float32") / self.n, (ids % 2).astype("float32")
+
+    def on_epoch_end(self):
+        np.random.shuffle(self.indexes)
+
+START
+
+model = Sequential([Input((1,)), Dense(1)])
+model.compile(optimizer="sgd", loss="mse")
+generator = DataGenerator(64)
+generator.workers = 6
+generator.use_multiprocessing = True
+model.fit(generator, validation_data=DataGenerator(32), epochs=2, verbose=0)
+print("TRAINED")
+"""
+
+
+def run_script(tmp_path, start):
+    script = tmp_path / "train.py"
+    script.write_text(UNGUARDED_SCRIPT.replace("START", start))
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)}
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=170,
+        env=env,
+        cwd=tmp_path,
+    )
+    return result, time.monotonic() - started
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fork is the Linux default")
+def test_unguarded_tutorial_script_with_process_workers_trains(tmp_path):
+    result, _ = run_script(tmp_path, "")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "TRAINED" in result.stdout
+
+
+@pytest.mark.slow
+def test_unguarded_script_with_spawn_fails_fast_naming_the_main_guard(tmp_path):
+    result, seconds = run_script(tmp_path, 'DataGenerator.start_method = "spawn"')
+    assert result.returncode != 0
+    assert "TRAINED" not in result.stdout
+    # kutils's own error from the parent, not a worker's crash blamed on memory
+    assert "has no `if __name__ == '__main__':` guard" in result.stderr
+    assert "out of memory" not in result.stderr
+    assert seconds < 120  # TensorFlow's import included; no worker ran the script
 
 
 def fit_returns(seq):
