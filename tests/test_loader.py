@@ -324,7 +324,8 @@ def test_passes_reuse_the_workers_and_see_the_new_state():
     loader = OrderedLoader(sequence, [], workers=2, use_multiprocessing=True, max_queue_size=2)
     try:
         first = list(loader.run(range(6)))
-        pids = {pid for pid, _ in first}
+        pids = {process.pid for process in loader._processes}
+        assert len(pids) == 2
         assert [value for _, value in first] == list(range(6))
         sequence.offset = 100  # as on_epoch_end would change it, in the parent
         second = list(loader.run([5, 4, 3]))
@@ -338,7 +339,9 @@ def test_passes_reuse_the_workers_and_see_the_new_state():
         sequence.offset = 200
         third = list(loader.run([0, 1, 2, 3]))
         assert [value for _, value in third] == [200, 201, 202, 203]
-        assert {pid for pid, _ in second + third} <= pids and len(pids) <= 2
+        # every pass was served by the two processes started for the first one
+        assert {pid for pid, _ in first + second + third} <= pids
+        assert {process.pid for process in loader._processes} == pids
     finally:
         loader.close()
 
@@ -359,3 +362,12 @@ def test_passes_reuse_the_threads():
         assert loader._threads is executor
     finally:
         loader.close()
+
+
+def test_unknown_start_method_is_rejected_with_what_was_received():
+    with pytest.raises(
+        ValueError, match=r"start_method must be one of .*Received: start_method='forked'"
+    ):
+        OrderedLoader(
+            [1], [0], workers=1, use_multiprocessing=True, max_queue_size=1, start_method="forked"
+        )
