@@ -337,6 +337,9 @@ def _end_call_adapters() -> None:
 CALLBACK_LIST_METHODS = (
     "on_train_begin",
     "on_epoch_begin",
+    "on_epoch_end",
+    "on_test_begin",
+    "on_predict_begin",
     "on_train_end",
     "on_test_end",
     "on_predict_end",
@@ -371,7 +374,7 @@ def _hook_callback_list() -> None:
         return
     on_train_begin = callback_list.on_train_begin
     on_epoch_begin = callback_list.on_epoch_begin
-    ends = {name: getattr(callback_list, name) for name in CALLBACK_LIST_METHODS[2:5]}
+    ends = {name: getattr(callback_list, name) for name in CALLBACK_LIST_METHODS[5:8]}
 
     @functools.wraps(on_train_begin)
     def train_begin(self: Any, *args: Any, **kwargs: Any) -> Any:
@@ -406,8 +409,23 @@ def _hook_callback_list() -> None:
         end._kutils_wraps = True  # type: ignore[attr-defined]
         return end
 
-    callback_list.on_train_begin = train_begin
-    callback_list.on_epoch_begin = epoch_begin
+    def failing(original: Callable[..., Any]) -> Callable[..., Any]:
+        # A callback that raises outside the epoch's batches ends the call too.
+        @functools.wraps(original)
+        def call(self: Any, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return original(self, *args, **kwargs)
+            except BaseException:
+                self._kutils_in_fit = False
+                _end_call_adapters()
+                raise
+
+        return call
+
+    callback_list.on_train_begin = failing(train_begin)
+    callback_list.on_epoch_begin = failing(epoch_begin)
+    for name in ("on_epoch_end", "on_test_begin", "on_predict_begin"):
+        setattr(callback_list, name, failing(getattr(callback_list, name)))
     for name in ends:
         setattr(callback_list, name, ending(name))
 

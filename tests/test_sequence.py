@@ -725,14 +725,30 @@ def fit_interrupted(seq):
         small_model().fit(seq, epochs=2, verbose=0, callbacks=[CountingCallback(interrupt_at=2)])
 
 
+class RaiseAtEpochEnd(keras.callbacks.Callback):
+    def on_epoch_end(self, epoch, logs=None):
+        raise ArithmeticError("a callback failed between epochs")
+
+
+def fit_callback_raises(seq):
+    validation = SuperInitSequence(
+        Path(seq.log_path).with_suffix(".v"), workers=seq.workers, use_multiprocessing=True
+    )
+    validation.use_multiprocessing = seq.use_multiprocessing
+    with pytest.raises(ArithmeticError):
+        small_model().fit(
+            seq, epochs=2, verbose=0, validation_data=validation, callbacks=[RaiseAtEpochEnd()]
+        )
+
+
 def fit_stopped_early(seq):
     small_model().fit(seq, epochs=2, verbose=0, callbacks=[CountingCallback(stop_at=2)])
 
 
 @pytest.mark.parametrize(
     "outcome",
-    [fit_returns, fit_raises, fit_interrupted, fit_stopped_early],
-    ids=["returns", "raises", "interrupted", "stopped-early"],
+    [fit_returns, fit_raises, fit_interrupted, fit_stopped_early, fit_callback_raises],
+    ids=["returns", "raises", "interrupted", "stopped-early", "callback-raises"],
 )
 def test_no_worker_process_left_after_fit(tmp_path, outcome):
     before = worker_processes()
@@ -744,8 +760,8 @@ def test_no_worker_process_left_after_fit(tmp_path, outcome):
 
 @pytest.mark.parametrize(
     "outcome",
-    [fit_returns, fit_raises, fit_interrupted, fit_stopped_early],
-    ids=["returns", "raises", "interrupted", "stopped-early"],
+    [fit_returns, fit_raises, fit_interrupted, fit_stopped_early, fit_callback_raises],
+    ids=["returns", "raises", "interrupted", "stopped-early", "callback-raises"],
 )
 def test_no_worker_thread_left_after_fit(tmp_path, outcome):
     seq = ThreadSequence(tmp_path / "log", lengths=(6,))
