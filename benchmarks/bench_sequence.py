@@ -5,11 +5,19 @@ and returns a small batch, so loading dominates the training step. Target: worke
 threads deliver at least 3x the batches per second of workers=1 (one loader thread, the
 way Keras 3 and kutils load by default). Figures are the best epoch of alternating runs,
 after a first epoch that builds the training function, so both sides see the same load.
+
+Second part (issue 15): process workers against thread workers. Tiny batches: an epoch
+of ``workers=2, use_multiprocessing=True`` costs at most 1.5x the same with threads (the
+pool is started once per fit call and kept across its epochs; the whole call, start-up
+included, is printed too). CPU-bound batches (a pure-Python decode loop, which holds the
+GIL): 2 worker processes deliver at least 1.6x the batches per second of 2 threads on 2
+cores. Run ``bench_sequence.py processes`` for this part only.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -76,5 +84,94 @@ def main() -> None:
     )
 
 
+P_EPOCHS = 5
+P_ROUNDS = 2
+TINY_BATCHES = 16
+CPU_BATCHES = 16
+DECODE_ITERATIONS = 300_000
+TINY_TARGET = 1.5
+CPU_TARGET = 1.6
+
+
+class TinySequence(Sequence):
+    def __init__(self, processes: bool) -> None:
+        super().__init__(workers=2, use_multiprocessing=processes)
+
+    def __len__(self) -> int:
+        return TINY_BATCHES
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        return np.full((4, 8), index, "float32"), np.zeros((4, 1), "float32")
+
+
+class DecodeSequence(Sequence):
+    """Each batch 'decodes' bytes in a pure-Python loop (holds the GIL throughout)."""
+
+    def __init__(self, processes: bool) -> None:
+        super().__init__(workers=2, use_multiprocessing=processes)
+
+    def __len__(self) -> int:
+        return CPU_BATCHES
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        state = index + 1
+        total = 0
+        for _ in range(DECODE_ITERATIONS):
+            state = (state * 1103515245 + 12345) & 0x7FFFFFFF
+            total += state >> 24
+        x = np.full((4, 8), total % 7, "float32")
+        return x, np.zeros((4, 1), "float32")
+
+
+def run(model: keras.Model, sequence: Sequence) -> tuple[float, float]:
+    """(best epoch after the first, whole fit call) in seconds."""
+    timer = EpochTimer()
+    started = time.perf_counter()
+    model.fit(sequence, epochs=P_EPOCHS, verbose=0, callbacks=[timer])
+    return min(timer.seconds[1:]), time.perf_counter() - started
+
+
+def compare(model: keras.Model, cls: type) -> tuple[float, float, float, float]:
+    threads, processes = [], []
+    for _ in range(P_ROUNDS):
+        threads.append(run(model, cls(processes=False)))
+        processes.append(run(model, cls(processes=True)))
+    return (
+        min(t[0] for t in threads),
+        min(p[0] for p in processes),
+        min(t[1] for t in threads),
+        min(p[1] for p in processes),
+    )
+
+
+def main_processes() -> None:
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    load = os.getloadavg()[0]
+    print(f"cores: {os.cpu_count()}, load average (1 min) at start: {load:.2f}")
+
+    thread_epoch, process_epoch, thread_call, process_call = compare(model, TinySequence)
+    ratio = process_epoch / thread_epoch
+    verdict = "ok" if ratio <= TINY_TARGET else "MISSED"
+    print(
+        f"tiny batches, {TINY_BATCHES} per epoch: epoch with 2 processes {process_epoch:.3f} s, "
+        f"2 threads {thread_epoch:.3f} s, ratio {ratio:.2f} (target <= {TINY_TARGET}) {verdict}; "
+        f"whole fit of {P_EPOCHS} epochs: processes {process_call:.2f} s, threads {thread_call:.2f} s"
+    )
+
+    thread_epoch, process_epoch, _, _ = compare(model, DecodeSequence)
+    ratio = thread_epoch / process_epoch
+    verdict = "ok" if ratio >= CPU_TARGET else "MISSED"
+    print(
+        f"CPU-bound batches (pure-Python decode), {CPU_BATCHES} per epoch: "
+        f"2 processes {CPU_BATCHES / process_epoch:.1f} batches/s, "
+        f"2 threads {CPU_BATCHES / thread_epoch:.1f} batches/s, ratio {ratio:.2f} "
+        f"(target >= {CPU_TARGET}) {verdict}"
+    )
+    print(f"load average (1 min) at end: {os.getloadavg()[0]:.2f}")
+
+
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:] != ["processes"]:
+        main()
+    main_processes()

@@ -19,6 +19,7 @@ import importlib
 import inspect
 import threading
 import warnings
+import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -271,9 +272,17 @@ def _hook_epoch_iterator(iterator_class: Any) -> None:
 
     @functools.wraps(original_iter)
     def __iter__(self: Any) -> Any:
-        rereads = getattr(self.data_adapter, "_kutils_rereads_length", False)
+        adapter = self.data_adapter
+        rereads = getattr(adapter, "_kutils_rereads_length", False)
         if rereads and not self.steps_per_epoch:
-            self._num_batches = self.data_adapter.num_batches
+            self._num_batches = adapter.num_batches
+        # The first iterator after a fit's on_epoch_begin is that fit's training one.
+        callbacks = getattr(_call_state, "epoch_callbacks", None)
+        _call_state.epoch_callbacks = None
+        if hasattr(adapter, "end_call"):
+            _remember_call_adapter(adapter)
+            if callbacks is not None:
+                callbacks._kutils_train_iterator = weakref.ref(self)
         return original_iter(self)
 
     @functools.wraps(original_catch)
@@ -298,9 +307,127 @@ def _hook_epoch_iterator(iterator_class: Any) -> None:
             raise original  # noqa: B904
         finally:
             adapter.close(final=failed)
+            if failed:  # the call ends here: stop the workers of its other inputs too
+                _end_call_adapters()
 
     iterator_class.__iter__ = __iter__
     iterator_class.catch_stop_iteration = catch_stop_iteration
+    _hook_callback_list()
+
+
+# The adapters whose workers live for one fit/evaluate/predict call, per calling thread.
+_call_state = threading.local()
+
+
+def _remember_call_adapter(adapter: Any) -> None:
+    adapters = getattr(_call_state, "adapters", None)
+    if adapters is None:
+        adapters = _call_state.adapters = weakref.WeakSet()
+    adapters.add(adapter)
+
+
+def _end_call_adapters() -> None:
+    """Stop the workers of every adapter used by the calls of this thread."""
+    adapters = list(getattr(_call_state, "adapters", None) or ())
+    _call_state.adapters = None
+    for adapter in adapters:
+        adapter.end_call()
+
+
+CALLBACK_LIST_METHODS = (
+    "on_train_begin",
+    "on_epoch_begin",
+    "on_epoch_end",
+    "on_test_begin",
+    "on_predict_begin",
+    "on_train_end",
+    "on_test_end",
+    "on_predict_end",
+    "set_params",
+)
+
+
+def callback_list_class() -> Any:
+    """``keras.callbacks.CallbackList``, checked for the methods kutils hooks."""
+    import keras
+
+    callback_list = getattr(keras.callbacks, "CallbackList", None)
+    missing = [m for m in CALLBACK_LIST_METHODS if not hasattr(callback_list, m)]
+    if callback_list is None or missing:
+        raise _missing(
+            f"keras.callbacks.CallbackList.{'/'.join(missing) or 'class'}",
+            "keep Sequence workers alive for a whole fit and update callbacks' steps",
+        )
+    return callback_list
+
+
+def _hook_callback_list() -> None:
+    """The end of a fit/evaluate/predict call, and a new epoch length, seen by callbacks.
+
+    ``on_train_end``/``on_predict_end``, and ``on_test_end`` outside fit: the call is
+    over, so the workers kept alive for it are stopped. ``on_epoch_begin``: when the
+    training Sequence's ``len()`` changed, ``set_params`` gives the callbacks (and the
+    progress bar) the new ``steps``, as Keras 2.3.1's ``fit_generator`` did.
+    """
+    callback_list = callback_list_class()
+    if getattr(callback_list.on_train_end, "_kutils_wraps", False):
+        return
+    on_train_begin = callback_list.on_train_begin
+    on_epoch_begin = callback_list.on_epoch_begin
+    ends = {name: getattr(callback_list, name) for name in CALLBACK_LIST_METHODS[5:8]}
+
+    @functools.wraps(on_train_begin)
+    def train_begin(self: Any, *args: Any, **kwargs: Any) -> Any:
+        self._kutils_in_fit = True
+        return on_train_begin(self, *args, **kwargs)
+
+    @functools.wraps(on_epoch_begin)
+    def epoch_begin(self: Any, *args: Any, **kwargs: Any) -> Any:
+        reference = getattr(self, "_kutils_train_iterator", None)
+        iterator = reference() if reference is not None else None
+        if iterator is not None and not iterator.steps_per_epoch:
+            steps = iterator.data_adapter.num_batches
+            params = dict(getattr(self, "params", None) or {})
+            if params and params.get("steps") != steps:
+                params["steps"] = steps
+                self.set_params(params)
+        _call_state.epoch_callbacks = self
+        return on_epoch_begin(self, *args, **kwargs)
+
+    def ending(name: str) -> Callable[..., Any]:
+        original = ends[name]
+
+        @functools.wraps(original)
+        def end(self: Any, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return original(self, *args, **kwargs)
+            finally:
+                if name != "on_test_end" or not getattr(self, "_kutils_in_fit", False):
+                    self._kutils_in_fit = False
+                    _end_call_adapters()
+
+        end._kutils_wraps = True  # type: ignore[attr-defined]
+        return end
+
+    def failing(original: Callable[..., Any]) -> Callable[..., Any]:
+        # A callback that raises outside the epoch's batches ends the call too.
+        @functools.wraps(original)
+        def call(self: Any, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return original(self, *args, **kwargs)
+            except BaseException:
+                self._kutils_in_fit = False
+                _end_call_adapters()
+                raise
+
+        return call
+
+    callback_list.on_train_begin = failing(train_begin)
+    callback_list.on_epoch_begin = failing(epoch_begin)
+    for name in ("on_epoch_end", "on_test_begin", "on_predict_begin"):
+        setattr(callback_list, name, failing(getattr(callback_list, name)))
+    for name in ends:
+        setattr(callback_list, name, ending(name))
 
 
 @once_per_process

@@ -19,6 +19,7 @@ so a worker that dies at any moment, also half-way through a batch, is reported 
 
 from __future__ import annotations
 
+import ast
 import collections
 import concurrent.futures
 import multiprocessing
@@ -28,8 +29,10 @@ import pickle
 import queue
 import signal
 import struct
+import sys
 import threading
 import traceback
+import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -66,6 +69,11 @@ class OrderedLoader:
     Iterate the loader once; call ``close()`` when done, early, or on error (it is
     idempotent and thread-safe). After ``close()`` an iteration in progress stops
     without error at its next wait.
+
+    The same workers can serve further passes: ``run(indices)`` starts one more pass
+    over ``indices`` (worker processes get the sequence's current state, pickled again,
+    when it changed since the last pass) and ``end_pass()`` stops the pass in progress
+    without stopping the workers, so one pool lives for a whole ``fit`` call.
     """
 
     def __init__(
@@ -76,28 +84,73 @@ class OrderedLoader:
         workers: int,
         use_multiprocessing: bool,
         max_queue_size: int,
+        start_method: str | None = None,
     ) -> None:
         self._sequence = sequence
         self._indices = list(indices)
         self._workers = workers
         self._use_multiprocessing = use_multiprocessing
         self._max_queue_size = max(1, max_queue_size)
+        self._start_method = start_method or "spawn"
+        if self._start_method not in multiprocessing.get_all_start_methods():
+            msg = (
+                f"start_method must be one of {multiprocessing.get_all_start_methods()} on "
+                f"this platform. Received: start_method={start_method!r}"
+            )
+            raise ValueError(msg)
         self._lock = threading.Lock()
         self._closed = False
         self._threads: concurrent.futures.ThreadPoolExecutor | None = None
         self._processes: list[Any] = []
+        self._controls: list[Any] = []
         self._tasks: Any = None
         self._results: Any = None
         self._reading = False  # the iterating thread is between two yields, reading
+        self._pass = 0  # the number of the pass in progress; end_pass() bumps it
+        self._next_position = 0  # positions count on across passes
+        self._generation = 0  # the sequence state the workers should use
+        self._payload: bytes | None = None
+        self._started = False
+        self._pending: list[concurrent.futures.Future[Any]] = []
 
     def __iter__(self) -> Iterator[Any]:
-        if self._use_multiprocessing:
-            return self._iterate_processes()
-        return self._iterate_threads()
+        return self.run(self._indices)
 
     @property
     def closed(self) -> bool:
         return self._closed
+
+    @property
+    def start_method(self) -> str:
+        return self._start_method
+
+    def run(self, indices: Sequence[int]) -> Iterator[Any]:
+        """One pass over ``indices`` on this loader's workers (started on first use)."""
+        with self._lock:
+            self._pass += 1
+            number = self._pass
+        if self._use_multiprocessing:
+            return self._iterate_processes(list(indices), number)
+        return self._iterate_threads(list(indices), number)
+
+    def end_pass(self) -> None:
+        """Stop the pass in progress (at its next wait); the workers keep running.
+
+        The pass still yields the batches already loaded, in order, then stops.
+
+        With threads, batches of the pass not yet begun are cancelled and those being
+        loaded are waited for, so no ``__getitem__`` of the pass overlaps what the
+        caller does next (such as ``on_epoch_end``).
+        """
+        with self._lock:
+            self._pass += 1
+            pending, self._pending = self._pending, []
+        for future in pending:
+            future.cancel()
+        concurrent.futures.wait(pending)
+
+    def _stopped(self, number: int) -> bool:
+        return self._closed or self._pass != number
 
     def close(self) -> None:
         """Stop the workers and wait for them; terminate processes that do not stop."""
@@ -108,6 +161,7 @@ class OrderedLoader:
             threads, self._threads = self._threads, None
             processes, self._processes = self._processes, []
             tasks, results = self._tasks, self._results
+            controls, self._controls = self._controls, []
             # A reader in use by the iterating thread is closed by that thread when it
             # sees the loader closed: closing its descriptor under it could let a file
             # opened meanwhile take the number and be read as results.
@@ -116,33 +170,35 @@ class OrderedLoader:
             threads.shutdown(wait=True, cancel_futures=True)
         if processes:
             _stop_processes(processes, tasks)
-        if tasks is not None:
-            tasks.cancel_join_thread()
-            tasks.close()
+        for channel in [tasks, *controls]:
+            if channel is not None:
+                channel.cancel_join_thread()
+                channel.close()
         if not readers_in_use:
             _close_readers(results or [])
 
     # -- threads ----------------------------------------------------------------------
 
-    def _iterate_threads(self) -> Iterator[Any]:
+    def _iterate_threads(self, indices: list[int], number: int) -> Iterator[Any]:
         with self._lock:
-            if self._closed:
+            if self._stopped(number):
                 return
-            executor = concurrent.futures.ThreadPoolExecutor(
-                max_workers=self._workers, thread_name_prefix="kutils_sequence"
-            )
-            self._threads = executor
+            if self._threads is None:
+                self._threads = concurrent.futures.ThreadPoolExecutor(
+                    max_workers=self._workers, thread_name_prefix="kutils_sequence"
+                )
+            executor = self._threads
         pending: collections.deque[concurrent.futures.Future[Any]] = collections.deque()
         submitted = 0
         try:
-            for _ in range(len(self._indices)):
-                while submitted < len(self._indices) and len(pending) < self._max_queue_size:
+            for _ in range(len(indices)):
+                while submitted < len(indices) and len(pending) < self._max_queue_size:
                     with self._lock:
-                        if self._closed:
+                        if self._stopped(number):
                             return
-                        pending.append(
-                            executor.submit(self._sequence.__getitem__, self._indices[submitted])
-                        )
+                        future = executor.submit(self._sequence.__getitem__, indices[submitted])
+                        pending.append(future)
+                        self._pending.append(future)
                     submitted += 1
                 future = pending.popleft()
                 while True:
@@ -150,10 +206,12 @@ class OrderedLoader:
                         batch = future.result(timeout=_POLL_SECONDS)
                         break
                     except concurrent.futures.TimeoutError:
-                        if self._closed:
+                        if self._stopped(number):
                             return
                     except concurrent.futures.CancelledError:
                         return
+                with self._lock:
+                    self._pending = [f for f in self._pending if not f.done()]
                 yield batch
         finally:
             for future in pending:
@@ -161,39 +219,115 @@ class OrderedLoader:
 
     # -- processes --------------------------------------------------------------------
 
-    def _iterate_processes(self) -> Iterator[Any]:
-        payload = _pickle_sequence(self._sequence)
-        context = multiprocessing.get_context("spawn")
+    def _start_processes(self) -> None:
+        """Start the worker processes, each with the sequence (generation 0).
+
+        Spawned workers get it pickled. Forked workers inherit it: a sequence that
+        cannot be pickled (an open file in it) still works there, as in Keras 2.
+        """
+        payload: Any
+        forked = self._start_method == "fork"
+        if forked:
+            try:
+                payload = pickle.dumps(self._sequence, protocol=pickle.HIGHEST_PROTOCOL)
+            except Exception:
+                payload = _Inherited(self._sequence)
+        else:
+            check_main_guard()
+            payload = _pickle_sequence(self._sequence)
+        context = multiprocessing.get_context(self._start_method)
         readers: list[_ResultReader] = []
         with self._lock:
             if self._closed:
                 return
+            self._payload = payload if isinstance(payload, bytes) else None
+            self._started = True
             self._tasks = context.Queue()
             self._results = readers  # filled below; close() closes what is there
             for _ in range(self._workers):
                 # One results pipe per worker: the parent reads each one without blocking
                 # and knows which worker a half-received batch came from.
                 receiver, sender = context.Pipe(duplex=False)
-                process = context.Process(
+                # One control queue per worker: each must see every new sequence state.
+                control = context.Queue()
+                process = context.Process(  # type: ignore[attr-defined]
                     target=_worker_main,
-                    args=(payload, self._tasks, sender),
+                    args=(payload, self._tasks, control, sender),
                     name="kutils_sequence_worker",
                     daemon=True,
                 )
                 readers.append(_ResultReader(receiver, process))
+                self._controls.append(control)
                 try:
-                    process.start()
+                    with warnings.catch_warnings():
+                        # Python 3.12+ warns that forking a multi-threaded process may
+                        # deadlock the child: the trade-off Keras 2 made, documented.
+                        warnings.filterwarnings(
+                            "ignore", message=".*use of fork\\(\\) may lead to deadlocks"
+                        )
+                        process.start()
                 finally:
                     # The worker holds the only write end left, so its death is an end
                     # of file here and never a read that waits for bytes that cannot come.
                     sender.close()
                 self._processes.append(process)
-            tasks, processes = self._tasks, list(self._processes)
 
+    def _restart_processes(self) -> None:
+        """Fork the workers again (a sequence that cannot be pickled: Keras 2's way)."""
+        with self._lock:
+            processes, self._processes = self._processes, []
+            tasks, self._tasks = self._tasks, None
+            controls, self._controls = self._controls, []
+            readers, self._results = self._results or [], None
+            self._started = False
+        _stop_processes(processes, tasks)
+        for channel in [tasks, *controls]:
+            if channel is not None:
+                channel.cancel_join_thread()
+                channel.close()
+        _close_readers(readers)
+        self._start_processes()
+
+    def _refresh_sequence(self) -> None:
+        """Send the sequence's state to the live workers if it changed since last sent.
+
+        Keras 2 re-created its process pool each epoch so that workers saw what
+        ``on_epoch_end`` changed; re-pickling the sequence costs far less than starting
+        processes that import TensorFlow again.
+        """
+        if self._start_method == "fork":
+            try:
+                payload = pickle.dumps(self._sequence, protocol=pickle.HIGHEST_PROTOCOL)
+            except Exception:
+                self._restart_processes()  # the new children inherit the new state
+                return
+        else:
+            payload = _pickle_sequence(self._sequence)
+        with self._lock:
+            if self._closed or payload == self._payload:
+                return
+            self._payload = payload
+            self._generation += 1
+            for control in self._controls:
+                control.put((self._generation, payload))
+
+    def _iterate_processes(self, indices: list[int], number: int) -> Iterator[Any]:
+        if not self._started:
+            self._start_processes()
+        else:
+            self._refresh_sequence()
+        with self._lock:
+            if self._stopped(number):
+                return
+            tasks, processes = self._tasks, list(self._processes)
+            readers = list(self._results)
+            first = self._next_position
+            self._next_position += len(indices)
+            generation = self._generation
         try:
             with self._lock:
-                self._reading = not self._closed
-            yield from self._deliver(tasks, readers, processes)
+                self._reading = not self._stopped(number)
+            yield from self._deliver(tasks, readers, processes, indices, number, first, generation)
         finally:
             with self._lock:
                 self._reading = False
@@ -202,23 +336,31 @@ class OrderedLoader:
                 _close_readers(readers)
 
     def _deliver(
-        self, tasks: Any, readers: list[_ResultReader], processes: list[Any]
+        self,
+        tasks: Any,
+        readers: list[_ResultReader],
+        processes: list[Any],
+        indices: list[int],
+        number: int,
+        first: int,
+        generation: int,
     ) -> Iterator[Any]:
-        total = len(self._indices)
+        total = len(indices)
         submitted = 0
         ready: dict[int, tuple[bool, bytes]] = {}
-        for position in range(total):
-            while submitted < total and submitted - position < self._max_queue_size:
-                tasks.put((submitted, self._indices[submitted]))
+        for step in range(total):
+            position = first + step
+            while submitted < total and submitted - step < self._max_queue_size:
+                tasks.put((generation, first + submitted, indices[submitted]))
                 submitted += 1
             while position not in ready:
-                if self._closed:
+                if self._stopped(number):
                     return
                 self._wait(readers, processes)
                 # Exit codes first, reading second: all that a dead worker wrote is then
                 # in its pipe, so its last complete result (or start-up error) is used.
                 dead = [process for process in processes if process.exitcode is not None]
-                if not self._read(readers, ready):
+                if not self._read(readers, ready, first):
                     return
                 if position not in ready and dead:
                     raise _worker_died(dead[0])
@@ -230,7 +372,7 @@ class OrderedLoader:
                 self._reading = False
             yield batch
             with self._lock:
-                self._reading = not self._closed
+                self._reading = not self._stopped(number)
 
     def _wait(self, readers: list[_ResultReader], processes: list[Any]) -> None:
         """Wait up to _POLL_SECONDS for a result to arrive or a worker to end."""
@@ -242,8 +384,14 @@ class OrderedLoader:
             if not self._closed:  # else the pipes were closed under us
                 raise
 
-    def _read(self, readers: list[_ResultReader], ready: dict[int, tuple[bool, bytes]]) -> bool:
-        """Store the results that have arrived; False if the loader was closed meanwhile."""
+    def _read(
+        self, readers: list[_ResultReader], ready: dict[int, tuple[bool, bytes]], first: int
+    ) -> bool:
+        """Store the results that have arrived; False if the loader was closed meanwhile.
+
+        Results of positions before ``first`` belong to an earlier pass that was ended
+        early and are dropped.
+        """
         for reader in readers:
             # Reading never blocks: a reader takes what its pipe holds now and keeps a
             # half-received message for later, so a worker killed mid-send cannot stall
@@ -257,8 +405,54 @@ class OrderedLoader:
             for where, ok, value in messages:
                 if where < 0:  # the worker could not start
                     raise _rebuild_error(pickle.loads(value))
-                ready[where] = (ok, value)
+                if where >= first:
+                    ready[where] = (ok, value)
         return True
+
+
+def default_start_method() -> str:
+    """``fork`` where the platform has it (as Keras 2 on Linux), else ``spawn``."""
+    methods = multiprocessing.get_all_start_methods()
+    if sys.platform.startswith("linux") and "fork" in methods:
+        return "fork"
+    return "spawn"
+
+
+class _Inherited:
+    """A sequence handed to forked workers as an object (it cannot be pickled)."""
+
+    def __init__(self, sequence: Any) -> None:
+        self.sequence = sequence
+
+
+def check_main_guard() -> None:
+    """Raise when spawned workers would re-run a script that has no ``__main__`` guard.
+
+    A spawned worker imports the main script again; without
+    ``if __name__ == "__main__":`` it runs the script's training code too and fails.
+    Keras 2 forked on Linux, where such scripts worked.
+    """
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    if main is None or not path or getattr(main, "__spec__", None) is not None:
+        return  # interactive, or run with -m (spawn imports the module by name)
+    try:
+        with open(path, encoding="utf-8") as file:
+            tree = ast.parse(file.read())
+    except (OSError, SyntaxError, ValueError):
+        return
+    for node in tree.body:
+        if isinstance(node, ast.If) and "__name__" in ast.unparse(node.test):
+            return
+    msg = (
+        f"use_multiprocessing=True starts worker processes with 'spawn', which runs the "
+        f"main script {path!r} again in every worker, and it has no "
+        "`if __name__ == '__main__':` guard, so each worker would run the training "
+        "too. Put the script's top-level code (the model, fit, ...) under "
+        "`if __name__ == '__main__':`, or use start_method='fork' where the platform has "
+        "it (Linux), or use threads (use_multiprocessing=False)."
+    )
+    raise RuntimeError(msg)
 
 
 def _close_readers(readers: list[_ResultReader]) -> None:
@@ -465,22 +659,53 @@ def _send(writer: _FrameWriter, position: int, ok: bool, value: Any) -> None:
     writer.frame(_END)
 
 
-def _worker_main(payload: bytes, tasks: Any, sender: Any) -> None:
+def _worker_main(payload: Any, tasks: Any, control: Any, sender: Any) -> None:
     # Ctrl-C reaches the whole process group: the parent handles it and stops the workers.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     writer = _FrameWriter(sender.fileno())
     try:
-        sequence = pickle.loads(payload)
+        sequence = payload.sequence if isinstance(payload, _Inherited) else pickle.loads(payload)
     except BaseException as error:
         _send(writer, -1, False, _portable_error(error))
         return
     try:
-        _serve(sequence, tasks, writer)
+        _serve(_WorkerState(sequence, control), tasks, writer)
     except BrokenPipeError:  # the parent closed the results pipe: nobody wants more
         return
 
 
-def _serve(sequence: Any, tasks: Any, writer: _FrameWriter) -> None:
+class _WorkerState:
+    """A worker's copy of the sequence, replaced when the parent sends a newer state."""
+
+    def __init__(self, sequence: Any, control: Any) -> None:
+        self.sequence = sequence
+        self.error: tuple[bytes | None, str, str] | None = None
+        self.generation = 0
+        self._control = control
+
+    def update(self, wanted: int | None) -> bool:
+        """Take the states sent so far (waiting for ``wanted``); False if orphaned."""
+        parent = multiprocessing.parent_process()
+        while True:
+            try:
+                if wanted is not None and self.generation < wanted:
+                    generation, payload = self._control.get(timeout=_PARENT_CHECK_SECONDS)
+                else:
+                    generation, payload = self._control.get_nowait()
+            except queue.Empty:
+                if wanted is None or self.generation >= wanted:
+                    return True
+                if parent is not None and not parent.is_alive():
+                    return False
+                continue
+            self.generation = generation
+            try:
+                self.sequence, self.error = pickle.loads(payload), None
+            except Exception as error:
+                self.error = _portable_error(error)
+
+
+def _serve(state: _WorkerState, tasks: Any, writer: _FrameWriter) -> None:
     parent = multiprocessing.parent_process()
     while True:
         try:
@@ -492,9 +717,18 @@ def _serve(sequence: Any, tasks: Any, writer: _FrameWriter) -> None:
             continue
         if task is None:
             return
-        position, index = task
+        generation, position, index = task
+        # A newer state may have been sent since this task was queued: the task then
+        # belongs to a pass that ended early, and nobody reads its result.
+        if not state.update(generation):
+            return
+        if generation < state.generation:
+            continue
+        if state.error is not None:
+            _send(writer, position, False, state.error)
+            continue
         try:
-            batch = sequence[index]
+            batch = state.sequence[index]
         except Exception as error:
             _send(writer, position, False, _portable_error(error))
             continue

@@ -37,6 +37,7 @@ def make_route(
         sample_weight: Any = None,
         shuffle: Any = False,
         class_weight: Any = None,
+        steps_per_epoch: Any = None,
         **_: Any,
     ) -> Any:
         if not isinstance(x, sequence_class) or getattr(x, "num_batches", None) is None:
@@ -47,7 +48,9 @@ def make_route(
         if sample_weight is not None:
             _keras_compat.raise_unsupported_arg("sample_weights", "the sample weights", "PyDataset")
         adapter_class = legacy_sequence_adapter_class(check_options)
-        return adapter_class(x, class_weight=class_weight, shuffle=shuffle)
+        return adapter_class(
+            x, class_weight=class_weight, shuffle=shuffle, steps_per_epoch=steps_per_epoch
+        )
 
     return route
 
@@ -56,7 +59,7 @@ def make_route(
 def legacy_sequence_adapter_class(check_options: Callable[[Any, Any, Any], None]) -> Any:
     """The adapter class, made once from the installed Keras's ``PyDatasetAdapter``."""
     base = _keras_compat.py_dataset_adapter_class()
-    from kutils._loader import OrderedLoader
+    from kutils._loader import OrderedLoader, default_start_method
 
     class LegacySequenceAdapter(base):  # type: ignore[misc, valid-type]
         """PyDatasetAdapter with Keras 2 epoch semantics and kutils's own workers."""
@@ -65,7 +68,13 @@ def legacy_sequence_adapter_class(check_options: Callable[[Any, Any, Any], None]
         _kutils_rereads_length = True
         _kutils_owns_errors = True
 
-        def __init__(self, x: Any, class_weight: Any = None, shuffle: bool = False) -> None:
+        def __init__(
+            self,
+            x: Any,
+            class_weight: Any = None,
+            shuffle: bool = False,
+            steps_per_epoch: Any = None,
+        ) -> None:
             # PyDatasetAdapter.__init__ would build Keras's own enqueuer; kutils loads
             # batches with kutils._loader instead, so set the same fields here.
             self.py_dataset = x
@@ -85,63 +94,81 @@ def legacy_sequence_adapter_class(check_options: Callable[[Any, Any, Any], None]
                 "workers": int(workers),
                 "use_multiprocessing": bool(multiprocessing),
                 "max_queue_size": int(queue_size),
+                # fork on Linux, as Keras 2 did (unguarded scripts work); spawn elsewhere
+                # or when the sequence asks for it (start_method = "spawn").
+                "start_method": getattr(x, "start_method", None) or default_start_method(),
             }
             self._lock = threading.Lock()
-            self._loaders: set[Any] = set()
+            # One loader (one pool of workers) for the whole fit/evaluate/predict call,
+            # one pass of it per epoch; stopped by end_call() or close(final=True).
+            self._loader: Any = None
             self._error: BaseException | None = None
             self._finished = False
+            # With steps_per_epoch (validation_steps), an unshuffled stream goes on where
+            # the last pass stopped, as Keras 2's one validation stream did; nothing is
+            # read ahead without workers, so no batch is read that is not used.
+            self._steps = steps_per_epoch
+            self._stream_next = 0
 
         def _get_iterator(self) -> Any:
-            indices = list(range(self.py_dataset.num_batches))
+            count = self.py_dataset.num_batches
+            indices = list(range(count))
             if self.shuffle:
                 random.shuffle(indices)
+            elif self._steps and count:
+                start = self._stream_next % count
+                indices = indices[start:] + indices[:start]
             position = 0
             try:
-                # A loader stopped at an epoch end is replaced when Keras resumes this
-                # iterator (with steps_per_epoch, one iterator spans several epochs).
+                # A pass ended at an epoch end is followed by a new one when Keras
+                # resumes this iterator (with steps_per_epoch, one iterator spans epochs).
                 while position < len(indices):
-                    loader = self._open_loader(indices[position:])
+                    loader = self._use_loader()
                     batches = (
-                        iter(loader)
+                        loader.run(indices[position:])
                         if loader is not None
                         else (self.py_dataset[i] for i in indices[position:])
                     )
-                    try:
-                        for batch in batches:
-                            position += 1
-                            yield self._standardize_batch(batch)
-                    finally:
-                        if loader is not None:
-                            self._close_loader(loader)
+                    for batch in batches:
+                        self._stream_next = indices[position] + 1
+                        position += 1
+                        yield self._standardize_batch(batch)
                     if loader is None or self._finished:
                         return
             except Exception as error:
                 self._error = error
                 raise
 
-        def _open_loader(self, indices: list[int]) -> Any:
+        def _use_loader(self) -> Any:
             if not self._parallel:
                 return None
             with self._lock:
                 if self._finished:
                     msg = "This Sequence's workers were stopped after fit raised; start fit again."
                     raise RuntimeError(msg)
-                loader = OrderedLoader(self.py_dataset, indices, **self._options)
-                self._loaders.add(loader)
-                return loader
-
-        def _close_loader(self, loader: Any) -> None:
-            with self._lock:
-                self._loaders.discard(loader)
-            loader.close()
+                if self._loader is None or self._loader.closed:
+                    self._loader = OrderedLoader(self.py_dataset, [], **self._options)
+                return self._loader
 
         def close(self, final: bool = False) -> None:
-            """Stop every worker of this adapter; ``final`` forbids starting new ones."""
+            """End the pass in progress; ``final`` also stops the workers for good."""
             with self._lock:
                 if final:
                     self._finished = True
-                loaders, self._loaders = list(self._loaders), set()
-            for loader in loaders:
+                loader = self._loader
+                if final:
+                    self._loader = None
+            if loader is not None:
+                if final:
+                    loader.close()
+                else:
+                    loader.end_pass()
+
+        def end_call(self) -> None:
+            """The fit/evaluate/predict call is over: stop the workers (may start again)."""
+            with self._lock:
+                loader, self._loader = self._loader, None
+            if loader is not None:
                 loader.close()
 
         def pop_error(self) -> BaseException | None:
@@ -166,9 +193,11 @@ def legacy_sequence_adapter_class(check_options: Callable[[Any, Any, Any], None]
             dataset = tf.data.Dataset.from_generator(
                 self._get_iterator, output_signature=self._output_signature
             )
-            if self._parallel:
+            if self._parallel or self._steps:
                 # The workers prefetch; tf.data prefetching on top would pull batches
-                # of the next epoch before on_epoch_end has run.
+                # of the next epoch before on_epoch_end has run. With steps_per_epoch
+                # (validation_steps) and no workers, each batch is read when it is used,
+                # never one past (autotune off: it would inject a prefetch).
                 options = tf.data.Options()
                 options.autotune.enabled = False
                 options.threading.private_threadpool_size = 1

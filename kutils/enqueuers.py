@@ -217,7 +217,8 @@ class SequenceEnqueuer:
                 if not self.is_running():
                     return False
                 self.queue.all_tasks_done.wait(_POLL_SECONDS)
-        return True
+        # stop() drains the queue: an empty queue then means stopped, not consumed.
+        return self.is_running()
 
     def _batches(self) -> Iterator[Any]:
         """What get() yields: the hand-off queue's batches until stop, end or error."""

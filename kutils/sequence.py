@@ -56,10 +56,12 @@ class Sequence(_RoutedPyDataset):
         workers: how many workers load batches during ``fit``, ``evaluate`` and
             ``predict``. ``0`` or ``1`` loads them in the training loop's own thread
             (with TensorFlow's prefetching), as Keras 3 does.
-        use_multiprocessing: load batches in worker processes instead of threads. The
-            processes are started with ``spawn`` (safe next to TensorFlow's threads), so
-            the sequence must be picklable and its class importable by name: keep file
-            paths, not open files, in it.
+        use_multiprocessing: load batches in worker processes instead of threads. On
+            Linux they are forked, as in Keras 2 (scripts without a ``__main__`` guard
+            work); set ``start_method = "spawn"`` on the sequence (the only method on
+            macOS and Windows) to spawn them: the sequence must then be picklable, its
+            class importable by name, and the script guarded by
+            ``if __name__ == "__main__":``.
         max_queue_size: how many batches workers may load ahead of the model.
 
     Raises:
@@ -83,8 +85,12 @@ class Sequence(_RoutedPyDataset):
       the caller of ``fit`` with its own type and message (Keras 3 with TensorFlow turns
       it into ``tensorflow.errors.UnknownError`` or ``InvalidArgumentError``); the
       worker's traceback is attached as the cause.
-    * Worker threads and processes live for one epoch and are stopped and joined when
-      the epoch ends, or when ``fit`` raises, is stopped or is interrupted.
+    * Worker threads and processes live for one ``fit``/``evaluate``/``predict`` call
+      (a validation Sequence gets its own, kept across validation passes) and are
+      stopped and joined when the call returns, raises or is interrupted. After each
+      ``on_epoch_end`` worker processes get the sequence's new state (pickled again).
+    * When ``len()`` changes between epochs, callbacks get ``set_params`` with the new
+      ``steps`` before ``on_epoch_begin``, as in Keras 2.3.1.
     * Batches may hold lists of arrays (``([x1, x2], y)``): they reach Keras as tuples,
       which Keras 3 with TensorFlow needs.
 
@@ -114,6 +120,9 @@ class Sequence(_RoutedPyDataset):
     _workers: int = 1
     _use_multiprocessing: bool = False
     _max_queue_size: int = 10
+    #: How worker processes start: ``None`` forks on Linux (as Keras 2 did) and spawns
+    #: elsewhere; ``"spawn"`` or ``"forkserver"`` to choose (see docs/sequence.md).
+    start_method: str | None = None
     #: Keras 2.3.1 marks Sequences with this attribute (``training_utils.is_sequence``).
     use_sequence_api: bool = True
 

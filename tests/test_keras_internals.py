@@ -309,6 +309,29 @@ def test_canary_tensorflow_OwnedMultiDeviceIterator__devices_and__device_iterato
     assert [device for _, device in parts] == list(inner._devices)
 
 
+def test_canary_keras_callbacks_CallbackList_call_order_and_set_params():
+    # kutils hooks CallbackList: on_train_begin marks a fit, on_epoch_begin comes before
+    # the training EpochIterator.__iter__ (set_params there reaches every callback), and
+    # on_test_end (validation, inside fit) comes before on_train_end (the end of fit).
+    callback_list = _keras_compat.callback_list_class()
+    for name in _keras_compat.CALLBACK_LIST_METHODS:
+        assert callable(getattr(callback_list, name))
+    from keras.src.backend.tensorflow import trainer
+
+    fit = inspect.getsource(trainer.TensorFlowTrainer.fit)
+    begin = fit.index("callbacks.on_epoch_begin(epoch)")
+    assert (
+        begin
+        < fit.index("epoch_iterator.catch_stop_iteration()")
+        < fit.index("callbacks.on_train_end(")
+    )
+    assert "callbacks=callbacks" in fit  # validation's evaluate reuses fit's list
+    recorder = keras.callbacks.Callback()
+    callbacks = callback_list([recorder], steps=3, epochs=1, verbose=0)
+    callbacks.set_params({**callbacks.params, "steps": 5})
+    assert recorder.params["steps"] == 5
+
+
 # -- the supported Keras range --------------------------------------------------------------
 
 

@@ -303,3 +303,71 @@ def test_workers_killed_at_random_moments_never_hang_the_loader():
             loader.close()
     assert outcomes["died"] > 0, outcomes
     assert children() == before
+
+
+class StatefulBatches:
+    """Batch ``i`` is ``(pid, offset + i)``: who served it and the state it saw."""
+
+    def __init__(self, length=6):
+        self.length = length
+        self.offset = 0
+
+    def __len__(self):
+        return self.length
+
+    def __getitem__(self, index):
+        return os.getpid(), self.offset + index
+
+
+def test_passes_reuse_the_workers_and_see_the_new_state():
+    sequence = StatefulBatches()
+    loader = OrderedLoader(sequence, [], workers=2, use_multiprocessing=True, max_queue_size=2)
+    try:
+        first = list(loader.run(range(6)))
+        pids = {process.pid for process in loader._processes}
+        assert len(pids) == 2
+        assert [value for _, value in first] == list(range(6))
+        sequence.offset = 100  # as on_epoch_end would change it, in the parent
+        second = list(loader.run([5, 4, 3]))
+        assert [value for _, value in second] == [105, 104, 103]
+        # a pass ended early: the results it had queued are not delivered to the next
+        early = loader.run(range(6))
+        assert next(early)[1] == 100
+        loader.end_pass()
+        rest = [value for _, value in early]  # what had arrived, in order, and no more
+        assert rest == list(range(101, 101 + len(rest))) and len(rest) < 5
+        sequence.offset = 200
+        third = list(loader.run([0, 1, 2, 3]))
+        assert [value for _, value in third] == [200, 201, 202, 203]
+        # every pass was served by the two processes started for the first one
+        assert {pid for pid, _ in first + second + third} <= pids
+        assert {process.pid for process in loader._processes} == pids
+    finally:
+        loader.close()
+
+
+def test_passes_reuse_the_threads():
+    sequence = StatefulBatches()
+    loader = OrderedLoader(sequence, [], workers=2, use_multiprocessing=False, max_queue_size=2)
+    try:
+        assert [v for _, v in loader.run(range(3))] == [0, 1, 2]
+        executor = loader._threads
+        early = loader.run(range(6))
+        next(early)
+        loader.end_pass()
+        rest = [v for _, v in early]
+        assert rest == list(range(1, 1 + len(rest))) and len(rest) < 5
+        sequence.offset = 10
+        assert [v for _, v in loader.run([2, 0])] == [12, 10]
+        assert loader._threads is executor
+    finally:
+        loader.close()
+
+
+def test_unknown_start_method_is_rejected_with_what_was_received():
+    with pytest.raises(
+        ValueError, match=r"start_method must be one of .*Received: start_method='forked'"
+    ):
+        OrderedLoader(
+            [1], [0], workers=1, use_multiprocessing=True, max_queue_size=1, start_method="forked"
+        )

@@ -11,6 +11,8 @@ import multiprocessing
 import os
 import platform
 import signal
+import subprocess
+import sys
 import threading
 import time
 from multiprocessing import resource_tracker
@@ -177,6 +179,45 @@ class KilledMidSendSequence(ProcessSequence):
             kill_when_writing()
             return np.ones((rows, FEATURES), "float32"), np.ones((rows, 1), "float32")
         return batch
+
+
+class PidSequence(LoggingSequence):
+    """Also logs 'epoch pid' for every batch to ``<log>.pid`` (who served it)."""
+
+    workers = 2
+    use_multiprocessing = True
+
+    def __getitem__(self, index):
+        with open(f"{self.log_path}.pid", "a") as log:
+            log.write(f"{self.epoch} {os.getpid()}\n")
+        return super().__getitem__(index)
+
+
+def serving_pids(log):
+    """{epoch: set of pids that served a batch of that epoch}."""
+    pids: dict[int, set[int]] = {}
+    for line in Path(f"{log}.pid").read_text().splitlines():
+        epoch, pid = (int(v) for v in line.split())
+        pids.setdefault(epoch, set()).add(pid)
+    return pids
+
+
+class StepsRecorder(keras.callbacks.Callback):
+    """Records ``self.params['steps']`` and the batches seen in each epoch."""
+
+    def __init__(self):
+        super().__init__()
+        self.steps_at_begin, self.steps_at_end, self.batches = [], [], []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.steps_at_begin.append(self.params["steps"])
+        self.batches.append(0)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.batches[-1] += 1
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.steps_at_end.append(self.params["steps"])
 
 
 class CountingCallback(keras.callbacks.Callback):
@@ -428,6 +469,72 @@ def test_length_changing_between_epochs_is_read_each_epoch(tmp_path, cls):
     assert sorted(served(log, 2)) == [0, 1]
 
 
+@pytest.mark.parametrize(
+    "cls", [LoggingSequence, ThreadSequence, ProcessSequence], ids=["main", "threads", "process"]
+)
+def test_callbacks_see_the_new_steps_when_the_length_changes(tmp_path, cls):
+    seq = cls(tmp_path / "log", lengths=(3, 5, 2), batch_size=1)
+    recorder = StepsRecorder()
+    small_model().fit(seq, epochs=3, verbose=0, shuffle=False, callbacks=[recorder])
+    assert recorder.batches == [3, 5, 2]
+    assert recorder.steps_at_begin == [3, 5, 2]
+    assert recorder.steps_at_end == [3, 5, 2]
+
+
+def test_validation_length_change_leaves_training_steps_alone(tmp_path):
+    train = LoggingSequence(tmp_path / "train", lengths=(3,), batch_size=1)
+    validation = LoggingSequence(tmp_path / "val", lengths=(2, 4, 1), batch_size=1)
+    recorder = StepsRecorder()
+    small_model().fit(train, epochs=3, verbose=0, validation_data=validation, callbacks=[recorder])
+    assert recorder.steps_at_begin == [3, 3, 3]
+    assert recorder.steps_at_end == [3, 3, 3]
+
+
+def test_process_workers_start_once_per_fit_and_see_on_epoch_end(tmp_path):
+    log, val_log = tmp_path / "log", tmp_path / "val"
+    seq = PidSequence(log, lengths=(4,), reshuffle=True)
+    validation = PidSequence(val_log, lengths=(2,))
+    small_model().fit(seq, epochs=3, verbose=0, shuffle=False, validation_data=validation)
+    pids = serving_pids(log)
+    me = os.getpid()
+    workers = set().union(*pids.values()) - {me}  # the main process reads the shapes
+    assert len(workers) == 2  # the same two processes served all three epochs
+    assert all(pids[epoch] - {me} <= workers for epoch in (0, 1, 2))
+    val_workers = set().union(*serving_pids(val_log).values()) - {me}
+    assert len(val_workers) <= 2 and not val_workers & workers
+    assert sorted(served(val_log, 1)) == sorted(served(val_log, 2)) == [0, 1]
+    # the live workers got each epoch's reshuffled order (on_epoch_end ran in the parent)
+    for epoch in (1, 2):
+        rows = sorted((index, ids) for e, index, ids in read_log(log) if e == epoch)
+        order = np.arange(8)
+        for e in range(1, epoch + 1):
+            order = np.random.default_rng(e).permutation(order)
+        assert [i for _, ids in rows for i in ids] == order.tolist()
+    assert multiprocessing.active_children() == []
+
+
+def test_evaluate_and_predict_stop_their_process_workers(tmp_path):
+    before = worker_processes()
+    seq = PidSequence(tmp_path / "log", lengths=(3,))
+    model = small_model()
+    model.evaluate(seq, verbose=0)
+    assert worker_processes() == before
+    model.predict(seq, verbose=0)
+    assert worker_processes() == before
+    assert multiprocessing.active_children() == []
+
+
+def test_validation_steps_reads_one_stream_and_no_unused_batch_without_workers(tmp_path):
+    train = LoggingSequence(tmp_path / "train", lengths=(2,))
+    validation = LoggingSequence(tmp_path / "val", lengths=(6,))
+    validation.workers = 0
+    small_model().fit(train, epochs=4, verbose=0, validation_data=validation, validation_steps=2)
+    reads = [index for _, index, _ in read_log(tmp_path / "val")]
+    # batches 0 and 1 for the shapes, then each pass goes on where the last one stopped
+    # (Keras 2's one validation stream), wrapping at the end, and reads nothing more
+    assert reads == [0, 1, 0, 1, 2, 3, 4, 5, 0, 1]
+
+
 def test_steps_per_epoch_continues_through_the_sequence_with_threads(tmp_path):
     log = tmp_path / "log"
     seq = ThreadSequence(log, lengths=(4,))
@@ -515,10 +622,92 @@ def test_worker_killed_mid_send_raises_in_fit_and_leaves_no_process(tmp_path):
     assert multiprocessing.active_children() == []
 
 
-def test_unpicklable_sequence_with_processes_gets_a_clear_error(tmp_path):
+def test_unpicklable_sequence_with_spawned_processes_gets_a_clear_error(tmp_path):
     seq = UnpicklableSequence(tmp_path / "log")
+    seq.start_method = "spawn"
     with pytest.raises(TypeError, match=r"must be picklable.*Received: sequence="):
         small_model().fit(seq, epochs=1, verbose=0)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fork is the Linux default")
+def test_unpicklable_sequence_works_with_forked_processes_as_in_keras_2(tmp_path):
+    log = tmp_path / "log"
+    seq = UnpicklableSequence(log)
+    seq.reshuffle = True
+    small_model().fit(seq, epochs=2, verbose=0, shuffle=False)
+    rows = sorted((index, ids) for epoch, index, ids in read_log(log) if epoch == 1)
+    expected = np.random.default_rng(1).permutation(np.arange(8)).tolist()
+    assert [i for _, ids in rows for i in ids] == expected  # re-forked after on_epoch_end
+    assert multiprocessing.active_children() == []
+
+
+UNGUARDED_SCRIPT = """
+import numpy as np
+from keras.models import Sequential
+from keras.layers import Dense, Input
+from kutils import Sequence
+
+
+class DataGenerator(Sequence):
+    def __init__(self, n, batch_size=8):
+        self.n, self.batch_size = n, batch_size
+        self.indexes = np.arange(n)
+
+    def __len__(self):
+        return self.n // self.batch_size
+
+    def __getitem__(self, index):
+        ids = self.indexes[index * self.batch_size : (index + 1) * self.batch_size]
+        return ids[:, None].astype("float32") / self.n, (ids % 2).astype("float32")
+
+    def on_epoch_end(self):
+        np.random.shuffle(self.indexes)
+
+START
+
+model = Sequential([Input((1,)), Dense(1)])
+model.compile(optimizer="sgd", loss="mse")
+generator = DataGenerator(64)
+generator.workers = 6
+generator.use_multiprocessing = True
+model.fit(generator, validation_data=DataGenerator(32), epochs=2, verbose=0)
+print("TRAINED")
+"""
+
+
+def run_script(tmp_path, start):
+    script = tmp_path / "train.py"
+    script.write_text(UNGUARDED_SCRIPT.replace("START", start))
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)}
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=170,
+        env=env,
+        cwd=tmp_path,
+    )
+    return result, time.monotonic() - started
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fork is the Linux default")
+def test_unguarded_tutorial_script_with_process_workers_trains(tmp_path):
+    result, _ = run_script(tmp_path, "")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "TRAINED" in result.stdout
+
+
+@pytest.mark.slow
+def test_unguarded_script_with_spawn_fails_fast_naming_the_main_guard(tmp_path):
+    result, seconds = run_script(tmp_path, 'DataGenerator.start_method = "spawn"')
+    assert result.returncode != 0
+    assert "TRAINED" not in result.stdout
+    # kutils's own error from the parent, not a worker's crash blamed on memory
+    assert "has no `if __name__ == '__main__':` guard" in result.stderr
+    assert "out of memory" not in result.stderr
+    assert seconds < 120  # TensorFlow's import included; no worker ran the script
 
 
 def fit_returns(seq):
@@ -536,14 +725,30 @@ def fit_interrupted(seq):
         small_model().fit(seq, epochs=2, verbose=0, callbacks=[CountingCallback(interrupt_at=2)])
 
 
+class RaiseAtEpochEnd(keras.callbacks.Callback):
+    def on_epoch_end(self, epoch, logs=None):
+        raise ArithmeticError("a callback failed between epochs")
+
+
+def fit_callback_raises(seq):
+    validation = SuperInitSequence(
+        Path(seq.log_path).with_suffix(".v"), workers=seq.workers, use_multiprocessing=True
+    )
+    validation.use_multiprocessing = seq.use_multiprocessing
+    with pytest.raises(ArithmeticError):
+        small_model().fit(
+            seq, epochs=2, verbose=0, validation_data=validation, callbacks=[RaiseAtEpochEnd()]
+        )
+
+
 def fit_stopped_early(seq):
     small_model().fit(seq, epochs=2, verbose=0, callbacks=[CountingCallback(stop_at=2)])
 
 
 @pytest.mark.parametrize(
     "outcome",
-    [fit_returns, fit_raises, fit_interrupted, fit_stopped_early],
-    ids=["returns", "raises", "interrupted", "stopped-early"],
+    [fit_returns, fit_raises, fit_interrupted, fit_stopped_early, fit_callback_raises],
+    ids=["returns", "raises", "interrupted", "stopped-early", "callback-raises"],
 )
 def test_no_worker_process_left_after_fit(tmp_path, outcome):
     before = worker_processes()
@@ -555,8 +760,8 @@ def test_no_worker_process_left_after_fit(tmp_path, outcome):
 
 @pytest.mark.parametrize(
     "outcome",
-    [fit_returns, fit_raises, fit_interrupted, fit_stopped_early],
-    ids=["returns", "raises", "interrupted", "stopped-early"],
+    [fit_returns, fit_raises, fit_interrupted, fit_stopped_early, fit_callback_raises],
+    ids=["returns", "raises", "interrupted", "stopped-early", "callback-raises"],
 )
 def test_no_worker_thread_left_after_fit(tmp_path, outcome):
     seq = ThreadSequence(tmp_path / "log", lengths=(6,))
