@@ -118,6 +118,14 @@ def _private_module(name: str) -> Any:
         raise _missing(f"keras.src.{name}", "use it") from error
 
 
+def _private_attribute(module: str, name: str, purpose: str, *, call: bool = False) -> Any:
+    """``keras.src.<module>.<name>`` (callable when ``call``); KerasInternalsChanged if not."""
+    found = getattr(_private_module(module), name, None)
+    if found is None or (call and not callable(found)):
+        raise _missing(f"keras.src.{module}.{name}", purpose)
+    return found
+
+
 # ---------------------------------------------------------------------------------------
 # The routing point: Keras's choice of a data adapter for fit, evaluate and predict
 # ---------------------------------------------------------------------------------------
@@ -179,11 +187,7 @@ def epoch_iterator_class() -> Any:
 def _epoch_iterator_class() -> Any:
     # Unchecked: the routing install runs when a kutils input is made, also in worker
     # processes; the version is checked where the input reaches fit (in each route).
-    module = _private_module("trainers.epoch_iterator")
-    iterator_class = getattr(module, "EpochIterator", None)
-    if iterator_class is None:
-        raise _missing("keras.src.trainers.epoch_iterator.EpochIterator", "drive fit")
-    return iterator_class
+    return _private_attribute("trainers.epoch_iterator", "EpochIterator", "drive fit")
 
 
 @once_per_process
@@ -447,10 +451,9 @@ def install_hdf5_streaming() -> None:
 def py_dataset_adapter_class() -> Any:
     """``PyDatasetAdapter``, checked for the methods kutils's Sequence adapter overrides."""
     check_keras_version(_FIT_FEATURE)
-    module = _private_module("trainers.data_adapters.py_dataset_adapter")
-    base = getattr(module, "PyDatasetAdapter", None)
-    if base is None:
-        raise _missing("PyDatasetAdapter", "feed a Sequence to fit")
+    base = _private_attribute(
+        "trainers.data_adapters.py_dataset_adapter", "PyDatasetAdapter", "feed a Sequence to fit"
+    )
     for name in ("_standardize_batch", "on_epoch_begin", "on_epoch_end", "get_tf_dataset"):
         if not hasattr(base, name):
             raise _missing(f"PyDatasetAdapter.{name}", "feed a Sequence to fit")
@@ -460,29 +463,33 @@ def py_dataset_adapter_class() -> Any:
 def tf_dataset_adapter_class() -> Any:
     """``TFDatasetAdapter``, the base of the adapter of inputs read in shards."""
     check_keras_version(_FIT_FEATURE)
-    module = _private_module("trainers.data_adapters.tf_dataset_adapter")
-    base = getattr(module, "TFDatasetAdapter", None)
-    if base is None:
-        raise _missing("TFDatasetAdapter", "read inputs in shards across workers")
-    return base
+    return _private_attribute(
+        "trainers.data_adapters.tf_dataset_adapter",
+        "TFDatasetAdapter",
+        "read inputs in shards across workers",
+    )
 
 
 def tensor_spec_of_batches(batches: list[Any]) -> Any:
     """Keras's ``data_adapter_utils.get_tensor_spec``: the common spec of ``batches``."""
     check_keras_version(_FIT_FEATURE)
-    utils = _private_module("trainers.data_adapters.data_adapter_utils")
-    if not callable(getattr(utils, "get_tensor_spec", None)):
-        raise _missing("data_adapter_utils.get_tensor_spec", "learn a Sequence's batch spec")
-    return utils.get_tensor_spec(batches)
+    get_tensor_spec = _private_attribute(
+        "trainers.data_adapters.data_adapter_utils",
+        "get_tensor_spec",
+        "learn a Sequence's batch spec",
+        call=True,
+    )
+    return get_tensor_spec(batches)
 
 
 def batches_for_tensor_spec() -> int:
     """How many batches Keras reads to learn a PyDataset's spec (NUM_BATCHES_FOR_TENSOR_SPEC)."""
     check_keras_version(_FIT_FEATURE)
-    utils = _private_module("trainers.data_adapters.data_adapter_utils")
-    count = getattr(utils, "NUM_BATCHES_FOR_TENSOR_SPEC", None)
-    if count is None:
-        raise _missing("data_adapter_utils.NUM_BATCHES_FOR_TENSOR_SPEC", "learn a batch spec")
+    count = _private_attribute(
+        "trainers.data_adapters.data_adapter_utils",
+        "NUM_BATCHES_FOR_TENSOR_SPEC",
+        "learn a batch spec",
+    )
     return int(count)
 
 
@@ -515,10 +522,9 @@ _IDENTIFIER_FEATURE = "custom-object string look-ups"
 def identifier_getter(module: str) -> Callable[..., Any]:
     """``keras.src.<module>.get`` (module one of IDENTIFIER_MODULES)."""
     check_keras_version(_IDENTIFIER_FEATURE)
-    found = getattr(_private_module(module), "get", None)
-    if not callable(found):
-        raise _missing(f"keras.src.{module}.get", "make string identifiers find custom objects")
-    return found
+    return _private_attribute(
+        module, "get", "make string identifiers find custom objects", call=True
+    )
 
 
 def replace_identifier_getter(module: str, getter: Callable[..., Any]) -> None:
@@ -630,11 +636,7 @@ def node_inbound(node: Any) -> list[tuple[Any, int, int]]:
 def functional_class() -> Any:
     """``keras.src.models.functional.Functional``, the class of graph networks."""
     check_keras_version(_GRAPH_FEATURE)
-    module = _private_module("models.functional")
-    found = getattr(module, "Functional", None)
-    if found is None:
-        raise _missing("keras.src.models.functional.Functional", "read the model graph")
-    return found
+    return _private_attribute("models.functional", "Functional", "read the model graph")
 
 
 def graph_nodes_by_depth(model: Any) -> dict[int, list[Any]] | None:
@@ -823,11 +825,9 @@ def unscale_loss_for_distribution_function() -> Callable[[Any], Any]:
     gradients across replicas averages them); this undoes it for the loss log.
     """
     check_keras_version(_PARALLEL_FEATURE)
-    module = _private_module("losses.loss")
-    found = getattr(module, "unscale_loss_for_distribution", None)
-    if not callable(found):
-        raise _missing("keras.src.losses.loss.unscale_loss_for_distribution", "log the loss")
-    return found
+    return _private_attribute(
+        "losses.loss", "unscale_loss_for_distribution", "log the loss", call=True
+    )
 
 
 # Keras's TensorFlow trainer builds the model before fit/evaluate from the first
