@@ -457,7 +457,7 @@ def check_main_guard() -> None:
 
 def _close_readers(readers: list[_ResultReader]) -> None:
     for reader in readers:
-        reader.connection.close()
+        reader.close()
 
 
 def _pickle_sequence(sequence: Any) -> bytes:
@@ -546,12 +546,25 @@ class _ResultReader:
         self.process = process
         self.at_end = False
         self._fd = connection.fileno()
+        # close() can come from the thread that stops the loader and from the iterating
+        # generator's cleanup at once: the descriptor must be closed exactly once, or the
+        # second close fails (EBADF) or closes a file opened meanwhile with that number.
+        self._close_lock = threading.Lock()
+        self._closed = False
         os.set_blocking(self._fd, False)
         self._header = bytearray()
         self._payload: bytearray | None = None
         self._filled = 0
         self._message: tuple[int, bool] | None = None
         self._parts: list[bytearray] = []
+
+    def close(self) -> None:
+        """Close the pipe once, whichever threads call this and how often."""
+        with self._close_lock:
+            if self._closed:
+                return
+            self._closed = True
+            self.connection.close()
 
     def read_available(self) -> list[tuple[int, bool, bytes]]:
         """The messages completed by the bytes the pipe holds now (maybe none)."""

@@ -8,6 +8,7 @@ same fault under ``fit`` is in test_sequence.py.
 from __future__ import annotations
 
 import fcntl
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -255,6 +256,40 @@ def test_close_from_another_thread_ends_the_iteration_and_frees_everything():
     assert len(got) < 100
     assert all(reader.connection.closed for reader in loader._results)
     assert children() == before
+
+
+def test_a_results_pipe_closed_from_several_threads_at_once_is_closed_once():
+    """stop() in one thread and the iterating generator's cleanup in another both close
+    the readers; a second os.close of the number fails with EBADF (seen in CI) or closes
+    a file opened meanwhile. Tiny switch intervals make the threads interleave."""
+    from kutils._loader import _ResultReader
+
+    errors: list[BaseException] = []
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        for _ in range(300):
+            receiver, sender = multiprocessing.Pipe(duplex=False)
+            reader = _ResultReader(receiver, None)
+            barrier = threading.Barrier(6)
+
+            def close(reader=reader, barrier=barrier):
+                barrier.wait(BOUND)
+                try:
+                    reader.close()
+                except BaseException as error:  # collected for the assert below
+                    errors.append(error)
+
+            threads = [threading.Thread(target=close) for _ in range(6)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(BOUND)
+            sender.close()
+            assert receiver.closed
+    finally:
+        sys.setswitchinterval(interval)
+    assert errors == []
 
 
 class MediumBatches:
