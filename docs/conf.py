@@ -27,3 +27,50 @@ napoleon_google_docstring = True
 napoleon_custom_sections = [("Differences", "notes_style"), ("Threads", "notes_style")]
 html_theme = "furo"
 html_title = f"kutils {release}"
+
+# -- Translations ----------------------------------------------------------------------
+# English is the single source. The Japanese, Chinese and Korean sites are built from the
+# gettext catalogues under docs/locale/<lang>/LC_MESSAGES/ (one per page): a sentence
+# changed in English shows in English on those sites until its catalogue entry is
+# translated again, and tests/test_translations.py fails until then. `nox -s translations`
+# updates the catalogues; `nox -s docs` builds the four sites.
+locale_dirs = ["locale/"]
+gettext_compact = False
+gettext_uuid = False
+gettext_last_translator = "The kutils developers"
+gettext_language_team = "The kutils developers"
+
+# Each language's site: its folder under the English one, and its name in that language.
+SITES = {"en": "", "ja": "ja/", "zh_CN": "zh_CN/", "ko": "ko/"}
+LANGUAGE_NAMES = {"en": "English", "ja": "日本語", "zh_CN": "中文", "ko": "한국어"}
+READ_THIS_IN = {
+    "en": "Read this in:",
+    "ja": "この文書を他の言語で読む:",
+    "zh_CN": "阅读其他语言版本：",
+    "ko": "다른 언어로 읽기:",
+}
+
+
+def language_links(current: str, pagename: str) -> str:
+    """The "Read this in" line: links to this page on the other three sites."""
+    # From this page up to the English site's root, then down to the other language's page.
+    up = "../" * pagename.count("/") + ("../" if SITES[current] else "")
+    links = [
+        f'<a href="{up}{SITES[language]}{pagename}.html" hreflang="{language.replace("_", "-")}"'
+        f' lang="{language.replace("_", "-")}">{LANGUAGE_NAMES[language]}</a>'
+        for language in SITES
+        if language != current
+    ]
+    return f'<p class="kutils-languages">{READ_THIS_IN[current]} {" / ".join(links)}</p>\n'
+
+
+def _add_language_links(app, pagename, templatename, context, doctree):
+    if doctree is None or "body" not in context:
+        return  # the search and index pages have no page to translate
+    current = app.config.language if app.config.language in SITES else "en"
+    context["body"] = language_links(current, pagename) + context["body"]
+
+
+def setup(app):
+    app.connect("html-page-context", _add_language_links)
+    return {"parallel_read_safe": True}
