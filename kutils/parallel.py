@@ -42,9 +42,15 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import keras
-import tensorflow as tf
 
-from kutils import _keras_compat
+from kutils import _keras_compat, _requirements
+
+# Without TensorFlow, importing this module is the first use: kutils' clear error (an
+# ImportError naming the installed state and the install commands), not a bare
+# ModuleNotFoundError.
+_requirements.require_tensorflow("kutils.parallel")
+
+import tensorflow as tf  # noqa: E402 - after the check above
 
 if TYPE_CHECKING:
     from kutils import _shards

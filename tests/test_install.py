@@ -347,7 +347,15 @@ CLEAR_ERROR_AT_FIRST_CALL = """
         caught = {"type": type(error).__name__, "name": error.name, "message": str(error)}
     else:
         caught = None
-    print(json.dumps({"caught": caught, "tensorflow_imported": "tensorflow" in sys.modules}))
+    try:
+        import kutils.parallel
+    except ImportError as error:
+        module = {"type": type(error).__name__, "message": str(error)}
+    else:
+        module = None
+    print(json.dumps({
+        "caught": caught, "module": module, "tensorflow_imported": "tensorflow" in sys.modules
+    }))
 """
 
 
@@ -374,6 +382,9 @@ def test_without_tensorflow_data_parallel_raises_clear_error_at_first_call(
     assert str(no_tensorflow_venv.python.parent) in message
     for command in ('"tensorflow>=2.16"', '"tensorflow-cpu>=2.16"', '"tensorflow[and-cuda]>=2.16"'):
         assert command in message
+    assert out["module"] is not None, "kutils.parallel imported without TensorFlow"
+    assert out["module"]["type"] == "TensorFlowRequiredError"
+    assert out["module"]["message"].startswith("kutils.parallel needs TensorFlow 2.16 or newer")
     assert not out["tensorflow_imported"]
 
 
