@@ -174,8 +174,8 @@ def normalize(x: Any, axis: int = -1, order: float = 2) -> np.ndarray:
 
     Returns:
         A new numpy array of the same shape (a 1-D input gives shape ``(1, n)``, as in
-        Keras 2). float32 and float16 inputs keep their dtype; integer inputs give
-        float64.
+        Keras 2). Floating-point inputs (float16, float32, float64) keep their dtype;
+        integer inputs give float64.
 
     Raises:
         ValueError: ``axis`` is outside the array's dimensions.
