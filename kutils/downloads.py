@@ -137,8 +137,8 @@ def get_file(
         headers: extra HTTP request headers (an ``Authorization`` token, say).
 
     Returns:
-        The path of the downloaded file, as Keras 2.3.1 returned it: with ``untar=True``,
-        ``cache_subdir/fname`` (the archive is ``fname + '.tar.gz'``); with
+        The path of the downloaded file, as Keras 2.3.1 returned it. With ``untar=True``
+        that is ``cache_subdir/fname`` (the archive is ``fname + '.tar.gz'``); with
         ``extract=True``, the path of the archive itself, extracted beside it.
 
     Raises:

@@ -210,8 +210,8 @@ def predict_generator(
         verbose: 0 silent, 1 progress bar.
 
     Returns:
-        The predictions, concatenated over the batches: an array, or a list of arrays
-        for a model with several outputs.
+        The predictions concatenated over the batches, as an array (a list of arrays
+        for a model with several outputs).
 
     Raises:
         ValueError: ``steps`` is missing for a generator.

@@ -244,8 +244,9 @@ def migrate_source(text: str) -> tuple[str, list[tuple[int, str]], int]:
     """Rewrite the Python source ``text``.
 
     Returns:
-        ``(new_text, findings, changes)``: the rewritten text, ``(line, message)`` for
-        each thing left to do by hand, and the number of spans rewritten.
+        The tuple ``(new_text, findings, changes)``, that is the rewritten text,
+        ``(line, message)`` for each thing left to do by hand, and the number of spans
+        rewritten.
 
     Raises:
         SyntaxError: ``text`` is not valid Python.

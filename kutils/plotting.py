@@ -228,8 +228,8 @@ def plot_model(
         dpi: dots per inch of raster formats.
 
     Returns:
-        When IPython is installed: an ``IPython.display.Image`` of the file for png,
-        jpg, jpeg, gif and webp, an ``IPython.display.SVG`` for svg; otherwise (and for
+        An ``IPython.display.Image`` of the file for png, jpg, jpeg, gif and webp, or an
+        ``IPython.display.SVG`` for svg, when IPython is installed; otherwise (and for
         pdf, dot and other formats) None.
 
     Raises:

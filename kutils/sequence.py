@@ -147,7 +147,7 @@ class Sequence(_RoutedPyDataset):
             index: position of the batch in the Sequence.
 
         Returns:
-            A batch: ``(x, y)`` or ``(x, y, sample_weight)``.
+            A batch, ``(x, y)`` or ``(x, y, sample_weight)``.
         """
         msg = f"{type(self).__name__} must implement __getitem__(index) returning a batch."
         raise NotImplementedError(msg)
