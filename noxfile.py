@@ -22,8 +22,7 @@ TEST_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", "KERAS_BACKEND": "tensorflow"}
 @nox.session
 def tests(session: nox.Session) -> None:
     """Run the test suite: ``nox -s tests`` (pass pytest options after ``--``)."""
-    # docs: the translation tests build the catalogue template and a translated site.
-    session.install("-e", ".[test,docs,tensorflow]")
+    session.install("-e", ".[test,tensorflow]")
     session.run("pytest", *session.posargs, env=TEST_ENV)
 
 
