@@ -159,6 +159,15 @@ def test_the_japanese_site_renders_the_translation(japanese_site):
         assert re.search(r'<html[^>]* lang="ja"', html_text), "the page does not say it is Japanese"
 
 
+def test_the_theme_words_are_translated_too(japanese_site):
+    """Next, Previous ... come from the theme; docs/locale/<lang>/LC_MESSAGES/sphinx.po
+    translates the ones furo and Sphinx leave in English."""
+    html_text = (japanese_site / "sequence.html").read_text(encoding="utf-8")
+    for message in _read(DOCS / "locale" / "ja" / "LC_MESSAGES" / "sphinx.po"):
+        if message.id:
+            assert message.string and message.string in html_text, message.id
+
+
 def test_each_page_links_the_other_three_languages(japanese_site):
     for page in ("index", "sequence"):
         html = (japanese_site / f"{page}.html").read_text(encoding="utf-8")
