@@ -498,7 +498,9 @@ def test_process_workers_start_once_per_fit_and_see_on_epoch_end(tmp_path):
     pids = serving_pids(log)
     me = os.getpid()
     workers = set().union(*pids.values()) - {me}  # the main process reads the shapes
-    assert len(workers) == 2  # the same two processes served all three epochs
+    # The same (at most two) processes served all three epochs: workers restarted per
+    # epoch would show up to six. Under load one worker may take every task, so one is fine.
+    assert 1 <= len(workers) <= 2, pids
     assert all(pids[epoch] - {me} <= workers for epoch in (0, 1, 2))
     val_workers = set().union(*serving_pids(val_log).values()) - {me}
     assert len(val_workers) <= 2 and not val_workers & workers
