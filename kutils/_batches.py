@@ -34,6 +34,24 @@ def lists_to_tuples(value: Any) -> Any:
     return value
 
 
+def whole_batch_rows(
+    index: int, batch_size: int, num_rows: int, order: Any, shuffle: Any
+) -> list[tuple[int, int]] | None:
+    """The rows of batch ``index`` of a row source that reads batches whole, else None.
+
+    Whole batches are read in file order (``order`` is None) and with
+    ``shuffle == "batch"``, where ``order`` permutes the complete batches (a last, partial
+    batch keeps its place). Other shuffles choose rows in their own way: None.
+    """
+    if order is None:
+        chosen = index
+    elif shuffle == "batch":
+        chosen = int(order[index]) if index < len(order) else index
+    else:
+        return None
+    return [(chosen * batch_size, min((chosen + 1) * batch_size, num_rows))]
+
+
 def register_row_source(family: str, convert: RowConverter) -> None:
     """Register ``convert(x, y, sample_weight, batch_size, shuffle)`` -> row source or None."""
     _row_sources[family] = convert

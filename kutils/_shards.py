@@ -422,11 +422,10 @@ class _NumpyRows:
 
     def _batch_rows(self, index: int) -> list[tuple[int, int]]:
         n, batch = self._num_rows, self.batch_size
-        if self._order is None:
-            return [(index * batch, min((index + 1) * batch, n))]
-        if self.shuffle == "batch":
-            chosen = int(self._order[index]) if index < len(self._order) else index
-            return [(chosen * batch, min((chosen + 1) * batch, n))]
+        whole = _batches.whole_batch_rows(index, batch, n, self._order, self.shuffle)
+        if whole is not None:
+            return whole
+        assert self._order is not None  # no order: whole batches, returned above
         rows = sorted(int(row) for row in self._order[index * batch : (index + 1) * batch])
         runs: list[tuple[int, int]] = []
         for row in rows:

@@ -194,11 +194,10 @@ class HDF5Dataset(keras.utils.PyDataset):
     def _batch_rows(self, index: int) -> list[tuple[int, int]]:
         """The rows of batch ``index``: runs ``[a, b)`` of window rows, increasing."""
         n, batch = self._num_rows, self.batch_size
-        if self._order is None:
-            return [(index * batch, min((index + 1) * batch, n))]
-        if self.shuffle == "batch":
-            chosen = int(self._order[index]) if index < len(self._order) else index
-            return [(chosen * batch, min((chosen + 1) * batch, n))]
+        whole = _batches.whole_batch_rows(index, batch, n, self._order, self.shuffle)
+        if whole is not None:
+            return whole
+        assert self._order is not None  # no order: whole batches, returned above
         low, high = index * batch, min((index + 1) * batch, n)
         offsets = self._offsets
         first = int(np.searchsorted(offsets, low, side="right")) - 1
