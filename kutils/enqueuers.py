@@ -27,6 +27,7 @@ import numbers
 import queue
 import random
 import threading
+import time
 import warnings
 from collections.abc import Iterator
 from typing import Any
@@ -133,27 +134,33 @@ class SequenceEnqueuer:
     def stop(self, timeout: float | None = None) -> None:
         """Stop the workers and the background thread and wait for them.
 
-        Worker threads finish the batch they are loading; worker processes get
-        ``_loader``'s grace period and are then terminated. A ``get()`` generator in use
-        ends at its next batch. Calling ``stop()`` twice, or before ``start()``, does
-        nothing.
+        Worker threads and processes get ``timeout`` seconds (``None``: a grace period
+        of 2 seconds) to finish the batch they are loading. Then a worker process is
+        terminated, and a worker thread still inside ``__getitem__`` or the generator
+        is left to return on its own: it is a daemon thread and does not keep the
+        process alive. A ``get()`` generator in use ends at its next batch. Calling
+        ``stop()`` twice, or before ``start()``, does nothing.
 
         Args:
-            timeout: at most how many seconds to wait for the background thread
-                (``None``: until it ends), as ``threading.Thread.join``.
+            timeout: at most how many seconds to wait (``None``: until the background
+                thread ends), as ``threading.Thread.join``. A source that never returns
+                cannot make ``stop`` wait longer than this (plus up to a few seconds
+                to terminate stuck worker processes).
         """
         if self.stop_signal is None:
             return
+        deadline = None if timeout is None else time.monotonic() + timeout
         self.stop_signal.set()
         self._cancel()
         with self._lock:
             loader = self._loader
         if loader is not None:
-            loader.close()
+            loader.close(timeout)
         if self.queue is not None:
             _drain(self.queue)
         if self.run_thread is not None and self.run_thread is not threading.current_thread():
-            self.run_thread.join(timeout)
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            self.run_thread.join(left)
 
     def get(self) -> Iterator[Any]:
         """A generator of the batches; implemented by subclasses."""
@@ -505,9 +512,12 @@ class _GeneratorSource:
                 if self._cancelled:
                     raise _Cancelled
                 self._turns.wait(_POLL_SECONDS)
-            try:
-                return self._next()
-            finally:
+        # Only this position's thread runs now. next() is called without the lock, so
+        # a generator stuck inside it cannot block cancel() and with it stop().
+        try:
+            return self._next()
+        finally:
+            with self._turns:
                 self._turn += 1
                 self._turns.notify_all()
 
