@@ -33,7 +33,7 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from typing import Any
 
 from kutils._loader_wire import Inherited, ResultReader, rebuild_error
@@ -115,7 +115,16 @@ class OrderedLoader:
     def start_method(self) -> str:
         return self._start_method
 
-    def run(self, indices: Sequence[int]) -> Iterator[Any]:
+    @property
+    def max_queue_size(self) -> int:
+        """How many batches the workers may load ahead; may change between passes."""
+        return self._max_queue_size
+
+    @max_queue_size.setter
+    def max_queue_size(self, value: int) -> None:
+        self._max_queue_size = max(1, value)
+
+    def run(self, indices: Sequence[int]) -> Generator[Any, None, None]:
         """One pass over ``indices`` on this loader's workers (started on first use)."""
         with self._lock:
             self._pass += 1
@@ -177,7 +186,7 @@ class OrderedLoader:
 
     # -- threads ----------------------------------------------------------------------
 
-    def _iterate_threads(self, indices: list[int], number: int) -> Iterator[Any]:
+    def _iterate_threads(self, indices: list[int], number: int) -> Generator[Any, None, None]:
         with self._lock:
             if self._stopped(number):
                 return
@@ -307,7 +316,7 @@ class OrderedLoader:
             for control in self._controls:
                 control.put((self._generation, payload))
 
-    def _iterate_processes(self, indices: list[int], number: int) -> Iterator[Any]:
+    def _iterate_processes(self, indices: list[int], number: int) -> Generator[Any, None, None]:
         if not self._started:
             self._start_processes()
         else:

@@ -259,9 +259,11 @@ class OrderedEnqueuer(SequenceEnqueuer):
     the indices in a new random order each epoch with ``shuffle=True``), then calls
     ``sequence.on_epoch_end()`` and starts the next epoch, until ``stop()``. As in Keras
     2.3.1, ``on_epoch_end`` runs on the enqueuer's background thread as soon as
-    ``get()`` has handed out the last batch of the epoch, ``len(sequence)`` is read again
-    at the start of every epoch, and process workers are started afresh for every
-    epoch, so they see what ``on_epoch_end`` changed.
+    ``get()`` has handed out the last batch of the epoch, and ``len(sequence)`` is read
+    again at the start of every epoch. Worker processes live from ``start()`` to
+    ``stop()``; before each epoch they get the sequence again (pickled) when
+    ``on_epoch_end`` changed it, so they see what it changed. (Keras 2.3.1 started a
+    new pool every epoch for that.)
 
     An exception raised by ``__getitem__``, ``__len__`` or ``on_epoch_end`` stops the
     enqueuer and is raised by ``get()`` with its own type (from a worker process, with
@@ -315,41 +317,58 @@ class OrderedEnqueuer(SequenceEnqueuer):
         return self._batches()
 
     def _run(self) -> None:
-        while self.is_running():
-            length = len(self.sequence)
-            if length <= 0:
-                msg = (
-                    "OrderedEnqueuer needs a sequence with at least one batch, but "
-                    f"len(sequence) is {length}. Received: sequence={self.sequence!r}"
-                )
-                raise ValueError(msg)
-            indices = list(range(length))
-            if self.shuffle:
-                random.shuffle(indices)
-            ahead = self.max_queue_size if self.max_queue_size > 0 else length
-            loader = self._open_loader(self.sequence, indices, ahead)
-            if loader is None:
-                return
-            try:
-                for index, batch in zip(indices, loader, strict=False):
-                    if batch is None:
-                        msg = (
-                            f"sequence[{index}] returned None instead of a batch. Keras 2 "
-                            "skipped such batches silently, which shifted every later "
-                            "batch into the wrong epoch step; return the batch, or "
-                            "leave the index out of len(sequence)."
-                        )
-                        raise ValueError(msg)
-                    if not self._put(("batch", batch)):
-                        return
-            finally:
-                self._close_loader(loader)
-            # A loader closed by stop() ends early without an error.
-            if not self._wait_until_consumed():
-                return
-            on_epoch_end = getattr(self.sequence, "on_epoch_end", None)
-            if on_epoch_end is not None:  # a plain object with __len__/__getitem__
-                on_epoch_end()
+        # One loader, so one set of workers, from start() to stop(): a worker process
+        # gets the sequence's new state (pickled) before the epoch after on_epoch_end
+        # changed it, instead of being started again.
+        loader = self._open_loader(self.sequence, [], max(1, self.max_queue_size))
+        if loader is None:
+            return
+        try:
+            while self.is_running():
+                indices = self._epoch_indices()
+                loader.max_queue_size = self.max_queue_size or len(indices)
+                if not self._hand_over_epoch(loader, indices):
+                    return
+                if not self._wait_until_consumed():
+                    return
+                on_epoch_end = getattr(self.sequence, "on_epoch_end", None)
+                if on_epoch_end is not None:  # a plain object with __len__/__getitem__
+                    on_epoch_end()
+        finally:
+            self._close_loader(loader)
+
+    def _epoch_indices(self) -> list[int]:
+        length = len(self.sequence)
+        if length <= 0:
+            msg = (
+                "OrderedEnqueuer needs a sequence with at least one batch, but "
+                f"len(sequence) is {length}. Received: sequence={self.sequence!r}"
+            )
+            raise ValueError(msg)
+        indices = list(range(length))
+        if self.shuffle:
+            random.shuffle(indices)
+        return indices
+
+    def _hand_over_epoch(self, loader: OrderedLoader, indices: list[int]) -> bool:
+        """Put one epoch's batches in the hand-off queue; False if stopped meanwhile."""
+        batches = loader.run(indices)
+        try:
+            for index, batch in zip(indices, batches, strict=False):
+                if batch is None:
+                    msg = (
+                        f"sequence[{index}] returned None instead of a batch. Keras 2 "
+                        "skipped such batches silently, which shifted every later "
+                        "batch into the wrong epoch step; return the batch, or "
+                        "leave the index out of len(sequence)."
+                    )
+                    raise ValueError(msg)
+                if not self._put(("batch", batch)):
+                    return False
+        finally:
+            batches.close()
+        # A loader closed by stop() ends the pass early without an error.
+        return self.is_running()
 
 
 class GeneratorEnqueuer(SequenceEnqueuer):

@@ -624,3 +624,20 @@ def test_a_thread_stuck_in_the_source_does_not_keep_the_process_alive(tmp_path, 
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip() == "stopped"
     assert time.monotonic() - started < 30  # the source stays stuck for 60 s
+
+
+def test_process_workers_live_across_epochs_and_see_on_epoch_end():
+    """One set of worker processes for the whole run (not a new pool every epoch), and
+    each epoch's batches still carry the state on_epoch_end left."""
+    enqueuer = OrderedEnqueuer(EpochSequence(4), use_multiprocessing=True)
+    enqueuer.start(workers=2, max_queue_size=2)
+    try:
+        batches = take(enqueuer, 3 * 4)
+    finally:
+        enqueuer.stop()
+    assert [(epoch, index) for epoch, index, _ in batches] == [
+        (epoch, index) for epoch in range(3) for index in range(4)
+    ]
+    pids = {pid for _, _, pid in batches}
+    assert os.getpid() not in pids
+    assert len(pids) <= 2, f"{len(pids)} worker processes served 3 epochs with workers=2"
