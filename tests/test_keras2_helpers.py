@@ -75,7 +75,7 @@ def test_predict_classes_of_a_two_output_model_says_what_to_do(keras):
 
     inputs = keras.Input(shape=(3,))
     model = keras.Model(inputs, [keras.layers.Dense(2)(inputs), keras.layers.Dense(1)(inputs)])
-    with pytest.raises(ValueError, match="one output.*model.predict"):
+    with pytest.raises(ValueError, match=r"one output.*model\.predict"):
         kutils.predict_classes(model, np.zeros((2, 3), "float32"))
 
 
@@ -167,5 +167,5 @@ def test_every_keras_2_name_resolves_to_keras_s_own_object(preprocessing):
 def test_an_unknown_name_lists_the_offered_ones():
     import kutils.preprocessing
 
-    with pytest.raises(AttributeError, match="offers Keras 2.3.1's keras.preprocessing names"):
+    with pytest.raises(AttributeError, match=r"offers Keras 2\.3\.1's keras\.preprocessing names"):
         kutils.preprocessing.ImageGenerator  # noqa: B018

@@ -136,7 +136,7 @@ def image_batch(preprocessing, options):
 def tokenizer_case(preprocessing, options):
     tokenizer = preprocessing.Tokenizer(**options)
     tokenizer.fit_on_texts(TEXTS)
-    sequences = tokenizer.texts_to_sequences(TEXTS + ["an unknown cat"])
+    sequences = tokenizer.texts_to_sequences([*TEXTS, "an unknown cat"])
     case = {
         "word_index": tokenizer.word_index,
         "word_counts": dict(tokenizer.word_counts),
@@ -197,7 +197,7 @@ def record_preprocessing(preprocessing):
     for index, options in enumerate(TOKENIZER_OPTIONS):
         cases[f"tokenizer/{index}"] = tokenizer_case(preprocessing, options)
     cases["text_to_word_sequence"] = [
-        preprocessing.text_to_word_sequence(text) for text in TEXTS + ["Don't STOP-me now"]
+        preprocessing.text_to_word_sequence(text) for text in [*TEXTS, "Don't STOP-me now"]
     ]
     cases["hashing_trick/md5"] = [
         preprocessing.hashing_trick(text, 50, hash_function="md5") for text in TEXTS
@@ -254,7 +254,9 @@ def main():
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     here = os.path.dirname(os.path.abspath(__file__))
     sys.path.insert(0, here)
-    out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(here, "..", "goldens", "keras2_helpers")
+    out = (
+        sys.argv[1] if len(sys.argv) > 1 else os.path.join(here, "..", "goldens", "keras2_helpers")
+    )
     import keras
 
     if not keras.__version__.startswith("2.3"):
