@@ -335,8 +335,10 @@ class ParallelFunctional(keras.Model):
         del mask
         if isinstance(inputs, dict):  # by input name, as for any functional model
             inputs = [inputs[tensor.name] for tensor in self.inputs]
+        # As a functional model converts its inputs: to each Input's dtype, casting a
+        # tensor of another dtype (uint8 images, int64 token ids, float64 arrays).
         flat = [
-            tf.convert_to_tensor(x, dtype=tensor.dtype)
+            keras.ops.convert_to_tensor(x, dtype=tensor.dtype, sparse=tensor.sparse)
             for x, tensor in zip(keras.tree.flatten(inputs), self.inputs, strict=True)
         ]
         parts = len(self.devices)
