@@ -124,6 +124,7 @@ def _parse_tf_config(tf_config: str | dict[str, Any] | None) -> dict[str, Any]:
 
 
 def _check_tf_config(config: dict[str, Any]) -> tuple[dict[str, list[str]], str, int]:
+    """The cluster (addresses without a scheme), task type and task index of ``config``."""
     cluster = config.get("cluster")
     if not isinstance(cluster, dict) or not cluster:
         msg = (
@@ -131,6 +132,34 @@ def _check_tf_config(config: dict[str, Any]) -> tuple[dict[str, list[str]], str,
             f"addresses, such as {_TF_CONFIG_EXAMPLE}. Received: TF_CONFIG={config!r}"
         )
         raise ValueError(msg)
+    checked = _check_addresses(cluster)
+    task = config.get("task")
+    if not isinstance(task, dict) or "type" not in task or "index" not in task:
+        msg = (
+            "TF_CONFIG needs a 'task' saying which cluster member this process is, such "
+            f'as "task": {{"type": "worker", "index": 0}}, different on every worker. '
+            f"Received: task={task!r}"
+        )
+        raise ValueError(msg)
+    task_type, task_id = task["type"], task["index"]
+    if task_type not in cluster:
+        msg = (
+            f"TF_CONFIG task type {task_type!r} is not in the cluster, which has "
+            f"{sorted(cluster)}. Received: task={task!r}"
+        )
+        raise ValueError(msg)
+    count = len(cluster[task_type])
+    if isinstance(task_id, bool) or not isinstance(task_id, int) or not 0 <= task_id < count:
+        msg = (
+            f"TF_CONFIG task index must be an integer from 0 to {count - 1}: the cluster "
+            f"has {count} {task_type!r} address(es). Received: task={task!r}"
+        )
+        raise ValueError(msg)
+    return checked, task_type, task_id
+
+
+def _check_addresses(cluster: dict[str, Any]) -> dict[str, list[str]]:
+    """Every address of ``cluster`` checked (``host:port``, none twice), without a scheme."""
     checked: dict[str, list[str]] = {}
     seen: dict[str, str] = {}
     for kind, addresses in cluster.items():
@@ -161,29 +190,7 @@ def _check_tf_config(config: dict[str, Any]) -> tuple[dict[str, list[str]], str,
                 raise ValueError(msg)
             seen[key] = where
             checked[kind].append(plain)
-    task = config.get("task")
-    if not isinstance(task, dict) or "type" not in task or "index" not in task:
-        msg = (
-            "TF_CONFIG needs a 'task' saying which cluster member this process is, such "
-            f'as "task": {{"type": "worker", "index": 0}}, different on every worker. '
-            f"Received: task={task!r}"
-        )
-        raise ValueError(msg)
-    task_type, task_id = task["type"], task["index"]
-    if task_type not in cluster:
-        msg = (
-            f"TF_CONFIG task type {task_type!r} is not in the cluster, which has "
-            f"{sorted(cluster)}. Received: task={task!r}"
-        )
-        raise ValueError(msg)
-    count = len(cluster[task_type])
-    if isinstance(task_id, bool) or not isinstance(task_id, int) or not 0 <= task_id < count:
-        msg = (
-            f"TF_CONFIG task index must be an integer from 0 to {count - 1}: the cluster "
-            f"has {count} {task_type!r} address(es). Received: task={task!r}"
-        )
-        raise ValueError(msg)
-    return checked, task_type, task_id
+    return checked
 
 
 def _plain_address(address: str, where: str) -> str:

@@ -171,7 +171,7 @@ def test_canary_keras_Sequential__layers():
     assert len(_keras_compat.all_model_layers(model)) == 2
 
 
-# -- model internals (multi_gpu.py, parallel.py) ------------------------------------------
+# -- model internals (multi_gpu.py, _device_parallel.py) ---------------------------------
 
 
 def test_canary_keras_Variable__value_and__initialize():
@@ -180,6 +180,7 @@ def test_canary_keras_Variable__value_and__initialize():
     variable = keras.Variable(np.ones((2,), "float32"))
     assert isinstance(variable._value, tf.Variable)
     assert callable(variable._initialize)
+    assert _keras_compat.variable_storage(variable) is variable._value
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     before = [v.numpy() for v in model.variables]
     relocate_variables(model, "/cpu:1")
@@ -249,6 +250,7 @@ def test_canary_keras_Model__distribute_strategy(functional, mirrored):
         inputs = keras.Input((3,))
         model = keras.Model(inputs, keras.layers.Dense(1)(inputs))
     assert model._distribute_strategy is mirrored
+    assert _keras_compat.model_distribute_strategy(model) is mirrored
 
 
 def test_canary_keras_TFEpochIterator__distributed_dataset(mirrored):
@@ -259,6 +261,7 @@ def test_canary_keras_TFEpochIterator__distributed_dataset(mirrored):
     )
     spec = iterator._distributed_dataset.element_spec
     assert spec is not None
+    assert _keras_compat.epoch_iterator_element_spec(iterator) is spec
 
 
 # -- TensorFlow internals (_strategy_parallel.py, _per_worker_input.py) -----------------
@@ -269,6 +272,7 @@ def test_canary_tensorflow_PerReplicaSpec__value_specs(mirrored):
     spec = mirrored.experimental_distribute_dataset(dataset).element_spec
     assert len(spec._value_specs) == 2
     assert tuple(spec._value_specs[0].shape) == (None, 3)
+    assert _keras_compat.per_replica_value_specs(spec) is spec._value_specs
 
 
 def test_canary_tensorflow_python_eager_context_report_error_to_cluster():
