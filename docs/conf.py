@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gettext
 import os
 import sys
 
@@ -9,7 +10,6 @@ sys.path.insert(0, os.path.abspath(".."))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from docutils import nodes
-from sphinx.locale import init as init_locale
 from sphinx.transforms import SphinxTransform
 from sphinx.util.i18n import docname_to_domain
 
@@ -94,15 +94,18 @@ class TranslateCodeBlocks(SphinxTransform):
     def apply(self, **kwargs):
         if "literal-block" not in self.config.gettext_additional_targets:
             return
-        docname = self.env.current_document.docname
-        domain = docname_to_domain(docname, self.config.gettext_compact)
-        dirs = [os.path.join(self.env.srcdir, d) for d in self.config.locale_dirs]
-        catalog, has_catalog = init_locale(dirs, self.config.language, domain)
-        if not has_catalog:
-            return
+        domain = docname_to_domain(self.env.current_document.docname, self.config.gettext_compact)
+        translations = {}
+        for directory in self.config.locale_dirs:  # the .mo files Sphinx compiled
+            path = os.path.join(
+                self.env.srcdir, directory, self.config.language, "LC_MESSAGES", f"{domain}.mo"
+            )
+            if os.path.exists(path):
+                with open(path, "rb") as file:
+                    translations.update(gettext.GNUTranslations(file)._catalog)
         for node in self.document.findall(nodes.literal_block):
             english = node.rawsource or node.astext()
-            translation = catalog.gettext(english)
+            translation = translations.get(english)
             if node.get("translated") or not translation or translation == english:
                 continue
             node.children = [nodes.Text(translation)]
