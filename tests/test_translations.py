@@ -318,6 +318,16 @@ def _terms_in(english: str, glossary: list[Row]) -> list[Row]:
     return [row for row in glossary if any(not inside_a_longer(s) for s in spans[row])]
 
 
+def _uses(translation: str, form: str, present: list[Row]) -> bool:
+    """True when the translation has the form outside the renderings of the message's
+    terms that contain it: "random number generator" may render as 乱数生成器 in a
+    glossary that keeps 生成器 from rendering "generator"."""
+    for _, rendering, _ in present:
+        if form in rendering:
+            translation = translation.replace(rendering, " ")
+    return form in translation
+
+
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_glossary_terms_have_their_one_rendering(language):
     """For each glossary term: every translated message of the translated pages whose
@@ -345,14 +355,8 @@ def test_glossary_terms_have_their_one_rendering(language):
             else:
                 english, translation = _english_prose(message.id), _prose(message.string)
             present = _terms_in(english, glossary)
-            # The Not forms are looked for outside the renderings of the message's terms
-            # (longest first): "random number generator" may render as 乱数生成器 in a
-            # glossary that keeps 生成器 from rendering "generator".
-            rest = translation
-            for _, rendering, _ in sorted(present, key=lambda row: -len(row[1])):
-                rest = rest.replace(rendering, " ")
             for term, rendering, nots in present:
-                wrong = [form for form in nots if form in rest]
+                wrong = [form for form in nots if _uses(translation, form, present)]
                 if rendering not in translation or wrong:
                     problems.append(
                         f"{page}: {term!r} should be {rendering!r}"
