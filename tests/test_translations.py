@@ -6,9 +6,12 @@ the completeness test names it. Messages that come only from docstrings (autodoc
 English by design and are not required.
 
 Code blocks are messages too (``gettext_additional_targets`` in docs/conf.py), so that
-their comments can be translated; everything else in them stays byte for byte. A code
-block with a comment must be translated; one without may stay empty (Sphinx then shows
-the English, the same text).
+their comments can be translated; everything else in them stays byte for byte (see
+_comments_split for what a comment is). A code block with a comment must be translated,
+and one whose comments hold English words (two in a row) may not be copied unchanged; a
+block without comments may stay empty (Sphinx then shows the English, the same text).
+docs/conf.py puts the translated blocks in the page itself (Sphinx's own transform turns a
+translated MyST code block into "::"), which the site test checks.
 
 Each language has a glossary in docs/development.md (``## Translation glossary``): an
 English term, its one rendering, the renderings it must not have, and the source.
