@@ -39,6 +39,10 @@ gettext_compact = False
 gettext_uuid = False
 gettext_last_translator = "The kutils developers"
 gettext_language_team = "The kutils developers"
+# Code blocks are messages too, so that their comments can be translated; the code itself
+# stays byte for byte as in English (tests/test_translations.py checks it). A block with
+# no comment may stay untranslated: Sphinx then shows the English, which is the same.
+gettext_additional_targets = ["literal-block"]
 
 # Each language's site: its folder under the English one, and its name in that language.
 SITES = {"en": "", "ja": "ja/", "zh_CN": "zh_CN/", "ko": "ko/"}
