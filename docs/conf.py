@@ -8,6 +8,11 @@ import sys
 sys.path.insert(0, os.path.abspath(".."))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+from docutils import nodes
+from sphinx.locale import init as init_locale
+from sphinx.transforms import SphinxTransform
+from sphinx.util.i18n import docname_to_domain
+
 import kutils
 
 project = "kutils"
@@ -75,6 +80,37 @@ def _add_language_links(app, pagename, templatename, context, doctree):
     context["body"] = language_links(current, pagename) + context["body"]
 
 
+class TranslateCodeBlocks(SphinxTransform):
+    """Put the translated code blocks (their comments translated) in the page.
+
+    Sphinx's own Locale transform parses a translated code block as markup, which works
+    for reStructuredText but turns each block of a MyST page into "::" (MyST-Parser issue
+    444). This one runs first and sets the translated text as it is; Locale then skips
+    the block, marked translated.
+    """
+
+    default_priority = 19  # before Sphinx's Locale transform (20)
+
+    def apply(self, **kwargs):
+        if "literal-block" not in self.config.gettext_additional_targets:
+            return
+        docname = self.env.current_document.docname
+        domain = docname_to_domain(docname, self.config.gettext_compact)
+        dirs = [os.path.join(self.env.srcdir, d) for d in self.config.locale_dirs]
+        catalog, has_catalog = init_locale(dirs, self.config.language, domain)
+        if not has_catalog:
+            return
+        for node in self.document.findall(nodes.literal_block):
+            english = node.rawsource or node.astext()
+            translation = catalog.gettext(english)
+            if node.get("translated") or not translation or translation == english:
+                continue
+            node.children = [nodes.Text(translation)]
+            node.rawsource = translation  # the highlighter wants rawsource == astext()
+            node["translated"] = True
+
+
 def setup(app):
     app.connect("html-page-context", _add_language_links)
+    app.add_transform(TranslateCodeBlocks)
     return {"parallel_read_safe": True}

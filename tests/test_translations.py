@@ -16,6 +16,7 @@ English term, its one rendering, the renderings it must not have, and the source
 
 from __future__ import annotations
 
+import html
 import re
 import subprocess
 import sys
@@ -78,6 +79,9 @@ LINK_TARGET = re.compile(r"\]\(([^)\s]+)\)")
 PYTHON_BLOCKS = {"python", "py", "python3", "pycon"}
 SHELL_BLOCKS = {"bash", "sh", "shell", "console"}
 CODE_DIRECTIVES = {"{code-block}", "{code}", "{sourcecode}"}
+# Comments with two words in a row are English to translate; comments without (a value
+# printed by the code, "Keras 2.0/2.1", column headings of names) may stay as they are.
+ENGLISH_WORDS = re.compile(r"[A-Za-z]{2,} +[A-Za-z]{2,}")
 
 
 def _comments_split(code: str, language: str) -> tuple[list[str], list[str]]:
@@ -214,7 +218,7 @@ def test_every_message_of_the_page_is_translated(templates, language, page):
             problems.append(f"untranslated: {msgid!r}")
         elif message.fuzzy:
             problems.append(f"fuzzy (the English changed; check and clear the flag): {msgid!r}")
-        elif comments and message.string == msgid:
+        elif comments and message.string == msgid and ENGLISH_WORDS.search("\n".join(comments)):
             problems.append(f"the code block's comments are still English: {msgid!r}")
     assert problems == [], f"{len(problems)} messages of {page}.md in {language}:\n" + "\n".join(
         problems[:20]
@@ -254,6 +258,8 @@ def test_each_code_block_of_a_page_is_a_message(templates, page):
 # language headed as below, each a table | English | Rendering | Not | Source |.
 GLOSSARY_HEADINGS = {"ja": "Japanese (ja)", "zh_CN": "Chinese (zh_CN)", "ko": "Korean (ko)"}
 TITLED_ROLE = re.compile(r"\{[\w:-]+\}`([^`<]*)<[^`>]+>`")
+QUOTATION = re.compile(r'"[^"\n]*"')
+CODE_WORD = re.compile(r"\S*(?:\w\(|=)\S*")
 Row = tuple[str, str, tuple[str, ...]]  # English term, rendering, renderings it must not have
 
 
@@ -285,6 +291,14 @@ def _prose(text: str) -> str:
     return LINK_TARGET.sub("] ", text)
 
 
+def _english_prose(text: str) -> str:
+    """The English words a glossary term is looked for in: the prose without its
+    "double-quoted" quotations (error messages and the like, which stay English) and
+    without code written without backticks (a word with a call or an `=` in it:
+    `next(batches)`, `workers=4`)."""
+    return CODE_WORD.sub(" ", QUOTATION.sub(" ", _prose(text)))
+
+
 def _term(term: str) -> re.Pattern[str]:
     """The English term as a word, in any case, also in the plural ("layer": "Layers"); a
     part of a dotted name (`keras.layers.merge` written without backticks) is not a word."""
@@ -307,8 +321,8 @@ def _terms_in(english: str, glossary: list[Row]) -> list[Row]:
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_glossary_terms_have_their_one_rendering(language):
     """For each glossary term: every translated message of the translated pages whose
-    English words (code spans and link targets aside; in a code block, its comments)
-    contain the term has the rendering, and none of the renderings listed under Not.
+    English words (code spans, link targets, "double-quoted" quotations and code without
+    backticks aside; in a code block, its comments) contain the term has the rendering, and none of the renderings listed under Not.
     The term is matched as a word in any case, plural too; an occurrence inside a longer
     glossary term counts for the longer term only."""
     glossary = _glossary(language)
@@ -324,10 +338,12 @@ def test_glossary_terms_have_their_one_rendering(language):
             if not message.id or not message.string or message.fuzzy:
                 continue
             if message.id in blocks:
-                english = "\n".join(_comments_split(message.id, blocks[message.id])[1])
+                english = CODE_WORD.sub(
+                    " ", "\n".join(_comments_split(message.id, blocks[message.id])[1])
+                )
                 translation = "\n".join(_comments_split(message.string, blocks[message.id])[1])
             else:
-                english, translation = _prose(message.id), _prose(message.string)
+                english, translation = _english_prose(message.id), _prose(message.string)
             present = _terms_in(english, glossary)
             # The Not forms are looked for outside the renderings of the message's terms
             # (longest first): "random number generator" may render as 乱数生成器 in a
@@ -367,6 +383,26 @@ def test_the_japanese_site_renders_the_translation(japanese_site):
         missing = [text for text in plain if text not in html_text]
         assert missing == [], f"{page}.html lacks {len(missing)} translations: {missing[:3]}"
         assert re.search(r'<html[^>]* lang="ja"', html_text), "the page does not say it is Japanese"
+
+
+def test_translated_code_blocks_show_their_translated_comments(japanese_site):
+    """Each translated code block of these pages shows in the page as translated: its
+    code highlighted as before, its comments in Japanese (not "::", which Sphinx's own
+    transform makes of a translated MyST code block)."""
+    for page in ("migration", "cli", "multi_gpu_model"):
+        html_text = (japanese_site / f"{page}.html").read_text(encoding="utf-8")
+        text = html.unescape(re.sub(r"<[^>]+>", "", html_text))
+        blocks = _code_blocks(page)
+        catalogue = _read(DOCS / "locale" / "ja" / "LC_MESSAGES" / f"{page}.po")
+        translated = [m for m in catalogue if m.id in blocks and m.string and m.string != m.id]
+        assert translated, f"{page}.po translates no code block"
+        for message in translated:
+            language = blocks[message.id]
+            comments = _comments_split(message.string, language)[1]
+            missing = [c for c in comments if c.strip() and c not in text]
+            assert missing == [], f"{page}.html lacks the translated comments {missing[:3]}"
+            assert message.string.splitlines()[-1] in text, f"{page}.html lacks its code"
+        assert '<span class="p">::</span>' not in html_text, f"{page}.html has a '::' block"
 
 
 def test_the_theme_words_are_translated_too(japanese_site):
