@@ -166,10 +166,10 @@ def _call(source: Source, call: ast.Call, scopes: Scopes) -> None:
                 w.endswith(".") and (path or "").startswith(w) for w in rule.within
             ):
                 source.report(keyword_, rule.message)
-    rule = _METHODS.get(name or "")
-    if rule is not None and rule.keras3 is not None and isinstance(func, ast.Attribute):
+    method = _METHODS.get(name or "")
+    if method is not None and method.keras3 is not None and isinstance(func, ast.Attribute):
         func._kutils_called = True  # type: ignore[attr-defined]
-        _method_to_function(source, call, func, rule)
+        _method_to_function(source, call, func, method)
     if name in _SAVING.within:
         _check_saving(source, call)
 

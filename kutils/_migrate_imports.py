@@ -113,7 +113,9 @@ def _rewrite_utils_import(
         _split_import(source, statement, ours, others)
 
 
-def _rewrite_star_import(source: Source, statement: ast.ImportFrom, offered: frozenset[str]) -> None:
+def _rewrite_star_import(
+    source: Source, statement: ast.ImportFrom, offered: frozenset[str]
+) -> None:
     """``from keras.utils import *``: to kutils, keeping the Keras 3 names the file uses.
 
     kutils offers every name of Keras 2.3.1's ``keras.utils``; tf.keras 2 (and Keras
@@ -166,8 +168,7 @@ def _split_import(
 
     def listed(items: list[ast.alias]) -> str:
         return ", ".join(
-            item.name if item.asname is None else f"{item.name} as {item.asname}"
-            for item in items
+            item.name if item.asname is None else f"{item.name} as {item.asname}" for item in items
         )
 
     new = (

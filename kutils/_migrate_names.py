@@ -172,9 +172,9 @@ def _scope_nodes(scope: ast.AST) -> Iterator[ast.AST]:
 def _parameters(arguments: ast.arguments) -> Iterator[str]:
     for item in (*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs):
         yield item.arg
-    for item in (arguments.vararg, arguments.kwarg):
-        if item is not None:
-            yield item.arg
+    for extra in (arguments.vararg, arguments.kwarg):
+        if extra is not None:
+            yield extra.arg
 
 
 def _import_names(statement: ast.Import | ast.ImportFrom) -> Iterator[str]:
@@ -230,7 +230,7 @@ def _import_from_kutils(statement: ast.Import | ast.ImportFrom, name: str) -> bo
         if isinstance(statement, ast.Import):
             bound = item.asname or item.name.split(".")[0]
             if bound == name:
-                return item.asname is None and item.name.split(".")[0] == "kutils" or None
+                return (item.asname is None and item.name.split(".")[0] == "kutils") or None
         elif (item.asname or item.name) == name:
             return True if ours and item.name == name else None
     return False

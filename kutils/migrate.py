@@ -86,7 +86,9 @@ def migrate_file(path: str) -> FileResult:
         with open(path, "rb") as stream:
             data = stream.read()
     except OSError as error:
-        return FileResult(path, b"", error=f"cannot read it ({error.strerror or error})", read=False)
+        return FileResult(
+            path, b"", error=f"cannot read it ({error.strerror or error})", read=False
+        )
     result = FileResult(path, data)
     try:
         if path.lower().endswith(".ipynb"):
@@ -94,9 +96,7 @@ def migrate_file(path: str) -> FileResult:
         else:
             _migrate_bytes(result)
     except (RecursionError, MemoryError) as error:
-        result.error = (
-            f"it nests deeper than Python's parser can read ({type(error).__name__})"
-        )
+        result.error = f"it nests deeper than Python's parser can read ({type(error).__name__})"
     except Exception as error:  # a defect of kutils migrate: this file fails, not the run
         result.error = (
             f"kutils migrate failed on it ({type(error).__name__}: {error}); "

@@ -157,7 +157,9 @@ def _closed_after_reading(path: Path) -> Iterator[threading.Event]:
 
 def _slow_tree(tree: Path) -> None:
     """Files read after ``a_edited.py``, long enough to parse for an editor to save it."""
-    block = "".join(f"def f{i}(model, g):\n    return model.fit_generator(g, {i})\n" for i in range(4000))
+    block = "".join(
+        f"def f{i}(model, g):\n    return model.fit_generator(g, {i})\n" for i in range(4000)
+    )
     for index in range(3):
         (tree / f"z{index}.py").write_text("import keras\n" + block)
 
@@ -187,7 +189,7 @@ def test_an_edit_saved_while_the_command_runs_is_kept_byte_for_byte(tmp_path, sa
             with open(target, "r+b") as stream:
                 stream.truncate(0)
                 stream.write(edit)
-        out, err = process.communicate(timeout=120)
+        out, _ = process.communicate(timeout=120)
     assert target.read_bytes() == edit
     assert f"{target}: not migrated: it changed since it was read" in out
     assert process.returncode == 1
@@ -314,9 +316,7 @@ def test_rewrites_keep_what_each_name_means(source, expected):
 
 def test_star_import_of_tf_keras_utils_keeps_the_names_only_keras_3_has():
     source = (
-        "from tensorflow.keras.utils import *\n"
-        "set_random_seed(1)\n"
-        "y = to_categorical([0, 1])\n"
+        "from tensorflow.keras.utils import *\nset_random_seed(1)\ny = to_categorical([0, 1])\n"
     )
     new, findings, _ = migrate_source(source)
     assert new == (
@@ -394,8 +394,16 @@ def test_keras_2_import_under_except_star_is_rewritten():
 
 
 def _notebook(path: Path, code: str) -> bytes:
-    cell = {"cell_type": "code", "metadata": {}, "source": code, "outputs": [], "execution_count": None}
-    data = json.dumps({"cells": [cell], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}).encode()
+    cell = {
+        "cell_type": "code",
+        "metadata": {},
+        "source": code,
+        "outputs": [],
+        "execution_count": None,
+    }
+    data = json.dumps(
+        {"cells": [cell], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    ).encode()
     path.write_bytes(data)
     return data
 
