@@ -55,7 +55,7 @@ class Source:
         self.findings: Findings = []
         self.bindings: dict[str, str] = {}
         self.watched: set[str] = set()
-        self.scopes = names.Scopes(tree)
+        self.scopes = names.Scopes(text, tree)
         self.own = names.OwnClasses(text, tree)
         self.needs_kutils = False
         self.functions: set[str] = set()  # kutils functions the rewrites call by name

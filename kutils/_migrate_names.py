@@ -85,8 +85,9 @@ class Scopes:
     Computed on demand for the scopes where a watched name is used, and kept.
     """
 
-    def __init__(self, tree: ast.Module) -> None:
+    def __init__(self, text: str, tree: ast.Module) -> None:
         self.tree = tree
+        self._walrus = ":=" in text
         self._bound: dict[int, tuple[set[str], set[str], set[str]]] = {}
 
     def shadowed(self, name: str, scopes: tuple[ast.AST, ...]) -> bool:
@@ -116,55 +117,83 @@ class Scopes:
         key = id(scope)
         found = self._bound.get(key)
         if found is None:
-            found = _scope_bindings(scope)
+            found = _scope_bindings(scope, self._walrus)
             self._bound[key] = found
         return found
 
 
-def _scope_bindings(scope: ast.AST) -> tuple[set[str], set[str], set[str]]:
-    """``(imported, other, declared global or nonlocal)`` names bound in ``scope``."""
+def _scope_bindings(scope: ast.AST, walrus: bool) -> tuple[set[str], set[str], set[str]]:
+    """``(imported, other, declared global or nonlocal)`` names bound in ``scope``.
+
+    Only statements are visited (their targets, names and blocks), which is what binds
+    a name, except an assignment expression: expressions are searched for those only
+    when the file has one (``walrus``).
+    """
     imported: set[str] = set()
     other: set[str] = set()
     declared: set[str] = set()
     if isinstance(scope, _FUNCTIONS):
         other.update(_parameters(scope.args))
-    for node in _scope_nodes(scope):
-        kind = type(node)
-        if kind is ast.Name:
-            if not isinstance(node.ctx, ast.Load):  # type: ignore[attr-defined]
-                other.add(node.id)  # type: ignore[attr-defined]
-        elif kind is ast.Import or kind is ast.ImportFrom:
-            imported.update(_import_names(node))  # type: ignore[arg-type]
-        elif kind is ast.Global or kind is ast.Nonlocal:
-            declared.update(node.names)  # type: ignore[attr-defined]
-        elif isinstance(node, _SCOPES) and not isinstance(node, ast.Lambda):
-            other.add(node.name)
-        elif kind is ast.ExceptHandler and node.name:  # type: ignore[attr-defined]
-            other.add(node.name)  # type: ignore[attr-defined]
-        elif kind is ast.MatchAs or kind is ast.MatchStar:
-            if node.name:  # type: ignore[attr-defined]
-                other.add(node.name)  # type: ignore[attr-defined]
-        elif kind is ast.MatchMapping and node.rest:  # type: ignore[attr-defined]
-            other.add(node.rest)  # type: ignore[attr-defined]
+    if isinstance(scope, ast.Lambda):
+        statements: list[ast.AST] = []
+    else:
+        statements = list(scope.body)  # type: ignore[attr-defined]
+    while statements:
+        node = statements.pop()
+        if isinstance(node, _SCOPES):
+            other.add(node.name)  # type: ignore[union-attr]
+            continue
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            imported.update(_import_names(node))
+        elif isinstance(node, (ast.Global, ast.Nonlocal)):
+            declared.update(node.names)
+        else:
+            other.update(_bound_by(node))
+        for name in _BLOCKS:
+            statements.extend(getattr(node, name, ()))
+    if walrus:
+        other.update(_walrus_targets(scope))
     return imported, other - declared, declared
 
 
-def _scope_nodes(scope: ast.AST) -> Iterator[ast.AST]:
-    """The nodes of ``scope`` itself: nested scopes are yielded, not entered."""
-    body = scope.body if not isinstance(scope, ast.Lambda) else [scope.body]  # type: ignore[attr-defined]
-    stack: list[ast.AST] = list(body)
+_BLOCKS = ("body", "orelse", "finalbody", "handlers", "cases")
+
+
+def _bound_by(node: ast.AST) -> Iterator[str]:
+    """The names a statement (or except handler, match case) binds itself."""
+    targets: list[ast.AST] = []
+    if isinstance(node, (ast.Assign, ast.Delete)):
+        targets = list(node.targets)
+    elif isinstance(node, (ast.AugAssign, ast.AnnAssign, ast.For, ast.AsyncFor)):
+        targets = [node.target]
+    elif isinstance(node, (ast.With, ast.AsyncWith)):
+        targets = [item.optional_vars for item in node.items if item.optional_vars]
+    elif isinstance(node, ast.ExceptHandler):
+        if node.name:
+            yield node.name
+    elif isinstance(node, ast.match_case):
+        for pattern in ast.walk(node.pattern):
+            name = getattr(pattern, "name", None) or getattr(pattern, "rest", None)
+            if name:
+                yield name
+    while targets:
+        target = targets.pop()
+        if isinstance(target, ast.Name):
+            yield target.id
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            targets.extend(target.elts)
+        elif isinstance(target, ast.Starred):
+            targets.append(target.value)
+
+
+def _walrus_targets(scope: ast.AST) -> Iterator[str]:
+    """Targets of ``:=`` in ``scope`` (nested functions and classes not entered)."""
+    stack: list[ast.AST] = [scope.body] if isinstance(scope, ast.Lambda) else list(scope.body)  # type: ignore[attr-defined]
     while stack:
         node = stack.pop()
-        yield node
+        if isinstance(node, ast.NamedExpr) and isinstance(node.target, ast.Name):
+            yield node.target.id
         if isinstance(node, _SCOPES):
-            # Decorators, defaults and bases belong to the enclosing scope.
-            outer = [*getattr(node, "decorator_list", []), *getattr(node, "bases", [])]
-            if isinstance(node, _FUNCTIONS):
-                outer += [*node.args.defaults, *(d for d in node.args.kw_defaults if d)]
-            stack.extend(outer)
-            continue
-        if isinstance(node, ast.comprehension):
-            stack.extend([node.iter, *node.ifs])  # its target is the comprehension's own
             continue
         stack.extend(ast.iter_child_nodes(node))
 
@@ -201,7 +230,7 @@ def taken(text: str, tree: ast.Module, name: str) -> bool:
     binds makes it taken. A name that never appears outside attribute access is free
     without looking further.
     """
-    if not re.search(rf"(?<![\w.]){re.escape(name)}\b", text):
+    if not _appears_bare(text, name):
         return False
     kutils_binds = False
     used = False
@@ -216,6 +245,15 @@ def taken(text: str, tree: ast.Module, name: str) -> bool:
         elif isinstance(node, ast.Name) and node.id == name:
             used = True
     return used and not kutils_binds
+
+
+def _appears_bare(text: str, name: str) -> bool:
+    """Whether ``name`` appears in ``text`` other than after a dot (as an attribute)."""
+    for match in re.finditer(rf"\b{re.escape(name)}\b", text):
+        before = text[match.start() - 1 : match.start()]
+        if before != "." and not (before.isalnum() or before == "_"):
+            return True
+    return False
 
 
 def _import_from_kutils(statement: ast.Import | ast.ImportFrom, name: str) -> bool | None:
