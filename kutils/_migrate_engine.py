@@ -37,6 +37,8 @@ _LEAVES = (ast.expr_context, ast.Constant, ast.operator, ast.boolop, ast.cmpop, 
 _NOT_CHILDREN = frozenset({"ctx", "op", "ops", "id", "attr", "name", "asname", "arg", "level"})
 _CHILD_FIELDS: dict[type, tuple[str, ...]] = {}
 _SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
+# Comprehensions bind their variables in a scope of their own: every field is inside it.
+_COMPREHENSIONS = names.COMPREHENSIONS
 
 
 class Source:
@@ -142,7 +144,8 @@ def walk(source: Source, visit: Callable[[ast.AST, tuple[ast.AST, ...]], bool]) 
     lines = source.lines
 
     def relevant(statement: ast.stmt) -> bool:
-        first = bisect.bisect_left(lines, statement.lineno)
+        decorators = getattr(statement, "decorator_list", None)
+        first = bisect.bisect_left(lines, decorators[0].lineno if decorators else statement.lineno)
         end = statement.end_lineno or statement.lineno
         return first < len(lines) and lines[first] <= end
 
@@ -155,9 +158,11 @@ def walk(source: Source, visit: Callable[[ast.AST, tuple[ast.AST, ...]], bool]) 
         if not visit(node, scopes):
             continue
         is_scope = isinstance(node, _SCOPES)
+        comprehension = isinstance(node, _COMPREHENSIONS)
         for name in _child_fields(type(node)):
             value = getattr(node, name, None)
-            inner = (*scopes, node) if is_scope and name == "body" else scopes
+            entered = comprehension or (is_scope and name == "body")
+            inner = (*scopes, node) if entered else scopes
             if type(value) is list:
                 for item in reversed(value):
                     if isinstance(item, ast.stmt):

@@ -20,6 +20,7 @@ from kutils import _migrate_rules as rules
 
 _SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
 _FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
+COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
 
 
 def normalize(path: str) -> str:
@@ -134,6 +135,9 @@ def _scope_bindings(scope: ast.AST, walrus: bool) -> tuple[set[str], set[str], s
     declared: set[str] = set()
     if isinstance(scope, _FUNCTIONS):
         other.update(_parameters(scope.args))
+    if isinstance(scope, COMPREHENSIONS):
+        other.update(n for c in scope.generators for n in _bound_by(c))
+        return imported, other, declared
     if isinstance(scope, ast.Lambda):
         statements: list[ast.AST] = []
     else:
@@ -164,7 +168,7 @@ def _bound_by(node: ast.AST) -> Iterator[str]:
     targets: list[ast.AST] = []
     if isinstance(node, (ast.Assign, ast.Delete)):
         targets = list(node.targets)
-    elif isinstance(node, (ast.AugAssign, ast.AnnAssign, ast.For, ast.AsyncFor)):
+    elif isinstance(node, (ast.AugAssign, ast.AnnAssign, ast.For, ast.AsyncFor, ast.comprehension)):
         targets = [node.target]
     elif isinstance(node, (ast.With, ast.AsyncWith)):
         targets = [item.optional_vars for item in node.items if item.optional_vars]

@@ -301,6 +301,13 @@ def test_extended_attributes_are_kept(tmp_path, capsys):
             "import keras\ndef f(keras):\n    return keras.utils.to_categorical([0])\n",
             "import keras\ndef f(keras):\n    return keras.utils.to_categorical([0])\n",
         ),
+        # a comprehension's variable shadows the import inside the comprehension only
+        (
+            "import keras\nz = [keras.utils.to_categorical(1) for keras in xs]\n"
+            "y = keras.utils.to_categorical([0])\n",
+            "import keras\nimport kutils\nz = [keras.utils.to_categorical(1) for keras in xs]\n"
+            "y = kutils.to_categorical([0])\n",
+        ),
         # a name assigned in a function shadows the module's import
         (
             "from keras import backend as K\ndef f(x):\n    K = x\n    return K.mean(x)\n",
@@ -406,6 +413,17 @@ def _notebook(path: Path, code: str) -> bytes:
     ).encode()
     path.write_bytes(data)
     return data
+
+
+def test_keras_2_code_in_a_decorator_above_its_function_is_reported():
+    source = "@model.fit_generator\ndef f():\n    pass\n"
+    assert migrate_source(source)[1] == [
+        (
+            1,
+            "fit_generator used without a call: Keras 3 models have no fit_generator; "
+            "call kutils.fit_generator(model, ...) instead",
+        )
+    ]
 
 
 def test_notebooks_are_reported_as_not_migrated_never_skipped_or_parsed(tmp_path, capsys):
