@@ -28,6 +28,7 @@ for _rule in rules.RULES:
     if _rule.kind == "keyword":
         _KEYWORDS.setdefault(_rule.keras2, []).append(_rule)
 _SAVING = next(iter(rules.by_kind("saving").values()))
+_KUTILS = ("kutils", "kutils.generators")
 _CUSTOM_OBJECT = next(iter(rules.by_kind("custom-object").values()))
 
 
@@ -146,12 +147,18 @@ def _method(source: Source, node: ast.Attribute) -> None:
         source.report(node, rule.message)
         return
     owned = any(node.attr in methods for methods in source.own.methods.values())
-    if not owned and not getattr(node, "_kutils_called", False):
+    if not owned and not _on_kutils(source, node) and not getattr(node, "_kutils_called", False):
         source.report(
             node,
             f"{node.attr} used without a call: Keras 3 models have no {node.attr}; "
             f"call kutils.{node.attr}(model, ...) instead",
         )
+
+
+def _on_kutils(source: Source, node: ast.Attribute) -> bool:
+    """Whether ``node`` is an attribute of the kutils package (``kutils.fit_generator``)."""
+    value = node.value
+    return isinstance(value, ast.Name) and source.bindings.get(value.id) in _KUTILS
 
 
 def _call(source: Source, call: ast.Call, scopes: Scopes) -> None:
@@ -188,6 +195,8 @@ def _method_to_function(
 ) -> None:
     """``receiver.method(args)`` -> ``function(receiver, args)``, or a report."""
     assert rule.keras3 is not None
+    if _on_kutils(source, func):
+        return  # kutils.fit_generator(model, ...): migrated already
     kind = source.own.receiver(func.value, call.lineno, func.attr)
     if kind == "own":  # the file's own class: its own method
         return

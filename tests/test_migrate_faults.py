@@ -55,58 +55,58 @@ def _run(args: list[str], **kwargs) -> subprocess.CompletedProcess[str]:
 # -- 1. edit spans are whole expressions ------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("source", "expected"),
-    [
-        (
-            "h = (model).fit_generator(gen, 10)\n",
-            "from kutils import fit_generator\nh = fit_generator((model), gen, 10)\n",
-        ),
-        (
-            "h = (a if c else b).fit_generator(gen, 10)\n",
-            "from kutils import fit_generator\nh = fit_generator((a if c else b), gen, 10)\n",
-        ),
-        (
-            "h = (m := f()).evaluate_generator(gen, 2)\n",
-            "from kutils import evaluate_generator\nh = evaluate_generator((m := f()), gen, 2)\n",
-        ),
-        (
-            "async def run():\n    return (await g()).predict_generator(gen, 2)\n",
-            "from kutils import predict_generator\n"
-            "async def run():\n    return predict_generator((await g()), gen, 2)\n",
-        ),
-        (
-            "h = (models[0]).fit_generator(gen, 10)\n",
-            "from kutils import fit_generator\nh = fit_generator((models[0]), gen, 10)\n",
-        ),
-        (
-            "h = (build(\n    1)).fit_generator(gen,\n    10)\n",
-            "from kutils import fit_generator\nh = fit_generator((build(\n    1)), gen,\n    10)\n",
-        ),
-        (
-            "h = ((model)  # the model\n     .fit_generator(gen, 10))\n",
-            "from kutils import fit_generator\n"
-            "h = (fit_generator((model)  # the model\n, gen, 10))\n",
-        ),
-        (
-            "h = model \\\n    .fit_generator(gen, 10)\n",
-            "from kutils import fit_generator\nh = fit_generator(model, gen, 10)\n",
-        ),
-        (
-            "import keras\ny = (keras).utils.to_categorical([0])\n",
-            "import keras\nimport kutils\ny = kutils.to_categorical([0])\n",
-        ),
-        (
-            "import keras\ny = (keras.utils).to_categorical([0])\n",
-            "import keras\nimport kutils\ny = kutils.to_categorical([0])\n",
-        ),
-    ],
-)
+SPAN_CASES = [
+    (
+        "h = (model).fit_generator(gen, 10)\n",
+        "from kutils import fit_generator\nh = fit_generator((model), gen, 10)\n",
+    ),
+    (
+        "h = (a if c else b).fit_generator(gen, 10)\n",
+        "from kutils import fit_generator\nh = fit_generator((a if c else b), gen, 10)\n",
+    ),
+    (
+        "h = (m := f()).evaluate_generator(gen, 2)\n",
+        "from kutils import evaluate_generator\nh = evaluate_generator((m := f()), gen, 2)\n",
+    ),
+    (
+        "async def run():\n    return (await g()).predict_generator(gen, 2)\n",
+        "from kutils import predict_generator\n"
+        "async def run():\n    return predict_generator((await g()), gen, 2)\n",
+    ),
+    (
+        "h = (models[0]).fit_generator(gen, 10)\n",
+        "from kutils import fit_generator\nh = fit_generator((models[0]), gen, 10)\n",
+    ),
+    (
+        "h = (build(\n    1)).fit_generator(gen,\n    10)\n",
+        "from kutils import fit_generator\nh = fit_generator((build(\n    1)), gen,\n    10)\n",
+    ),
+    (
+        "h = ((model)  # the model\n     .fit_generator(gen, 10))\n",
+        "from kutils import fit_generator\nh = (fit_generator((model)  # the model\n, gen, 10))\n",
+    ),
+    (
+        "h = model \\\n    .fit_generator(gen, 10)\n",
+        "from kutils import fit_generator\nh = fit_generator(model, gen, 10)\n",
+    ),
+    (
+        "import keras\ny = (keras).utils.to_categorical([0])\n",
+        "import keras\nimport kutils\ny = kutils.to_categorical([0])\n",
+    ),
+    (
+        "import keras\ny = (keras.utils).to_categorical([0])\n",
+        "import keras\nimport kutils\ny = kutils.to_categorical([0])\n",
+    ),
+]
+
+
+@pytest.mark.parametrize(("source", "expected"), SPAN_CASES)
 def test_rewritten_spans_are_whole_expressions_and_the_result_compiles(source, expected):
     new, findings, changes = migrate_source(source)
     assert _compiles(new), new
     assert (new, findings) == (expected, [])
     assert changes >= 1
+    assert migrate_source(new) == (new, [], 0)
 
 
 # -- 2. every rewritten file is compiled again before it is written ----------------------
@@ -265,60 +265,61 @@ def test_extended_attributes_are_kept(tmp_path, capsys):
 # -- 4. the meaning of the code is kept ----------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("source", "expected"),
-    [
-        # an imported fit_generator keeps its meaning: the kutils one is called qualified
-        (
-            "from mylib import fit_generator\nmodel.fit_generator(gen, 2)\nfit_generator(1)\n",
-            "from mylib import fit_generator\nimport kutils\n"
-            "kutils.fit_generator(model, gen, 2)\nfit_generator(1)\n",
-        ),
-        # a parameter named fit_generator is not called
-        (
-            "def train(model, gen, fit_generator=True):\n    model.fit_generator(gen, 2)\n",
-            "import kutils\ndef train(model, gen, fit_generator=True):\n"
-            "    kutils.fit_generator(model, gen, 2)\n",
-        ),
-        # `import kutils` goes before the first use, also on a line shared with `;`
-        (
-            "import keras; y = keras.utils.to_categorical([0])\n",
-            "import keras; import kutils; y = kutils.to_categorical([0])\n",
-        ),
-        # an `import kutils` below the first use does not count
-        (
-            "import keras\ny = keras.utils.to_categorical([0])\nimport kutils\n",
-            "import keras\nimport kutils\ny = kutils.to_categorical([0])\nimport kutils\n",
-        ),
-        # a decorator above the first statement keeps its function
-        (
-            "@decorate\ndef f(model):\n    model.fit_generator(g, 1)\n",
-            "from kutils import fit_generator\n@decorate\ndef f(model):\n"
-            "    fit_generator(model, g, 1)\n",
-        ),
-        # a parameter named like an imported module is not that module
-        (
-            "import keras\ndef f(keras):\n    return keras.utils.to_categorical([0])\n",
-            "import keras\ndef f(keras):\n    return keras.utils.to_categorical([0])\n",
-        ),
-        # a comprehension's variable shadows the import inside the comprehension only
-        (
-            "import keras\nz = [keras.utils.to_categorical(1) for keras in xs]\n"
-            "y = keras.utils.to_categorical([0])\n",
-            "import keras\nimport kutils\nz = [keras.utils.to_categorical(1) for keras in xs]\n"
-            "y = kutils.to_categorical([0])\n",
-        ),
-        # a name assigned in a function shadows the module's import
-        (
-            "from keras import backend as K\ndef f(x):\n    K = x\n    return K.mean(x)\n",
-            "from keras import backend as K\ndef f(x):\n    K = x\n    return K.mean(x)\n",
-        ),
-    ],
-)
+MEANING_CASES = [
+    # an imported fit_generator keeps its meaning: the kutils one is called qualified
+    (
+        "from mylib import fit_generator\nmodel.fit_generator(gen, 2)\nfit_generator(1)\n",
+        "from mylib import fit_generator\nimport kutils\n"
+        "kutils.fit_generator(model, gen, 2)\nfit_generator(1)\n",
+    ),
+    # a parameter named fit_generator is not called
+    (
+        "def train(model, gen, fit_generator=True):\n    model.fit_generator(gen, 2)\n",
+        "import kutils\ndef train(model, gen, fit_generator=True):\n"
+        "    kutils.fit_generator(model, gen, 2)\n",
+    ),
+    # `import kutils` goes before the first use, also on a line shared with `;`
+    (
+        "import keras; y = keras.utils.to_categorical([0])\n",
+        "import keras; import kutils; y = kutils.to_categorical([0])\n",
+    ),
+    # an `import kutils` below the first use does not count
+    (
+        "import keras\ny = keras.utils.to_categorical([0])\nimport kutils\n",
+        "import keras\nimport kutils\ny = kutils.to_categorical([0])\nimport kutils\n",
+    ),
+    # a decorator above the first statement keeps its function
+    (
+        "@decorate\ndef f(model):\n    model.fit_generator(g, 1)\n",
+        "from kutils import fit_generator\n@decorate\ndef f(model):\n"
+        "    fit_generator(model, g, 1)\n",
+    ),
+    # a parameter named like an imported module is not that module
+    (
+        "import keras\ndef f(keras):\n    return keras.utils.to_categorical([0])\n",
+        "import keras\ndef f(keras):\n    return keras.utils.to_categorical([0])\n",
+    ),
+    # a comprehension's variable shadows the import inside the comprehension only
+    (
+        "import keras\nz = [keras.utils.to_categorical(1) for keras in xs]\n"
+        "y = keras.utils.to_categorical([0])\n",
+        "import keras\nimport kutils\nz = [keras.utils.to_categorical(1) for keras in xs]\n"
+        "y = kutils.to_categorical([0])\n",
+    ),
+    # a name assigned in a function shadows the module's import
+    (
+        "from keras import backend as K\ndef f(x):\n    K = x\n    return K.mean(x)\n",
+        "from keras import backend as K\ndef f(x):\n    K = x\n    return K.mean(x)\n",
+    ),
+]
+
+
+@pytest.mark.parametrize(("source", "expected"), MEANING_CASES)
 def test_rewrites_keep_what_each_name_means(source, expected):
     new, findings, _ = migrate_source(source)
     assert _compiles(new)
     assert (new, findings) == (expected, [])
+    assert migrate_source(new) == (new, [], 0)
 
 
 def test_star_import_of_tf_keras_utils_keeps_the_names_only_keras_3_has():
@@ -336,21 +337,21 @@ def test_star_import_of_tf_keras_utils_keeps_the_names_only_keras_3_has():
     assert migrate_source(new) == (new, [], 0)
 
 
-@pytest.mark.parametrize(
-    "source",
-    [
-        # the issue's own example
-        "class Wrapper:\n    def fit_generator(self, x, n):\n        return x * n\n\n"
-        "y = Wrapper().fit_generator(x, 3)\n",
-        # an instance kept in a name, and a call on self
-        "class Wrapper:\n    def fit_generator(self, x, n):\n        return x * n\n"
-        "    def twice(self, x):\n        return self.fit_generator(x, 2)\n\n"
-        "w = Wrapper()\ny = w.fit_generator(x, 3)\n",
-        # a subclass inherits the method
-        "class Base:\n    def predict_generator(self, g, steps):\n        return g\n"
-        "class Child(Base):\n    pass\n\nChild().predict_generator(g, 1)\n",
-    ],
-)
+OWN_CLASS_CASES = [
+    # the issue's own example
+    "class Wrapper:\n    def fit_generator(self, x, n):\n        return x * n\n\n"
+    "y = Wrapper().fit_generator(x, 3)\n",
+    # an instance kept in a name, and a call on self
+    "class Wrapper:\n    def fit_generator(self, x, n):\n        return x * n\n"
+    "    def twice(self, x):\n        return self.fit_generator(x, 2)\n\n"
+    "w = Wrapper()\ny = w.fit_generator(x, 3)\n",
+    # a subclass inherits the method
+    "class Base:\n    def predict_generator(self, g, steps):\n        return g\n"
+    "class Child(Base):\n    pass\n\nChild().predict_generator(g, 1)\n",
+]
+
+
+@pytest.mark.parametrize("source", OWN_CLASS_CASES)
 def test_a_user_class_own_generator_method_is_not_rewritten(source):
     assert migrate_source(source) == (source, [], 0)
 
@@ -358,40 +359,41 @@ def test_a_user_class_own_generator_method_is_not_rewritten(source):
 # -- 5. Keras 2 code in every syntactic position is rewritten or reported --------------
 
 
-@pytest.mark.parametrize(
-    ("source", "expected"),
-    [
-        (
-            "try:\n    import foo\nexcept ImportError:\n    from keras.utils import to_categorical\n",
-            "try:\n    import foo\nexcept ImportError:\n    from kutils import to_categorical\n",
-        ),
-        (
-            "match x:\n    case 1:\n        from keras.utils import to_categorical\n"
-            "        model.fit_generator(g, 1)\n",
-            "from kutils import fit_generator\nmatch x:\n    case 1:\n"
-            "        from kutils import to_categorical\n        fit_generator(model, g, 1)\n",
-        ),
-        (
-            "class Trainer:\n    def fit_generator(self, gen):\n"
-            "        return self.model.fit_generator(gen, 10)\n",
-            "import kutils\nclass Trainer:\n    def fit_generator(self, gen):\n"
-            "        return kutils.fit_generator(self.model, gen, 10)\n",
-        ),
-        (
-            "# def fit_generator(model, gen): was our own once\nmodel.fit_generator(gen, 1)\n",
-            "# def fit_generator(model, gen): was our own once\n"
-            "from kutils import fit_generator\nfit_generator(model, gen, 1)\n",
-        ),
-        (
-            "import keras\rmodel.fit_generator(g, 2)\ry = keras.utils.to_categorical([0])\r",
-            "import keras\rimport kutils\rfrom kutils import fit_generator\r"
-            "fit_generator(model, g, 2)\ry = kutils.to_categorical([0])\r",
-        ),
-    ],
-)
+POSITION_CASES = [
+    (
+        "try:\n    import foo\nexcept ImportError:\n    from keras.utils import to_categorical\n",
+        "try:\n    import foo\nexcept ImportError:\n    from kutils import to_categorical\n",
+    ),
+    (
+        "match x:\n    case 1:\n        from keras.utils import to_categorical\n"
+        "        model.fit_generator(g, 1)\n",
+        "from kutils import fit_generator\nmatch x:\n    case 1:\n"
+        "        from kutils import to_categorical\n        fit_generator(model, g, 1)\n",
+    ),
+    (
+        "class Trainer:\n    def fit_generator(self, gen):\n"
+        "        return self.model.fit_generator(gen, 10)\n",
+        "import kutils\nclass Trainer:\n    def fit_generator(self, gen):\n"
+        "        return kutils.fit_generator(self.model, gen, 10)\n",
+    ),
+    (
+        "# def fit_generator(model, gen): was our own once\nmodel.fit_generator(gen, 1)\n",
+        "# def fit_generator(model, gen): was our own once\n"
+        "from kutils import fit_generator\nfit_generator(model, gen, 1)\n",
+    ),
+    (
+        "import keras\rmodel.fit_generator(g, 2)\ry = keras.utils.to_categorical([0])\r",
+        "import keras\rimport kutils\rfrom kutils import fit_generator\r"
+        "fit_generator(model, g, 2)\ry = kutils.to_categorical([0])\r",
+    ),
+]
+
+
+@pytest.mark.parametrize(("source", "expected"), POSITION_CASES)
 def test_keras_2_code_is_found_in_every_position(source, expected):
     new, findings, _ = migrate_source(source)
     assert (new, findings) == (expected, [])
+    assert migrate_source(new) == (new, [], 0)
 
 
 @pytest.mark.skipif(sys.version_info < (3, 11), reason="except* is Python 3.11+")
@@ -607,3 +609,47 @@ def test_diff_is_utf8_and_applies_with_git_apply(tmp_path):
     assert applied.returncode == 0, applied.stderr
     for name in files:
         assert (work / name).read_bytes() == (expected / name).read_bytes(), name
+
+
+# -- all of it at once ------------------------------------------------------------------
+
+
+def test_a_tree_holding_every_case_leaves_only_compiling_files_and_reports_the_rest(
+    tmp_path, capsys
+):
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    sources = [
+        *(source for source, _ in SPAN_CASES + MEANING_CASES + POSITION_CASES),
+        *OWN_CLASS_CASES,
+        "import keras\nx = 1\nglobal x\nmodel.fit_generator(gen, 10)\n",  # does not compile
+        "import keras\nx = " + "+".join(["1"] * 200000) + "\n",  # too deep
+        (CORPUS / "broken.py.in").read_text(),  # does not parse
+        (CORPUS / "report.py.in").read_text(),
+        "from tensorflow.keras.utils import *\nset_random_seed(1)\n",
+    ]
+    for index, source in enumerate(sources):
+        (tree / f"case{index:02d}.py").write_bytes(source.encode())
+    _notebook(tree / "notebook.ipynb", "model.fit_generator(gen, 10)")
+    before = {path.name: path.read_bytes() for path in tree.iterdir()}
+    status = main([str(tree)])
+    out = capsys.readouterr().out
+    not_migrated = {
+        line.split(": not migrated: ")[0] for line in out.splitlines() if ": not migrated: " in line
+    }
+    for path in sorted(tree.iterdir()):
+        if f"{path}" in not_migrated:
+            assert path.read_bytes() == before[path.name], path.name
+        elif path.suffix == ".py" and path.read_bytes() != before[path.name]:
+            assert _compiles(path.read_text()), path.read_text()
+    assert {os.path.basename(p) for p in not_migrated} == {
+        f"case{len(sources) - 5:02d}.py",
+        f"case{len(sources) - 4:02d}.py",
+        f"case{len(sources) - 3:02d}.py",
+        "notebook.ipynb",
+    }
+    assert status == 1
+    # A second run changes nothing more.
+    after = {path.name: path.read_bytes() for path in tree.iterdir()}
+    main([str(tree)])
+    assert {path.name: path.read_bytes() for path in tree.iterdir()} == after
