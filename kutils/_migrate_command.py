@@ -120,9 +120,14 @@ def _special(path: str) -> bool:
 
 def _unique(paths: Iterator[str]) -> list[str]:
     """Each file once, even when named twice, inside a folder also named, or linked."""
-    seen: dict[str, str] = {}
+    seen: dict[object, str] = {}
     for path in paths:
-        seen.setdefault(os.path.realpath(path), path)
+        try:
+            info = os.stat(path)
+            key: object = (info.st_dev, info.st_ino)
+        except OSError:  # reported when it is read
+            key = os.path.realpath(path)
+        seen.setdefault(key, path)
     return list(seen.values())
 
 

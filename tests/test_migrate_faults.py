@@ -229,6 +229,19 @@ def test_a_hard_link_stays_one_file(tmp_path, capsys):
     assert other.read_bytes() == GENERATOR_DONE
 
 
+def test_two_hard_links_in_the_tree_are_one_file_migrated_once(tmp_path, capsys):
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "a.py").write_bytes(GENERATOR_CALL)
+    os.link(tree / "a.py", tree / "b.py")
+    assert main([str(tree)]) == 0
+    assert (tree / "b.py").read_bytes() == GENERATOR_DONE
+    assert os.stat(tree / "a.py").st_ino == os.stat(tree / "b.py").st_ino
+    assert "1 file(s) read, rewrote 1, 0 thing(s) to change by hand, 0 file(s) not migrated" in (
+        capsys.readouterr().err
+    )
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="changing a file's owner needs root")
 def test_owner_and_group_and_mode_are_kept(tmp_path, capsys):
     target = tmp_path / "owned.py"
