@@ -157,7 +157,9 @@ def _migrate_all(files: list[str]) -> list[api.FileResult]:
     return results
 
 
-_WORKER = "from kutils._migrate_command import serve; serve()"
+# `-c` puts the current folder first on sys.path: drop it, so that a user's tree being
+# migrated (a `pickle.py` in it...) cannot shadow the modules the worker imports.
+_WORKER = "import sys; del sys.path[0]; from kutils._migrate_command import serve; serve()"
 
 
 def _in_worker(paths: list[str]) -> list[api.FileResult]:
