@@ -54,7 +54,7 @@ def run(argv: Sequence[str] | None = None) -> int:
             _write_bytes(out, _diff(result))
         done = len(changed)
     else:
-        done = sum(_write(out, result) for result in changed)
+        done = _write_all(out, changed)
     findings = sum(len(result.findings) for result in results)
     failed = sum(result.error is not None for result in results)
     read = sum(result.read for result in results)
@@ -216,7 +216,21 @@ def _write_bytes(stream: TextIO, data: bytes) -> None:
     buffer.flush()
 
 
-def _write(out: TextIO, result: api.FileResult) -> bool:
+def _write_all(out: TextIO, results: list[api.FileResult]) -> int:
+    """Write each file back; report those not written; return how many were.
+
+    Files are independent, and each write waits for its data to reach the disk
+    (``fsync``): a few threads let those waits overlap.
+    """
+    with concurrent.futures.ThreadPoolExecutor(min(8, len(results) or 1)) as pool:
+        written = list(pool.map(_write, results))
+    for result, ok in zip(results, written, strict=True):
+        if not ok:
+            _print(out, f"{_shown(result.path)}: not migrated: {result.error}")
+    return sum(written)
+
+
+def _write(result: api.FileResult) -> bool:
     assert result.new is not None
     try:
         write_back(result.path, result.original, result.new)
@@ -226,7 +240,6 @@ def _write(out: TextIO, result: api.FileResult) -> bool:
         result.error = f"cannot write it ({error.strerror or error})"
     else:
         return True
-    _print(out, f"{_shown(result.path)}: not migrated: {result.error}")
     return False
 
 

@@ -253,11 +253,19 @@ def taken(text: str, tree: ast.Module, name: str) -> bool:
 
 def _appears_bare(text: str, name: str) -> bool:
     """Whether ``name`` appears in ``text`` other than after a dot (as an attribute)."""
-    for match in re.finditer(rf"\b{re.escape(name)}\b", text):
-        before = text[match.start() - 1 : match.start()]
-        if before != "." and not (before.isalnum() or before == "_"):
+    start = text.find(name)
+    while start >= 0:
+        end = start + len(name)
+        before = text[start - 1 : start]
+        after = text[end : end + 1]
+        if not _word(before) and not _word(after) and before != ".":
             return True
+        start = text.find(name, end)
     return False
+
+
+def _word(char: str) -> bool:
+    return char.isalnum() or char == "_"
 
 
 def _import_from_kutils(statement: ast.Import | ast.ImportFrom, name: str) -> bool | None:
