@@ -10,6 +10,7 @@ is ``_keras2_graph``'s business.
 from __future__ import annotations
 
 import base64
+import functools
 import marshal
 import types
 from collections.abc import Callable
@@ -87,7 +88,41 @@ def build_layer(
         theta = config.pop("theta", 1.0)
         return keras.layers.ReLU(threshold=theta, **config)
     layer_class = _keras_layer_class(class_name, config)
-    return layer_class.from_config(config)
+    return _keras2_activity_regularization(layer_class.from_config(config))
+
+
+def _keras2_activity_regularization(layer: Any) -> Any:
+    if getattr(layer, "activity_regularizer", None) is not None:
+        layer.activity_regularizer = keras2_activity_regularizer(layer.activity_regularizer)
+    return layer
+
+
+def keras2_activity_regularizer(regularizer: Any) -> Any:
+    """Wrap an activity regularizer so that Keras 3 applies it with Keras 2's strength.
+
+    Keras 3 divides a layer's activity regularization by the batch size; Keras 2 added
+    it whole. The wrapper multiplies by the batch size, which Keras 3 then divides out.
+    """
+    return _activity_regularizer_class()(regularizer)
+
+
+@functools.lru_cache(maxsize=1)
+def _activity_regularizer_class() -> Any:
+    import keras
+
+    @keras.saving.register_keras_serializable(package="kutils")
+    class Keras2ActivityRegularizer(keras.regularizers.Regularizer):  # type: ignore[misc]
+        def __init__(self, regularizer: Any) -> None:
+            self.regularizer = keras.regularizers.get(regularizer)
+
+        def __call__(self, x: Any) -> Any:
+            batch = keras.ops.cast(keras.ops.shape(x)[0], x.dtype) if x.ndim else 1.0
+            return self.regularizer(x) * batch
+
+        def get_config(self) -> dict[str, Any]:
+            return {"regularizer": keras.regularizers.serialize(self.regularizer)}
+
+    return Keras2ActivityRegularizer
 
 
 def _strip_input_arguments(config: dict[str, Any]) -> dict[str, Any]:

@@ -78,9 +78,12 @@ def translate_optimizer(serialized: dict[str, Any], custom_objects: dict[str, An
     arguments = {
         key: config[key] for key in _OPTIMIZER_ARGUMENTS[class_name] if config.get(key) is not None
     }
-    for clip in ("clipnorm", "clipvalue"):
-        if config.get(clip) is not None:
-            arguments[clip] = config[clip]
+    if config.get("clipnorm") is not None:
+        # Keras 2 scaled all gradients together by their global norm; Keras 3's clipnorm
+        # clips each gradient on its own, its global_clipnorm is Keras 2's clipnorm.
+        arguments["global_clipnorm"] = config["clipnorm"]
+    if config.get("clipvalue") is not None:
+        arguments["clipvalue"] = config["clipvalue"]
     if class_name == "Adagrad":
         arguments["initial_accumulator_value"] = 0.0  # Keras 2 started from zero
     optimizer = getattr(keras.optimizers, class_name)(learning_rate=learning_rate, **arguments)

@@ -32,16 +32,20 @@ COMPILED = [name for name, entry in MODELS.items() if entry["compiled"]]
 PREDICTION_ATOL = 2e-5
 STEP_ATOL = 2e-5
 
-# Weights whose next step cannot equal Keras 2.3.1's, with the reason (docs/saved_models.md).
-# BatchNormalization: Keras 2 updated moving_variance with the unbiased batch variance
-# (times n / (n - 1 - epsilon)); Keras 3 uses the biased one.
-NOT_COMPARED_AFTER_STEP = {("BatchNormalization", 3)}
-# Optimizers whose Keras 3 update is another formula than Keras 2.3.1's.
+# Why a resumed step cannot give Keras 2.3.1's weights exactly (docs/saved_models.md).
+# Optimizers whose Keras 3 update is another formula than Keras 2.3.1's:
 DIFFERENT_UPDATE = {
-    # Keras 3's Nadam momentum schedule is beta_1 * (1 - 0.5 * 0.96 ** t); Keras 2.3.1's
-    # was beta_1 * (1 - 0.5 * 0.96 ** (0.004 * t)).
-    "Nadam": "momentum schedule",
+    "RMSprop": "Keras 3 divides by sqrt(v + epsilon), Keras 2 by sqrt(v) + epsilon",
+    "Adagrad": "Keras 3 divides by sqrt(a + epsilon), Keras 2 by sqrt(a) + epsilon",
+    "Nadam": "Keras 3's momentum schedule is 0.96 ** t where Keras 2's was 0.96 ** (0.004 t)",
 }
+# Weights left out of the comparison: BatchNormalization's moving_variance (Keras 2
+# updated it with the unbiased batch variance, Keras 3 with the biased one), and the
+# Embedding of a model trained with Adam (Keras 3's TensorFlow optimizers update a row
+# looked up several times in one batch differently; rows looked up once match).
+NOT_COMPARED = {("BatchNormalization", 3), ("Embedding", 0)}
+# Optimizers whose step reads the iteration count (bias correction, or decay).
+READS_ITERATIONS = {"Adam", "Adamax", "Nadam"}
 
 
 # -- the custom objects of the zoo, written for Keras 3 ---------------------------------
@@ -136,47 +140,92 @@ def test_zoo_model_loads_with_keras2_predictions(name, way):
         np.testing.assert_allclose(mine, theirs, atol=PREDICTION_ATOL, rtol=1e-4)
 
 
+def _sublayers(layer):
+    return layer.layers if isinstance(layer, keras.Model) else [layer]
+
+
 def _compared_weights(model, data):
-    """(layer name, index, Keras 3 value, Keras 2.3.1 value) of every compared weight."""
+    """(layer name, index, Keras 3 value, Keras 2.3.1 value) of every compared weight.
+
+    The recorder saved ``layer.get_weights()``: for a nested model, its layers' weights
+    one layer after the other, each in Keras 2's order.
+    """
     compared = []
     for key in (key for key in data if key.startswith("next/")):
         _, layer_name, index = key.split("/")
-        layer = model.get_layer(layer_name)
-        weights = keras2_order(layer)
-        # keras2_order puts non-trainable weights last: find each weight's own layer type.
-        kinds = dict(zip(map(id, _ordered_layer_weights(layer)), _kinds(layer)))
-        variable = weights[int(index)]
-        if kinds.get(id(variable)) in NOT_COMPARED_AFTER_STEP:
-            continue
-        compared.append((layer_name, int(index), variable.numpy(), data[key]))
+        owned = [
+            ((type(sub).__name__, position), variable)
+            for sub in _sublayers(model.get_layer(layer_name))
+            for position, variable in enumerate(keras2_order(sub))
+        ]
+        kind, variable = owned[int(index)]
+        if kind not in NOT_COMPARED:
+            compared.append((layer_name, int(index), variable.numpy(), data[key]))
     return compared
 
 
-def _ordered_layer_weights(layer):
-    if isinstance(layer, keras.Model):
-        return [w for sub in layer.layers for w in sub.weights]
-    return list(layer.weights)
+def _reads_iterations(name):
+    optimizer = MODELS[name]["optimizer"]
+    with h5py.File(ZOO / MODELS[name]["files"]["h5"], "r") as file:
+        config = json.loads(file.attrs["training_config"])["optimizer_config"]["config"]
+    return optimizer in READS_ITERATIONS or config.get("decay", 0) > 0
 
 
-def _kinds(layer):
-    sublayers = layer.layers if isinstance(layer, keras.Model) else [layer]
-    return [(type(sub).__name__, i) for sub in sublayers for i in range(len(sub.weights))]
-
-
-@pytest.mark.parametrize("name", sorted(COMPILED))
-def test_zoo_model_resumes_training_with_keras2_next_step(name):
-    entry = MODELS[name]
-    if entry["stochastic"]:
-        pytest.skip("Dropout draws other random masks than Keras 2.3.1; see the next test")
-    if entry["optimizer"] in DIFFERENT_UPDATE:
-        pytest.skip(f"{entry['optimizer']}: Keras 3's {DIFFERENT_UPDATE[entry['optimizer']]}")
+def _step_mismatch(name, extra_iterations):
     data = arrays(name)
     model = load(name, "h5")
+    model.optimizer.iterations.assign_add(extra_iterations)
     inputs, targets = numbered(data, "x"), numbered(data, "y")
-    model.train_on_batch(inputs if len(inputs) > 1 else inputs[0], targets if len(targets) > 1 else targets[0])
+    model.train_on_batch(
+        inputs if len(inputs) > 1 else inputs[0], targets if len(targets) > 1 else targets[0]
+    )
     compared = _compared_weights(model, data)
     assert compared
     for layer_name, index, mine, theirs in compared:
-        np.testing.assert_allclose(
-            mine, theirs, atol=STEP_ATOL, rtol=1e-4, err_msg=f"{name}: {layer_name} weight {index}"
-        )
+        if not np.allclose(mine, theirs, atol=STEP_ATOL, rtol=1e-4):
+            worst = np.abs(mine - theirs).max()
+            return f"{layer_name} weight {index} differs by up to {worst:.2e}"
+    return None
+
+
+RESUMABLE = [
+    name
+    for name in COMPILED
+    if not MODELS[name]["stochastic"] and MODELS[name]["optimizer"] not in DIFFERENT_UPDATE
+]
+
+
+@pytest.mark.parametrize("name", sorted(RESUMABLE))
+def test_zoo_model_resumes_training_with_keras2_next_step(name):
+    mismatch = _step_mismatch(name, 0)
+    if mismatch and _reads_iterations(name):
+        # Keras 2.3.1 on TensorFlow 2 increments its iteration count and reads it in the
+        # same graph step, unordered: some steps read the incremented count. Either
+        # reading is a step Keras 2.3.1 can take.
+        mismatch = _step_mismatch(name, 1)
+    assert mismatch is None, f"{name}: {mismatch}"
+
+
+@pytest.mark.parametrize("name", sorted(COMPILED))
+def test_zoo_model_optimizer_state_is_restored(name):
+    model = load(name, "h5")
+    with h5py.File(ZOO / MODELS[name]["files"]["h5"], "r") as file:
+        group = file["optimizer_weights"]
+        stored = [group[n.decode()][()] for n in group.attrs["weight_names"]]
+    optimizer = model.optimizer
+    assert type(optimizer).__name__ == MODELS[name]["optimizer"]
+    assert int(optimizer.iterations.numpy()) == int(stored[0]) == 3
+    restored = {float(np.abs(v.numpy()).sum()) for v in optimizer.variables if v.shape != ()}
+    slots = [value for value in stored[1:] if value.ndim and value.size > 1]
+    # Every non-scalar slot Keras 3 keeps holds one of the file's values (SGD without
+    # momentum and Adam without amsgrad keep fewer slots than Keras 2 stored).
+    kept = [value for value in slots if float(np.abs(value).sum()) in restored]
+    keras3_slots = [v for v in optimizer.variables if v.shape != () and v.path != "iterations"]
+    assert len(kept) >= min(len(keras3_slots), 1)
+    if MODELS[name]["optimizer"] in DIFFERENT_UPDATE:
+        before = model.get_weights()
+        data = arrays(name)
+        x, y = numbered(data, "x"), numbered(data, "y")
+        model.train_on_batch(x if len(x) > 1 else x[0], y if len(y) > 1 else y[0])
+        assert int(optimizer.iterations.numpy()) == 4
+        assert any(not np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
