@@ -229,3 +229,167 @@ def test_zoo_model_optimizer_state_is_restored(name):
         model.train_on_batch(x if len(x) > 1 else x[0], y if len(y) > 1 else y[0])
         assert int(optimizer.iterations.numpy()) == 4
         assert any(not np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+
+
+# -- Lambda layers: the stored bytecode is never run unless asked -----------------------
+
+
+def _keras2_file_with_current_bytecode(tmp_path, function):
+    """lambda_marker.h5 with its Lambda's bytecode replaced by ``function``'s, in this
+    Python's marshal format (Keras 2's func_dump), so it could run if a loader ran it."""
+    path = tmp_path / "marker_model.h5"
+    shutil.copy(ZOO / "lambda_marker.h5", path)
+    code = base64.b64encode(marshal.dumps(function.__code__)).decode("ascii")
+    with h5py.File(path, "r+") as file:
+        config = json.loads(file.attrs["model_config"])
+        config["config"]["layers"][1]["config"]["function"] = [code, None, None]
+        file.attrs["model_config"] = json.dumps(config).encode("utf8")
+    return path
+
+
+def _writes_marker(x):
+    path = __import__("os").environ["KUTILS_LAMBDA_MARKER"]
+    __import__("pathlib").Path(path).write_text("the stored Lambda bytecode ran")
+    return x * 3.0
+
+
+def test_lambda_bytecode_is_not_run_by_default(tmp_path, monkeypatch):
+    marker = tmp_path / "marker"
+    monkeypatch.setenv("KUTILS_LAMBDA_MARKER", str(marker))
+    path = _keras2_file_with_current_bytecode(tmp_path, _writes_marker)
+    with pytest.raises(saved_models.LambdaNotSupplied, match="'marker'.*custom_objects"):
+        kutils.load_model(str(path))
+    assert not marker.exists()
+    model = kutils.load_model(str(path), custom_objects={"marker": lambda x: x * 3.0})
+    assert not marker.exists()
+    data = arrays("lambda_marker")
+    np.testing.assert_allclose(model.predict(data["x0"], verbose=0), data["pred0"], atol=1e-5)
+
+
+def test_lambda_bytecode_runs_only_with_safe_mode_false(tmp_path, monkeypatch):
+    marker = tmp_path / "marker"
+    monkeypatch.setenv("KUTILS_LAMBDA_MARKER", str(marker))
+    path = _keras2_file_with_current_bytecode(tmp_path, _writes_marker)
+    model = kutils.load_model(str(path), safe_mode=False)
+    assert marker.read_text() == "the stored Lambda bytecode ran"
+    data = arrays("lambda_marker")
+    np.testing.assert_allclose(model.predict(data["x0"], verbose=0), data["pred0"], atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["lambda_layer", "lambda_marker"])
+def test_lambda_without_its_function_names_the_layer(name):
+    layer = MODELS[name]["lambda_layers"][0]
+    with pytest.raises(saved_models.LambdaNotSupplied, match=f"'{layer}'.*safe_mode=False"):
+        kutils.load_model(str(ZOO / f"{name}.h5"))
+    json_text = (ZOO / f"{name}.json").read_text()
+    with pytest.raises(saved_models.LambdaNotSupplied, match=f"'{layer}'"):
+        kutils.model_from_json(json_text)
+
+
+def test_python37_bytecode_with_safe_mode_false_says_how_to_supply_it():
+    with pytest.raises(saved_models.LambdaNotSupplied, match="another Python version.*'double'"):
+        kutils.load_model(str(ZOO / "lambda_layer.h5"), safe_mode=False)
+
+
+# -- load_weights on models built in Keras 3 code ----------------------------------------
+
+
+def _keras3_mlp():
+    return keras.Sequential(
+        [keras.Input((4,)), keras.layers.Dense(6, activation="relu"), keras.layers.Dense(3, activation="softmax")]
+    )
+
+
+def test_load_weights_by_order_into_a_model_built_in_keras3():
+    model = _keras3_mlp()  # Keras 3 names its layers dense, dense_1: order decides
+    kutils.load_weights(model, str(ZOO / "mlp_sgd_weights.h5"))
+    data = arrays("mlp_sgd")
+    np.testing.assert_allclose(model.predict(data["x0"], verbose=0), data["pred0"], atol=1e-5)
+
+
+def test_load_weights_by_name_loads_matching_layers_only():
+    model = keras.Sequential(
+        [keras.Input((4,)), keras.layers.Dense(6, activation="relu", name="dense_1"), keras.layers.Dense(3, name="new_head")]
+    )
+    head = model.get_layer("new_head").get_weights()
+    kutils.load_weights(model, str(ZOO / "mlp_sgd.h5"), by_name=True)
+    with h5py.File(ZOO / "mlp_sgd.h5", "r") as file:
+        np.testing.assert_array_equal(model.get_layer("dense_1").get_weights()[0], file["model_weights/dense_1/dense_1/kernel:0"][()])
+    for before, after in zip(head, model.get_layer("new_head").get_weights()):
+        np.testing.assert_array_equal(before, after)
+
+
+def test_load_weights_by_name_skip_mismatch_warns_and_skips():
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(5, name="dense_1")])
+    kernel = model.get_layer("dense_1").get_weights()[0]
+    with pytest.warns(UserWarning, match="dense_1.*Skipped"):
+        kutils.load_weights(model, str(ZOO / "mlp_sgd_weights.h5"), by_name=True, skip_mismatch=True)
+    np.testing.assert_array_equal(model.get_layer("dense_1").get_weights()[0], kernel)
+
+
+def test_load_weights_of_another_architecture_names_both_layers():
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(5), keras.layers.Dense(3)])
+    with pytest.raises(saved_models.WeightsMismatch, match=r"'dense_\d+'.*'dense_1'.*shape"):
+        kutils.load_weights(model, str(ZOO / "mlp_sgd_weights.h5"))
+
+
+def test_keras2_weights_file_named_weights_h5_still_loads(tmp_path):
+    path = tmp_path / "model.weights.h5"  # Keras 3 reserves the suffix for its own format
+    shutil.copy(ZOO / "mlp_sgd_weights.h5", path)
+    model = _keras3_mlp()
+    kutils.load_weights(model, str(path))
+    data = arrays("mlp_sgd")
+    np.testing.assert_allclose(model.predict(data["x0"], verbose=0), data["pred0"], atol=1e-5)
+
+
+# -- files written by Keras 3, and errors -----------------------------------------------
+
+
+@pytest.mark.parametrize("suffix", [".keras", ".h5"])
+def test_keras3_files_go_to_keras_loader_unchanged(tmp_path, suffix):
+    model = _keras3_mlp()
+    if suffix == ".keras":  # (Keras 3's own .h5 loader fails on compiled files itself)
+        model.compile("adam", "mse")
+        model.fit(np.zeros((2, 4)), np.zeros((2, 3)), verbose=0)
+    path = tmp_path / f"model{suffix}"
+    model.save(path)
+    loaded = kutils.load_model(str(path))
+    x = arrays("mlp_sgd")["x0"]
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
+    assert keras.models.model_from_json(model.to_json()).count_params() == kutils.model_from_json(model.to_json()).count_params()
+
+
+def test_model_loaded_from_keras2_file_saves_and_reloads_as_keras(tmp_path):
+    model = kutils.load_model(str(ZOO / "embedding_lstm.h5"))  # hard_sigmoid translated
+    model.save(tmp_path / "converted.keras")
+    again = kutils.load_model(str(tmp_path / "converted.keras"))
+    data = arrays("embedding_lstm")
+    np.testing.assert_allclose(again.predict(data["x0"], verbose=0), data["pred0"], atol=PREDICTION_ATOL)
+
+
+def test_model_from_yaml_refuses_with_the_alternative():
+    with pytest.raises(RuntimeError, match="model_from_json"):
+        kutils.model_from_yaml("class_name: Sequential\n")
+
+
+def test_weights_only_file_given_to_load_model_says_to_use_load_weights():
+    with pytest.raises(ValueError, match="load_weights"):
+        kutils.load_model(str(ZOO / "mlp_sgd_weights.h5"))
+
+
+def test_unknown_custom_layer_says_how_to_pass_it():
+    with pytest.raises(ValueError, match="custom_objects=.*ScaledDense"):
+        kutils.load_model(str(ZOO / "custom_layer.h5"))
+
+
+def test_missing_file_is_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nothing.h5"):
+        kutils.load_model(str(tmp_path / "nothing.h5"))
+
+
+def test_keras_own_loader_fails_on_the_keras2_files_kutils_loads():
+    # Why kutils' loader exists: Keras 3 alone reads a Keras 2 Sequential file wrongly.
+    with pytest.raises(Exception):  # noqa: B017, PT011  (Keras raises several types)
+        model = keras.models.load_model(str(ZOO / "cnn_conv2d.h5"))
+        data = arrays("cnn_conv2d")
+        np.testing.assert_allclose(model.predict(data["x0"], verbose=0), data["pred0"], atol=PREDICTION_ATOL)
