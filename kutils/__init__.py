@@ -117,8 +117,8 @@ if TYPE_CHECKING:
     from kutils.parallel import data_parallel
     from kutils.plotting import model_to_dot, plot_model
     from kutils.progbar import Progbar
-    from kutils.sequence import Sequence
     from kutils.saved_models import load_model, load_weights, model_from_json, model_from_yaml
+    from kutils.sequence import Sequence
     from kutils.serialization import deserialize_keras_object, serialize_keras_object
     from kutils.summary import print_summary
 

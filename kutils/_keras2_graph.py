@@ -11,7 +11,7 @@ from typing import Any
 
 from kutils._keras2_layers import build_layer
 
-__all__ = ["build_model", "MODEL_CLASSES"]
+__all__ = ["MODEL_CLASSES", "build_model"]
 
 MODEL_CLASSES = ("Sequential", "Model", "Functional")
 
@@ -21,7 +21,7 @@ def build_model(
 ) -> Any:
     """Return the Keras 3 model for a Keras 2 ``{'class_name', 'config'}`` model entry."""
     class_name = serialized.get("class_name")
-    config = serialized.get("config")
+    config: Any = serialized.get("config")
     if class_name == "Sequential":
         return _sequential(config, custom_objects, safe_mode=safe_mode)
     if class_name in ("Model", "Functional"):
@@ -33,9 +33,7 @@ def build_model(
     raise ValueError(msg)
 
 
-def _build_any(
-    entry: dict[str, Any], custom_objects: dict[str, Any], *, safe_mode: bool
-) -> Any:
+def _build_any(entry: dict[str, Any], custom_objects: dict[str, Any], *, safe_mode: bool) -> Any:
     if entry.get("class_name") in MODEL_CLASSES:
         return build_model(entry, custom_objects, safe_mode=safe_mode)
     return build_layer(entry, custom_objects, safe_mode=safe_mode)
@@ -79,7 +77,7 @@ def _sequential(config: Any, custom_objects: dict[str, Any], *, safe_mode: bool)
 def _input_layer(config: dict[str, Any]) -> Any:
     import keras
 
-    shape = config.get("batch_input_shape") or config.get("batch_shape")
+    shape: Any = config.get("batch_input_shape") or config.get("batch_shape")
     return keras.layers.InputLayer(
         batch_shape=tuple(shape),
         dtype=config.get("dtype") or "float32",
@@ -119,7 +117,7 @@ def _functional(config: dict[str, Any], custom_objects: dict[str, Any], *, safe_
 
 
 def _input_arguments(config: dict[str, Any]) -> dict[str, Any]:
-    shape = config.get("batch_input_shape") or config.get("batch_shape")
+    shape: Any = config.get("batch_input_shape") or config.get("batch_shape")
     return {
         "batch_shape": tuple(shape),
         "dtype": config.get("dtype") or "float32",
@@ -170,7 +168,9 @@ def _node_inputs(
     return tensors, kwargs
 
 
-def _tensor(outputs: dict[str, list[Any]], reference: list[Any], *, missing_ok: bool = False) -> Any:
+def _tensor(
+    outputs: dict[str, list[Any]], reference: list[Any], *, missing_ok: bool = False
+) -> Any:
     name, node_index, tensor_index = reference[:3]
     nodes = outputs.get(name)
     if nodes is None:

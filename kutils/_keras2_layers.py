@@ -16,7 +16,7 @@ import types
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["UnsupportedKeras2Layer", "build_layer", "keras2_hard_sigmoid", "LambdaNotSupplied"]
+__all__ = ["LambdaNotSupplied", "UnsupportedKeras2Layer", "build_layer", "keras2_hard_sigmoid"]
 
 
 class UnsupportedKeras2Layer(ValueError):
@@ -45,8 +45,7 @@ _DROPPED = {
     "LocallyConnected2D": "Keras 3 has no locally connected layers",
     "CuDNNLSTM": "translate it by hand to LSTM(recurrent_activation='sigmoid') and "
     "sum the two halves of its bias",
-    "CuDNNGRU": "translate it by hand to GRU(reset_after=True, "
-    "recurrent_activation='sigmoid')",
+    "CuDNNGRU": "translate it by hand to GRU(reset_after=True, recurrent_activation='sigmoid')",
     "Merge": "the Keras 1 Merge layer was removed in Keras 2.2; load and re-save the file "
     "with Keras 2.1 using the merge layers (Add, Concatenate, ...)",
 }
@@ -63,9 +62,7 @@ _DROPPED_ARGUMENTS = {
 _WRAPPERS = {"Bidirectional", "TimeDistributed"}
 
 
-def build_layer(
-    entry: dict[str, Any], custom_objects: dict[str, Any], *, safe_mode: bool
-) -> Any:
+def build_layer(entry: dict[str, Any], custom_objects: dict[str, Any], *, safe_mode: bool) -> Any:
     """Return the Keras 3 layer for one Keras 2 ``{'class_name', 'config'}`` entry."""
     import keras
 
@@ -111,7 +108,7 @@ def _activity_regularizer_class() -> Any:
     import keras
 
     @keras.saving.register_keras_serializable(package="kutils")
-    class Keras2ActivityRegularizer(keras.regularizers.Regularizer):  # type: ignore[misc]
+    class Keras2ActivityRegularizer(keras.regularizers.Regularizer):
         def __init__(self, regularizer: Any) -> None:
             self.regularizer = keras.regularizers.get(regularizer)
 
@@ -258,12 +255,12 @@ def _lambda_function(
 
 
 def _load_bytecode(name: Any, stored: Any) -> Callable[..., Any]:
-    code, defaults, closure = (list(stored) + [None, None])[:3]
+    code, defaults, closure = [*list(stored), None, None][:3]
     if isinstance(defaults, list):
         defaults = tuple(defaults)
     try:
         raw = base64.b64decode(code.encode("ascii"))
-        function_code = marshal.loads(raw)  # noqa: S302  (opted in: safe_mode=False)
+        function_code = marshal.loads(raw)
     except (ValueError, TypeError, EOFError) as error:
         msg = (
             f"Lambda layer {name!r} stores bytecode this Python cannot read ({error}): it "

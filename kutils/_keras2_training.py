@@ -183,7 +183,7 @@ def restore_optimizer_state(model: Any, class_name: str, values: list[Any]) -> b
         _keras_compat.optimizer_slot_variables(optimizer, "_u_product").assign(values[1])
     for index, slots in enumerate(groups):
         stored = values[head + index * len(params) : head + (index + 1) * len(params)]
-        for variable, value in zip(slots, stored):
+        for variable, value in zip(slots, stored, strict=True):
             variable.assign(value.reshape(variable.shape))
     return True
 

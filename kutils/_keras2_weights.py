@@ -9,9 +9,10 @@ nested model, those of all its layers). A Keras 3 layer gives the same order as
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
-__all__ = ["keras2_order", "load_weights_from_group", "WeightsMismatch"]
+__all__ = ["WeightsMismatch", "keras2_order", "load_weights_from_group"]
 
 
 class WeightsMismatch(ValueError):
@@ -39,7 +40,12 @@ def _stored_layers(group: Any) -> list[tuple[str, list[Any]]]:
 
 
 def load_weights_from_group(
-    group: Any, model: Any, *, by_name: bool = False, skip_mismatch: bool = False
+    group: Any,
+    model: Any,
+    *,
+    by_name: bool = False,
+    skip_mismatch: bool = False,
+    reshape: bool = False,
 ) -> None:
     """Assign the weights in a Keras 2 weights group to ``model`` (Keras 2's semantics).
 
@@ -49,16 +55,17 @@ def load_weights_from_group(
     differ in number or shape (with a warning) instead of raising.
     """
     stored = _stored_layers(group)
-    if by_name:
-        pairs = _pairs_by_name(stored, model)
-    else:
-        pairs = _pairs_by_order(stored, model)
+    pairs = _pairs_by_name(stored, model) if by_name else _pairs_by_order(stored, model)
     assignments: list[tuple[Any, Any]] = []
     for layer, layer_name, values in pairs:
         targets = keras2_order(layer)
+        if reshape:
+            values = [
+                _reshaped(value, variable) for value, variable in zip(values, targets, strict=False)
+            ]
         problem = _mismatch(targets, values)
         if problem is None:
-            assignments.extend(zip(targets, values))
+            assignments.extend(zip(targets, values, strict=True))
             continue
         msg = (
             f"Layer {layer.name!r} of the model cannot take the weights of layer "
@@ -84,7 +91,7 @@ def _pairs_by_order(stored: list[tuple[str, list[Any]]], model: Any) -> list[Any
             f"model layers={[layer.name for layer in layers]}"
         )
         raise WeightsMismatch(msg)
-    return [(layer, name, values) for layer, (name, values) in zip(layers, stored)]
+    return [(layer, name, values) for layer, (name, values) in zip(layers, stored, strict=True)]
 
 
 def _pairs_by_name(stored: list[tuple[str, list[Any]]], model: Any) -> list[Any]:
@@ -92,10 +99,16 @@ def _pairs_by_name(stored: list[tuple[str, list[Any]]], model: Any) -> list[Any]
     return [(by_name[name], name, values) for name, values in stored if name in by_name]
 
 
+def _reshaped(value: Any, variable: Any) -> Any:
+    if value.size == math.prod(tuple(variable.shape)):
+        return value.reshape(tuple(variable.shape))
+    return value
+
+
 def _mismatch(targets: list[Any], values: list[Any]) -> str | None:
     if len(targets) != len(values):
         return f"it has {len(targets)} weights and the file {len(values)}"
-    for index, (variable, value) in enumerate(zip(targets, values)):
+    for index, (variable, value) in enumerate(zip(targets, values, strict=True)):
         if tuple(variable.shape) != tuple(value.shape):
             return (
                 f"weight {index} ({variable.path}) has shape {tuple(variable.shape)} and the "

@@ -28,7 +28,7 @@ PathLike = str | os.PathLike[str]
 def load_model(
     filepath: Any,
     custom_objects: dict[str, Any] | None = None,
-    compile: bool = True,  # noqa: A002  (Keras 2's name)
+    compile: bool = True,
     *,
     safe_mode: bool = True,
 ) -> Any:
@@ -110,7 +110,7 @@ def _attribute(group: Any, name: str) -> str | None:
     return value.decode("utf8") if isinstance(value, bytes) else str(value)
 
 
-def _keras_load_model(path: str, custom_objects: Any, compile: bool, safe_mode: bool) -> Any:  # noqa: A002
+def _keras_load_model(path: str, custom_objects: Any, compile: bool, safe_mode: bool) -> Any:
     import keras
 
     return keras.saving.load_model(
@@ -118,7 +118,7 @@ def _keras_load_model(path: str, custom_objects: Any, compile: bool, safe_mode: 
     )
 
 
-def _load_keras2_file(file: Any, custom_objects: Any, compile: bool, safe_mode: bool) -> Any:  # noqa: A002
+def _load_keras2_file(file: Any, custom_objects: Any, compile: bool, safe_mode: bool) -> Any:
     from kutils import _keras2_training, _keras2_weights
 
     model_config = _attribute(file, "model_config")
@@ -132,7 +132,7 @@ def _load_keras2_file(file: Any, custom_objects: Any, compile: bool, safe_mode: 
     _refuse_theano(file)
     objects = _custom_objects(custom_objects)
     model = _build(json.loads(model_config), objects, safe_mode)
-    weights = file["model_weights"] if "model_weights" in file else file
+    weights = file.get("model_weights", file)
     _keras2_weights.load_weights_from_group(weights, model)
     training_config = _attribute(file, "training_config")
     if compile and training_config is not None:
@@ -245,7 +245,11 @@ def model_from_yaml(yaml_string: str, custom_objects: dict[str, Any] | None = No
 
 
 def load_weights(
-    model: Any, filepath: Any, by_name: bool = False, skip_mismatch: bool = False
+    model: Any,
+    filepath: Any,
+    by_name: bool = False,
+    skip_mismatch: bool = False,
+    reshape: bool = False,
 ) -> None:
     """Load a Keras 2 (or Keras 3) weights file into a Keras 3 model, as Keras 2 did.
 
@@ -258,10 +262,17 @@ def load_weights(
             file goes to the model layer of the same name; other layers are left alone.
         skip_mismatch: with ``by_name``, skip (with a warning) the layers whose weights
             differ in number or shape instead of raising.
+        reshape: reshape a stored weight to the layer's shape when it has the same
+            number of values (Keras 2's ``reshape``).
 
     Raises:
         kutils.saved_models.WeightsMismatch: (a ``ValueError``) the file's layers do not
             fit the model; the message names both layers.
+
+    Differences:
+        Keras 2 had this as ``model.load_weights``; Keras 3's ``model.load_weights``
+        reads Keras 2 ``.h5`` files by order too, but not a Keras 2 file named
+        ``*.weights.h5``, and without kutils' error messages.
 
     Example:
         >>> model = build_my_model()  # doctest: +SKIP
@@ -276,7 +287,7 @@ def load_weights(
         model.load_weights(path, skip_mismatch=skip_mismatch)
         return
     with h5py.File(path, "r") as file:
-        group = file["model_weights"] if "model_weights" in file else file
+        group = file.get("model_weights", file)
         if "layer_names" not in group.attrs or _written_by_keras3(file):
             if _written_by_keras3(file) or by_name:
                 model.load_weights(path, skip_mismatch=skip_mismatch, by_name=by_name)
@@ -285,7 +296,7 @@ def load_weights(
             return
         _refuse_theano(file)
         _keras2_weights.load_weights_from_group(
-            group, model, by_name=by_name, skip_mismatch=skip_mismatch
+            group, model, by_name=by_name, skip_mismatch=skip_mismatch, reshape=reshape
         )
 
 

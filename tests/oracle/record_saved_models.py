@@ -21,8 +21,6 @@ name, whether the training step is random, the optimizer). Compiled models are t
 a few steps before they are saved, so their files carry optimizer state.
 """
 
-from __future__ import absolute_import, division, print_function
-
 import json
 import os
 import shutil
@@ -34,11 +32,11 @@ import numpy as np
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ["CUDA_VISIBLE_DEVICES"] = ""
 
-import keras  # noqa: E402
-import tensorflow as tf  # noqa: E402
-from keras import backend as K  # noqa: E402
-from keras import layers as L  # noqa: E402
-from keras import optimizers as O  # noqa: E402
+import keras
+import tensorflow as tf
+from keras import backend as K
+from keras import layers as L
+from keras import optimizers as O
 
 assert keras.__version__ == "2.3.1", "run this script with the Keras 2.3.1 Python"
 
@@ -70,7 +68,7 @@ def rng(seed):
 
 
 def floats(seed, *shape):
-    return rng(seed).uniform(-1, 1, size=(BATCH,) + shape).astype("float32")
+    return rng(seed).uniform(-1, 1, size=(BATCH, *shape)).astype("float32")
 
 
 def one_hot(seed, classes):
@@ -90,7 +88,7 @@ class ScaledDense(L.Layer):
     """A custom layer with get_config: ``scale * (x @ kernel)``."""
 
     def __init__(self, units, scale=1.0, **kwargs):
-        super(ScaledDense, self).__init__(**kwargs)
+        super().__init__(**kwargs)
         self.units = units
         self.scale = scale
 
@@ -98,16 +96,16 @@ class ScaledDense(L.Layer):
         self.kernel = self.add_weight(
             name="kernel", shape=(int(input_shape[-1]), self.units), initializer="glorot_uniform"
         )
-        super(ScaledDense, self).build(input_shape)
+        super().build(input_shape)
 
     def call(self, inputs):
         return self.scale * K.dot(inputs, self.kernel)
 
     def compute_output_shape(self, input_shape):
-        return tuple(input_shape[:-1]) + (self.units,)
+        return (*tuple(input_shape[:-1]), self.units)
 
     def get_config(self):
-        config = super(ScaledDense, self).get_config()
+        config = super().get_config()
         config.update({"units": self.units, "scale": self.scale})
         return config
 
@@ -272,7 +270,11 @@ def _():
             L.Dense(5, kernel_initializer="lecun_uniform", bias_initializer="ones"),
             L.Dense(5, kernel_initializer=keras.initializers.Orthogonal(gain=0.5)),
             L.Dense(5, kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.1)),
-            L.Dense(3, kernel_initializer="glorot_normal", bias_initializer=keras.initializers.Constant(0.1)),
+            L.Dense(
+                3,
+                kernel_initializer="glorot_normal",
+                bias_initializer=keras.initializers.Constant(0.1),
+            ),
         ]
     )
     return model, [floats(20, 4)], None
@@ -646,13 +648,16 @@ def _marker_function(x):
     # Writes a marker file when it runs: a loader that executes the stored bytecode leaves
     # the marker behind (the environment variable names where).
     path = __import__("os").environ.get("KUTILS_LAMBDA_MARKER", "kutils_lambda_marker")
-    open(path, "w").write("the stored Lambda bytecode ran")
+    with open(path, "w") as handle:
+        handle.write("the stored Lambda bytecode ran")
     return x * 3.0
 
 
 @zoo("lambda_marker", compiled=False, lambdas=["marker"])
 def _():
-    model = keras.Sequential([L.Dense(2, input_shape=(4,)), L.Lambda(_marker_function, name="marker")])
+    model = keras.Sequential(
+        [L.Dense(2, input_shape=(4,)), L.Lambda(_marker_function, name="marker")]
+    )
     return model, [floats(80, 4)], None
 
 
@@ -687,10 +692,10 @@ def record(entry, outdir, scratch):
     model, inputs, targets = entry["build"]()
     arrays = {}
     for i, x in enumerate(inputs):
-        arrays["x%d" % i] = x
+        arrays[f"x{i}"] = x
     if entry["compiled"]:
         for i, y in enumerate(targets):
-            arrays["y%d" % i] = y
+            arrays[f"y{i}"] = y
         callbacks = []
         if name == "checkpoint_model":
             callbacks = [
@@ -717,12 +722,12 @@ def record(entry, outdir, scratch):
     if not isinstance(predictions, list):
         predictions = [predictions]
     for i, prediction in enumerate(predictions):
-        arrays["pred%d" % i] = prediction
+        arrays[f"pred{i}"] = prediction
     if entry["compiled"]:
         model.train_on_batch(inputs, targets)
         for layer, values in layer_weights(model).items():
             for i, value in enumerate(values):
-                arrays["next/%s/%d" % (layer, i)] = value
+                arrays[f"next/{layer}/{i}"] = value
     np.savez_compressed(os.path.join(outdir, name + ".npz"), **arrays)
     summary = {key: entry[key] for key in ("name", "compiled", "stochastic", "custom_objects")}
     summary["lambda_layers"] = entry["lambda_layers"]
@@ -740,10 +745,7 @@ def multi_gpu_attempt():
         multi_gpu_model(mlp(), gpus=2)
     except (ValueError, AttributeError) as error:
         # AttributeError: Keras 2.3.1 lists devices with an API TensorFlow 2.1 removed.
-        return "Keras 2.3.1 could not build multi_gpu_model here: %s: %s" % (
-            type(error).__name__,
-            error,
-        )
+        return f"Keras 2.3.1 could not build multi_gpu_model here: {type(error).__name__}: {error}"
     return "multi_gpu_model built"
 
 
@@ -772,7 +774,7 @@ def main(argv):
     }
     with open(os.path.join(outdir, "manifest.json"), "w") as handle:
         json.dump(manifest, handle, indent=1, sort_keys=True)
-    print("recorded %d models into %s" % (len(models), outdir))
+    print(f"recorded {len(models)} models into {outdir}")
 
 
 if __name__ == "__main__":
