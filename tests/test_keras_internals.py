@@ -553,9 +553,7 @@ def test_canary_keras_src_models_functional_functional_like_constructor():
         (lambda: keras.optimizers.Nadam(), ["_momentums", "_velocities"]),
     ],
 )
-def test_canary_keras_optimizers_slot_attributes(
-    optimizer, attributes
-):
+def test_canary_keras_optimizers_slot_attributes(optimizer, attributes):
     # One variable per trainable variable, in the order given to build().
     weights = [keras.Variable(np.ones((2, 3))), keras.Variable(np.ones((3,)))]
     instance = optimizer()
