@@ -43,6 +43,8 @@ _EXPORTS: dict[str, str] = {
     "fit_generator": "kutils.generators",
     "evaluate_generator": "kutils.generators",
     "predict_generator": "kutils.generators",
+    "predict_classes": "kutils.predictions",
+    "predict_proba": "kutils.predictions",
     "load_model": "kutils.saved_models",
     "load_weights": "kutils.saved_models",
     "model_from_json": "kutils.saved_models",
@@ -94,7 +96,9 @@ __all__ = [
     "multi_gpu_model",
     "normalize",
     "plot_model",
+    "predict_classes",
     "predict_generator",
+    "predict_proba",
     "print_summary",
     "serialize_keras_object",
     "to_categorical",
@@ -116,6 +120,7 @@ if TYPE_CHECKING:
     from kutils.multi_gpu import multi_gpu_model
     from kutils.parallel import data_parallel
     from kutils.plotting import model_to_dot, plot_model
+    from kutils.predictions import predict_classes, predict_proba
     from kutils.progbar import Progbar
     from kutils.saved_models import load_model, load_weights, model_from_json, model_from_yaml
     from kutils.sequence import Sequence

@@ -535,6 +535,16 @@ def test_canary_keras_src_models_functional_functional_like_constructor():
     assert "layers" in model.get_config()
 
 
+@pytest.mark.parametrize("kind", ["image", "text", "sequence"])
+def test_canary_keras_legacy_preprocessing(kind):
+    """Keras 3 still ships Keras 2's preprocessing names (kutils.preprocessing)."""
+    import kutils.preprocessing
+    from kutils._keras_compat import legacy_preprocessing_attribute
+
+    for name in kutils.preprocessing.NAMES[kind]:
+        assert callable(legacy_preprocessing_attribute(kind, name)), name
+
+
 # -- optimizer slots (saved_models: restoring a Keras 2 optimizer state) ------------------
 
 
