@@ -158,6 +158,11 @@ def _translate_arguments(class_name: str, config: dict[str, Any]) -> dict[str, A
         config["negative_slope"] = config.pop("alpha")
     if class_name == "Activation" and config.get("activation") == "hard_sigmoid":
         config["activation"] = keras2_hard_sigmoid
+    if class_name == "BatchNormalization" and isinstance(config.get("axis"), list):
+        if len(config["axis"]) == 1:  # tf.keras wrote [axis]; Keras 3 takes an int
+            config["axis"] = config["axis"][0]
+    if config.get("time_major") is False:
+        del config["time_major"]  # tf.keras RNNs; Keras 3 is always batch-major
     if class_name.startswith("SpatialDropout"):
         # Keras 3 takes neither: a dropout layer has no weights, and the spatial noise
         # shape is what the layer computes anyway.

@@ -12,9 +12,7 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-from kutils import _keras_compat
-
-__all__ = ["compile_from_training_config", "restore_optimizer_state", "translate_optimizer"]
+__all__ = ["compile_from_training_config", "optimizer_class_name", "translate_optimizer"]
 
 # Keras 2 names of losses and metrics that Keras 3 spells differently (loss, metric).
 _RENAMED = {
@@ -31,32 +29,41 @@ _RENAMED = {
 _OPTIMIZER_ARGUMENTS = {
     "SGD": ("momentum", "nesterov"),
     "Adam": ("beta_1", "beta_2", "epsilon", "amsgrad"),
-    "RMSprop": ("rho", "epsilon"),
-    "Adagrad": ("epsilon",),
+    "RMSprop": ("rho", "epsilon", "momentum", "centered"),
+    "Adagrad": ("epsilon", "initial_accumulator_value"),
     "Adadelta": ("rho", "epsilon"),
     "Adamax": ("beta_1", "beta_2", "epsilon"),
     "Nadam": ("beta_1", "beta_2", "epsilon"),
 }
-
-# Keras 2's optimizer_weights after the iteration count: (Keras 2 slot count per weight
-# group, the Keras 3 attribute holding the same slots), in Keras 2's order. Nadam's
-# m_schedule (one scalar) comes first and is Keras 3's _u_product.
-_SLOTS = {
-    "SGD": ("momentums",),
-    "Adam": ("_momentums", "_velocities", "_velocity_hats"),
-    "RMSprop": ("_velocities",),
-    "Adagrad": ("_accumulators",),
-    "Adadelta": ("_accumulated_grads", "_accumulated_delta_vars"),
-    "Adamax": ("_m", "_u"),
-    "Nadam": ("_momentums", "_velocities"),
-}
+# Arguments of tf.keras 2.11+ optimizers that Keras 3's take with the same meaning.
+_COMMON_ARGUMENTS = (
+    "weight_decay",
+    "global_clipnorm",
+    "clipvalue",
+    "use_ema",
+    "ema_momentum",
+    "ema_overwrite_frequency",
+)
 
 
-def translate_optimizer(serialized: dict[str, Any], custom_objects: dict[str, Any]) -> Any:
-    """The Keras 3 optimizer equivalent to a Keras 2 ``{'class_name', 'config'}`` one."""
+def optimizer_class_name(serialized: dict[str, Any]) -> str:
+    """The optimizer's class name; tf.keras 2.11+ writes ``Custom>Adam`` for Adam."""
+    name = str(serialized["class_name"])
+    if name.startswith("Custom>") and name[len("Custom>") :] in _OPTIMIZER_ARGUMENTS:
+        return name[len("Custom>") :]
+    return name
+
+
+def translate_optimizer(
+    serialized: dict[str, Any], custom_objects: dict[str, Any], keras_version: str | None = None
+) -> Any:
+    """The Keras 3 optimizer equivalent to a Keras 2 ``{'class_name', 'config'}`` one.
+
+    ``keras_version`` is the file's: Keras 2.0 to 2.3 clipped by the global norm.
+    """
     import keras
 
-    class_name = serialized["class_name"]
+    class_name = optimizer_class_name(serialized)
     config = dict(serialized.get("config", {}))
     if class_name in custom_objects:
         return custom_objects[class_name].from_config(config)
@@ -68,24 +75,19 @@ def translate_optimizer(serialized: dict[str, Any], custom_objects: dict[str, An
             f"custom_objects. Received: optimizer={class_name!r}"
         )
         raise ValueError(msg)
-    learning_rate = config.get("learning_rate", config.get("lr", 0.01))
-    decay = float(config.get("decay", 0.0) or 0.0)
-    if decay > 0:
-        # Keras 2 computed lr / (1 + decay * iterations) at each step.
-        learning_rate = keras.optimizers.schedules.InverseTimeDecay(
-            learning_rate, decay_steps=1, decay_rate=decay
-        )
+    learning_rate = _learning_rate(config)
     arguments = {
-        key: config[key] for key in _OPTIMIZER_ARGUMENTS[class_name] if config.get(key) is not None
+        key: config[key]
+        for key in (*_OPTIMIZER_ARGUMENTS[class_name], *_COMMON_ARGUMENTS)
+        if config.get(key) is not None
     }
     if config.get("clipnorm") is not None:
-        # Keras 2 scaled all gradients together by their global norm; Keras 3's clipnorm
-        # clips each gradient on its own, its global_clipnorm is Keras 2's clipnorm.
-        arguments["global_clipnorm"] = config["clipnorm"]
-    if config.get("clipvalue") is not None:
-        arguments["clipvalue"] = config["clipvalue"]
+        # Keras 2.0 to 2.3 scaled all gradients together by their global norm: Keras 3's
+        # global_clipnorm. tf.keras clipped each gradient on its own, as Keras 3's clipnorm.
+        key = "global_clipnorm" if _clips_globally(keras_version) else "clipnorm"
+        arguments[key] = config["clipnorm"]
     if class_name == "Adagrad":
-        arguments["initial_accumulator_value"] = 0.0  # Keras 2 started from zero
+        arguments.setdefault("initial_accumulator_value", 0.0)  # Keras 2 started from zero
     optimizer = getattr(keras.optimizers, class_name)(learning_rate=learning_rate, **arguments)
     if class_name == "Nadam" and config.get("schedule_decay", 0.004) != 0.004:
         msg = (
@@ -94,6 +96,37 @@ def translate_optimizer(serialized: dict[str, Any], custom_objects: dict[str, An
         )
         warnings.warn(msg, stacklevel=4)
     return optimizer
+
+
+def _clips_globally(keras_version: str | None) -> bool:
+    if keras_version is None or "tf" in keras_version:
+        return keras_version is None
+    try:
+        major, minor = (int(part) for part in keras_version.split(".")[:2])
+    except ValueError:
+        return False
+    return (major, minor) < (2, 4)  # Keras 2.4 and later were tf.keras
+
+
+def _single_output(metrics: Any) -> Any:
+    if isinstance(metrics, list) and len(metrics) == 1 and isinstance(metrics[0], list):
+        return metrics[0]
+    return metrics
+
+
+def _learning_rate(config: dict[str, Any]) -> Any:
+    import keras
+
+    learning_rate = config.get("learning_rate", config.get("lr", 0.01))
+    if isinstance(learning_rate, dict):  # a tf.keras schedule
+        return keras.optimizers.schedules.deserialize(learning_rate)
+    decay = float(config.get("decay", 0.0) or 0.0)
+    if decay > 0:
+        # Keras 2 computed lr / (1 + decay * iterations) at each step.
+        return keras.optimizers.schedules.InverseTimeDecay(
+            learning_rate, decay_steps=1, decay_rate=decay
+        )
+    return learning_rate
 
 
 def translate_loss(identifier: Any, custom_objects: dict[str, Any]) -> Any:
@@ -127,17 +160,26 @@ def translate_metrics(identifier: Any, custom_objects: dict[str, Any]) -> Any:
         if identifier in custom_objects:
             return custom_objects[identifier]
         return _RENAMED.get(identifier, (identifier, identifier))[1]
+    if isinstance(identifier, dict) and identifier["class_name"] == "MeanMetricWrapper":
+        # tf.keras wrapped metric functions given by name: the function's name
+        return translate_metrics(identifier["config"]["fn"], custom_objects)
     if isinstance(identifier, dict):
         return keras.metrics.deserialize(identifier, custom_objects=custom_objects)
     return identifier
 
 
 def compile_from_training_config(
-    model: Any, training_config: dict[str, Any], custom_objects: dict[str, Any]
+    model: Any,
+    training_config: dict[str, Any],
+    custom_objects: dict[str, Any],
+    keras_version: str | None = None,
 ) -> None:
     """Compile ``model`` as the Keras 2 file's ``training_config`` says."""
     metrics = translate_metrics(training_config.get("metrics"), custom_objects)
     weighted = translate_metrics(training_config.get("weighted_metrics"), custom_objects)
+    if len(model.outputs) == 1:
+        # tf.keras wrote one list of metrics per output, also for a single output.
+        metrics, weighted = _single_output(metrics), _single_output(weighted)
     if training_config.get("sample_weight_mode") not in (None, "None"):
         msg = (
             "The Keras 2 file was compiled with sample_weight_mode="
@@ -146,52 +188,11 @@ def compile_from_training_config(
         )
         warnings.warn(msg, stacklevel=4)
     model.compile(
-        optimizer=translate_optimizer(training_config["optimizer_config"], custom_objects),
+        optimizer=translate_optimizer(
+            training_config["optimizer_config"], custom_objects, keras_version
+        ),
         loss=translate_loss(training_config["loss"], custom_objects),
         metrics=metrics or None,
         weighted_metrics=weighted or None,
         loss_weights=training_config.get("loss_weights"),
     )
-
-
-def restore_optimizer_state(model: Any, class_name: str, values: list[Any]) -> bool:
-    """Put Keras 2's optimizer weights into ``model.optimizer``; False (warned) if they
-    do not fit."""
-    optimizer = model.optimizer
-    params = list(model.trainable_weights)
-    optimizer.build(params)  # slot i of every group belongs to params[i], as in Keras 2
-    groups = _slot_groups(class_name, optimizer)
-    head = 2 if class_name == "Nadam" else 1
-    stored_groups, rest = divmod(len(values) - head, len(params)) if params else (0, 1)
-    problem = None
-    if class_name not in _SLOTS:
-        problem = f"kutils does not map the state of {class_name}"
-    elif rest or stored_groups < len(groups):
-        problem = (
-            f"the file has {len(values)} optimizer weights for {len(params)} trainable "
-            f"weights, which does not fit {class_name}"
-        )
-    if problem is not None:
-        msg = (
-            f"The optimizer state of the Keras 2 file was not restored ({problem}); "
-            "training starts with a fresh optimizer state."
-        )
-        warnings.warn(msg, stacklevel=4)
-        return False
-    optimizer.iterations.assign(int(values[0]))
-    if class_name == "Nadam":
-        _keras_compat.optimizer_slot_variables(optimizer, "_u_product").assign(values[1])
-    for index, slots in enumerate(groups):
-        stored = values[head + index * len(params) : head + (index + 1) * len(params)]
-        for variable, value in zip(slots, stored, strict=True):
-            variable.assign(value.reshape(variable.shape))
-    return True
-
-
-def _slot_groups(class_name: str, optimizer: Any) -> list[list[Any]]:
-    groups = []
-    for attribute in _SLOTS.get(class_name, ()):
-        slots = _keras_compat.optimizer_slot_variables(optimizer, attribute)
-        if slots:  # SGD without momentum and Adam without amsgrad keep none
-            groups.append(list(slots))
-    return groups

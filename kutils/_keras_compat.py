@@ -997,6 +997,7 @@ _OPTIMIZER_SLOT_ATTRIBUTES = frozenset(
         "_momentums",
         "_velocities",
         "_velocity_hats",
+        "_average_gradients",
         "_accumulators",
         "_accumulated_grads",
         "_accumulated_delta_vars",

@@ -119,7 +119,7 @@ def _keras_load_model(path: str, custom_objects: Any, compile: bool, safe_mode: 
 
 
 def _load_keras2_file(file: Any, custom_objects: Any, compile: bool, safe_mode: bool) -> Any:
-    from kutils import _keras2_training, _keras2_weights
+    from kutils import _keras2_optimizer_state, _keras2_training, _keras2_weights
 
     model_config = _attribute(file, "model_config")
     if model_config is None:
@@ -136,12 +136,15 @@ def _load_keras2_file(file: Any, custom_objects: Any, compile: bool, safe_mode: 
     _keras2_weights.load_weights_from_group(weights, model)
     training_config = _attribute(file, "training_config")
     if compile and training_config is not None:
-        _keras2_training.compile_from_training_config(model, json.loads(training_config), objects)
+        config = json.loads(training_config)
+        version = _attribute(file, "keras_version")
+        _keras2_training.compile_from_training_config(model, config, objects, version)
         if "optimizer_weights" in file:
             group = file["optimizer_weights"]
-            values = [group[_decode(name)][()] for name in group.attrs["weight_names"]]
-            class_name = json.loads(training_config)["optimizer_config"]["class_name"]
-            _keras2_training.restore_optimizer_state(model, class_name, values)
+            names = [_decode(name) for name in group.attrs["weight_names"]]
+            class_name = _keras2_training.optimizer_class_name(config["optimizer_config"])
+            values = [group[name][()] for name in names]
+            _keras2_optimizer_state.restore_optimizer_state(model, class_name, names, values)
     return model
 
 
