@@ -158,9 +158,9 @@ def _translate_arguments(class_name: str, config: dict[str, Any]) -> dict[str, A
         config["negative_slope"] = config.pop("alpha")
     if class_name == "Activation" and config.get("activation") == "hard_sigmoid":
         config["activation"] = keras2_hard_sigmoid
-    if class_name == "BatchNormalization" and isinstance(config.get("axis"), list):
-        if len(config["axis"]) == 1:  # tf.keras wrote [axis]; Keras 3 takes an int
-            config["axis"] = config["axis"][0]
+    axis = config.get("axis")
+    if class_name == "BatchNormalization" and isinstance(axis, list) and len(axis) == 1:
+        config["axis"] = axis[0]  # tf.keras wrote [axis]; Keras 3 takes an int
     if config.get("time_major") is False:
         del config["time_major"]  # tf.keras RNNs; Keras 3 is always batch-major
     if class_name.startswith("SpatialDropout"):
