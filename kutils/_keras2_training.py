@@ -1,10 +1,9 @@
-"""A Keras 2 file's training configuration (optimizer, losses, metrics) and optimizer state.
+"""A Keras 2 file's training configuration: optimizer, losses, metrics, loss weights.
 
 Keras 2 wrote ``training_config`` (JSON: ``optimizer_config``, ``loss``, ``metrics``,
-``loss_weights``...) and the optimizer's variables (``optimizer_weights``: the iteration
-count, then each slot for every trainable weight). This module compiles the Keras 3 model
-with the equivalent optimizer, losses and metrics and puts the slots where Keras 3's
-optimizer keeps the same quantities, so that training resumes where it stopped.
+``loss_weights``...). This module compiles the Keras 3 model with the equivalent
+optimizer, losses and metrics; ``_keras2_optimizer_state`` then restores the optimizer's
+slots, so that training resumes where it stopped.
 """
 
 from __future__ import annotations

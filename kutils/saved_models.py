@@ -5,7 +5,8 @@ Keras 2.2/2.3 (and tf.keras 1.x/2.x) users saved models with ``model.save('x.h5'
 those files wrongly or not at all. These functions read them: the configuration is
 translated layer by layer (``_keras2_layers``, ``_keras2_graph``), the weights are
 mapped by layer and order (``_keras2_weights``), and the model is compiled as the file
-says, with the optimizer state restored (``_keras2_training``). Files written by Keras 3
+says, with the optimizer state restored (``_keras2_training``,
+``_keras2_optimizer_state``). Files written by Keras 3
 itself (``.keras``, and ``.h5`` files whose ``keras_version`` is 3.x) go to Keras's own
 loader unchanged.
 
