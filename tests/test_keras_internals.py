@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kutils import _keras_compat
+from kutils import _keras2_display, _keras_compat
 
 
 def _params(function):
@@ -155,7 +155,7 @@ def test_canary_keras_KerasTensor__keras_history(functional):
 
 def test_canary_keras_src_models_functional_Functional(functional):
     assert type(functional) is _keras_compat.functional_class()
-    assert _keras_compat.legacy_class_name(functional) == "Model"
+    assert _keras2_display.legacy_class_name(functional) == "Model"
 
 
 def test_canary_keras_Functional__nodes_by_depth(functional):
