@@ -8,8 +8,8 @@ exception in ``__getitem__`` reaches the caller as ``tf.errors.UnknownError``. S
 kutils Sequence gets an adapter of its own, a ``PyDatasetAdapter`` subclass that loads
 batches with ``kutils._loader`` (threads or processes), shuffles the batch order with
 Python's ``random`` and keeps the Keras 2 epoch semantics. It reaches Keras through the
-routing point in ``kutils/_keras_compat.py`` (``route`` below, registered by
-``kutils/sequence.py``), which also holds the two ``EpochIterator`` hooks it asks for.
+router of ``kutils/_sequence_hooks.py`` (``route`` below, registered by
+``kutils/sequence.py``), which also holds the epoch and callback hooks it asks for.
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ def legacy_sequence_adapter_class(check_options: Callable[[Any, Any, Any], None]
     class LegacySequenceAdapter(base):  # type: ignore[misc, valid-type]
         """PyDatasetAdapter with Keras 2 epoch semantics and kutils's own workers."""
 
-        # The EpochIterator hooks of the routing point act on these adapters.
+        # The EpochIterator hooks of kutils/_sequence_hooks.py act on these adapters.
         _kutils_rereads_length = True
         _kutils_owns_errors = True
 

@@ -40,7 +40,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from kutils import _batches, _keras_compat
+from kutils import _batches, _keras_compat, _keras_patches, _sequence_hooks
 
 
 def agreed_seed(strategy: tf.distribute.Strategy) -> int:
@@ -66,7 +66,7 @@ class ShardedInput:
 
     Build it with :func:`sharded_input`, then ``build()``, and pass the object itself to
     Keras's ``fit`` or ``evaluate`` in place of the input: Keras gets an adapter for it
-    (``_adapter_route``, at the routing point of ``_keras_compat``) that reads ``dataset``, asks
+    (``_adapter_route``, at the router of ``_sequence_hooks``) that reads ``dataset``, asks
     ``num_batches()`` every epoch and calls ``begin_epoch()``/``end_epoch()``. Run the
     call inside ``running()``, which re-raises the input's own exception where
     TensorFlow would show a generic one.
@@ -80,7 +80,7 @@ class ShardedInput:
 
     def __init__(self, strategy: tf.distribute.Strategy) -> None:
         _keras_compat.check_keras_version("data_parallel input shards across workers")
-        _keras_compat.install_data_adapter_routing()
+        _keras_patches.install_fit_hooks()
         self._strategy = strategy
         self._error: BaseException | None = None
         self._spec: Any = None
@@ -559,7 +559,7 @@ def _adapter_route(x: Any, **_: Any) -> Any:
     return None
 
 
-_keras_compat.register_data_adapter("shards", _adapter_route)
+_sequence_hooks.register_data_adapter("shards", _adapter_route)
 
 
 # -- ending a distributed input pipeline --------------------------------------------------
