@@ -38,8 +38,8 @@ _EXPORTS: dict[str, str] = {
     "GeneratorEnqueuer": "kutils.enqueuers",
     "serialize_keras_object": "kutils.serialization",
     "deserialize_keras_object": "kutils.serialization",
-    "get_source_inputs": "kutils.layer_helpers",
-    "convert_all_kernels_in_model": "kutils.layer_helpers",
+    "get_source_inputs": "kutils._layer_functions",
+    "convert_all_kernels_in_model": "kutils._layer_functions",
     "fit_generator": "kutils.generators",
     "evaluate_generator": "kutils.generators",
     "predict_generator": "kutils.generators",
@@ -93,6 +93,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from kutils._layer_functions import convert_all_kernels_in_model, get_source_inputs
     from kutils.categorical import normalize, to_categorical
     from kutils.custom_objects import (
         CustomObjectScope,
@@ -104,7 +105,6 @@ if TYPE_CHECKING:
     from kutils.generators import evaluate_generator, fit_generator, predict_generator
     from kutils.hdf5_dataset import HDF5Dataset
     from kutils.hdf5_matrix import HDF5Matrix
-    from kutils.layer_helpers import convert_all_kernels_in_model, get_source_inputs
     from kutils.multi_gpu import multi_gpu_model
     from kutils.parallel import data_parallel
     from kutils.plotting import model_to_dot, plot_model

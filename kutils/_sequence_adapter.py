@@ -21,7 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kutils import _keras_compat
-from kutils._batches import lists_to_tuples
+from kutils._row_sources import lists_to_tuples
 
 FEATURE = "Sequence in fit/evaluate/predict"
 

@@ -8,44 +8,17 @@ TensorFlow or Keras.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from kutils import _legacy
 
-_EXPORTS: dict[str, str] = {
-    "GeneratorEnqueuer": "kutils.enqueuers",
-    "OrderedEnqueuer": "kutils.enqueuers",
-    "Sequence": "kutils.sequence",
-    "SequenceEnqueuer": "kutils.enqueuers",
-    "get_file": "kutils.downloads",
-    "iter_sequence_infinite": "kutils.enqueuers",
-    "validate_file": "kutils.downloads",
-}
-
-__all__ = [
-    "GeneratorEnqueuer",
-    "OrderedEnqueuer",
-    "Sequence",
-    "SequenceEnqueuer",
-    "get_file",
-    "iter_sequence_infinite",
-    "validate_file",
-]
-
 if TYPE_CHECKING:
-    from kutils.downloads import get_file, validate_file
-    from kutils.enqueuers import (
-        GeneratorEnqueuer,
-        OrderedEnqueuer,
-        SequenceEnqueuer,
-        iter_sequence_infinite,
-    )
-    from kutils.sequence import Sequence
+    from kutils.downloads import get_file as get_file
+    from kutils.downloads import validate_file as validate_file
+    from kutils.enqueuers import GeneratorEnqueuer as GeneratorEnqueuer
+    from kutils.enqueuers import OrderedEnqueuer as OrderedEnqueuer
+    from kutils.enqueuers import SequenceEnqueuer as SequenceEnqueuer
+    from kutils.enqueuers import iter_sequence_infinite as iter_sequence_infinite
+    from kutils.sequence import Sequence as Sequence
 
-
-def __getattr__(name: str) -> Any:
-    return _legacy.resolve(__name__, _EXPORTS, name, globals())
-
-
-def __dir__() -> list[str]:
-    return _legacy.names(globals(), __all__)
+_legacy.shim(__name__, globals())

@@ -386,7 +386,7 @@ class _Feed:
             raise
 
     def _standardize(self, batch: Any) -> tuple[Any, ...]:
-        from kutils._batches import lists_to_tuples
+        from kutils._row_sources import lists_to_tuples
 
         if self.mode == "predict":
             if isinstance(batch, tuple):

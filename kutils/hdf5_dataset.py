@@ -10,7 +10,7 @@ It does not import ``kutils.hdf5_matrix`` (which imports this module when a stre
 ``HDF5Matrix`` is made): it knows an ``HDF5Matrix`` by its row-reading protocol, the
 ``stream`` flag and ``_read_runs(runs)``. It registers the HDF5 family's route at the
 data-adapter router (``kutils/_sequence_hooks.py``) and its row source for the
-data-parallel core (``kutils/_batches.py``).
+data-parallel core (``kutils/_row_sources.py``).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from kutils import _batches, _keras_compat, _keras_patches, _sequence_hooks
+from kutils import _keras_compat, _keras_patches, _row_sources, _sequence_hooks
 
 __all__ = ["HDF5Dataset"]
 
@@ -194,7 +194,7 @@ class HDF5Dataset(keras.utils.PyDataset):
     def _batch_rows(self, index: int) -> list[tuple[int, int]]:
         """The rows of batch ``index``: runs ``[a, b)`` of window rows, increasing."""
         n, batch = self._num_rows, self.batch_size
-        whole = _batches.whole_batch_rows(index, batch, n, self._order, self.shuffle)
+        whole = _row_sources.whole_batch_rows(index, batch, n, self._order, self.shuffle)
         if whole is not None:
             return whole
         assert self._order is not None  # no order: whole batches, returned above
@@ -360,4 +360,4 @@ def _row_source(
 
 
 _sequence_hooks.register_data_adapter("hdf5", _fit_route)
-_batches.register_row_source("hdf5", _row_source)
+_row_sources.register_row_source("hdf5", _row_source)

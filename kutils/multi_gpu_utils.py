@@ -8,25 +8,11 @@ TensorFlow or Keras.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from kutils import _legacy
 
-_EXPORTS: dict[str, str] = {
-    "multi_gpu_model": "kutils.multi_gpu",
-}
-
-__all__ = [
-    "multi_gpu_model",
-]
-
 if TYPE_CHECKING:
-    from kutils.multi_gpu import multi_gpu_model
+    from kutils.multi_gpu import multi_gpu_model as multi_gpu_model
 
-
-def __getattr__(name: str) -> Any:
-    return _legacy.resolve(__name__, _EXPORTS, name, globals())
-
-
-def __dir__() -> list[str]:
-    return _legacy.names(globals(), __all__)
+_legacy.shim(__name__, globals())

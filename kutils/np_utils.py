@@ -8,27 +8,12 @@ TensorFlow or Keras.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from kutils import _legacy
 
-_EXPORTS: dict[str, str] = {
-    "normalize": "kutils.categorical",
-    "to_categorical": "kutils.categorical",
-}
-
-__all__ = [
-    "normalize",
-    "to_categorical",
-]
-
 if TYPE_CHECKING:
-    from kutils.categorical import normalize, to_categorical
+    from kutils.categorical import normalize as normalize
+    from kutils.categorical import to_categorical as to_categorical
 
-
-def __getattr__(name: str) -> Any:
-    return _legacy.resolve(__name__, _EXPORTS, name, globals())
-
-
-def __dir__() -> list[str]:
-    return _legacy.names(globals(), __all__)
+_legacy.shim(__name__, globals())
