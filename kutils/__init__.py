@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from kutils import _legacy
 from kutils._version import __version__
 
 # Public name -> the kutils module that defines it. A name joins this table, ``__all__``
@@ -46,17 +47,9 @@ _EXPORTS: dict[str, str] = {
 }
 
 # Keras 2's module paths (``keras.utils.np_utils``...): ``import kutils.np_utils`` works
-# as usual, and so does ``kutils.np_utils`` after a plain ``import kutils``.
-_LEGACY_MODULES = (
-    "data_utils",
-    "generic_utils",
-    "io_utils",
-    "layer_utils",
-    "multi_gpu_utils",
-    "np_utils",
-    "training_utils",
-    "vis_utils",
-)
+# as usual, and so does ``kutils.np_utils`` after a plain ``import kutils``. Their names
+# and where each lives: the one table of ``kutils/_legacy.py``.
+_LEGACY_MODULES = tuple(_legacy.LEGACY_MODULES)
 
 # Modules that import TensorFlow when imported. Without a usable TensorFlow their public
 # names are handed out as stand-ins that raise kutils' clear error when called, so that

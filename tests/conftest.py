@@ -1,4 +1,5 @@
-"""Shared test set-up: quiet TensorFlow, a private Keras home and 3 logical CPU devices."""
+"""Shared test set-up: quiet TensorFlow, a private Keras home, 3 logical CPU devices, and
+the fixtures several test files use."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import sys
 import tempfile
 from types import ModuleType
 from typing import Any
+
+import pytest
 
 # Keras reads KERAS_HOME once, when it is first imported, and writes keras.json there:
 # point it at a throw-away folder before any test imports Keras.
@@ -56,3 +59,23 @@ if "tensorflow" in sys.modules:  # imported by a plugin before us: still before 
     _split_host_cpu(sys.modules["tensorflow"])
 else:
     sys.meta_path.insert(0, _AfterTensorFlowImport())
+
+
+# ---------------------------------------------------------------------------------------
+# Fixtures shared by several test files
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def server() -> Any:
+    """A loopback HTTP server (tests/loopback_http.py), scripted per path by the test."""
+    import threading
+
+    from loopback_http import LoopbackServer
+
+    srv = LoopbackServer()
+    thread = threading.Thread(target=srv.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    yield srv
+    srv.shutdown()
+    srv.server_close()
