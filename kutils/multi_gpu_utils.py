@@ -1,9 +1,7 @@
 """Keras 2.2/2.3's ``keras.utils.multi_gpu_utils``: ``multi_gpu_model``.
 
 A Keras 2 line ``from keras.utils.multi_gpu_utils import X`` becomes ``from kutils.multi_gpu_utils import X``.
-Each name is loaded on first use from the kutils module that defines it (the very object
-``kutils.X`` is, where the top level exports ``X``): importing this module imports no
-TensorFlow or Keras.
+Its names and where each lives: the table of ``kutils/_legacy.py``.
 """
 
 from __future__ import annotations

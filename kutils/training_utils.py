@@ -1,9 +1,7 @@
 """Keras 2.0/2.1's ``keras.utils.training_utils``, the first home of ``multi_gpu_model``.
 
 A Keras 2 line ``from keras.utils.training_utils import X`` becomes ``from kutils.training_utils import X``.
-Each name is loaded on first use from the kutils module that defines it (the very object
-``kutils.X`` is, where the top level exports ``X``): importing this module imports no
-TensorFlow or Keras.
+Its names and where each lives: the table of ``kutils/_legacy.py``.
 """
 
 from __future__ import annotations
