@@ -647,3 +647,31 @@ def distributed_iterator_device_parts(iterator: Any) -> list[tuple[Any, str | No
         else:
             parts.extend(zip(device_iterators, devices, strict=True))
     return parts
+
+
+# ---------------------------------------------------------------------------------------
+# Keras 2's preprocessing classes that Keras 3 still ships but no longer exports publicly
+# ---------------------------------------------------------------------------------------
+
+# Keras 3 keeps Keras 2's ImageDataGenerator, Tokenizer, TimeseriesGenerator ... in
+# keras.src.legacy.preprocessing and exports them only under the tf.keras namespace it
+# builds for TensorFlow (``keras._tf_keras.keras.preprocessing.<kind>``), which also
+# re-exports the image and sequence functions Keras 3 kept public. DataFrameIterator is
+# in the legacy module but not in that namespace.
+LEGACY_PREPROCESSING_KINDS = ("image", "text", "sequence")
+
+
+def legacy_preprocessing_attribute(kind: str, name: str) -> Any:
+    """Keras 2's ``keras.preprocessing.<kind>.<name>`` as Keras 3 ships it."""
+    check_keras_version("kutils.preprocessing")
+    for module in (
+        f"keras._tf_keras.keras.preprocessing.{kind}",
+        f"keras.src.legacy.preprocessing.{kind}",
+    ):
+        try:
+            found = getattr(importlib.import_module(module), name, None)
+        except ImportError:
+            found = None
+        if found is not None:
+            return found
+    raise _missing(f"keras.preprocessing.{kind}.{name} (legacy)", "offer Keras 2's preprocessing")

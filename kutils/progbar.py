@@ -91,7 +91,9 @@ class Progbar:
         now = time.time()
         info = f" - {now - self._start:.0f}s"
         if self.verbose == 1:
-            self._draw(current, now, info)
+            if not self._draw(current, now, info):
+                # Keras 2 returned here: the interval counts from the last redraw.
+                return
         elif self.verbose == 2 and (self.target is None or current >= self.target):
             for name, (total, count) in self._values.items():
                 avg = _average(total, count)
@@ -105,10 +107,11 @@ class Progbar:
         """Advance the bar by ``n`` steps (``update(seen_so_far + n, values)``)."""
         self.update(self._seen_so_far + n, values)
 
-    def _draw(self, current: int, now: float, info: str) -> None:
+    def _draw(self, current: int, now: float, info: str) -> bool:
+        """Redraw the bar; False (nothing drawn) within ``interval`` of the last redraw."""
         target = self.target
         if now - self._last_update < self.interval and target is not None and current < target:
-            return
+            return False
         previous_width = self._total_width
         if self._dynamic_display:
             sys.stdout.write("\b" * previous_width + "\r")
@@ -117,7 +120,8 @@ class Progbar:
 
         if target is not None:
             digits = math.floor(math.log10(target)) + 1 if target > 0 else 1
-            bar = f"{int(current):{digits}d}/{target} ["
+            # %d of the target, as Keras 2 printed it: a float target 4.0 shows as 4.
+            bar = f"{int(current):{digits}d}/{int(target)} ["
             progress = float(current) / target if target > 0 else 1.0
             filled = int(self.width * progress)
             if filled > 0:
@@ -158,6 +162,7 @@ class Progbar:
             info += "\n"
         sys.stdout.write(info)
         sys.stdout.flush()
+        return True
 
 
 def _average(total: Any, count: int) -> float:

@@ -568,3 +568,13 @@ def test_after_both_installs_every_listed_callable_is_kutils_wrapper_over_keras_
         replaced = getattr(row.owner(), row.attribute)
         assert getattr(replaced, "_kutils_wraps", False), row.target
         assert inspect.unwrap(replaced).__module__.startswith("keras."), row.target
+
+
+@pytest.mark.parametrize("kind", ["image", "text", "sequence"])
+def test_canary_keras_legacy_preprocessing(kind):
+    """Keras 3 still ships Keras 2's preprocessing names (kutils.preprocessing)."""
+    import kutils.preprocessing
+    from kutils._keras_compat import legacy_preprocessing_attribute
+
+    for name in kutils.preprocessing.NAMES[kind]:
+        assert callable(legacy_preprocessing_attribute(kind, name)), name
