@@ -122,3 +122,15 @@ def nested_model() -> Any:
     head = keras.Model(head_input, layers.Dense(1, name="head_dense")(head_input), name="head")
     features = Input((6,), name="features")
     return keras.Model(features, head(encoder(features)), name="nested")
+
+
+@pytest.fixture(scope="session")
+def mirrored() -> Any:
+    """One ``MirroredStrategy`` on /cpu:1 and /cpu:2, shared by every test of the run.
+
+    Two strategy objects in one process number their collective all-reduces alike and
+    collide when model sizes differ, so no test file makes its own.
+    """
+    import tensorflow as tf
+
+    return tf.distribute.MirroredStrategy(["/cpu:1", "/cpu:2"])
