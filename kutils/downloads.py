@@ -193,13 +193,13 @@ def get_file(
 
     datadir = os.path.join(_cache_base(cache_dir), os.fspath(cache_subdir))
     _check_inside(fname, os.path.join(datadir, fname), datadir)
-    os.makedirs(datadir, exist_ok=True)
+    _make_folder(datadir)
     if untar:
         untar_fpath = os.path.join(datadir, fname)
         fpath = untar_fpath + ".tar.gz"
     else:
         fpath = os.path.join(datadir, fname)
-    os.makedirs(os.path.dirname(fpath) or ".", exist_ok=True)
+    _make_folder(os.path.dirname(fpath) or ".")
 
     need_download = force_download or not _is_cached(fpath, file_hash, algorithm, announce=True)
     if need_download or untar or extract:
@@ -313,12 +313,18 @@ def _cache_base(cache_dir: str | os.PathLike[str] | None) -> str:
         cache_dir = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
     base = os.path.expanduser(os.fspath(cache_dir))
     try:
-        os.makedirs(base, exist_ok=True)
+        _make_folder(base)
     except OSError:
         return _fallback_base()
     if not os.access(base, os.W_OK):
         return _fallback_base()
     return base
+
+
+def _make_folder(path: str) -> None:
+    # On a cache hit the folders exist: one stat instead of makedirs' failing mkdir + stat.
+    if not os.path.isdir(path):
+        os.makedirs(path, exist_ok=True)
 
 
 def _fallback_base() -> str:
