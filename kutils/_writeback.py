@@ -2,11 +2,12 @@
 
 ``get_file`` moves a download into place only once its bytes are on the disk. Left to
 the kernel, most of a large file is still in memory when the transfer ends, and the
-``fsync`` that follows writes all of it while the caller waits. ``Writeback`` starts the
-disk writes of each written range as the file grows, so that the final ``fsync`` has
-little left to do: with ``sync_file_range(SYNC_FILE_RANGE_WRITE)`` on Linux (it only
-queues the writes and returns, no cache flush, no waiting), elsewhere with a thread that
-calls ``fdatasync`` every few tens of MiB.
+``fsync`` that follows writes all of it while the caller waits. ``Writeback`` has a thread
+start the disk writes of every 8 MiB written while the file grows, so that the final
+``fsync`` has little left to do: with ``sync_file_range(SYNC_FILE_RANGE_WRITE)`` on Linux
+(it queues the writes and returns: no cache flush, no wait for the disk), elsewhere with
+``fdatasync``. On a loaded 2-core machine, calling it from the thread that receives held
+the transfer up in some runs, while the disk was busy with other work.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import errno
 import functools
 import os
+import queue
 import sys
 import threading
 from collections.abc import Callable
@@ -53,71 +55,50 @@ class Writeback:
     """Start the disk writes of a file that is being appended to, ``step`` bytes at a time.
 
     Call ``wrote(size)`` after each write with the file's new size (a smaller size means
-    the file was emptied and written again), and ``stop()`` when done. The first failure
-    of the disk is kept in ``error``: a failed flush can clear the error the final
-    ``fsync`` would otherwise report, so the caller must check it.
+    the file was emptied and written again), and ``stop()`` when done. The calls are made
+    by a thread, so that a busy disk never holds up the transfer. The first failure of
+    the disk is kept in ``error``: a failed flush can clear the error the final ``fsync``
+    would otherwise report, so the caller must check it.
     """
 
     def __init__(self, fd: int, step: int = 8 << 20) -> None:
         self._fd = fd
         self._step = step
-        self._started = 0
+        self._queued = 0
         self.error: OSError | None = None
-        self._native = _sync_file_range()
-        self._thread: _SyncThread | None = None
-        if self._native is None:
-            self._thread = _SyncThread(fd, step=4 * step)
-
-    def wrote(self, size: int) -> None:
-        if self._native is None:
-            return
-        if size < self._started:  # emptied and written again
-            self._started = 0
-        if size - self._started < self._step or self.error is not None:
-            return
-        try:
-            self._native(self._fd, self._started, size - self._started, _SYNC_FILE_RANGE_WRITE)
-        except OSError as exc:
-            if exc.errno in _UNSUPPORTED:
-                self._native = None
-            else:
-                self.error = exc
-        self._started = size
-
-    def stop(self) -> None:
-        if self._thread is not None:
-            self._thread.stop()
-            self.error = self.error or self._thread.error
-
-
-class _SyncThread:
-    """Where there is no sync_file_range: ``fdatasync`` from a thread as the file grows."""
-
-    def __init__(self, fd: int, step: int, period: float = 0.2) -> None:
-        self._fd = fd
-        self._step = step
-        self._period = period
-        self._done = threading.Event()
-        self.error: OSError | None = None
-        self._thread = threading.Thread(target=self._run, name="kutils-sync", daemon=True)
+        self._sizes: queue.SimpleQueue[int | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="kutils-writeback", daemon=True)
         self._thread.start()
 
-    def _run(self) -> None:
-        sync = getattr(os, "fdatasync", os.fsync)
-        flushed = 0
-        while not self._done.wait(self._period):
-            try:
-                size = os.fstat(self._fd).st_size
-                if size - flushed >= self._step:
-                    sync(self._fd)
-                    flushed = size
-            except OSError as exc:
-                self.error = exc
-                return
+    def wrote(self, size: int) -> None:
+        if size < self._queued or size - self._queued >= self._step:
+            self._queued = size
+            self._sizes.put(size)
 
     def stop(self) -> None:
-        self._done.set()
-        self._thread.join()
+        if self._thread.is_alive():
+            self._sizes.put(None)
+            self._thread.join()
+
+    def _run(self) -> None:
+        native = _sync_file_range()
+        started = 0
+        while (size := self._sizes.get()) is not None:
+            if size < started:  # emptied and written again
+                started = 0
+            if size <= started or self.error is not None:
+                continue
+            try:
+                if native is not None:
+                    native(self._fd, started, size - started, _SYNC_FILE_RANGE_WRITE)
+                else:
+                    getattr(os, "fdatasync", os.fsync)(self._fd)
+            except OSError as exc:
+                if native is not None and exc.errno in _UNSUPPORTED:
+                    native = None  # fdatasync from the next step on
+                else:
+                    self.error = exc
+            started = size
 
 
 def sync_folder(folder: str) -> None:
