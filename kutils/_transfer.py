@@ -82,12 +82,21 @@ class HashingWriter:
     The reader fills a free buffer (``buffer()``), hands it over with ``commit``; the
     buffer is written here and queued for hashing, and returns to the free list once
     hashed. ``restart`` empties the file and the hash when a server ignores a Range
-    request and sends the whole body again.
+    request and sends the whole body again. ``on_write`` is called with the file's size
+    after each write (``get_file`` starts the disk writes of the new bytes there).
     """
 
-    def __init__(self, file: Any, algorithm: str | None, *, chunk_size: int = CHUNK_SIZE) -> None:
+    def __init__(
+        self,
+        file: Any,
+        algorithm: str | None,
+        *,
+        chunk_size: int = CHUNK_SIZE,
+        on_write: Callable[[int], None] | None = None,
+    ) -> None:
         self._file = file
         self._algorithm = algorithm
+        self._on_write = on_write
         self.size = 0
         self._free: queue.SimpleQueue[bytearray] = queue.SimpleQueue()
         for _ in range(_BUFFERS):
@@ -126,6 +135,8 @@ class HashingWriter:
             self._free.put(buf)
             raise
         self.size += n
+        if self._on_write is not None:
+            self._on_write(self.size)
         if self._thread is None:
             self._free.put(buf)
         else:

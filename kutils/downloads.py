@@ -17,7 +17,6 @@ import os
 import re
 import secrets
 import tempfile
-import threading
 from collections.abc import Mapping, Sequence
 from typing import BinaryIO
 
@@ -32,6 +31,7 @@ from kutils._transfer import (
     WriteError,
     fetch,
 )
+from kutils._writeback import Writeback, sync_folder
 
 __all__ = [
     "DownloadInterruptedError",
@@ -193,13 +193,13 @@ def get_file(
 
     datadir = os.path.join(_cache_base(cache_dir), os.fspath(cache_subdir))
     _check_inside(fname, os.path.join(datadir, fname), datadir)
-    os.makedirs(datadir, exist_ok=True)
+    _make_folder(datadir)
     if untar:
         untar_fpath = os.path.join(datadir, fname)
         fpath = untar_fpath + ".tar.gz"
     else:
         fpath = os.path.join(datadir, fname)
-    os.makedirs(os.path.dirname(fpath) or ".", exist_ok=True)
+    _make_folder(os.path.dirname(fpath) or ".")
 
     need_download = force_download or not _is_cached(fpath, file_hash, algorithm, announce=True)
     if need_download or untar or extract:
@@ -313,12 +313,18 @@ def _cache_base(cache_dir: str | os.PathLike[str] | None) -> str:
         cache_dir = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
     base = os.path.expanduser(os.fspath(cache_dir))
     try:
-        os.makedirs(base, exist_ok=True)
+        _make_folder(base)
     except OSError:
         return _fallback_base()
     if not os.access(base, os.W_OK):
         return _fallback_base()
     return base
+
+
+def _make_folder(path: str) -> None:
+    # On a cache hit the folders exist: one stat instead of makedirs' failing mkdir + stat.
+    if not os.path.isdir(path):
+        os.makedirs(path, exist_ok=True)
 
 
 def _fallback_base() -> str:
@@ -369,9 +375,10 @@ def _download(
 ) -> None:
     print("Downloading data from", origin)
     tmp_path, tmp = _open_temporary(fpath)
-    syncer = _BackgroundSync(tmp.fileno())
+    # The disk writes start as the file grows, so the fsync before the rename is short.
+    syncer = Writeback(tmp.fileno())
     try:
-        writer = HashingWriter(tmp, algorithm)
+        writer = HashingWriter(tmp, algorithm, on_write=syncer.wrote)
         try:
             fetch(origin, writer, options)
             actual = writer.hexdigest()
@@ -393,7 +400,7 @@ def _download(
                 msg, url=origin, expected=file_hash.lower(), actual=actual or ""
             )
         os.replace(tmp_path, fpath)
-        _sync_folder(os.path.dirname(fpath))
+        sync_folder(os.path.dirname(fpath))
     finally:
         syncer.stop()
         if not tmp.closed:
@@ -401,42 +408,6 @@ def _download(
                 tmp.close()
         if os.path.lexists(tmp_path):
             os.remove(tmp_path)
-
-
-class _BackgroundSync:
-    """Flush a file being written to the disk as it grows, so the final fsync is short.
-
-    Left to the kernel, most of a large download is still in memory when it ends and the
-    fsync that follows writes all of it; flushing every ``step`` bytes in a thread overlaps
-    that with the transfer. The first error is kept in ``error``: a failed flush can
-    clear the error the final fsync would otherwise report.
-    """
-
-    def __init__(self, fd: int, step: int = 32 << 20, period: float = 0.2) -> None:
-        self._fd = fd
-        self._step = step
-        self._period = period
-        self._done = threading.Event()
-        self.error: OSError | None = None
-        self._thread = threading.Thread(target=self._run, name="kutils-sync", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        sync = getattr(os, "fdatasync", os.fsync)
-        flushed = 0
-        while not self._done.wait(self._period):
-            try:
-                size = os.fstat(self._fd).st_size
-                if size - flushed >= self._step:
-                    sync(self._fd)
-                    flushed = size
-            except OSError as exc:
-                self.error = exc
-                return
-
-    def stop(self) -> None:
-        self._done.set()
-        self._thread.join()
 
 
 def _commit_to_disk(tmp: BinaryIO, size: int, origin: str, tmp_path: str, fpath: str) -> None:
@@ -489,20 +460,6 @@ def _storage_error(exc: OSError, doing: str, origin: str, tmp_path: str, fpath: 
     )
     # OSError(errno, ...) picks the matching subclass (PermissionError for EACCES, ...).
     return OSError(code, msg)
-
-
-def _sync_folder(folder: str) -> None:
-    """Make the rename durable; not every system can open a folder, so this is best effort."""
-    try:
-        fd = os.open(folder or ".", os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _partials(fpath: str) -> list[str]:
