@@ -103,6 +103,17 @@ def _parser() -> argparse.ArgumentParser:
         ),
     )
 
+    _add_summary(commands, common)
+    _add_plot(commands, common)
+    commands.add_parser(
+        "migrate",
+        help="rewrite Keras 2 scripts for Keras 3 with kutils (see: migrate --help)",
+        add_help=False,
+    )
+    return parser
+
+
+def _add_summary(commands: Any, common: argparse.ArgumentParser) -> None:
     summary = commands.add_parser(
         "summary",
         parents=[common],
@@ -121,6 +132,8 @@ def _parser() -> argparse.ArgumentParser:
         help="end of each column: fractions of the line length, or column numbers",
     )
 
+
+def _add_plot(commands: Any, common: argparse.ArgumentParser) -> None:
     plot = commands.add_parser(
         "plot",
         parents=[common],
@@ -145,12 +158,6 @@ def _parser() -> argparse.ArgumentParser:
     )
     plot.add_argument("--expand-nested", action="store_true", help="draw nested models as clusters")
     plot.add_argument("--dpi", type=_positive_int, default=96, help="dots per inch (default: 96)")
-    commands.add_parser(
-        "migrate",
-        help="rewrite Keras 2 scripts for Keras 3 with kutils (see: migrate --help)",
-        add_help=False,
-    )
-    return parser
 
 
 def _positive_int(text: str) -> int:

@@ -99,8 +99,21 @@ def multi_gpu_model(
         parallel_functional,
     )
 
-    kind = _resolve_device_type(device_type)
-    available = local_devices()
+    replicas = _replica_devices(gpus, _resolve_device_type(device_type), local_devices())
+    if cpu_relocation:
+        relocate_variables(model, "/cpu:0")
+    ops = merge_ops(cpu_merge, replicas)
+    if not getattr(model, "inputs", None):
+        # A subclassed model built with build(input_shape) has no input tensors to
+        # build a functional model on (Keras 2 rejected it); the core's model runs it.
+        return data_parallel(model, replicas, cross_device_ops=ops)
+    return parallel_functional(model, replicas, merge_device=merge_device(ops, replicas))
+
+
+def _replica_devices(
+    gpus: int | Sequence[int] | None, kind: str, available: list[str]
+) -> list[str]:
+    """The devices of the replicas, checked as Keras 2.3.1 checked ``gpus``, in its order."""
     if kind == "gpu":
         # Keras 2.3.1 listed the GPUs and '/cpu:0' only.
         available = [d for d in available if d.startswith("/gpu:")] + ["/cpu:0"]
@@ -128,7 +141,6 @@ def multi_gpu_model(
             )
             raise ValueError(msg)
         target_ids = list(range(gpus))
-
     replicas = [f"/{kind}:{i}" for i in target_ids]
     target_devices = ["/cpu:0", *replicas]
     if any(device not in available for device in target_devices):
@@ -138,15 +150,7 @@ def multi_gpu_model(
             f"{available}. Try reducing `gpus`."
         )
         raise ValueError(msg)
-
-    if cpu_relocation:
-        relocate_variables(model, "/cpu:0")
-    ops = merge_ops(cpu_merge, replicas)
-    if not getattr(model, "inputs", None):
-        # A subclassed model built with build(input_shape) has no input tensors to
-        # build a functional model on (Keras 2 rejected it); the core's model runs it.
-        return data_parallel(model, replicas, cross_device_ops=ops)
-    return parallel_functional(model, replicas, merge_device=merge_device(ops, replicas))
+    return replicas
 
 
 def relocate_variables(model: keras.Model, device: str) -> None:
