@@ -32,10 +32,13 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 def _last_error(output: str) -> str:
     lines = [_ANSI.sub("", line).strip() for line in output.splitlines() if line.strip()]
+    for i, line in enumerate(lines[:-1]):  # Keras 3 puts the reason on the next line
+        if "Exception encountered when calling" in line:
+            lines[i] = f"{line} {lines[i + 1]}"
     for line in reversed(lines):
         if re.match(r"^[\w.]*(Error|Exception)\b", line):
-            return line[:110]
-    return lines[-1][:110] if lines else "(no output)"
+            return line[:160]
+    return lines[-1][:160] if lines else "(no output)"
 
 
 def _run(python: str, script: Path, env: dict[str, str]) -> str:
