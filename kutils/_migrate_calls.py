@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from kutils import _migrate_imports as imports
 from kutils import _migrate_names as names
+from kutils import _migrate_rewrites as rewrites
 from kutils import _migrate_rules as rules
 
 if TYPE_CHECKING:
@@ -30,6 +31,7 @@ for _rule in rules.RULES:
 _SAVING = next(iter(rules.by_kind("saving").values()))
 _KUTILS = ("kutils", "kutils.generators")
 _CUSTOM_OBJECT = next(iter(rules.by_kind("custom-object").values()))
+_CALLBACK_NAMES = {path.rsplit(".", 1)[-1] for path in rules.by_kind("callback-mode")}
 
 
 def visit(source: Source, node: ast.AST, scopes: Scopes) -> bool:
@@ -108,6 +110,8 @@ def _chain(source: Source, node: ast.Attribute | ast.Name, scopes: Scopes) -> bo
         return False
     if path.startswith("keras."):
         imports.check_path(source, node, path, known)
+    elif known == "numpy" and isinstance(node, ast.Attribute) and len(chain) == 2:
+        rewrites.numpy_alias(source, node, path)
     return False
 
 
@@ -165,7 +169,15 @@ def _call(source: Source, call: ast.Call, scopes: Scopes) -> None:
     func = call.func
     name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
     path = None
+    handled: set[str] = set()
+    if name in _CALLBACK_NAMES or (call.keywords and name and name[:1].isupper()):
+        path = resolve(source, func, scopes) or ""
+        if path.startswith("keras.optimizers."):
+            handled = rewrites.optimizer_keywords(source, call, path)
+        rewrites.callback_mode(source, call, path.replace(".callbacks.callbacks.", ".callbacks."))
     for keyword_ in call.keywords:
+        if keyword_.arg in handled:
+            continue
         for rule in _KEYWORDS.get(keyword_.arg or "", ()):
             if path is None and any(w.endswith(".") for w in rule.within):
                 path = resolve(source, func, scopes) or ""
