@@ -45,6 +45,10 @@ _EXPORTS: dict[str, str] = {
     "predict_generator": "kutils.generators",
     "predict_classes": "kutils.predictions",
     "predict_proba": "kutils.predictions",
+    "load_model": "kutils.saved_models",
+    "load_weights": "kutils.saved_models",
+    "model_from_json": "kutils.saved_models",
+    "model_from_yaml": "kutils.saved_models",
 }
 
 # Keras 2's module paths (``keras.utils.np_utils``...): ``import kutils.np_utils`` works
@@ -84,6 +88,10 @@ __all__ = [
     "get_custom_objects",
     "get_file",
     "get_source_inputs",
+    "load_model",
+    "load_weights",
+    "model_from_json",
+    "model_from_yaml",
     "model_to_dot",
     "multi_gpu_model",
     "normalize",
@@ -114,6 +122,7 @@ if TYPE_CHECKING:
     from kutils.plotting import model_to_dot, plot_model
     from kutils.predictions import predict_classes, predict_proba
     from kutils.progbar import Progbar
+    from kutils.saved_models import load_model, load_weights, model_from_json, model_from_yaml
     from kutils.sequence import Sequence
     from kutils.serialization import deserialize_keras_object, serialize_keras_object
     from kutils.summary import print_summary

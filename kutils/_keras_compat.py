@@ -927,3 +927,50 @@ def legacy_preprocessing_attribute(kind: str, name: str) -> Any:
         if found is not None:
             return found
     raise _missing(f"keras.preprocessing.{kind}.{name} (legacy)", "offer Keras 2's preprocessing")
+
+
+# ---------------------------------------------------------------------------------------
+# Optimizer slots, for restoring a Keras 2 file's optimizer state (saved_models.py)
+# ---------------------------------------------------------------------------------------
+
+# Keras 3's optimizers keep their per-weight slots in attributes of their own, each a
+# list with one variable per trainable variable in the order given to ``build``
+# (``SGD.momentums``, ``Adam._momentums``/``_velocities``/``_velocity_hats``,
+# ``RMSprop._velocities``, ``Adagrad._accumulators``, ``Adadelta._accumulated_grads``/
+# ``_accumulated_delta_vars``, ``Adamax._m``/``_u``, ``Nadam._momentums``/``_velocities``
+# and its scalar ``_u_product``), Keras 3.8 to 3.15.
+_OPTIMIZER_SLOT_ATTRIBUTES = frozenset(
+    {
+        "momentums",
+        "_momentums",
+        "_velocities",
+        "_velocity_hats",
+        "_average_gradients",
+        "_accumulators",
+        "_accumulated_grads",
+        "_accumulated_delta_vars",
+        "_m",
+        "_u",
+        "_u_product",
+    }
+)
+
+
+def optimizer_slot_variables(optimizer: Any, attribute: str) -> Any:
+    """A built Keras 3 optimizer's slot list (or scalar) held in ``attribute``.
+
+    Returns an empty list for a slot the optimizer does not keep in its configuration
+    (``_velocity_hats`` without amsgrad, ``momentums`` without momentum).
+
+    Raises:
+        KerasInternalsChanged: the optimizer class no longer has the attribute.
+    """
+    check_keras_version("restoring a Keras 2 optimizer state")
+    if attribute not in _OPTIMIZER_SLOT_ATTRIBUTES:
+        raise ValueError(f"Not an optimizer slot attribute kutils knows: {attribute!r}")
+    if not hasattr(optimizer, attribute):
+        if attribute in ("_velocity_hats", "momentums"):
+            return []
+        raise _missing(f"{type(optimizer).__name__}.{attribute}", "restore its state")
+    found = getattr(optimizer, attribute)
+    return [] if found is None else found

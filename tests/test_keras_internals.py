@@ -552,3 +552,48 @@ def test_canary_keras_legacy_preprocessing(kind):
 
     for name in kutils.preprocessing.NAMES[kind]:
         assert callable(legacy_preprocessing_attribute(kind, name)), name
+
+
+# -- optimizer slots (saved_models: restoring a Keras 2 optimizer state) ------------------
+
+
+@pytest.mark.parametrize(
+    ("optimizer", "attributes"),
+    [
+        (lambda: keras.optimizers.SGD(momentum=0.9), ["momentums"]),
+        (
+            lambda: keras.optimizers.Adam(amsgrad=True),
+            ["_momentums", "_velocities", "_velocity_hats"],
+        ),
+        (lambda: keras.optimizers.RMSprop(), ["_velocities"]),
+        (lambda: keras.optimizers.Adagrad(), ["_accumulators"]),
+        (lambda: keras.optimizers.Adadelta(), ["_accumulated_grads", "_accumulated_delta_vars"]),
+        (lambda: keras.optimizers.Adamax(), ["_m", "_u"]),
+        (lambda: keras.optimizers.Nadam(), ["_momentums", "_velocities"]),
+    ],
+)
+def test_canary_keras_optimizers_slot_attributes(optimizer, attributes):
+    # One variable per trainable variable, in the order given to build().
+    weights = [keras.Variable(np.ones((2, 3))), keras.Variable(np.ones((3,)))]
+    instance = optimizer()
+    instance.build(weights)
+    for attribute in attributes:
+        slots = _keras_compat.optimizer_slot_variables(instance, attribute)
+        assert [tuple(slot.shape) for slot in slots] == [(2, 3), (3,)]
+
+
+def test_canary_keras_Nadam__u_product():
+    # A scalar variable, the product of the momentum schedule (Keras 2's m_schedule).
+    instance = keras.optimizers.Nadam()
+    instance.build([keras.Variable(np.ones((2,)))])
+    product = _keras_compat.optimizer_slot_variables(instance, "_u_product")
+    assert tuple(product.shape) == () and float(product.numpy()) == 1.0
+
+
+def test_canary_keras_optimizers_slots_without_momentum_or_amsgrad():
+    for instance, attribute in [
+        (keras.optimizers.SGD(), "momentums"),
+        (keras.optimizers.Adam(), "_velocity_hats"),
+    ]:
+        instance.build([keras.Variable(np.ones((2,)))])
+        assert list(_keras_compat.optimizer_slot_variables(instance, attribute)) == []

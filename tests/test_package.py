@@ -90,7 +90,17 @@ LEGACY_SIGNATURES = {
     ],
     "get_source_inputs": [("tensor", _), ("layer", None), ("node_index", None)],
     "convert_all_kernels_in_model": [("model", _)],
+    "load_model": [("filepath", _), ("custom_objects", None), ("compile", True)],
+    "model_from_json": [("json_string", _), ("custom_objects", None)],
+    "model_from_yaml": [("yaml_string", _), ("custom_objects", None)],
     # Keras 2.3.1's Model methods, with the model as first argument.
+    "load_weights": [
+        ("model", _),
+        ("filepath", _),
+        ("by_name", False),
+        ("skip_mismatch", False),
+        ("reshape", False),
+    ],
     "fit_generator": [
         ("model", _),
         ("generator", _),
