@@ -30,9 +30,7 @@ Findings = list[tuple[int, str]]
 
 _NEWLINES = re.compile(r"\r\n|\r|\n")
 _LONE_CR = re.compile(r"\r(?!\n)")
-_NUMPY_ALIAS = re.compile(
-    r"\.\s*(?:" + "|".join(p[6:] for p in rules.by_kind("numpy")) + r")\b"
-)
+_NUMPY_ALIAS = re.compile(r"\.\s*(?:" + "|".join(p[6:] for p in rules.by_kind("numpy")) + r")\b")
 _IMPORT_LINE = re.compile(r"^[^\r\n]*?\bimport\b", re.MULTILINE)
 # Nodes without anything to migrate below them.
 _LEAVES = (ast.expr_context, ast.Constant, ast.operator, ast.boolop, ast.cmpop, ast.unaryop)

@@ -237,3 +237,4 @@ def check_path(source: Source, node: ast.AST, path: str, known: str) -> None:
 # The two writers the rewrites of ``kutils._migrate_rewrites`` share.
 replace_from_module = _replace_from_module
 replace_name = _replace_name
+split_import = _split_import

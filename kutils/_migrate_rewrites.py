@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 _MODULES = {p: r for p, r in rules.by_kind("module").items() if r.keras3 is not None}
 _NUMPY = rules.by_kind("numpy")
+_NAMES = rules.by_kind("name")
 _CALLBACKS = rules.by_kind("callback-mode")
 # Keras 2.3.1's default learning rate of each optimizer that takes decay=.
 _DEFAULT_LR = {
@@ -55,6 +56,8 @@ def from_import(source: Source, statement: ast.ImportFrom, module: str) -> bool:
 
     rule = module_rule(module)
     items = statement.names
+    if _to_kutils_names(source, statement, module):
+        return True
     if rule is not None:
         assert rule.keras3 is not None
         if all(item.name in tables.offered(rule.keras3) for item in items):
@@ -73,6 +76,25 @@ def from_import(source: Source, statement: ast.ImportFrom, module: str) -> bool:
     parent, last = rule.keras3.rsplit(".", 1)
     start, end = source.span(statement)
     source.edits.append((start, end, f"from {parent} import {last} as {bound}"))
+    return True
+
+
+def _to_kutils_names(source: Source, statement: ast.ImportFrom, module: str) -> bool:
+    """``from keras.models import load_model, Sequential`` -> kutils's load_model, apart."""
+    from kutils._migrate_imports import replace_from_module, split_import
+
+    def ours(item: ast.alias) -> bool:
+        rule = _NAMES.get(f"{module}.{item.name}")
+        return rule is not None and (rule.keras3 or "").startswith("kutils.")
+
+    mine = [item for item in statement.names if ours(item)]
+    if not mine:
+        return False
+    others = [item for item in statement.names if not ours(item)]
+    if not others:
+        replace_from_module(source, statement, "kutils")
+    else:
+        split_import(source, statement, mine, others)
     return True
 
 
@@ -105,6 +127,12 @@ def rename(source: Source, node: ast.AST, rule: rules.Rule) -> bool:
             return False
         new = rule.keras3 if node.asname else f"{rule.keras3} as {old}"
         source.edits.append((start, start + len(old), new))
+        return True
+    if rule.keras3.startswith("kutils.") and isinstance(node, ast.Attribute):
+        if source.taken("kutils"):
+            return False
+        source.edits.append((start, end, rule.keras3))
+        source.needs_kutils = True
         return True
     if isinstance(node, ast.Attribute) and source.text[end - len(old) : end] == old:
         source.edits.append((end - len(old), end, rule.keras3))
@@ -191,7 +219,8 @@ def _rename_keyword(source: Source, keyword: ast.keyword, new: str) -> None:
 
 def _removal_span(source: Source, call: ast.Call, keyword: ast.keyword) -> tuple[int, int] | None:
     """The span of ``, keyword=value`` (the comma before it), if only spaces surround it."""
-    arguments = sorted([*call.args, *call.keywords], key=lambda n: (n.lineno, n.col_offset))
+    arguments: list[ast.expr | ast.keyword] = [*call.args, *call.keywords]
+    arguments.sort(key=lambda n: (n.lineno, n.col_offset))
     index = arguments.index(keyword)
     start, end = source.span(keyword)
     if index == 0:

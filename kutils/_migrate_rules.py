@@ -365,6 +365,25 @@ RULES: tuple[Rule, ...] = (
     Rule("backend", "update_add", "use variable.assign_add(value)"),
     Rule("backend", "update_sub", "use variable.assign_sub(value)"),
     Rule("backend", "cast_to_floatx", "use keras.ops.cast(x, keras.backend.floatx())"),
+    # -- Keras 2 model loading: kutils's functions read Keras 2 files (Keras 3's misread them)
+    Rule(
+        "name",
+        "keras.models.load_model",
+        "Keras 3's load_model misreads Keras 2 .h5 files: use kutils.load_model",
+        keras3="kutils.load_model",
+    ),
+    Rule(
+        "name",
+        "keras.models.model_from_json",
+        "Keras 3's model_from_json misreads Keras 2 JSON: use kutils.model_from_json",
+        keras3="kutils.model_from_json",
+    ),
+    Rule(
+        "name",
+        "keras.models.model_from_yaml",
+        "Keras 3 has no model_from_yaml: use kutils.model_from_yaml",
+        keras3="kutils.model_from_yaml",
+    ),
     # -- loss and metric aliases Keras 3 removed: to the same function's Keras 3 name
     Rule(
         "name",

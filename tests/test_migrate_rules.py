@@ -18,9 +18,8 @@ import pytest
 
 from kutils.migrate import migrate_source
 
-GOLDEN = json.loads(
-    (Path(__file__).parent / "goldens" / "migrate_rules" / "cases.json").read_text()
-)
+FOLDER = Path(__file__).parent / "goldens" / "migrate_rules"
+GOLDEN = json.loads((FOLDER / "cases.json").read_text())
 CASES = GOLDEN["cases"]
 # Lines each case's migration must change (a substring of the new line), and the findings
 # it may leave (a substring of the message).
@@ -42,6 +41,7 @@ EXPECTED = {
     ),
     "callback_mode": (['monitor="val_acc", patience=2, mode="max"', 'mode="min"'], []),
     "predict_classes": (["predict_classes(model, x)", "predict_proba(model, x"], []),
+    "load_model": (["from kutils import load_model, model_from_json"], []),
     "numpy_aliases": (["dtype=float", "astype(int)", "astype(bool)", "dtype=str"], []),
 }
 
@@ -60,7 +60,7 @@ def test_every_case_has_its_expectations():
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_rewritten_snippet_computes_what_keras_2_3_1_computed(name):
     text, _ = _migrated(name)
-    scope: dict = {}
+    scope: dict = {"folder": str(FOLDER)}
     exec(compile(text, f"<{name}>", "exec"), scope)
     result = scope["result"]
     expected = CASES[name]["result"]

@@ -123,6 +123,20 @@ model = Sequential([Dense(3, activation="softmax", input_shape=(4,))])
 model.set_weights([rng.uniform(-1, 1, (4, 3)).astype("float32"), np.zeros(3, "float32")])
 result = {"classes": model.predict_classes(x), "proba": model.predict_proba(x, batch_size=5)}
 """,
+    "load_model": """
+import os
+from keras.models import load_model, model_from_json
+# Written by Keras 2.3.1 (see save_model below): a compiled model and its JSON.
+loaded = load_model(os.path.join(folder, "keras2_model.h5"))
+with open(os.path.join(folder, "keras2_model.json")) as handle:
+    rebuilt = model_from_json(handle.read())
+rebuilt.set_weights(loaded.get_weights())
+result = {
+    "predicted": loaded.predict(x),
+    "rebuilt": rebuilt.predict(x),
+    "evaluated": np.array(loaded.evaluate(x, np.abs(y[:, :1]), verbose=0)),
+}
+""",
     "numpy_aliases": """
 values = [1.7, -2.2, 3.0]
 result = {
@@ -144,9 +158,23 @@ result = {
 REPEAT = {"optimizer_decay": 10}
 
 
-def run(snippet):
+def save_model(folder):
+    """The Keras 2.3.1 model files the load_model snippet reads."""
+    from keras.layers import Dense
+    from keras.models import Sequential
+
+    rng = np.random.RandomState(11)
+    model = Sequential([Dense(5, activation="relu", input_shape=(4,)), Dense(1)])
+    model.set_weights([rng.uniform(-1, 1, w.shape).astype("float32") for w in model.get_weights()])
+    model.compile("adam", "mae", metrics=["mse"])
+    model.save(os.path.join(folder, "keras2_model.h5"))
+    with open(os.path.join(folder, "keras2_model.json"), "w") as handle:
+        handle.write(model.to_json())
+
+
+def run(snippet, folder):
     """Run a snippet with the shared set-up; its ``result``."""
-    scope = {}
+    scope = {"folder": folder}
     exec(compile(_SETUP + snippet, "<snippet>", "exec"), scope)
     return scope["result"]
 
@@ -158,20 +186,23 @@ def describe(value):
 
 
 def main():
-    outdir = sys.argv[1] if len(sys.argv) > 1 else os.path.join(
-        os.path.dirname(__file__), "..", "goldens", "migrate_rules"
+    outdir = (
+        sys.argv[1]
+        if len(sys.argv) > 1
+        else os.path.join(os.path.dirname(__file__), "..", "goldens", "migrate_rules")
     )
     os.makedirs(outdir, exist_ok=True)
     warnings.simplefilter("ignore")
     import keras
 
     assert keras.__version__ == "2.3.1", keras.__version__
+    save_model(outdir)
     cases = {}
     for name, snippet in SNIPPETS.items():
-        result = run(snippet)
+        result = run(snippet, outdir)
         described = {key: describe(value) for key, value in sorted(result.items())}
         for _ in range(REPEAT.get(name, 1) - 1):
-            for key, value in run(snippet).items():
+            for key, value in run(snippet, outdir).items():
                 other = describe(value)["values"]
                 known = [described[key]["values"], *described[key].get("alternatives", [])]
                 if not any(np.allclose(other, seen, rtol=0, atol=1e-6) for seen in known):
