@@ -555,6 +555,12 @@ RULES: tuple[Rule, ...] = (
     ),
     Rule("method", "_make_train_function", "Keras 3 has no _make_train_function: remove the call"),
     Rule("method", "_make_test_function", "Keras 3 has no _make_test_function: remove the call"),
+    # -- a loss added to a model from outside a layer: Keras 2 took symbolic tensors
+    Rule(
+        "outside-method",
+        "add_loss",
+        "Keras 3 rejects add_loss with a symbolic tensor of a functional model: compute the loss inside a layer's call() with self.add_loss(...), or subclass keras.Model and override compute_loss",
+    ),
     # -- keyword arguments Keras 3 rejects, in the calls named by `within`
     Rule(
         "keyword",
@@ -629,6 +635,13 @@ RULES: tuple[Rule, ...] = (
         "Keras 2 inferred mode='max' when 'acc' is in monitor, else 'min'; Keras 3 infers from the metric object: pass mode= explicitly",
         keras3="mode",
         within=("acc",),
+    ),
+    # -- a file name built at run time (format, f-string, %, +) given to a saving call
+    Rule(
+        "saving-built",
+        ".h5",
+        "this weights or model file name is built at run time and ends in .h5: Keras 3's save_weights needs a name ending in .weights.h5 and ModelCheckpoint .keras or .weights.h5; rename it in every save and load (files Keras 2 wrote keep .h5 for loading)",
+        within=("ModelCheckpoint", "save", "save_model", "save_weights"),
     ),
     # -- a file name given to a saving call: reported when it ends in .h5 or .hdf5
     Rule(

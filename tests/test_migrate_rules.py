@@ -173,3 +173,72 @@ def test_layer_weights_argument_is_reported():
     text, findings, _ = migrate_source(source)
     assert text == source
     assert any(line == 2 and "set_weights" in message for line, message in findings)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ['"w{}.h5".format(i)', 'f"w{i}.h5"', '"w%d.h5" % i', 'prefix + ".hdf5"'],
+)
+def test_weights_file_name_built_at_run_time_is_reported(name):
+    source = f"import keras\nmodel.save_weights({name})\n"
+    text, findings, _ = migrate_source(source)
+    assert text == source
+    assert [line for line, message in findings if "built at run time" in message] == [2]
+
+
+def test_weights_file_name_built_with_the_keras_3_suffix_is_not_reported():
+    source = 'import keras\nmodel.save_weights(prefix + ".weights.h5")\n'
+    assert migrate_source(source)[:2] == (source, [])
+
+
+def test_add_loss_outside_a_layer_is_reported_and_inside_is_not():
+    source = (
+        "import keras\n"
+        "model.add_loss(keras.ops.mean(x))\n"
+        "class Penalty(keras.layers.Layer):\n"
+        "    def call(self, x):\n"
+        "        self.add_loss(keras.ops.sum(x))\n"
+        "        return x\n"
+    )
+    text, findings, _ = migrate_source(source)
+    assert text == source
+    assert [line for line, message in findings if "add_loss" in message] == [2]
+
+
+def test_load_model_reached_through_keras_becomes_kutils_load_model():
+    source = 'import keras\nmodel = keras.models.load_model("m.h5", compile=False)\n'
+    text, findings, _ = migrate_source(source)
+    assert text == 'import keras\nimport kutils\nmodel = kutils.load_model("m.h5", compile=False)\n'
+    assert findings == []
+
+
+def test_load_model_imported_beside_other_names_is_split_off():
+    source = "from keras.models import Sequential, load_model\n"
+    text, _, _ = migrate_source(source)
+    assert text == "from kutils import load_model\nfrom keras.models import Sequential\n"
+
+
+def test_predict_classes_rewrite_in_a_file_without_keras():
+    text, findings, _ = migrate_source(
+        "def label(model, x):\n    return model.predict_classes(x)\n"
+    )
+    assert "return predict_classes(model, x)" in text
+    assert text.startswith("from kutils import predict_classes\n")
+    assert findings == []
+
+
+def test_scikit_learn_wrapper_is_reported_with_its_successor():
+    source = "from keras.wrappers.scikit_learn import KerasClassifier\n"
+    text, findings, _ = migrate_source(source)
+    assert text == source
+    assert any("scikeras" in message for _, message in findings)
+
+
+@pytest.mark.parametrize(
+    "call", ["K.function([a], [b])", "K.gradients(loss, w)", "K.get_session()"]
+)
+def test_backend_graph_functions_are_reported(call):
+    source = f"from keras import backend as K\nf = {call}\n"
+    text, findings, _ = migrate_source(source)
+    assert text == source
+    assert [line for line, _ in findings] == [2]
