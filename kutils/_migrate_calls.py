@@ -194,9 +194,9 @@ def _call(source: Source, call: ast.Call, scopes: Scopes) -> None:
     if name in _SAVING.within:
         _check_saving(source, call)
     outside = _OUTSIDE.get(name or "")
-    if outside is not None and isinstance(func, ast.Attribute):
-        if not (isinstance(func.value, ast.Name) and func.value.id == "self"):
-            source.report(func, outside.message)
+    on_self = isinstance(func, ast.Attribute) and getattr(func.value, "id", None) == "self"
+    if outside is not None and isinstance(func, ast.Attribute) and not on_self:
+        source.report(func, outside.message)
 
 
 def _check_saving(source: Source, call: ast.Call) -> None:
