@@ -234,8 +234,10 @@ def _removal_span(source: Source, call: ast.Call, keyword: ast.keyword) -> tuple
 
 def keras_name(source: Source, node: ast.AST) -> str | None:
     """The name the file binds to ``keras`` (added as ``import keras`` if none)."""
+    from kutils._migrate_names import normalize
+
     for name, path in source.bindings.items():
-        if path == "keras":
+        if normalize(path) == "keras":
             return name
     if source.taken("keras") or re.search(r"(?<![\w.])keras\b", _module_names(source)):
         source.report(
@@ -258,8 +260,13 @@ def callback_mode(source: Source, call: ast.Call, path: str) -> bool:
     name = path.rsplit(".", 1)[-1]
     monitor_at, mode_at = _CALLBACK_POSITIONS[name]
     given = {k.arg: k for k in call.keywords if k.arg}
-    if len(call.args) > mode_at or any(k.arg is None for k in call.keywords):
-        return False
+    if len(call.args) > mode_at:
+        return False  # mode given by position
+    if any(k.arg is None for k in call.keywords) or any(
+        isinstance(a, ast.Starred) for a in call.args
+    ):
+        source.report(call, rule.message)
+        return True
     mode = given.get("mode")
     if mode is not None and not (
         isinstance(mode.value, ast.Constant) and mode.value.value == "auto"

@@ -39,7 +39,15 @@ EXPECTED = {
         ],
         [],
     ),
-    "callback_mode": (['monitor="val_acc", patience=2, mode="max"', 'mode="min"'], []),
+    "callback_mode": (
+        [
+            'monitor="val_acc", patience=2, mode="max"',
+            'monitor="val_score", patience=2, mode="min"',
+            'monitor="fmeasure_score", save_best_only=True, save_weights_only=True, mode="max"',
+            'monitor="val_error", save_best_only=True, save_weights_only=True, mode="min"',
+        ],
+        [],
+    ),
     "predict_classes": (["predict_classes(model, x)", "predict_proba(model, x"], []),
     "load_model": (["from kutils import load_model, model_from_json"], []),
     "numpy_aliases": (["dtype=float", "astype(int)", "astype(bool)", "dtype=str"], []),
@@ -242,3 +250,38 @@ def test_backend_graph_functions_are_reported(call):
     text, findings, _ = migrate_source(source)
     assert text == source
     assert [line for line, _ in findings] == [2]
+
+
+def test_decay_schedule_uses_the_files_own_name_for_keras():
+    source = "import tensorflow.keras as tk\nopt = tk.optimizers.SGD(lr=0.1, decay=0.01)\n"
+    text, findings, _ = migrate_source(source)
+    assert text == (
+        "import tensorflow.keras as tk\nopt = tk.optimizers.SGD("
+        "learning_rate=tk.optimizers.schedules.InverseTimeDecay(0.1, decay_steps=1, "
+        "decay_rate=0.01))\n"
+    )
+    assert findings == []
+
+
+def test_callback_with_keyword_arguments_unpacked_is_reported():
+    source = "from keras.callbacks import EarlyStopping\ncb = EarlyStopping(**options)\n"
+    text, findings, _ = migrate_source(source)
+    assert text == source
+    assert [line for line, _ in findings] == [2]
+
+
+@pytest.mark.parametrize(
+    ("call", "mode"),
+    [
+        ("ModelCheckpoint('m.keras', monitor='fmeasure_val')", "max"),
+        ("EarlyStopping(monitor='fmeasure_val')", "min"),
+        ("ReduceLROnPlateau(monitor='val_top_k_categorical_accuracy')", "max"),
+        ("ModelCheckpoint('m.keras', 'val_acc')", "max"),
+        ("EarlyStopping(monitor='val_mae', mode='auto')", "min"),
+    ],
+)
+def test_callback_mode_is_written_as_keras_2_3_1_inferred_it(call, mode):
+    source = f"from keras.callbacks import {call.split('(')[0]}\ncb = {call}\n"
+    text, findings, _ = migrate_source(source)
+    assert f"mode='{mode}'" in text.splitlines()[1]
+    assert findings == []
