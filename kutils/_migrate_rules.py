@@ -10,14 +10,23 @@ and one test. Paths are written in their ``keras.`` form; ``tensorflow.keras.`` 
 The kinds:
 
 - ``module``: a module path Keras 3 no longer has, and everything under it (imports and
-  uses).
-- ``name``: a class or function, by its full path.
+  uses). With ``keras3`` set to the module's Keras 3 home, an import of names that home
+  offers (``kutils._migrate_tables``) is pointed there (``kutils._migrate_rewrites``).
+- ``name``: a class or function, by its full path. With ``keras3`` set, its import and
+  uses are renamed: a bare name (``mean_squared_error``) in the same module, a
+  ``kutils.`` path to kutils.
+- ``numpy``: a numpy alias of a builtin (``numpy.float``), rewritten to ``keras3``.
 - ``backend``: a ``keras.backend`` function, by its name.
 - ``method``: a method called on any receiver. With ``keras3`` set to a kutils function,
   ``x.method(args)`` becomes ``function(x, args)``; otherwise it is reported.
 - ``keyword``: a keyword argument of the calls ``within`` names: a path prefix ending in
   ``.`` (``keras.optimizers.``: calls resolved to that path) or ``.method`` (calls of that
-  method on any receiver).
+  method on any receiver). The optimizer rules ``lr`` and ``decay`` are rewritten
+  (``kutils._migrate_rewrites.optimizer_keywords``); the others are reported.
+- ``callback-mode``: a callback class whose ``mode='auto'`` Keras 2 inferred from the
+  monitored name (``max`` when a word of ``within`` is in it): the mode is written out.
+- ``outside-method``: a method reported when called on anything but ``self``.
+- ``saving-built``: like ``saving``, for a file name built at run time.
 - ``saving``: a file name ending in ``.h5`` or ``.hdf5`` (not ``.weights.h5``) given to
   the functions or methods ``within`` names.
 - ``custom-object``: a subclass of one of :data:`CUSTOM_OBJECT_BASES` whose ``__init__``
