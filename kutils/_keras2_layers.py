@@ -16,7 +16,13 @@ import types
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["LambdaNotSupplied", "UnsupportedKeras2Layer", "build_layer", "keras2_hard_sigmoid"]
+__all__ = [
+    "LambdaNotSupplied",
+    "UnsupportedKeras2Layer",
+    "build_layer",
+    "keras2_hard_sigmoid",
+    "register_serializables",
+]
 
 
 class UnsupportedKeras2Layer(ValueError):
@@ -101,6 +107,12 @@ def keras2_activity_regularizer(regularizer: Any) -> Any:
     it whole. The wrapper multiplies by the batch size, which Keras 3 then divides out.
     """
     return _activity_regularizer_class()(regularizer)
+
+
+def register_serializables() -> None:
+    """Register kutils' Keras 2 objects with Keras, so that a ``.keras`` file saved from a
+    translated model loads (they are otherwise registered when first used)."""
+    _activity_regularizer_class()
 
 
 @functools.lru_cache(maxsize=1)

@@ -114,6 +114,11 @@ def _attribute(group: Any, name: str) -> str | None:
 def _keras_load_model(path: str, custom_objects: Any, compile: bool, safe_mode: bool) -> Any:
     import keras
 
+    from kutils._keras2_layers import register_serializables
+
+    # A .keras file saved from a translated Keras 2 model may name kutils' own objects.
+    register_serializables()
+
     return keras.saving.load_model(
         path, custom_objects=custom_objects, compile=compile, safe_mode=safe_mode
     )
