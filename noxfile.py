@@ -168,3 +168,26 @@ VERSIONS_REPORT = (
     "print('compat stack: python', sys.version.split()[0], 'tensorflow', tf.__version__, "
     "'keras', keras.__version__, 'numpy', numpy.__version__)"
 )
+
+
+# The real Keras 2.3.1, whose results the goldens of tests/goldens/ record.
+KERAS2_PINS = [
+    "pip<24",
+    "tensorflow-cpu==2.1.4",
+    "keras==2.3.1",
+    "h5py<3",
+    "numpy<1.19",
+    "protobuf<3.21",
+]
+
+
+@nox.session(python="3.7")
+def oracle(session: nox.Session) -> None:
+    """Record the goldens again with the real Keras 2.3.1: ``nox -s oracle``.
+
+    Runs the recording scripts of tests/oracle/ that write tests/goldens/ (the helpers
+    ``kutils migrate`` rewrites calls to, and each rewrite rule's snippets).
+    """
+    session.install(*KERAS2_PINS)
+    for script in ("record_keras2_helpers.py", "record_migrate_rules.py"):
+        session.run("python", f"tests/oracle/{script}")

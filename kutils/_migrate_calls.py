@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from kutils import _migrate_imports as imports
 from kutils import _migrate_names as names
+from kutils import _migrate_rewrites as rewrites
 from kutils import _migrate_rules as rules
 
 if TYPE_CHECKING:
@@ -28,8 +29,11 @@ for _rule in rules.RULES:
     if _rule.kind == "keyword":
         _KEYWORDS.setdefault(_rule.keras2, []).append(_rule)
 _SAVING = next(iter(rules.by_kind("saving").values()))
+_SAVING_BUILT = next(iter(rules.by_kind("saving-built").values()))
+_OUTSIDE = rules.by_kind("outside-method")
 _KUTILS = ("kutils", "kutils.generators")
 _CUSTOM_OBJECT = next(iter(rules.by_kind("custom-object").values()))
+_CALLBACK_NAMES = {path.rsplit(".", 1)[-1] for path in rules.by_kind("callback-mode")}
 
 
 def visit(source: Source, node: ast.AST, scopes: Scopes) -> bool:
@@ -108,6 +112,8 @@ def _chain(source: Source, node: ast.Attribute | ast.Name, scopes: Scopes) -> bo
         return False
     if path.startswith("keras."):
         imports.check_path(source, node, path, known)
+    elif known == "numpy" and isinstance(node, ast.Attribute) and len(chain) == 2:
+        rewrites.numpy_alias(source, node, path)
     return False
 
 
@@ -165,7 +171,15 @@ def _call(source: Source, call: ast.Call, scopes: Scopes) -> None:
     func = call.func
     name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
     path = None
+    handled: set[str] = set()
+    if name in _CALLBACK_NAMES or (call.keywords and name and name[:1].isupper()):
+        path = resolve(source, func, scopes) or ""
+        if path.startswith("keras.optimizers."):
+            handled = rewrites.optimizer_keywords(source, call, path)
+        rewrites.callback_mode(source, call, path.replace(".callbacks.callbacks.", ".callbacks."))
     for keyword_ in call.keywords:
+        if keyword_.arg in handled:
+            continue
         for rule in _KEYWORDS.get(keyword_.arg or "", ()):
             if path is None and any(w.endswith(".") for w in rule.within):
                 path = resolve(source, func, scopes) or ""
@@ -179,15 +193,45 @@ def _call(source: Source, call: ast.Call, scopes: Scopes) -> None:
         _method_to_function(source, call, func, method)
     if name in _SAVING.within:
         _check_saving(source, call)
+    outside = _OUTSIDE.get(name or "")
+    on_self = isinstance(func, ast.Attribute) and getattr(func.value, "id", None) == "self"
+    if outside is not None and isinstance(func, ast.Attribute) and not on_self:
+        source.report(func, outside.message)
 
 
 def _check_saving(source: Source, call: ast.Call) -> None:
     for value in [*call.args, *(k.value for k in call.keywords)]:
         if isinstance(value, ast.Constant) and isinstance(value.value, str):
-            lowered = value.value.lower()
-            if lowered.endswith((".h5", ".hdf5")) and not lowered.endswith(".weights.h5"):
+            if _legacy_h5(value.value):
                 source.report(value, _SAVING.message)
                 return
+        elif _legacy_h5(_built_name_end(value)):
+            source.report(value, _SAVING_BUILT.message)
+            return
+
+
+def _legacy_h5(name: str) -> bool:
+    lowered = name.lower()
+    return lowered.endswith((".h5", ".hdf5")) and not lowered.endswith(".weights.h5")
+
+
+def _built_name_end(value: ast.AST) -> str:
+    """The constant end of a name built at run time: ``'w{}.h5'.format(i)``, f-strings,
+    ``'w%d.h5' % i`` and ``prefix + '.h5'``; "" for anything else."""
+    if isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute):
+        if value.func.attr == "format":
+            value = value.func.value
+        else:
+            return ""
+    elif isinstance(value, ast.BinOp) and isinstance(value.op, ast.Mod):
+        value = value.left
+    elif isinstance(value, ast.BinOp) and isinstance(value.op, ast.Add):
+        value = value.right
+    elif isinstance(value, ast.JoinedStr) and value.values:
+        value = value.values[-1]
+    if isinstance(value, ast.Constant) and isinstance(value.value, str):
+        return value.value
+    return ""
 
 
 def _method_to_function(

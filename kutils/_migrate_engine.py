@@ -30,6 +30,7 @@ Findings = list[tuple[int, str]]
 
 _NEWLINES = re.compile(r"\r\n|\r|\n")
 _LONE_CR = re.compile(r"\r(?!\n)")
+_NUMPY_ALIAS = re.compile(r"\.\s*(?:" + "|".join(p[6:] for p in rules.by_kind("numpy")) + r")\b")
 _IMPORT_LINE = re.compile(r"^[^\r\n]*?\bimport\b", re.MULTILINE)
 # Nodes without anything to migrate below them.
 _LEAVES = (ast.expr_context, ast.Constant, ast.operator, ast.boolop, ast.cmpop, ast.unaryop)
@@ -60,6 +61,7 @@ class Source:
         self.scopes = names.Scopes(text, tree)
         self.own = names.OwnClasses(text, tree)
         self.needs_kutils = False
+        self.needs_keras = False  # a rewrite uses the name keras, which no import binds
         self.functions: set[str] = set()  # kutils functions the rewrites call by name
         self.leading = _leading_statements(tree)
         self.kutils_leading = False  # a leading import binds `kutils`
@@ -103,8 +105,15 @@ def rewrite(text: str, tree: ast.Module) -> tuple[str, Findings, int]:
         imports.bind(source, statement)
     for statement in found:
         imports.rewrite_import(source, statement)
-    source.watched = {name for name, path in source.bindings.items() if names.watched(path)}
-    words = source.watched | set(rules.by_kind("method")) | {"class"}
+    numpy_aliases = _NUMPY_ALIAS.search(text) is not None
+    source.watched = {
+        name
+        for name, path in source.bindings.items()
+        if names.watched(path) or (path == "numpy" and numpy_aliases)
+    }
+    words = source.watched | set(rules.by_kind("method")) | {"class", "weights"}
+    words |= set(rules.by_kind("outside-method"))
+    words |= {path.rsplit(".", 1)[-1] for path in rules.by_kind("callback-mode")}
     words |= {name for rule in rules.by_kind("saving").values() for name in rule.within}
     alternatives = "|".join(sorted(map(re.escape, words)))
     # One match per line at most: the line's start.
@@ -193,6 +202,8 @@ def _leading_statements(tree: ast.Module) -> list[ast.stmt]:
 def _insert_imports(source: Source) -> None:
     """Add ``import kutils`` and ``from kutils import ...`` before the first use."""
     lines = []
+    if source.needs_keras:
+        lines.append("import keras")
     if source.needs_kutils and not source.kutils_leading:
         lines.append("import kutils")
     imported = {

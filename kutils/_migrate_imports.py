@@ -16,6 +16,7 @@ import tokenize
 from typing import TYPE_CHECKING
 
 from kutils import _migrate_names as names
+from kutils import _migrate_rewrites as rewrites
 from kutils import _migrate_rules as rules
 
 if TYPE_CHECKING:
@@ -64,6 +65,8 @@ def rewrite_import(source: Source, statement: ast.Import | ast.ImportFrom) -> No
                 "'import kutils as utils' (the other names stay)",
             )
         return
+    if rewrites.from_import(source, statement, module):
+        return
     check_path(source, statement, module, "")
     for item in statement.names:
         check_path(source, item, f"{module}.{item.name}", module)
@@ -77,7 +80,8 @@ def _rewrite_plain_import(source: Source, statement: ast.Import) -> None:
         module = names.normalize(item.name)
         target = names.utils_target(module)
         if target is None:
-            check_path(source, item, module, "")
+            if not rewrites.plain_import(source, item, module):
+                check_path(source, item, module, "")
             continue
         if item.asname is None:
             # `import keras.utils.np_utils` also binds `keras`: keep it bound.
@@ -217,7 +221,9 @@ def check_path(source: Source, node: ast.AST, path: str, known: str) -> None:
                 source.report(node, rule.message)
             return
     if path in _NAMES and known != path:
-        source.report(node, _NAMES[path].message)
+        rule = _NAMES[path]
+        if rule.keras3 is None or not rewrites.rename(source, node, rule):
+            source.report(node, rule.message)
         return
     if path.startswith("keras.backend.") and known != path:
         function = path.split(".")[2]
@@ -226,3 +232,9 @@ def check_path(source: Source, node: ast.AST, path: str, known: str) -> None:
         rule = _BACKEND.get(function)
         message = rule.message if rule is not None else "see keras.ops for its replacement"
         source.report(node, f"keras.backend.{function} is not in Keras 3: {message}")
+
+
+# The two writers the rewrites of ``kutils._migrate_rewrites`` share.
+replace_from_module = _replace_from_module
+replace_name = _replace_name
+split_import = _split_import

@@ -10,14 +10,23 @@ and one test. Paths are written in their ``keras.`` form; ``tensorflow.keras.`` 
 The kinds:
 
 - ``module``: a module path Keras 3 no longer has, and everything under it (imports and
-  uses).
-- ``name``: a class or function, by its full path.
+  uses). With ``keras3`` set to the module's Keras 3 home, an import of names that home
+  offers (``kutils._migrate_tables``) is pointed there (``kutils._migrate_rewrites``).
+- ``name``: a class or function, by its full path. With ``keras3`` set, its import and
+  uses are renamed: a bare name (``mean_squared_error``) in the same module, a
+  ``kutils.`` path to kutils.
+- ``numpy``: a numpy alias of a builtin (``numpy.float``), rewritten to ``keras3``.
 - ``backend``: a ``keras.backend`` function, by its name.
 - ``method``: a method called on any receiver. With ``keras3`` set to a kutils function,
   ``x.method(args)`` becomes ``function(x, args)``; otherwise it is reported.
 - ``keyword``: a keyword argument of the calls ``within`` names: a path prefix ending in
   ``.`` (``keras.optimizers.``: calls resolved to that path) or ``.method`` (calls of that
-  method on any receiver).
+  method on any receiver). The optimizer rules ``lr`` and ``decay`` are rewritten
+  (``kutils._migrate_rewrites.optimizer_keywords``); the others are reported.
+- ``callback-mode``: a callback class whose ``mode='auto'`` Keras 2 inferred from the
+  monitored name (``max`` when a word of ``within`` is in it): the mode is written out.
+- ``outside-method``: a method reported when called on anything but ``self``.
+- ``saving-built``: like ``saving``, for a file name built at run time.
 - ``saving``: a file name ending in ``.h5`` or ``.hdf5`` (not ``.weights.h5``) given to
   the functions or methods ``within`` names.
 - ``custom-object``: a subclass of one of :data:`CUSTOM_OBJECT_BASES` whose ``__init__``
@@ -58,51 +67,61 @@ RULES: tuple[Rule, ...] = (
         "module",
         "keras.layers.merge",
         "keras.layers.merge is gone in Keras 3: import Concatenate, Add, Multiply, ... (and concatenate, add, ...) from keras.layers",
+        keras3="keras.layers",
     ),
     Rule(
         "module",
         "keras.layers.core",
         "keras.layers.core is gone in Keras 3: import Dense, Dropout, ... from keras.layers",
+        keras3="keras.layers",
     ),
     Rule(
         "module",
         "keras.layers.convolutional",
         "keras.layers.convolutional is gone in Keras 3: import Conv2D, MaxPooling2D, ... from keras.layers",
+        keras3="keras.layers",
     ),
     Rule(
         "module",
         "keras.layers.recurrent",
         "keras.layers.recurrent is gone in Keras 3: import LSTM, GRU, ... from keras.layers",
+        keras3="keras.layers",
     ),
     Rule(
         "module",
         "keras.layers.normalization",
         "keras.layers.normalization is gone in Keras 3: import BatchNormalization from keras.layers",
+        keras3="keras.layers",
     ),
     Rule(
         "module",
         "keras.layers.pooling",
         "keras.layers.pooling is gone in Keras 3: import the pooling layers from keras.layers",
+        keras3="keras.layers",
     ),
     Rule(
         "module",
         "keras.layers.embeddings",
         "keras.layers.embeddings is gone in Keras 3: import Embedding from keras.layers",
+        keras3="keras.layers",
     ),
     Rule(
         "module",
         "keras.layers.advanced_activations",
         "keras.layers.advanced_activations is gone in Keras 3: import LeakyReLU, PReLU, ELU, Softmax, ReLU from keras.layers",
+        keras3="keras.layers",
     ),
     Rule(
         "module",
         "keras.layers.wrappers",
         "keras.layers.wrappers is gone in Keras 3: import TimeDistributed, Bidirectional from keras.layers",
+        keras3="keras.layers",
     ),
     Rule(
         "module",
         "keras.layers.noise",
         "keras.layers.noise is gone in Keras 3: import GaussianNoise, ... from keras.layers",
+        keras3="keras.layers",
     ),
     Rule(
         "module",
@@ -118,11 +137,13 @@ RULES: tuple[Rule, ...] = (
         "module",
         "keras.layers.convolutional_recurrent",
         "keras.layers.convolutional_recurrent is gone in Keras 3: import ConvLSTM2D from keras.layers",
+        keras3="keras.layers",
     ),
     Rule(
         "module",
         "keras.engine",
         "keras.engine is gone in Keras 3: import Layer, InputSpec, Model, Input from keras (keras.layers.Layer, keras.Model)",
+        keras3="keras.layers",
     ),
     Rule(
         "module",
@@ -132,7 +153,20 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "module",
         "keras.preprocessing.text",
-        "keras.preprocessing.text (Tokenizer) is gone in Keras 3: use keras.layers.TextVectorization",
+        "keras.preprocessing.text is not public in Keras 3: import its names from kutils.preprocessing",
+        keras3="kutils.preprocessing",
+    ),
+    Rule(
+        "module",
+        "keras.preprocessing.image",
+        "keras.preprocessing.image is not public in Keras 3: import its names from kutils.preprocessing",
+        keras3="kutils.preprocessing",
+    ),
+    Rule(
+        "module",
+        "keras.preprocessing.sequence",
+        "keras.preprocessing.sequence is not public in Keras 3: import its names from kutils.preprocessing",
+        keras3="kutils.preprocessing",
     ),
     Rule(
         "module",
@@ -155,21 +189,6 @@ RULES: tuple[Rule, ...] = (
         "keras.utils.test_utils is gone in Keras 3 and kutils does not offer it",
     ),
     # -- classes and functions Keras 3 removed or changed: reported
-    Rule(
-        "name",
-        "keras.preprocessing.image.ImageDataGenerator",
-        "ImageDataGenerator is gone in Keras 3: use keras.utils.image_dataset_from_directory and augmentation layers (RandomFlip, RandomRotation, ...), or tf_keras",
-    ),
-    Rule(
-        "name",
-        "keras.preprocessing.image.NumpyArrayIterator",
-        "NumpyArrayIterator is gone in Keras 3: use a kutils.Sequence or a tf.data.Dataset",
-    ),
-    Rule(
-        "name",
-        "keras.preprocessing.image.DirectoryIterator",
-        "DirectoryIterator is gone in Keras 3: use keras.utils.image_dataset_from_directory",
-    ),
     Rule(
         "name",
         "keras.layers.CuDNNLSTM",
@@ -355,6 +374,160 @@ RULES: tuple[Rule, ...] = (
     Rule("backend", "update_add", "use variable.assign_add(value)"),
     Rule("backend", "update_sub", "use variable.assign_sub(value)"),
     Rule("backend", "cast_to_floatx", "use keras.ops.cast(x, keras.backend.floatx())"),
+    # -- Keras 2 model loading: kutils's functions read Keras 2 files (Keras 3's misread them)
+    Rule(
+        "name",
+        "keras.models.load_model",
+        "Keras 3's load_model misreads Keras 2 .h5 files: use kutils.load_model",
+        keras3="kutils.load_model",
+    ),
+    Rule(
+        "name",
+        "keras.models.model_from_json",
+        "Keras 3's model_from_json misreads Keras 2 JSON: use kutils.model_from_json",
+        keras3="kutils.model_from_json",
+    ),
+    Rule(
+        "name",
+        "keras.models.model_from_yaml",
+        "Keras 3 has no model_from_yaml: use kutils.model_from_yaml",
+        keras3="kutils.model_from_yaml",
+    ),
+    # -- loss and metric aliases Keras 3 removed: to the same function's Keras 3 name
+    Rule(
+        "name",
+        "keras.losses.mse",
+        "use keras.losses.mean_squared_error",
+        keras3="mean_squared_error",
+    ),
+    Rule(
+        "name",
+        "keras.losses.MSE",
+        "use keras.losses.mean_squared_error",
+        keras3="mean_squared_error",
+    ),
+    Rule(
+        "name",
+        "keras.losses.mae",
+        "use keras.losses.mean_absolute_error",
+        keras3="mean_absolute_error",
+    ),
+    Rule(
+        "name",
+        "keras.losses.MAE",
+        "use keras.losses.mean_absolute_error",
+        keras3="mean_absolute_error",
+    ),
+    Rule(
+        "name",
+        "keras.losses.mape",
+        "use keras.losses.mean_absolute_percentage_error",
+        keras3="mean_absolute_percentage_error",
+    ),
+    Rule(
+        "name",
+        "keras.losses.MAPE",
+        "use keras.losses.mean_absolute_percentage_error",
+        keras3="mean_absolute_percentage_error",
+    ),
+    Rule(
+        "name",
+        "keras.losses.msle",
+        "use keras.losses.mean_squared_logarithmic_error",
+        keras3="mean_squared_logarithmic_error",
+    ),
+    Rule(
+        "name",
+        "keras.losses.MSLE",
+        "use keras.losses.mean_squared_logarithmic_error",
+        keras3="mean_squared_logarithmic_error",
+    ),
+    Rule("name", "keras.losses.logcosh", "use keras.losses.log_cosh", keras3="log_cosh"),
+    Rule(
+        "name",
+        "keras.metrics.mse",
+        "use keras.metrics.mean_squared_error",
+        keras3="mean_squared_error",
+    ),
+    Rule(
+        "name",
+        "keras.metrics.MSE",
+        "use keras.metrics.mean_squared_error",
+        keras3="mean_squared_error",
+    ),
+    Rule(
+        "name",
+        "keras.metrics.mae",
+        "use keras.metrics.mean_absolute_error",
+        keras3="mean_absolute_error",
+    ),
+    Rule(
+        "name",
+        "keras.metrics.MAE",
+        "use keras.metrics.mean_absolute_error",
+        keras3="mean_absolute_error",
+    ),
+    Rule(
+        "name",
+        "keras.metrics.mape",
+        "use keras.metrics.mean_absolute_percentage_error",
+        keras3="mean_absolute_percentage_error",
+    ),
+    Rule(
+        "name",
+        "keras.metrics.MAPE",
+        "use keras.metrics.mean_absolute_percentage_error",
+        keras3="mean_absolute_percentage_error",
+    ),
+    Rule(
+        "name",
+        "keras.metrics.msle",
+        "use keras.metrics.mean_squared_logarithmic_error",
+        keras3="mean_squared_logarithmic_error",
+    ),
+    Rule(
+        "name",
+        "keras.metrics.MSLE",
+        "use keras.metrics.mean_squared_logarithmic_error",
+        keras3="mean_squared_logarithmic_error",
+    ),
+    Rule("name", "keras.metrics.logcosh", "use keras.metrics.log_cosh", keras3="log_cosh"),
+    Rule("name", "keras.losses.kld", "use keras.losses.kl_divergence", keras3="kl_divergence"),
+    Rule("name", "keras.losses.KLD", "use keras.losses.kl_divergence", keras3="kl_divergence"),
+    Rule(
+        "name",
+        "keras.losses.kullback_leibler_divergence",
+        "use keras.losses.kl_divergence",
+        keras3="kl_divergence",
+    ),
+    Rule(
+        "name",
+        "keras.losses.cosine",
+        "use keras.losses.cosine_similarity",
+        keras3="cosine_similarity",
+    ),
+    Rule(
+        "name",
+        "keras.losses.cosine_proximity",
+        "use keras.losses.cosine_similarity",
+        keras3="cosine_similarity",
+    ),
+    # -- numpy's aliases of builtins, removed in numpy 1.24: to the builtin numpy names
+    Rule("numpy", "numpy.float", "np.float is gone from numpy 1.24 on: use float", keras3="float"),
+    Rule("numpy", "numpy.int", "np.int is gone from numpy 1.24 on: use int", keras3="int"),
+    Rule("numpy", "numpy.bool", "np.bool is gone from numpy 1.24 on: use bool", keras3="bool"),
+    Rule(
+        "numpy", "numpy.object", "np.object is gone from numpy 1.24 on: use object", keras3="object"
+    ),
+    Rule("numpy", "numpy.str", "np.str is gone from numpy 1.24 on: use str", keras3="str"),
+    Rule(
+        "numpy",
+        "numpy.complex",
+        "np.complex is gone from numpy 1.24 on: use complex",
+        keras3="complex",
+    ),
+    Rule("numpy", "numpy.long", "np.long is gone from numpy 1.24 on: use int", keras3="int"),
+    Rule("numpy", "numpy.unicode", "np.unicode is gone from numpy 1.24 on: use str", keras3="str"),
     # -- methods Keras 3 models no longer have, on any receiver
     Rule(
         "method",
@@ -377,14 +550,26 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "method",
         "predict_classes",
-        "Model.predict_classes is gone: use np.argmax(model.predict(x), axis=-1) (or (model.predict(x) > 0.5).astype('int32') for a sigmoid output)",
+        "Keras 3 models have no predict_classes: call kutils.predict_classes(model, ...) instead",
+        keras3="kutils.predict_classes",
     ),
-    Rule("method", "predict_proba", "Model.predict_proba is gone: use model.predict(x)"),
+    Rule(
+        "method",
+        "predict_proba",
+        "Keras 3 models have no predict_proba: call kutils.predict_proba(model, ...) instead",
+        keras3="kutils.predict_proba",
+    ),
     Rule(
         "method", "_make_predict_function", "Keras 3 has no _make_predict_function: remove the call"
     ),
     Rule("method", "_make_train_function", "Keras 3 has no _make_train_function: remove the call"),
     Rule("method", "_make_test_function", "Keras 3 has no _make_test_function: remove the call"),
+    # -- a loss added to a model from outside a layer: Keras 2 took symbolic tensors
+    Rule(
+        "outside-method",
+        "add_loss",
+        "Keras 3 rejects add_loss with a symbolic tensor of a functional model: compute the loss inside a layer's call() with self.add_loss(...), or subclass keras.Model and override compute_loss",
+    ),
     # -- keyword arguments Keras 3 rejects, in the calls named by `within`
     Rule(
         "keyword",
@@ -422,13 +607,50 @@ RULES: tuple[Rule, ...] = (
         "keyword",
         "lr",
         "Keras 3 optimizers reject lr=: pass learning_rate=",
+        keras3="learning_rate",
         within=("keras.optimizers.",),
     ),
     Rule(
         "keyword",
         "decay",
-        "Keras 3 optimizers reject decay=: pass a schedule, e.g. learning_rate=keras.optimizers.schedules.InverseTimeDecay(lr, 1, decay)",
+        "Keras 3 optimizers reject decay=: pass learning_rate=keras.optimizers.schedules.InverseTimeDecay(lr, decay_steps=1, decay_rate=decay), Keras 2's lr / (1 + decay * iterations)",
+        keras3="keras.optimizers.schedules.InverseTimeDecay",
         within=("keras.optimizers.",),
+    ),
+    Rule(
+        "keyword",
+        "weights",
+        "Keras 3 layers reject weights=: build the layer, then call layer.set_weights(weights) (or pass the values through embeddings_initializer=keras.initializers.Constant(...))",
+        within=("keras.layers.",),
+    ),
+    # -- callbacks whose mode='auto' Keras 2 inferred from the monitored name
+    Rule(
+        "callback-mode",
+        "keras.callbacks.ModelCheckpoint",
+        "Keras 2 inferred mode='max' when 'acc' is in monitor or it starts with 'fmeasure', else 'min'; Keras 3 infers from the metric object: pass mode= explicitly",
+        keras3="mode",
+        within=("acc", "fmeasure"),
+    ),
+    Rule(
+        "callback-mode",
+        "keras.callbacks.EarlyStopping",
+        "Keras 2 inferred mode='max' when 'acc' is in monitor, else 'min'; Keras 3 infers from the metric object: pass mode= explicitly",
+        keras3="mode",
+        within=("acc",),
+    ),
+    Rule(
+        "callback-mode",
+        "keras.callbacks.ReduceLROnPlateau",
+        "Keras 2 inferred mode='max' when 'acc' is in monitor, else 'min'; Keras 3 infers from the metric object: pass mode= explicitly",
+        keras3="mode",
+        within=("acc",),
+    ),
+    # -- a file name built at run time (format, f-string, %, +) given to a saving call
+    Rule(
+        "saving-built",
+        ".h5",
+        "this weights or model file name is built at run time and ends in .h5: Keras 3's save_weights needs a name ending in .weights.h5 and ModelCheckpoint .keras or .weights.h5; rename it in every save and load (files Keras 2 wrote keep .h5 for loading)",
+        within=("ModelCheckpoint", "save", "save_model", "save_weights"),
     ),
     # -- a file name given to a saving call: reported when it ends in .h5 or .hdf5
     Rule(

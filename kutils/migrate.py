@@ -143,7 +143,7 @@ def _notebook(result: FileResult) -> None:
     except (ValueError, KeyError, TypeError, AttributeError) as error:
         result.error = f"a notebook that cannot be read as one ({type(error).__name__}: {error})"
         return
-    using = [str(n) for n, code in enumerate(sources, 1) if "keras" in code or "_generator" in code]
+    using = [str(n) for n, code in enumerate(sources, 1) if _worth_reading(code)]
     if using:
         result.error = (
             f"a notebook, whose code cells {', '.join(using)} use Keras: kutils migrate "
@@ -182,6 +182,14 @@ def _compile_problem(text: str) -> str | None:
     return None
 
 
+# A file that mentions none of these has nothing to migrate.
+_WORDS = ("keras", "_generator", "predict_classes", "predict_proba", "numpy")
+
+
+def _worth_reading(text: str) -> bool:
+    return any(word in text for word in _WORDS)
+
+
 def migrate_source(text: str) -> tuple[str, list[tuple[int, str]], int]:
     """Rewrite the Python source ``text``.
 
@@ -203,7 +211,7 @@ def migrate_source(text: str) -> tuple[str, list[tuple[int, str]], int]:
 def _migrate_text(text: str) -> tuple[str, list[tuple[int, str]], int, str | None]:
     """``migrate_source``'s result, and why the rewrite was not made (or None)."""
     tree = _parse(text)
-    if "keras" not in text and "_generator" not in text:
+    if not _worth_reading(text):
         return text, [], 0, None
     from kutils._migrate_engine import rewrite
 

@@ -498,7 +498,7 @@ def test_a_file_name_that_is_not_utf8_with_a_strict_stdout(tmp_path):
     tree.mkdir()
     odd = os.path.join(os.fsencode(tree), b"caf\xe9.py")
     with open(odd, "wb") as stream:
-        stream.write(b"import keras\nmodel.predict_classes(x)\n" + GENERATOR_CALL[13:])
+        stream.write(b"import keras\nmodel._make_predict_function()\n" + GENERATOR_CALL[13:])
     (tree / "good.py").write_bytes(GENERATOR_CALL)
     env = {**ENV, "PYTHONIOENCODING": "utf-8:strict"}
     done = _run([str(tree)], env=env)
@@ -506,7 +506,7 @@ def test_a_file_name_that_is_not_utf8_with_a_strict_stdout(tmp_path):
     assert (tree / "good.py").read_bytes() == GENERATOR_DONE
     with open(odd, "rb") as stream:
         assert b"fit_generator(model, gen, 10)" in stream.read()
-    assert "caf\\xe9.py:2: Model.predict_classes is gone" in done.stdout
+    assert "caf\\xe9.py:2: Keras 3 has no _make_predict_function" in done.stdout
     assert done.returncode == 1
 
 
