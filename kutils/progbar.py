@@ -91,7 +91,8 @@ class Progbar:
         now = time.time()
         info = f" - {now - self._start:.0f}s"
         if self.verbose == 1:
-            self._draw(current, now, info)
+            if not self._draw(current, now, info):
+                return  # a skipped redraw does not restart the interval
         elif self.verbose == 2 and (self.target is None or current >= self.target):
             for name, (total, count) in self._values.items():
                 avg = _average(total, count)
@@ -105,10 +106,10 @@ class Progbar:
         """Advance the bar by ``n`` steps (``update(seen_so_far + n, values)``)."""
         self.update(self._seen_so_far + n, values)
 
-    def _draw(self, current: int, now: float, info: str) -> None:
+    def _draw(self, current: int, now: float, info: str) -> bool:
         target = self.target
         if now - self._last_update < self.interval and target is not None and current < target:
-            return
+            return False
         previous_width = self._total_width
         if self._dynamic_display:
             sys.stdout.write("\b" * previous_width + "\r")
@@ -117,7 +118,7 @@ class Progbar:
 
         if target is not None:
             digits = math.floor(math.log10(target)) + 1 if target > 0 else 1
-            bar = f"{int(current):{digits}d}/{target} ["
+            bar = f"{int(current):{digits}d}/{int(target)} ["  # Keras 2's %d: 4.0 prints 4
             progress = float(current) / target if target > 0 else 1.0
             filled = int(self.width * progress)
             if filled > 0:
@@ -158,6 +159,7 @@ class Progbar:
             info += "\n"
         sys.stdout.write(info)
         sys.stdout.flush()
+        return True
 
 
 def _average(total: Any, count: int) -> float:
