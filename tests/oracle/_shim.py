@@ -18,6 +18,7 @@ import keras  # noqa: E402
 
 SIDE = "keras2" if keras.__version__.startswith("2.") else "kutils"
 layers = keras.layers
+Sequential = keras.Sequential
 
 if SIDE == "keras2":
     import keras.utils as utils
