@@ -93,7 +93,9 @@ def gru_reset_after():
 def bidirectional():
     return _seq(
         "bidirectional",
-        L.Bidirectional(L.LSTM(4, return_sequences=True, name="inner"), input_shape=(7, 3), name="bi"),
+        L.Bidirectional(
+            L.LSTM(4, return_sequences=True, name="inner"), input_shape=(7, 3), name="bi"
+        ),
         L.TimeDistributed(L.Dense(2, name="td_dense"), name="td"),
     )
 
@@ -367,7 +369,9 @@ def no_bias():
     return _seq(
         "no_bias",
         L.Dense(7, use_bias=False, input_shape=(3,), name="nb"),
-        L.Conv1D(2, 1, use_bias=False, name="c") if False else L.Dense(2, use_bias=False, name="nb2"),
+        L.Conv1D(2, 1, use_bias=False, name="c")
+        if False
+        else L.Dense(2, use_bias=False, name="nb2"),
     )
 
 

@@ -21,13 +21,13 @@ class Decision:
 
 def raises(name):
     """kutils raises an exception that is an instance of the built-in ``name``."""
-    return lambda actual, golden: name in actual.get("errors", ())
+    return lambda actual, golden, case_id=None: name in actual.get("errors", ())
 
 
 def same_value_close(rtol):
     """The same shape and dtype, values within ``rtol`` (a documented rounding change)."""
 
-    def check(actual, golden):
+    def check(actual, golden, case_id=None):
         import numpy as np
 
         got, want = actual.get("value"), golden.get("value")
@@ -45,7 +45,7 @@ def same_value_close(rtol):
 def within_ulps(ulps):
     """The same shape and dtype, each value within ``ulps`` units in the last place."""
 
-    def check(actual, golden):
+    def check(actual, golden, case_id=None):
         import numpy as np
 
         got, want = actual.get("value"), golden.get("value")
@@ -66,7 +66,7 @@ def input_dtype_kept(dtype, ulps):
     """kutils returns ``dtype`` where Keras 2.3.1 (on numpy 1.x) returned float64; the
     values agree to within ``ulps`` of ``dtype``."""
 
-    def check(actual, golden):
+    def check(actual, golden, case_id=None):
         import numpy as np
 
         got, want = actual.get("value"), golden.get("value")
@@ -80,10 +80,65 @@ def input_dtype_kept(dtype, ulps):
     return check
 
 
+def numpy_on_the_window(actual, golden, case_id):
+    """kutils' ``m[key]`` is numpy's ``window[key]``: the same rows, or IndexError."""
+    import numpy as np
+    import record_hdf5_matrix as rec
+
+    _, dataset, window, key_name = case_id.split("/")
+    start, end = rec.WINDOWS[window]
+    rows = (rec.X if dataset == "x" else rec.Y)[start:end]
+    try:
+        expected = {"value": _encode(np.asarray(rows[rec.key_for(key_name, len(rows))]))}
+    except IndexError:
+        return "IndexError" in actual.get("errors", ())
+    return actual.get("value") == expected["value"]
+
+
+def _encode(value):
+    import _oracle
+
+    return _oracle.encode(value)
+
+
 CATEGORICAL = "to_categorical"
 NORMALIZE = "normalize"
 
+H5 = "HDF5Matrix"
+
+
+def _h5(key_pattern, phrase):
+    return ("hdf5/*/*/" + key_pattern, Decision(H5, phrase, numpy_on_the_window))
+
+
 DECISIONS = {
+    "hdf5_matrix": [
+        _h5("int-minus-*", "A negative int counted from the end of the *dataset*"),
+        (
+            "hdf5/*/4:4/int-last",
+            Decision(
+                H5, "A negative int counted from the end of the *dataset*", numpy_on_the_window
+            ),
+        ),
+        _h5("list-negative", "only the largest index was checked"),
+        _h5("array-negative", "only the largest index was checked"),
+        _h5("slice-minus-2", "Negative slice bounds"),
+        _h5("slice-to-minus-1", "Negative slice bounds"),
+        _h5("slice-step-*", "A slice step was ignored"),
+        _h5("slice-*", "A slice with `stop` past `end`"),
+        _h5("list-unsorted", "Unsorted or repeated indices"),
+        _h5("array-unsorted", "Unsorted or repeated indices"),
+        _h5("list-repeat", "Unsorted or repeated indices"),
+        _h5("list-empty", "`m[[]]` raised"),
+        _h5("array-empty", "`m[[]]` raised"),
+        _h5("mask-*", "A boolean mask was treated as 0/1 row numbers"),
+        _h5("tuple-row-col", "A tuple holding a slice"),
+        (
+            "hdf5/special/end-past-data",
+            Decision(H5, "`start` and `end` were not validated", raises("ValueError")),
+        ),
+        ("hdf5/special/refs", Decision(H5, "`HDF5Matrix.refs`", raises("AttributeError"))),
+    ],
     "np_utils": [
         (
             "to_categorical/special/negative-label*",

@@ -62,10 +62,16 @@ def _special():
     t, f = True, False
     cases = {
         "float-target": lambda: _run(4.0, [(0.1, "update", 2, None), (0.1, "update", 4, None)], f),
-        "width-10": lambda: _run(10, [(0.1, "update", 3, None), (0.1, "update", 10, None)], f, width=10),
-        "width-1": lambda: _run(10, [(0.1, "update", 3, None), (0.1, "update", 10, None)], f, width=1),
+        "width-10": lambda: _run(
+            10, [(0.1, "update", 3, None), (0.1, "update", 10, None)], f, width=10
+        ),
+        "width-1": lambda: _run(
+            10, [(0.1, "update", 3, None), (0.1, "update", 10, None)], f, width=1
+        ),
         "interval-skips": lambda: _run(10, [(0.01, "update", i, None) for i in range(1, 11)], f),
-        "interval-0": lambda: _run(10, [(0.0, "update", i, None) for i in range(1, 11)], f, interval=0),
+        "interval-0": lambda: _run(
+            10, [(0.0, "update", i, None) for i in range(1, 11)], f, interval=0
+        ),
         "stateful": lambda: _run(
             3,
             [(0.1, "update", i, [("loss", float(i)), ("acc", 0.5 * i)]) for i in (1, 2, 3)],
@@ -78,10 +84,14 @@ def _special():
             t,
             stateful_metrics=["acc"],
         ),
-        "negative-metric-verbose2": lambda: _run(2, [(1.0, "update", 2, [("loss", -0.5)])], f, verbose=2),
+        "negative-metric-verbose2": lambda: _run(
+            2, [(1.0, "update", 2, [("loss", -0.5)])], f, verbose=2
+        ),
         "tiny-metric": lambda: _run(2, [(1.0, "update", 2, [("loss", 1e-5)])], f),
         "array-metric": lambda: _run(2, [(1.0, "update", 2, [("loss", np.array([1.0, 3.0]))])], f),
-        "numpy-scalar-metric": lambda: _run(2, [(1.0, "update", 2, [("loss", np.float32(0.25))])], f),
+        "numpy-scalar-metric": lambda: _run(
+            2, [(1.0, "update", 2, [("loss", np.float32(0.25))])], f
+        ),
         "past-target": lambda: _run(3, [(0.1, "update", 5, None)], f),
         "shrinking-line-tty": lambda: _run(
             10,

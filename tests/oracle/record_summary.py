@@ -78,7 +78,10 @@ def _errors():
     unbuilt = lambda: _shim.keras.Sequential([_shim.layers.Dense(2)], name="unbuilt")  # noqa: E731
     yield "summary/error/unbuilt-sequential", lambda: layer_utils.print_summary(unbuilt())
     yield "summary/error/not-a-model", lambda: layer_utils.print_summary(object())
-    yield "summary/error/too-few-positions", lambda: _summary(_models.two_towers, {"positions": [0.5]})
+    yield (
+        "summary/error/too-few-positions",
+        lambda: _summary(_models.two_towers, {"positions": [0.5]}),
+    )
     yield "dot/error/not-a-model", lambda: _shim.utils.model_to_dot(object())
     yield "summary/print-default", lambda: layer_utils.print_summary(_models.get(_models.tiny))
     yield "summary/same-object", lambda: layer_utils.print_summary is _shim.utils.print_summary
