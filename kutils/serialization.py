@@ -14,7 +14,13 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["deserialize_keras_object", "serialize_keras_object"]
+__all__ = ["IdentifierTypeError", "deserialize_keras_object", "serialize_keras_object"]
+
+
+class IdentifierTypeError(TypeError, ValueError):
+    """An identifier that is neither ``None``, a name nor a config dict. Keras 2.3.1
+    raised ``TypeError`` there (building its message failed) and earlier kutils
+    ``ValueError``: this is both."""
 
 
 def serialize_keras_object(instance: Any) -> Any:
@@ -71,8 +77,9 @@ def deserialize_keras_object(
         ``custom_objects=`` (the global ones and the call's) when it takes that argument.
 
     Raises:
-        ValueError: the name is unknown, the dict lacks ``class_name`` or ``config``, or
-            the identifier is of another type.
+        ValueError: the name is unknown, or the dict lacks ``class_name`` or ``config``.
+        IdentifierTypeError: the identifier is of another type (a ``TypeError``, as in
+            Keras 2, and a ``ValueError``).
 
     Example:
         >>> deserialize_keras_object("my_fn", custom_objects={"my_fn": my_fn})  # doctest: +SKIP
@@ -100,7 +107,7 @@ def deserialize_keras_object(
         f"Could not interpret serialized {printable_module_name}: expected None, a name "
         f"or a dict with 'class_name' and 'config'. Received: identifier={identifier!r}"
     )
-    raise ValueError(msg)
+    raise IdentifierTypeError(msg)
 
 
 def _from_config_dict(
