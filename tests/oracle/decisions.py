@@ -101,6 +101,31 @@ def _encode(value):
     return _oracle.encode(value)
 
 
+def _without_progress(value):
+    import copy
+
+    value = copy.deepcopy(value)
+    for call in value["calls"]:
+        call["progress_on_stdout"] = False
+    return value
+
+
+def no_progress_on_stdout(actual, golden, case_id=None):
+    """Keras 2.3.1's results and messages, without its progress bar on stdout."""
+    return actual.get("value") == _without_progress(golden["value"])
+
+
+def download_refused_for_its_hash(actual, golden, case_id=None):
+    """The download whose bytes do not match ``file_hash`` raises ValueError and leaves
+    nothing in the cache; the messages before it are Keras 2.3.1's."""
+    got = actual.get("value")
+    want = _without_progress(golden["value"])
+    if not got or got["files"] != []:
+        return False
+    call, expected = got["calls"][0], want["calls"][0]
+    return call.get("error") == "ValueError" and call["printed"] == expected["printed"]
+
+
 CATEGORICAL = "to_categorical"
 NORMALIZE = "normalize"
 
@@ -111,7 +136,77 @@ def _h5(key_pattern, phrase):
     return ("hdf5/*/*/" + key_pattern, Decision(H5, phrase, numpy_on_the_window))
 
 
+GET_FILE = "get_file"
+LEGACY = "Legacy module paths (np_utils, io_utils, data_utils, generic_utils, vis_utils, layer_utils, multi_gpu_utils, training_utils)"
+
+
+def value_is(expected):
+    return lambda actual, golden, case_id=None: (
+        actual.get("value") == expected and "error" not in actual
+    )
+
+
+def _internal(case_id):
+    return (case_id, Decision(LEGACY, "engine internals listed in", value_is(False)))
+
+
+ENGINE_INTERNALS = [
+    "legacy/data_utils/get_index",
+    "legacy/data_utils/init_pool",
+    "legacy/data_utils/init_pool_generator",
+    "legacy/data_utils/next_sample",
+    "legacy/generic_utils/check_for_unexpected_keys",
+    "legacy/generic_utils/object_list_uid",
+    "legacy/generic_utils/slice_arrays",
+    "legacy/generic_utils/transpose_shape",
+    "legacy/layer_utils/convert_dense_weights_data_format",
+]
+
 DECISIONS = {
+    "generic_utils": [
+        *[_internal(case_id) for case_id in ENGINE_INTERNALS],
+        (
+            "generic/check_for_unexpected_keys",
+            Decision(LEGACY, "engine internals listed in", raises("AttributeError")),
+        ),
+        (
+            "generic/object_list_uid",
+            Decision(LEGACY, "engine internals listed in", raises("AttributeError")),
+        ),
+        (
+            "generic/slice_arrays",
+            Decision(LEGACY, "engine internals listed in", raises("AttributeError")),
+        ),
+        (
+            "generic/transpose_shape",
+            Decision(LEGACY, "engine internals listed in", raises("AttributeError")),
+        ),
+        ("legacy/io_utils/*", Decision(LEGACY, "`io_utils.H5Dict`/`h5dict`", value_is(False))),
+        ("legacy/top/H5Dict", Decision(LEGACY, "`io_utils.H5Dict`/`h5dict`", value_is(False))),
+        ("legacy/vis_utils/*", Decision(LEGACY, "`vis_utils.is_model`", value_is(False))),
+        (
+            "legacy/data_utils/iter_sequence_infinite",
+            Decision(LEGACY, "`data_utils.iter_sequence_infinite`", value_is(True)),
+        ),
+        (
+            "legacy/training_utils/multi_gpu_model",
+            Decision(LEGACY, "`kutils.training_utils`", value_is(True)),
+        ),
+    ],
+    "get_file": [
+        (
+            "get_file/wrong-*",
+            Decision(
+                GET_FILE,
+                "A freshly downloaded file was never checked",
+                download_refused_for_its_hash,
+            ),
+        ),
+        (
+            "get_file/*",
+            Decision(GET_FILE, "The progress bar printed to stdout", no_progress_on_stdout),
+        ),
+    ],
     "hdf5_matrix": [
         _h5("int-minus-*", "A negative int counted from the end of the *dataset*"),
         (

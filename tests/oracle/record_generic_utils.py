@@ -32,7 +32,10 @@ class Plain:
         registry = _shim.utils.get_custom_objects()
         seen = {
             "my_fn_visible": "my_fn" in registry,
-            "config": {k: (v if isinstance(v, (int, float, str)) else type(v).__name__) for k, v in config.items()},
+            "config": {
+                k: (v if isinstance(v, (int, float, str)) else type(v).__name__)
+                for k, v in config.items()
+            },
         }
         instance = cls(**config)
         instance.seen = seen
@@ -145,27 +148,59 @@ def _serialization_cases():
     yield "deserialize/module-name", lambda: D("my_fn", module_objects={"my_fn": my_fn}).__name__
     yield "deserialize/custom-beats-module", lambda: D("f", {"f": my_fn}, {"f": other_fn}).__name__
     yield "deserialize/unknown-name", lambda: D("nope", module_objects={})
-    yield "deserialize/class-name-not-called", lambda: D("Plain", custom_objects={"Plain": Plain}) is Plain
-    yield "deserialize/dict", lambda: vars_of(D({"class_name": "Plain", "config": {"factor": 3.0}}, custom_objects={"Plain": Plain}))
-    yield "deserialize/dict-sees-custom-objects", lambda: D(
-        {"class_name": "Plain", "config": {"factor": 1.0}},
-        custom_objects={"Plain": Plain, "my_fn": my_fn},
-    ).seen
-    yield "deserialize/dict-string-stays-string", lambda: D(
-        {"class_name": "Plain", "config": {"factor": 1.0, "fn": "my_fn"}},
-        custom_objects={"Plain": Plain, "my_fn": my_fn},
-    ).seen
-    yield "deserialize/dict-custom-objects-arg", lambda: D(
-        {"class_name": "WithCustomObjectsArg", "config": {"factor": 1.0}},
-        custom_objects={"WithCustomObjectsArg": WithCustomObjectsArg, "my_fn": my_fn},
-    ).seen
-    yield "deserialize/dict-module-objects", lambda: vars_of(D({"class_name": "Plain", "config": {}}, module_objects={"Plain": Plain}))
-    yield "deserialize/dict-no-from-config", lambda: D({"class_name": "N", "config": {"a": 4}}, custom_objects={"N": NoFromConfig}).a
+    yield (
+        "deserialize/class-name-not-called",
+        lambda: D("Plain", custom_objects={"Plain": Plain}) is Plain,
+    )
+    yield (
+        "deserialize/dict",
+        lambda: vars_of(
+            D({"class_name": "Plain", "config": {"factor": 3.0}}, custom_objects={"Plain": Plain})
+        ),
+    )
+    yield (
+        "deserialize/dict-sees-custom-objects",
+        lambda: (
+            D(
+                {"class_name": "Plain", "config": {"factor": 1.0}},
+                custom_objects={"Plain": Plain, "my_fn": my_fn},
+            ).seen
+        ),
+    )
+    yield (
+        "deserialize/dict-string-stays-string",
+        lambda: (
+            D(
+                {"class_name": "Plain", "config": {"factor": 1.0, "fn": "my_fn"}},
+                custom_objects={"Plain": Plain, "my_fn": my_fn},
+            ).seen
+        ),
+    )
+    yield (
+        "deserialize/dict-custom-objects-arg",
+        lambda: (
+            D(
+                {"class_name": "WithCustomObjectsArg", "config": {"factor": 1.0}},
+                custom_objects={"WithCustomObjectsArg": WithCustomObjectsArg, "my_fn": my_fn},
+            ).seen
+        ),
+    )
+    yield (
+        "deserialize/dict-module-objects",
+        lambda: vars_of(D({"class_name": "Plain", "config": {}}, module_objects={"Plain": Plain})),
+    )
+    yield (
+        "deserialize/dict-no-from-config",
+        lambda: D({"class_name": "N", "config": {"a": 4}}, custom_objects={"N": NoFromConfig}).a,
+    )
     yield "deserialize/dict-unknown", lambda: D({"class_name": "Nope", "config": {}})
     yield "deserialize/dict-missing-config", lambda: D({"class_name": "Plain"})
     yield "deserialize/dict-in-scope", lambda: _dict_in_scope()
     yield "deserialize/int", lambda: D(5)
-    yield "deserialize/roundtrip", lambda: vars_of(D(S(Plain(7.0)), custom_objects={"Plain": Plain}))
+    yield (
+        "deserialize/roundtrip",
+        lambda: vars_of(D(S(Plain(7.0)), custom_objects={"Plain": Plain})),
+    )
 
 
 def vars_of(obj):
@@ -175,7 +210,9 @@ def vars_of(obj):
 def _dict_in_scope():
     u = _shim.utils
     with u.CustomObjectScope({"Plain": Plain}):
-        return vars_of(u.deserialize_keras_object({"class_name": "Plain", "config": {"factor": 9.0}}))
+        return vars_of(
+            u.deserialize_keras_object({"class_name": "Plain", "config": {"factor": 9.0}})
+        )
 
 
 def _helpers():
@@ -193,12 +230,21 @@ def _helpers():
     yield "generic/has_arg-kwargs-accept", lambda: g.has_arg(lambda **kw: 0, "y", accept_all=True)
     yield "generic/func_dump-load", lambda: g.func_load(*g.func_dump(lambda x: x * 3))(4)
     yield "generic/func_dump-defaults", lambda: g.func_load(*g.func_dump(lambda x, k=2: x * k))(4)
-    yield "generic/is_all_none", lambda: [g.is_all_none(None), g.is_all_none([None, None]), g.is_all_none([None, 1])]
+    yield (
+        "generic/is_all_none",
+        lambda: [g.is_all_none(None), g.is_all_none([None, None]), g.is_all_none([None, 1])],
+    )
     yield "generic/getargspec", lambda: list(g.getargspec(lambda a, b=1, *c, **d: 0)[:3])
     yield "generic/object_list_uid", lambda: g.object_list_uid([]) == ""
-    yield "generic/slice_arrays", lambda: g.slice_arrays([[1, 2, 3]], 0, 2) if False else g.slice_arrays(None)
+    yield (
+        "generic/slice_arrays",
+        lambda: g.slice_arrays([[1, 2, 3]], 0, 2) if False else g.slice_arrays(None),
+    )
     yield "generic/transpose_shape", lambda: g.transpose_shape((1, 2, 3), "channels_first", [1, 2])
-    yield "generic/check_for_unexpected_keys", lambda: g.check_for_unexpected_keys("n", {"a": 1}, ["a"])
+    yield (
+        "generic/check_for_unexpected_keys",
+        lambda: g.check_for_unexpected_keys("n", {"a": 1}, ["a"]),
+    )
 
 
 # Every public function and class the Keras 2.3.1 legacy modules defined (import-time
