@@ -1,7 +1,7 @@
 """OrderedEnqueuer with thread and process workers, in one run.
 
 Two workloads, 3 epochs each, 2 workers: tiny numpy batches (the cost of the workers
-themselves: process workers are spawned again every epoch, as Keras 2 made a new pool
+themselves: process workers are spawned once per start(), and Keras 2 made a new pool
 every epoch) and CPU-bound batches decoded by a pure-Python loop (where processes escape
 the GIL). No target: the figures say when to choose which. This module imports no
 TensorFlow, so neither do the spawned workers.

@@ -15,6 +15,10 @@ batch straight into the pipe as a message of frames. The main process reads the 
 without blocking, keeping half-received messages, while it watches the workers' exits,
 so a worker that dies at any moment, also half-way through a batch, is reported as
 ``WorkerDied`` within a poll interval instead of leaving a read waiting for ever.
+
+This module is the parent side. The frames and the error transport are in
+``kutils._loader_wire``; the code that runs inside a worker process is in
+``kutils._loader_worker``, and nothing of it runs here.
 """
 
 from __future__ import annotations
@@ -24,17 +28,17 @@ import collections
 import concurrent.futures
 import multiprocessing
 import multiprocessing.connection
-import os
 import pickle
-import queue
-import signal
-import struct
 import sys
 import threading
-import traceback
+import time
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from typing import Any
+
+from kutils._loader_wire import Inherited, ResultReader, rebuild_error
+from kutils._loader_worker import worker_main
+from kutils._worker_threads import DaemonThreadPool
 
 __all__ = ["OrderedLoader"]
 
@@ -44,19 +48,6 @@ _POLL_SECONDS = 0.1
 # How long close() gives worker processes to exit after the stop message before it
 # terminates them (a worker may be inside a slow __getitem__).
 _JOIN_SECONDS = 2.0
-# How often an idle worker checks that its parent is still alive.
-_PARENT_CHECK_SECONDS = 1.0
-
-
-class RemoteTraceback(Exception):
-    """The traceback of an exception raised in a worker process, kept as its cause."""
-
-    def __init__(self, text: str) -> None:
-        super().__init__(text)
-        self.text = text
-
-    def __str__(self) -> str:
-        return f'\n"""\n{self.text}"""'
 
 
 class WorkerDied(RuntimeError):
@@ -100,7 +91,7 @@ class OrderedLoader:
             raise ValueError(msg)
         self._lock = threading.Lock()
         self._closed = False
-        self._threads: concurrent.futures.ThreadPoolExecutor | None = None
+        self._threads: DaemonThreadPool | None = None
         self._processes: list[Any] = []
         self._controls: list[Any] = []
         self._tasks: Any = None
@@ -124,7 +115,16 @@ class OrderedLoader:
     def start_method(self) -> str:
         return self._start_method
 
-    def run(self, indices: Sequence[int]) -> Iterator[Any]:
+    @property
+    def max_queue_size(self) -> int:
+        """How many batches the workers may load ahead; may change between passes."""
+        return self._max_queue_size
+
+    @max_queue_size.setter
+    def max_queue_size(self, value: int) -> None:
+        self._max_queue_size = max(1, value)
+
+    def run(self, indices: Sequence[int]) -> Generator[Any, None, None]:
         """One pass over ``indices`` on this loader's workers (started on first use)."""
         with self._lock:
             self._pass += 1
@@ -152,8 +152,14 @@ class OrderedLoader:
     def _stopped(self, number: int) -> bool:
         return self._closed or self._pass != number
 
-    def close(self) -> None:
-        """Stop the workers and wait for them; terminate processes that do not stop."""
+    def close(self, timeout: float | None = None) -> None:
+        """Stop the workers and wait for them; terminate processes that do not stop.
+
+        Workers get ``timeout`` seconds (``None``: ``_JOIN_SECONDS``) to finish the
+        batch they are loading. A worker process still busy then is terminated; a worker
+        thread still inside ``__getitem__`` is left to return on its own (a daemon
+        thread: it cannot keep the process alive).
+        """
         with self._lock:
             if self._closed:
                 return
@@ -166,10 +172,11 @@ class OrderedLoader:
             # sees the loader closed: closing its descriptor under it could let a file
             # opened meanwhile take the number and be read as results.
             readers_in_use = self._reading
+        grace = _JOIN_SECONDS if timeout is None else max(0.0, timeout)
         if threads is not None:
-            threads.shutdown(wait=True, cancel_futures=True)
+            threads.shutdown(grace)
         if processes:
-            _stop_processes(processes, tasks)
+            _stop_processes(processes, tasks, grace)
         for channel in [tasks, *controls]:
             if channel is not None:
                 channel.cancel_join_thread()
@@ -179,14 +186,12 @@ class OrderedLoader:
 
     # -- threads ----------------------------------------------------------------------
 
-    def _iterate_threads(self, indices: list[int], number: int) -> Iterator[Any]:
+    def _iterate_threads(self, indices: list[int], number: int) -> Generator[Any, None, None]:
         with self._lock:
             if self._stopped(number):
                 return
             if self._threads is None:
-                self._threads = concurrent.futures.ThreadPoolExecutor(
-                    max_workers=self._workers, thread_name_prefix="kutils_sequence"
-                )
+                self._threads = DaemonThreadPool(self._workers, "kutils_sequence")
             executor = self._threads
         pending: collections.deque[concurrent.futures.Future[Any]] = collections.deque()
         submitted = 0
@@ -231,12 +236,12 @@ class OrderedLoader:
             try:
                 payload = pickle.dumps(self._sequence, protocol=pickle.HIGHEST_PROTOCOL)
             except Exception:
-                payload = _Inherited(self._sequence)
+                payload = Inherited(self._sequence)
         else:
             check_main_guard()
             payload = _pickle_sequence(self._sequence)
         context = multiprocessing.get_context(self._start_method)
-        readers: list[_ResultReader] = []
+        readers: list[ResultReader] = []
         with self._lock:
             if self._closed:
                 return
@@ -251,12 +256,12 @@ class OrderedLoader:
                 # One control queue per worker: each must see every new sequence state.
                 control = context.Queue()
                 process = context.Process(  # type: ignore[attr-defined]
-                    target=_worker_main,
+                    target=worker_main,
                     args=(payload, self._tasks, control, sender),
                     name="kutils_sequence_worker",
                     daemon=True,
                 )
-                readers.append(_ResultReader(receiver, process))
+                readers.append(ResultReader(receiver, process))
                 self._controls.append(control)
                 try:
                     with warnings.catch_warnings():
@@ -280,7 +285,7 @@ class OrderedLoader:
             controls, self._controls = self._controls, []
             readers, self._results = self._results or [], None
             self._started = False
-        _stop_processes(processes, tasks)
+        _stop_processes(processes, tasks, _JOIN_SECONDS)
         for channel in [tasks, *controls]:
             if channel is not None:
                 channel.cancel_join_thread()
@@ -311,7 +316,7 @@ class OrderedLoader:
             for control in self._controls:
                 control.put((self._generation, payload))
 
-    def _iterate_processes(self, indices: list[int], number: int) -> Iterator[Any]:
+    def _iterate_processes(self, indices: list[int], number: int) -> Generator[Any, None, None]:
         if not self._started:
             self._start_processes()
         else:
@@ -338,7 +343,7 @@ class OrderedLoader:
     def _deliver(
         self,
         tasks: Any,
-        readers: list[_ResultReader],
+        readers: list[ResultReader],
         processes: list[Any],
         indices: list[int],
         number: int,
@@ -366,7 +371,7 @@ class OrderedLoader:
                     raise _worker_died(dead[0])
             ok, value = ready.pop(position)
             if not ok:
-                raise _rebuild_error(pickle.loads(value))
+                raise rebuild_error(pickle.loads(value))
             batch = pickle.loads(value)
             with self._lock:
                 self._reading = False
@@ -374,7 +379,7 @@ class OrderedLoader:
             with self._lock:
                 self._reading = not self._stopped(number)
 
-    def _wait(self, readers: list[_ResultReader], processes: list[Any]) -> None:
+    def _wait(self, readers: list[ResultReader], processes: list[Any]) -> None:
         """Wait up to _POLL_SECONDS for a result to arrive or a worker to end."""
         waitables = [reader.connection for reader in readers if not reader.at_end]
         waitables += [process.sentinel for process in processes]
@@ -385,7 +390,7 @@ class OrderedLoader:
                 raise
 
     def _read(
-        self, readers: list[_ResultReader], ready: dict[int, tuple[bool, bytes]], first: int
+        self, readers: list[ResultReader], ready: dict[int, tuple[bool, bytes]], first: int
     ) -> bool:
         """Store the results that have arrived; False if the loader was closed meanwhile.
 
@@ -404,7 +409,7 @@ class OrderedLoader:
                 raise
             for where, ok, value in messages:
                 if where < 0:  # the worker could not start
-                    raise _rebuild_error(pickle.loads(value))
+                    raise rebuild_error(pickle.loads(value))
                 if where >= first:
                     ready[where] = (ok, value)
         return True
@@ -416,13 +421,6 @@ def default_start_method() -> str:
     if sys.platform.startswith("linux") and "fork" in methods:
         return "fork"
     return "spawn"
-
-
-class _Inherited:
-    """A sequence handed to forked workers as an object (it cannot be pickled)."""
-
-    def __init__(self, sequence: Any) -> None:
-        self.sequence = sequence
 
 
 def check_main_guard() -> None:
@@ -455,7 +453,7 @@ def check_main_guard() -> None:
     raise RuntimeError(msg)
 
 
-def _close_readers(readers: list[_ResultReader]) -> None:
+def _close_readers(readers: list[ResultReader]) -> None:
     for reader in readers:
         reader.close()
 
@@ -483,14 +481,16 @@ def _worker_died(process: Any) -> WorkerDied:
     return WorkerDied(msg)
 
 
-def _stop_processes(processes: list[Any], tasks: Any) -> None:
+def _stop_processes(processes: list[Any], tasks: Any, grace: float) -> None:
+    """Ask the workers to stop; terminate those still busy after ``grace`` seconds."""
     for _ in processes:
         try:
             tasks.put(None)
         except (OSError, ValueError):
             break
+    deadline = time.monotonic() + grace
     for process in processes:
-        process.join(_JOIN_SECONDS)
+        process.join(max(0.0, deadline - time.monotonic()))
     for process in processes:
         if process.is_alive():
             process.terminate()
@@ -498,257 +498,4 @@ def _stop_processes(processes: list[Any], tasks: Any) -> None:
         process.join(_JOIN_SECONDS)
         if process.is_alive():
             process.kill()
-            process.join()
-
-
-def _portable_error(error: BaseException) -> tuple[bytes | None, str, str]:
-    """The exception pickled (when possible), its 'Type: message' line and traceback."""
-    text = "".join(traceback.format_exception(type(error), error, error.__traceback__))
-    summary = f"{type(error).__module__}.{type(error).__qualname__}: {error}"
-    data: bytes | None
-    try:
-        data = pickle.dumps(error, protocol=pickle.HIGHEST_PROTOCOL)
-        pickle.loads(data)  # some exceptions pickle but cannot be rebuilt
-    except Exception:
-        data = None
-    return data, summary, text
-
-
-def _rebuild_error(value: tuple[bytes | None, str, str]) -> BaseException:
-    data, summary, text = value
-    error: BaseException
-    if data is not None:
-        error = pickle.loads(data)
-    else:
-        error = RuntimeError(f"{summary} (the exception could not be pickled back)")
-    error.__cause__ = RemoteTraceback(text)
-    # Keras's traceback filter re-raises with ``from None``, which drops the cause: keep
-    # the worker's traceback as a note too (printed with the error from Python 3.11; on
-    # 3.10, which has no add_note, it is still there in ``__notes__``).
-    note = f"Raised in a Sequence worker process:\n{text.rstrip()}"
-    if hasattr(error, "add_note"):
-        error.add_note(note)
-    else:
-        error.__notes__ = [*getattr(error, "__notes__", ()), note]
-    return error
-
-
-class _ResultReader:
-    """Reads one worker's results pipe without ever blocking.
-
-    The worker writes each result as a message of frames (see ``_FrameWriter``). The
-    reader keeps whatever part of a message has arrived, so a message cut short by the
-    worker's death is simply never completed.
-    """
-
-    def __init__(self, connection: Any, process: Any) -> None:
-        self.connection = connection
-        self.process = process
-        self.at_end = False
-        self._fd = connection.fileno()
-        # close() can come from the thread that stops the loader and from the iterating
-        # generator's cleanup at once: the descriptor must be closed exactly once, or the
-        # second close fails (EBADF) or closes a file opened meanwhile with that number.
-        self._close_lock = threading.Lock()
-        self._closed = False
-        os.set_blocking(self._fd, False)
-        self._header = bytearray()
-        self._payload: bytearray | None = None
-        self._filled = 0
-        self._message: tuple[int, bool] | None = None
-        self._parts: list[bytearray] = []
-
-    def close(self) -> None:
-        """Close the pipe once, whichever threads call this and how often."""
-        with self._close_lock:
-            if self._closed:
-                return
-            self._closed = True
-            self.connection.close()
-
-    def read_available(self) -> list[tuple[int, bool, bytes]]:
-        """The messages completed by the bytes the pipe holds now (maybe none)."""
-        messages: list[tuple[int, bool, bytes]] = []
-        while not self.at_end:
-            if self._payload is not None:
-                view = memoryview(self._payload)[self._filled :]
-                try:
-                    count = os.readv(self._fd, [view])
-                except BlockingIOError:
-                    break
-                if count == 0:
-                    self.at_end = True
-                    break
-                self._filled += count
-                if self._filled == len(self._payload):
-                    self._parts.append(self._payload)
-                    self._payload = None
-                continue
-            try:
-                chunk = os.read(self._fd, _HEADER.size - len(self._header))
-            except BlockingIOError:
-                break
-            if not chunk:
-                self.at_end = True
-                break
-            self._header += chunk
-            if len(self._header) == _HEADER.size:
-                tag, value = _HEADER.unpack(self._header)
-                self._header.clear()
-                message = self._frame(tag, value)
-                if message is not None:
-                    messages.append(message)
-        return messages
-
-    def _frame(self, tag: int, value: int) -> tuple[int, bool, bytes] | None:
-        if tag in (_BATCH, _ERROR):
-            self._message = (value, tag == _BATCH)
-            self._parts = []
-        elif tag == _DATA:
-            self._payload = bytearray(value)
-            self._filled = 0
-            if value == 0:
-                self._payload = None
-        elif tag == _ABORT:
-            self._message, self._parts = None, []
-        elif tag == _END and self._message is not None:
-            (position, ok), self._message = self._message, None
-            parts, self._parts = self._parts, []
-            data = bytes(parts[0]) if len(parts) == 1 else b"".join(parts)
-            return position, ok, data
-        else:
-            msg = f"kutils worker sent an unknown frame: tag={tag}, value={value}"
-            raise RuntimeError(msg)
-        return None
-
-
-# Frames of a result message: a header (tag, value), then for _DATA `value` bytes.
-# A message is _BATCH or _ERROR (value: the position), any number of _DATA frames and
-# _END; _ABORT drops the message begun (pickling failed part-way) before an _ERROR one.
-_HEADER = struct.Struct("<iq")
-_BATCH, _ERROR, _DATA, _END, _ABORT = 1, 2, 3, 4, 5
-# Small pickle frames are sent with their header in one write.
-_SMALL_WRITE = 1 << 16
-
-
-class _FrameWriter:
-    """A file-like object for ``pickle.dump`` that sends each write as a _DATA frame.
-
-    Pickling straight into the pipe keeps one copy of a batch in the worker instead of
-    two (the pickled bytes and the object), so a batch begins to arrive while it is
-    still being pickled.
-    """
-
-    def __init__(self, fd: int) -> None:
-        self._fd = fd
-
-    def write(self, data: Any) -> int:
-        view = memoryview(data).cast("B")
-        size = view.nbytes
-        if size == 0:
-            return 0
-        header = _HEADER.pack(_DATA, size)
-        if size <= _SMALL_WRITE:
-            _write_all(self._fd, header + view.tobytes())
-        else:
-            _write_all(self._fd, header)
-            _write_all(self._fd, view)
-        return size
-
-    def frame(self, tag: int, value: int = 0) -> None:
-        _write_all(self._fd, _HEADER.pack(tag, value))
-
-
-def _write_all(fd: int, data: Any) -> None:
-    view = memoryview(data).cast("B")
-    while view.nbytes:
-        written = os.write(fd, view)
-        view = view[written:]
-
-
-def _send(writer: _FrameWriter, position: int, ok: bool, value: Any) -> None:
-    writer.frame(_BATCH if ok else _ERROR, position)
-    pickle.dump(value, writer, protocol=pickle.HIGHEST_PROTOCOL)
-    writer.frame(_END)
-
-
-def _worker_main(payload: Any, tasks: Any, control: Any, sender: Any) -> None:
-    # Ctrl-C reaches the whole process group: the parent handles it and stops the workers.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    writer = _FrameWriter(sender.fileno())
-    try:
-        sequence = payload.sequence if isinstance(payload, _Inherited) else pickle.loads(payload)
-    except BaseException as error:
-        _send(writer, -1, False, _portable_error(error))
-        return
-    try:
-        _serve(_WorkerState(sequence, control), tasks, writer)
-    except BrokenPipeError:  # the parent closed the results pipe: nobody wants more
-        return
-
-
-class _WorkerState:
-    """A worker's copy of the sequence, replaced when the parent sends a newer state."""
-
-    def __init__(self, sequence: Any, control: Any) -> None:
-        self.sequence = sequence
-        self.error: tuple[bytes | None, str, str] | None = None
-        self.generation = 0
-        self._control = control
-
-    def update(self, wanted: int | None) -> bool:
-        """Take the states sent so far (waiting for ``wanted``); False if orphaned."""
-        parent = multiprocessing.parent_process()
-        while True:
-            try:
-                if wanted is not None and self.generation < wanted:
-                    generation, payload = self._control.get(timeout=_PARENT_CHECK_SECONDS)
-                else:
-                    generation, payload = self._control.get_nowait()
-            except queue.Empty:
-                if wanted is None or self.generation >= wanted:
-                    return True
-                if parent is not None and not parent.is_alive():
-                    return False
-                continue
-            self.generation = generation
-            try:
-                self.sequence, self.error = pickle.loads(payload), None
-            except Exception as error:
-                self.error = _portable_error(error)
-
-
-def _serve(state: _WorkerState, tasks: Any, writer: _FrameWriter) -> None:
-    parent = multiprocessing.parent_process()
-    while True:
-        try:
-            task = tasks.get(timeout=_PARENT_CHECK_SECONDS)
-        except queue.Empty:
-            # A parent killed without stopping its workers never sends the stop message.
-            if parent is not None and not parent.is_alive():
-                return
-            continue
-        if task is None:
-            return
-        generation, position, index = task
-        # A newer state may have been sent since this task was queued: the task then
-        # belongs to a pass that ended early, and nobody reads its result.
-        if not state.update(generation):
-            return
-        if generation < state.generation:
-            continue
-        if state.error is not None:
-            _send(writer, position, False, state.error)
-            continue
-        try:
-            batch = state.sequence[index]
-        except Exception as error:
-            _send(writer, position, False, _portable_error(error))
-            continue
-        try:
-            _send(writer, position, True, batch)
-        except BrokenPipeError:
-            raise
-        except Exception as error:  # the batch cannot be pickled: part of it may be sent
-            writer.frame(_ABORT)
-            _send(writer, position, False, _portable_error(error))
+            process.join(_JOIN_SECONDS)

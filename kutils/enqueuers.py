@@ -27,6 +27,7 @@ import numbers
 import queue
 import random
 import threading
+import time
 import warnings
 from collections.abc import Iterator
 from typing import Any
@@ -133,27 +134,33 @@ class SequenceEnqueuer:
     def stop(self, timeout: float | None = None) -> None:
         """Stop the workers and the background thread and wait for them.
 
-        Worker threads finish the batch they are loading; worker processes get
-        ``_loader``'s grace period and are then terminated. A ``get()`` generator in use
-        ends at its next batch. Calling ``stop()`` twice, or before ``start()``, does
-        nothing.
+        Worker threads and processes get ``timeout`` seconds (``None``: a grace period
+        of 2 seconds) to finish the batch they are loading. Then a worker process is
+        terminated, and a worker thread still inside ``__getitem__`` or the generator
+        is left to return on its own: it is a daemon thread and does not keep the
+        process alive. A ``get()`` generator in use ends at its next batch. Calling
+        ``stop()`` twice, or before ``start()``, does nothing.
 
         Args:
-            timeout: at most how many seconds to wait for the background thread
-                (``None``: until it ends), as ``threading.Thread.join``.
+            timeout: at most how many seconds to wait (``None``: until the background
+                thread ends), as ``threading.Thread.join``. A source that never returns
+                cannot make ``stop`` wait longer than this (plus up to a few seconds
+                to terminate stuck worker processes).
         """
         if self.stop_signal is None:
             return
+        deadline = None if timeout is None else time.monotonic() + timeout
         self.stop_signal.set()
         self._cancel()
         with self._lock:
             loader = self._loader
         if loader is not None:
-            loader.close()
+            loader.close(timeout)
         if self.queue is not None:
             _drain(self.queue)
         if self.run_thread is not None and self.run_thread is not threading.current_thread():
-            self.run_thread.join(timeout)
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            self.run_thread.join(left)
 
     def get(self) -> Iterator[Any]:
         """A generator of the batches; implemented by subclasses."""
@@ -252,9 +259,11 @@ class OrderedEnqueuer(SequenceEnqueuer):
     the indices in a new random order each epoch with ``shuffle=True``), then calls
     ``sequence.on_epoch_end()`` and starts the next epoch, until ``stop()``. As in Keras
     2.3.1, ``on_epoch_end`` runs on the enqueuer's background thread as soon as
-    ``get()`` has handed out the last batch of the epoch, ``len(sequence)`` is read again
-    at the start of every epoch, and process workers are started afresh for every
-    epoch, so they see what ``on_epoch_end`` changed.
+    ``get()`` has handed out the last batch of the epoch, and ``len(sequence)`` is read
+    again at the start of every epoch. Worker processes live from ``start()`` to
+    ``stop()``; before each epoch they get the sequence again (pickled) when
+    ``on_epoch_end`` changed it, so they see what it changed. (Keras 2.3.1 started a
+    new pool every epoch for that.)
 
     An exception raised by ``__getitem__``, ``__len__`` or ``on_epoch_end`` stops the
     enqueuer and is raised by ``get()`` with its own type (from a worker process, with
@@ -308,41 +317,58 @@ class OrderedEnqueuer(SequenceEnqueuer):
         return self._batches()
 
     def _run(self) -> None:
-        while self.is_running():
-            length = len(self.sequence)
-            if length <= 0:
-                msg = (
-                    "OrderedEnqueuer needs a sequence with at least one batch, but "
-                    f"len(sequence) is {length}. Received: sequence={self.sequence!r}"
-                )
-                raise ValueError(msg)
-            indices = list(range(length))
-            if self.shuffle:
-                random.shuffle(indices)
-            ahead = self.max_queue_size if self.max_queue_size > 0 else length
-            loader = self._open_loader(self.sequence, indices, ahead)
-            if loader is None:
-                return
-            try:
-                for index, batch in zip(indices, loader, strict=False):
-                    if batch is None:
-                        msg = (
-                            f"sequence[{index}] returned None instead of a batch. Keras 2 "
-                            "skipped such batches silently, which shifted every later "
-                            "batch into the wrong epoch step; return the batch, or "
-                            "leave the index out of len(sequence)."
-                        )
-                        raise ValueError(msg)
-                    if not self._put(("batch", batch)):
-                        return
-            finally:
-                self._close_loader(loader)
-            # A loader closed by stop() ends early without an error.
-            if not self._wait_until_consumed():
-                return
-            on_epoch_end = getattr(self.sequence, "on_epoch_end", None)
-            if on_epoch_end is not None:  # a plain object with __len__/__getitem__
-                on_epoch_end()
+        # One loader, so one set of workers, from start() to stop(): a worker process
+        # gets the sequence's new state (pickled) before the epoch after on_epoch_end
+        # changed it, instead of being started again.
+        loader = self._open_loader(self.sequence, [], max(1, self.max_queue_size))
+        if loader is None:
+            return
+        try:
+            while self.is_running():
+                indices = self._epoch_indices()
+                loader.max_queue_size = self.max_queue_size or len(indices)
+                if not self._hand_over_epoch(loader, indices):
+                    return
+                if not self._wait_until_consumed():
+                    return
+                on_epoch_end = getattr(self.sequence, "on_epoch_end", None)
+                if on_epoch_end is not None:  # a plain object with __len__/__getitem__
+                    on_epoch_end()
+        finally:
+            self._close_loader(loader)
+
+    def _epoch_indices(self) -> list[int]:
+        length = len(self.sequence)
+        if length <= 0:
+            msg = (
+                "OrderedEnqueuer needs a sequence with at least one batch, but "
+                f"len(sequence) is {length}. Received: sequence={self.sequence!r}"
+            )
+            raise ValueError(msg)
+        indices = list(range(length))
+        if self.shuffle:
+            random.shuffle(indices)
+        return indices
+
+    def _hand_over_epoch(self, loader: OrderedLoader, indices: list[int]) -> bool:
+        """Put one epoch's batches in the hand-off queue; False if stopped meanwhile."""
+        batches = loader.run(indices)
+        try:
+            for index, batch in zip(indices, batches, strict=False):
+                if batch is None:
+                    msg = (
+                        f"sequence[{index}] returned None instead of a batch. Keras 2 "
+                        "skipped such batches silently, which shifted every later "
+                        "batch into the wrong epoch step; return the batch, or "
+                        "leave the index out of len(sequence)."
+                    )
+                    raise ValueError(msg)
+                if not self._put(("batch", batch)):
+                    return False
+        finally:
+            batches.close()
+        # A loader closed by stop() ends the pass early without an error.
+        return self.is_running()
 
 
 class GeneratorEnqueuer(SequenceEnqueuer):
@@ -505,9 +531,12 @@ class _GeneratorSource:
                 if self._cancelled:
                     raise _Cancelled
                 self._turns.wait(_POLL_SECONDS)
-            try:
-                return self._next()
-            finally:
+        # Only this position's thread runs now. next() is called without the lock, so
+        # a generator stuck inside it cannot block cancel() and with it stop().
+        try:
+            return self._next()
+        finally:
+            with self._turns:
                 self._turn += 1
                 self._turns.notify_all()
 

@@ -92,7 +92,8 @@ class Progbar:
         info = f" - {now - self._start:.0f}s"
         if self.verbose == 1:
             if not self._draw(current, now, info):
-                return  # a skipped redraw does not restart the interval
+                # Keras 2 returned here: the interval counts from the last redraw.
+                return
         elif self.verbose == 2 and (self.target is None or current >= self.target):
             for name, (total, count) in self._values.items():
                 avg = _average(total, count)
@@ -107,6 +108,7 @@ class Progbar:
         self.update(self._seen_so_far + n, values)
 
     def _draw(self, current: int, now: float, info: str) -> bool:
+        """Redraw the bar; False (nothing drawn) within ``interval`` of the last redraw."""
         target = self.target
         if now - self._last_update < self.interval and target is not None and current < target:
             return False
@@ -118,7 +120,8 @@ class Progbar:
 
         if target is not None:
             digits = math.floor(math.log10(target)) + 1 if target > 0 else 1
-            bar = f"{int(current):{digits}d}/{int(target)} ["  # Keras 2's %d: 4.0 prints 4
+            # %d of the target, as Keras 2 printed it: a float target 4.0 shows as 4.
+            bar = f"{int(current):{digits}d}/{int(target)} ["
             progress = float(current) / target if target > 0 else 1.0
             filled = int(self.width * progress)
             if filled > 0:

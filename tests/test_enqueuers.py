@@ -532,3 +532,112 @@ def test_ordered_takes_an_object_without_on_epoch_end(stopped_afterwards):
     stopped_afterwards.append(enqueuer)
     enqueuer.start(workers=1, max_queue_size=2)
     assert take(enqueuer, 5) == [0, 1, 0, 1, 0]
+
+
+class StuckSequence(EpochSequence):
+    """Batch 0 loads; every other batch blocks for a long time (a hung NFS read, a lock)."""
+
+    def __getitem__(self, index: int) -> tuple[int, int, int]:
+        if index > 0:
+            RELEASE.wait(STUCK_SECONDS)
+        return super().__getitem__(index)
+
+
+STUCK_SECONDS = 60
+# Set at the end of a test to let this process's stuck threads finish (never set in the
+# worker processes and scripts, where the source stays stuck).
+RELEASE = threading.Event()
+
+
+def stuck_generator():
+    yield 0
+    RELEASE.wait(STUCK_SECONDS)
+    yield 1
+
+
+@pytest.fixture
+def released_afterwards():
+    RELEASE.clear()
+    yield
+    RELEASE.set()
+
+
+@THREADS_AND_PROCESSES
+def test_stop_with_a_timeout_returns_while_the_sequence_is_stuck(
+    use_multiprocessing, released_afterwards
+):
+    enqueuer = OrderedEnqueuer(StuckSequence(10), use_multiprocessing=use_multiprocessing)
+    enqueuer.start(workers=2, max_queue_size=3)
+    assert [index for _, index, _ in take(enqueuer, 1)] == [0]
+    time.sleep(0.3)  # the workers are now inside the blocking __getitem__
+    started = time.monotonic()
+    enqueuer.stop(timeout=1)
+    # The timeout bounds the wait; terminating stuck worker processes adds a little.
+    assert time.monotonic() - started < 4
+    assert not enqueuer.is_running()
+    assert multiprocessing.active_children() == []
+
+
+def test_stop_with_a_timeout_returns_while_the_generator_is_stuck(released_afterwards):
+    enqueuer = GeneratorEnqueuer(stuck_generator())
+    enqueuer.start(workers=1, max_queue_size=2)
+    assert take(enqueuer, 1) == [0]
+    time.sleep(0.3)
+    started = time.monotonic()
+    enqueuer.stop(timeout=1)
+    assert time.monotonic() - started < 3
+
+
+STUCK_SCRIPT = """
+import sys, time
+sys.path[:0] = {paths!r}
+from test_enqueuers import StuckSequence, stuck_generator
+from kutils import GeneratorEnqueuer, OrderedEnqueuer
+
+if __name__ == "__main__":
+    kind = sys.argv[1]
+    if kind == "sequence":
+        enqueuer = OrderedEnqueuer(StuckSequence(10))
+    else:
+        enqueuer = GeneratorEnqueuer(stuck_generator())
+    enqueuer.start(workers=2, max_queue_size=3)
+    next(enqueuer.get())
+    time.sleep(0.3)
+    enqueuer.stop(timeout=0.5)
+    print("stopped", flush=True)
+"""
+
+
+@pytest.mark.parametrize("kind", ["sequence", "generator"])
+def test_a_thread_stuck_in_the_source_does_not_keep_the_process_alive(tmp_path, kind):
+    """After stop(timeout), the script ends: no worker thread blocks interpreter exit."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "stuck.py"
+    paths = [os.path.dirname(__file__), *sys.path]
+    script.write_text(STUCK_SCRIPT.format(paths=paths))
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, str(script), kind], capture_output=True, text=True, timeout=50
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "stopped"
+    assert time.monotonic() - started < 30  # the source stays stuck for 60 s
+
+
+def test_process_workers_live_across_epochs_and_see_on_epoch_end():
+    """One set of worker processes for the whole run (not a new pool every epoch), and
+    each epoch's batches still carry the state on_epoch_end left."""
+    enqueuer = OrderedEnqueuer(EpochSequence(4), use_multiprocessing=True)
+    enqueuer.start(workers=2, max_queue_size=2)
+    try:
+        batches = take(enqueuer, 3 * 4)
+    finally:
+        enqueuer.stop()
+    assert [(epoch, index) for epoch, index, _ in batches] == [
+        (epoch, index) for epoch in range(3) for index in range(4)
+    ]
+    pids = {pid for _, _, pid in batches}
+    assert os.getpid() not in pids
+    assert len(pids) <= 2, f"{len(pids)} worker processes served 3 epochs with workers=2"

@@ -262,7 +262,7 @@ def test_a_results_pipe_closed_from_several_threads_at_once_is_closed_once():
     """stop() in one thread and the iterating generator's cleanup in another both close
     the readers; a second os.close of the number fails with EBADF (seen in CI) or closes
     a file opened meanwhile. Tiny switch intervals make the threads interleave."""
-    from kutils._loader import _ResultReader
+    from kutils._loader_wire import ResultReader
 
     errors: list[BaseException] = []
     interval = sys.getswitchinterval()
@@ -270,7 +270,7 @@ def test_a_results_pipe_closed_from_several_threads_at_once_is_closed_once():
     try:
         for _ in range(300):
             receiver, sender = multiprocessing.Pipe(duplex=False)
-            reader = _ResultReader(receiver, None)
+            reader = ResultReader(receiver, None)
             barrier = threading.Barrier(6)
 
             def close(reader=reader, barrier=barrier):

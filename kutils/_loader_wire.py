@@ -1,0 +1,209 @@
+"""The wire between the loader and its worker processes: frames, payloads, errors.
+
+Each worker has a results pipe of its own whose only write end it holds. It pickles a
+batch straight into the pipe as a message of frames (``FrameWriter``, ``send``); the
+parent reads the pipe without ever blocking (``ResultReader``), keeping a half-received
+message, so a worker that dies half-way through a batch leaves nothing waiting. An
+exception raised in a worker travels as ``portable_error`` (pickled when possible, with
+its traceback as text) and is raised again in the parent by ``rebuild_error``.
+
+Both sides import this module: ``kutils._loader`` (the parent) and
+``kutils._loader_worker`` (the code run inside a worker process).
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import struct
+import threading
+import traceback
+from typing import Any
+
+# Frames of a result message: a header (tag, value), then for DATA `value` bytes.
+# A message is BATCH or ERROR (value: the position), any number of DATA frames and
+# END; ABORT drops the message begun (pickling failed part-way) before an ERROR one.
+HEADER = struct.Struct("<iq")
+BATCH, ERROR, DATA, END, ABORT = 1, 2, 3, 4, 5
+# Small pickle frames are sent with their header in one write.
+_SMALL_WRITE = 1 << 16
+
+
+class RemoteTraceback(Exception):
+    """The traceback of an exception raised in a worker process, kept as its cause."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text
+
+    def __str__(self) -> str:
+        return f'\n"""\n{self.text}"""'
+
+
+class Inherited:
+    """A sequence handed to forked workers as an object (it cannot be pickled)."""
+
+    def __init__(self, sequence: Any) -> None:
+        self.sequence = sequence
+
+
+def portable_error(error: BaseException) -> tuple[bytes | None, str, str]:
+    """The exception pickled (when possible), its 'Type: message' line and traceback."""
+    text = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+    summary = f"{type(error).__module__}.{type(error).__qualname__}: {error}"
+    data: bytes | None
+    try:
+        data = pickle.dumps(error, protocol=pickle.HIGHEST_PROTOCOL)
+        pickle.loads(data)  # some exceptions pickle but cannot be rebuilt
+    except Exception:
+        data = None
+    return data, summary, text
+
+
+def rebuild_error(value: tuple[bytes | None, str, str]) -> BaseException:
+    data, summary, text = value
+    error: BaseException
+    if data is not None:
+        error = pickle.loads(data)
+    else:
+        error = RuntimeError(f"{summary} (the exception could not be pickled back)")
+    error.__cause__ = RemoteTraceback(text)
+    # Keras's traceback filter re-raises with ``from None``, which drops the cause: keep
+    # the worker's traceback as a note too (printed with the error from Python 3.11; on
+    # 3.10, which has no add_note, it is still there in ``__notes__``).
+    note = f"Raised in a Sequence worker process:\n{text.rstrip()}"
+    if hasattr(error, "add_note"):
+        error.add_note(note)
+    else:
+        error.__notes__ = [*getattr(error, "__notes__", ()), note]
+    return error
+
+
+class ResultReader:
+    """Reads one worker's results pipe without ever blocking.
+
+    The worker writes each result as a message of frames (see ``FrameWriter``). The
+    reader keeps whatever part of a message has arrived, so a message cut short by the
+    worker's death is simply never completed.
+    """
+
+    def __init__(self, connection: Any, process: Any) -> None:
+        self.connection = connection
+        self.process = process
+        self.at_end = False
+        self._fd = connection.fileno()
+        # close() can come from the thread that stops the loader and from the iterating
+        # generator's cleanup at once: the descriptor must be closed exactly once, or the
+        # second close fails (EBADF) or closes a file opened meanwhile with that number.
+        self._close_lock = threading.Lock()
+        self._closed = False
+        os.set_blocking(self._fd, False)
+        self._header = bytearray()
+        self._payload: bytearray | None = None
+        self._filled = 0
+        self._message: tuple[int, bool] | None = None
+        self._parts: list[bytearray] = []
+
+    def close(self) -> None:
+        """Close the pipe once, whichever threads call this and how often."""
+        with self._close_lock:
+            if self._closed:
+                return
+            self._closed = True
+            self.connection.close()
+
+    def read_available(self) -> list[tuple[int, bool, bytes]]:
+        """The messages completed by the bytes the pipe holds now (maybe none)."""
+        messages: list[tuple[int, bool, bytes]] = []
+        while not self.at_end:
+            if self._payload is not None:
+                view = memoryview(self._payload)[self._filled :]
+                try:
+                    count = os.readv(self._fd, [view])
+                except BlockingIOError:
+                    break
+                if count == 0:
+                    self.at_end = True
+                    break
+                self._filled += count
+                if self._filled == len(self._payload):
+                    self._parts.append(self._payload)
+                    self._payload = None
+                continue
+            try:
+                chunk = os.read(self._fd, HEADER.size - len(self._header))
+            except BlockingIOError:
+                break
+            if not chunk:
+                self.at_end = True
+                break
+            self._header += chunk
+            if len(self._header) == HEADER.size:
+                tag, value = HEADER.unpack(self._header)
+                self._header.clear()
+                message = self._frame(tag, value)
+                if message is not None:
+                    messages.append(message)
+        return messages
+
+    def _frame(self, tag: int, value: int) -> tuple[int, bool, bytes] | None:
+        if tag in (BATCH, ERROR):
+            self._message = (value, tag == BATCH)
+            self._parts = []
+        elif tag == DATA:
+            self._payload = bytearray(value)
+            self._filled = 0
+            if value == 0:
+                self._payload = None
+        elif tag == ABORT:
+            self._message, self._parts = None, []
+        elif tag == END and self._message is not None:
+            (position, ok), self._message = self._message, None
+            parts, self._parts = self._parts, []
+            data = bytes(parts[0]) if len(parts) == 1 else b"".join(parts)
+            return position, ok, data
+        else:
+            msg = f"kutils worker sent an unknown frame: tag={tag}, value={value}"
+            raise RuntimeError(msg)
+        return None
+
+
+class FrameWriter:
+    """A file-like object for ``pickle.dump`` that sends each write as a DATA frame.
+
+    Pickling straight into the pipe keeps one copy of a batch in the worker instead of
+    two (the pickled bytes and the object), so a batch begins to arrive while it is
+    still being pickled.
+    """
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data).cast("B")
+        size = view.nbytes
+        if size == 0:
+            return 0
+        header = HEADER.pack(DATA, size)
+        if size <= _SMALL_WRITE:
+            _write_all(self._fd, header + view.tobytes())
+        else:
+            _write_all(self._fd, header)
+            _write_all(self._fd, view)
+        return size
+
+    def frame(self, tag: int, value: int = 0) -> None:
+        _write_all(self._fd, HEADER.pack(tag, value))
+
+
+def _write_all(fd: int, data: Any) -> None:
+    view = memoryview(data).cast("B")
+    while view.nbytes:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def send(writer: FrameWriter, position: int, ok: bool, value: Any) -> None:
+    writer.frame(BATCH if ok else ERROR, position)
+    pickle.dump(value, writer, protocol=pickle.HIGHEST_PROTOCOL)
+    writer.frame(END)
