@@ -39,6 +39,9 @@ if SIDE == "keras2":
     def reset_names():
         keras.backend.clear_session()
 
+    def sgd(learning_rate):
+        return keras.optimizers.SGD(lr=learning_rate)
+
 else:
     import kutils as utils
 
@@ -52,6 +55,9 @@ else:
 
     def reset_names():
         keras.backend.clear_session()
+
+    def sgd(learning_rate):
+        return keras.optimizers.SGD(learning_rate=learning_rate)
 
 
 def seed(value):
