@@ -10,7 +10,7 @@ import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "oracle"))
 
-import _testing  # noqa: E402
+import _testing
 
 AREA = "get_file"
 oracle = _testing.area_fixture(AREA, "record_get_file")

@@ -8,6 +8,7 @@ and arguments whose meaning did not change between Keras 2.3.1 and Keras 3 are u
 from __future__ import annotations
 
 import keras
+
 from _shim import layers
 
 L = layers
@@ -228,7 +229,7 @@ def twin_called_twice():
 def twin_called_three_times():
     ti = L.Input((3,), name="t_in")
     twin = _fn("tri", ti, L.Dense(2, name="t_dense")(ti))
-    ins = [L.Input((3,), name="in{}".format(i)) for i in range(3)]
+    ins = [L.Input((3,), name=f"in{i}") for i in range(3)]
     outs = [twin(i) for i in ins]
     return _fn("triplet", ins, L.Add(name="sum")(outs))
 
@@ -240,7 +241,7 @@ def sequential_in_sequential():
 
 def deep_mlp():
     stack = [L.Dense(16, input_shape=(16,), name="l0")]
-    stack += [L.Dense(16, name="l{}".format(i)) for i in range(1, 12)]
+    stack += [L.Dense(16, name=f"l{i}") for i in range(1, 12)]
     return _seq("deep_mlp", *stack)
 
 
@@ -377,7 +378,7 @@ def no_bias():
 
 def wide_functional():
     x = L.Input((4,), name="x")
-    heads = [L.Dense(1, name="head_{}".format(i))(x) for i in range(6)]
+    heads = [L.Dense(1, name=f"head_{i}")(x) for i in range(6)]
     return _fn("wide_fn", x, L.Concatenate(name="all")(heads))
 
 

@@ -140,7 +140,7 @@ def record(area, cases):
         json.dump(payload, file, indent=0, sort_keys=True)
         file.write("\n")
     os.replace(tmp, path)
-    sys.stderr.write("{}: {} cases -> {}\n".format(area, len(results), path))
+    sys.stderr.write(f"{area}: {len(results)} cases -> {path}\n")
 
 
 def main(module_name, area, cases):

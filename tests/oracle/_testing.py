@@ -58,14 +58,12 @@ def check_case(area, case_id, golden, fn):
     if not listed:
         assert _oracle.matches(golden, actual), _diff(case_id, golden, actual)
         return
-    assert decision is not None, "{} is listed as a difference but no decision covers it".format(
-        case_id
-    )
+    assert decision is not None, f"{case_id} is listed as a difference but no decision covers it"
     assert not _oracle.matches(golden, actual), (
-        "{} matches Keras 2.3.1 again: drop it from differences.txt".format(case_id)
+        f"{case_id} matches Keras 2.3.1 again: drop it from differences.txt"
     )
-    assert decision.check(actual, golden, case_id), "{} is not as documented in {}: {}".format(
-        case_id, decision.anchor, _diff(case_id, golden, actual)
+    assert decision.check(actual, golden, case_id), (
+        f"{case_id} is not as documented in {decision.anchor}: {_diff(case_id, golden, actual)}"
     )
 
 
@@ -84,9 +82,7 @@ def area_fixture(area, module_name):
 
 
 def _diff(case_id, golden, actual):
-    return "{}:\n  Keras 2.3.1: {}\n  kutils:      {}".format(
-        case_id, _short(golden), _short(actual)
-    )
+    return f"{case_id}:\n  Keras 2.3.1: {_short(golden)}\n  kutils:      {_short(actual)}"
 
 
 def _short(outcome):

@@ -83,6 +83,7 @@ def input_dtype_kept(dtype, ulps):
 def numpy_on_the_window(actual, golden, case_id):
     """kutils' ``m[key]`` is numpy's ``window[key]``: the same rows, or IndexError."""
     import numpy as np
+
     import record_hdf5_matrix as rec
 
     _, dataset, window, key_name = case_id.split("/")

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import contextlib
 
-import _oracle
-import _shim
 import keras
 import numpy as np
+
+import _oracle
+import _shim
 
 AREA = "fit_generator"
 N_BATCHES = 5
@@ -28,7 +29,7 @@ def _batch(i):
     return x, y
 
 
-class Recorder(object):
+class Recorder:
     """Everything a scenario observed."""
 
     def __init__(self):
@@ -49,17 +50,17 @@ class Batches(_shim.utils.Sequence):
         return self.n
 
     def __getitem__(self, index):
-        self.recorder.reads.append("{}[{}]".format(self.tag, int(index)))
+        self.recorder.reads.append(f"{self.tag}[{int(index)}]")
         return _batch(int(index))
 
     def on_epoch_end(self):
-        self.recorder.reads.append("{}.on_epoch_end".format(self.tag))
+        self.recorder.reads.append(f"{self.tag}.on_epoch_end")
 
 
 def generator(recorder, tag="gen"):
     i = 0
     while True:
-        recorder.reads.append("{}[{}]".format(tag, i % N_BATCHES))
+        recorder.reads.append(f"{tag}[{i % N_BATCHES}]")
         yield _batch(i % N_BATCHES)
         i += 1
 
@@ -79,7 +80,7 @@ def _round(value):
 def make_callback(recorder):
     class Record(keras.callbacks.Callback):
         def set_params(self, params):
-            super(Record, self).set_params(params)
+            super().set_params(params)
             shown = {k: _round(v) for k, v in params.items() if k != "metrics"}
             if "metrics" in params:
                 shown["metrics"] = sorted(params["metrics"])
@@ -110,7 +111,7 @@ def make_callback(recorder):
 
 class StopAt(keras.callbacks.Callback):
     def __init__(self, batch):
-        super(StopAt, self).__init__()
+        super().__init__()
         self.stop_batch = batch
 
     def on_batch_end(self, batch, logs=None):
@@ -123,7 +124,11 @@ def make_model(metrics=()):
     model = keras.Sequential(
         [
             keras.layers.Dense(
-                1, kernel_initializer="zeros", bias_initializer="zeros", input_shape=(2,), name="unit"
+                1,
+                kernel_initializer="zeros",
+                bias_initializer="zeros",
+                input_shape=(2,),
+                name="unit",
             )
         ],
         name="linear",
@@ -246,7 +251,7 @@ def _evaluate_predict():
 def cases():
     for name in SCENARIOS:
         for aspect in ASPECTS:
-            yield "fit/{}/{}".format(name, aspect), lambda n=name, a=aspect: _aspect(n, a)
+            yield f"fit/{name}/{aspect}", lambda n=name, a=aspect: _aspect(n, a)
     yield from _evaluate_predict()
 
 

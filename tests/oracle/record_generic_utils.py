@@ -281,7 +281,7 @@ def _legacy_names():
     for module, names in LEGACY_NAMES.items():
         for name in names:
             yield (
-                "legacy/{}/{}".format(module, name),
+                f"legacy/{module}/{name}",
                 lambda m=module, n=name: hasattr(_shim.legacy(m), n),
             )
     top = [

@@ -60,7 +60,7 @@ def base_url():
         server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         atexit.register(server.shutdown)
-        _SERVER["url"] = "http://127.0.0.1:{}/".format(server.server_address[1])
+        _SERVER["url"] = f"http://127.0.0.1:{server.server_address[1]}/"
     return _SERVER["url"]
 
 
@@ -117,7 +117,7 @@ def fetch(name, calls, prepare=None):
 
 
 def _is_progress(line):
-    return "/" in line and "[" in line and "]" in line or "/Unknown" in line
+    return ("/" in line and "[" in line and "]" in line) or "/Unknown" in line
 
 
 def _messages(text):

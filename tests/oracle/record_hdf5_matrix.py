@@ -12,9 +12,10 @@ import os
 import shutil
 import tempfile
 
+import numpy as np
+
 import _oracle
 import _shim
-import numpy as np
 
 AREA = "hdf5_matrix"
 ROWS = 10
@@ -168,12 +169,12 @@ def cases():
     for window in WINDOWS:
         for dataset in ("x", "y"):
             yield (
-                "hdf5/{}/{}/attributes".format(dataset, window),
+                f"hdf5/{dataset}/{window}/attributes",
                 lambda w=window, d=dataset: _attributes(w, d),
             )
             for key_name in KEYS:
                 yield (
-                    "hdf5/{}/{}/{}".format(dataset, window, key_name),
+                    f"hdf5/{dataset}/{window}/{key_name}",
                     lambda w=window, k=key_name, d=dataset: _index(w, k, d),
                 )
     yield from _special()

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import itertools
 
+import numpy as np
+
 import _oracle
 import _shim
-import numpy as np
 
 AREA = "np_utils"
 
@@ -55,10 +56,10 @@ def _categorical_cases():
             seed += 1
             y = make(_labels(seed, (size,), "int64"))
             for num_classes in (None, 6):
-                name = "to_categorical/input-{}/n={}/nc={}".format(kind, size, num_classes)
+                name = f"to_categorical/input-{kind}/n={size}/nc={num_classes}"
                 yield name, (lambda y=y, n=num_classes: to_categorical(y, n))
     for label in range(6):
-        yield ("to_categorical/scalar/{}".format(label), lambda v=label: to_categorical(v, 6))
+        yield (f"to_categorical/scalar/{label}", lambda v=label: to_categorical(v, 6))
     specials = {
         "negative-label": lambda: to_categorical([0, -1, 2], 3),
         "negative-label-inferred": lambda: to_categorical([0, -1, 2]),
@@ -88,7 +89,7 @@ ORDERS = [1, 2, np.inf, 3]
 def _normalize_cases():
     normalize = _shim.utils.normalize
     seed = 1000
-    for dtype, shape in itertools.product(FLOAT_DTYPES + ["int64"], NORM_SHAPES):
+    for dtype, shape in itertools.product([*FLOAT_DTYPES, "int64"], NORM_SHAPES):
         for axis in range(-len(shape), len(shape)):
             for order in ORDERS:
                 seed += 1

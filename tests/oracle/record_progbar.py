@@ -10,9 +10,10 @@ from __future__ import annotations
 import contextlib
 import itertools
 
+import numpy as np
+
 import _oracle
 import _shim
-import numpy as np
 
 AREA = "progbar"
 

@@ -49,7 +49,7 @@ def normalised_dot(graph):
     def number(name):
         name = _unquote(name)
         if name not in numbers:
-            numbers[name] = "n{}".format(len(numbers))
+            numbers[name] = f"n{len(numbers)}"
         return numbers[name]
 
     def walk(g):
@@ -94,12 +94,12 @@ def cases():
     for builder in _models.MODELS:
         for layout_name, layout in LAYOUTS.items():
             yield (
-                "summary/{}/{}".format(builder.__name__, layout_name),
+                f"summary/{builder.__name__}/{layout_name}",
                 lambda b=builder, la=layout: _summary(b, la),
             )
         for option_name, options in DOT_OPTIONS.items():
             yield (
-                "dot/{}/{}".format(builder.__name__, option_name),
+                f"dot/{builder.__name__}/{option_name}",
                 lambda b=builder, o=options: _dot(b, o),
             )
     yield from _errors()
