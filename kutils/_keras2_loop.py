@@ -49,38 +49,41 @@ def _unpack(batch: Any, what: str) -> tuple[Any, Any, Any]:
     raise ValueError(msg)
 
 
-def _reset_batch_loss(model: Any) -> None:
-    """Make the next step's ``loss`` the batch's own (Keras 2.3.1), not Keras 3's
-    running mean: Keras 3 keeps the loss in a ``Mean`` tracker, ``model._loss_tracker``.
-    Without one (another Keras), the loss stays Keras 3's running mean."""
-    tracker = getattr(model, "_loss_tracker", None)
-    if tracker is not None:
-        tracker.reset_state()
-
-
 class _EpochAverages:
-    """Keras 2's ``BaseLogger``: epoch values of the batch logs, averaged over samples
-    (the loss), or the last value (stateful metrics, already running means)."""
+    """Sample-weighted means of per-batch values (Keras 3's ``train_on_batch`` and
+    ``test_on_batch`` reset the metrics, so each step's values are the batch's own).
+
+    Keras 2.3.1's batch logs held the batch's loss and the epoch's running mean of each
+    metric (its metrics were stateful); its epoch logs held the means over the epoch
+    (``BaseLogger``). Both come from these sums."""
 
     def __init__(self, stateful: set[str]) -> None:
         self.stateful = stateful
         self.seen = 0
         self.totals: dict[str, float] = {}
 
-    def add(self, logs: dict[str, Any]) -> None:
-        size = int(logs.get("size", 0))
+    def add(self, values: dict[str, float], size: int) -> dict[str, float]:
+        """Count one batch; its values as Keras 2.3.1's batch logs showed them."""
+        import numpy as np
+
         self.seen += size
-        for name, value in logs.items():
-            if name in ("batch", "size"):
-                continue
-            if name in self.stateful:
-                self.totals[name] = float(value)
-            else:
-                self.totals[name] = self.totals.get(name, 0.0) + float(value) * size
+        shown = {}
+        for name, value in values.items():
+            # float32 sums, as Keras's Mean metrics keep them.
+            total = np.float32(self.totals.get(name, 0.0)) + np.float32(value) * np.float32(size)
+            self.totals[name] = float(total)
+            mean = float(np.float32(total) / np.float32(self.seen))
+            shown[name] = mean if name in self.stateful else value
+        return shown
+
+    def means(self) -> dict[str, float]:
+        import numpy as np
+
+        seen = np.float32(max(self.seen, 1))
+        return {k: float(np.float32(total) / seen) for k, total in self.totals.items()}
 
     def into(self, epoch_logs: dict[str, Any]) -> None:
-        for name, total in self.totals.items():
-            epoch_logs[name] = total if name in self.stateful else total / max(self.seen, 1)
+        epoch_logs.update(self.means())
 
 
 class Keras2Loop:
@@ -98,11 +101,21 @@ class Keras2Loop:
         model.history = keras.callbacks.History()
         ordered = [Keras2ProgbarLogger(self.stateful)] if verbose else []
         ordered += [*(callbacks or []), model.history]
-        self.callbacks = keras.callbacks.CallbackList(ordered, model=model)
+        self.callbacks = _Callbacks(ordered, model)
 
     def _metric_names(self) -> list[str]:
-        names = [name for name in getattr(self.model, "metrics_names", []) if name]
-        return names if names and names[0] == "loss" else ["loss", *names]
+        """Keras 2's ``metrics_names`` before the first step: ``loss``, then the compiled
+        metrics of a single-output model by name (Keras 3 says ``compile_metrics``)."""
+        config = getattr(getattr(self.model, "_compile_config", None), "config", None) or {}
+        metrics = config.get("metrics") or []
+        names = ["loss"]
+        if isinstance(metrics, (list, tuple)):
+            for metric in metrics:
+                name = metric if isinstance(metric, str) else None
+                name = name or getattr(metric, "name", None) or getattr(metric, "__name__", None)
+                if isinstance(name, str) and name not in names:
+                    names.append(name)
+        return names
 
     def set_params(self, epochs: int, steps: int | None, do_validation: bool) -> None:
         metrics = self.out_labels + ["val_" + name for name in self.out_labels]
@@ -122,39 +135,72 @@ class Keras2Loop:
         x, y, sample_weight = _unpack(batch, "generator")
         logs: dict[str, Any] = {"batch": index, "size": _batch_size(x)}
         self.callbacks.on_train_batch_begin(index, logs)
-        _reset_batch_loss(self.model)
         outs = self.model.train_on_batch(
             x, y, sample_weight=sample_weight, class_weight=class_weight, return_dict=True
         )
-        logs.update(self._named(outs))
-        averages.add(logs)
+        logs.update(averages.add(self._named(outs), logs["size"]))
         self.callbacks.on_train_batch_end(index, logs)
 
     def _named(self, outs: dict[str, Any]) -> dict[str, float]:
-        named = {name: float(outs[name]) for name in self.out_labels if name in outs}
+        """The step's values in ``out_labels`` order; names Keras 3 reports beyond them
+        (the metrics of a multi-output model) join ``out_labels`` and ``params``."""
         for name, value in outs.items():
-            if name not in named and _is_number(value):
-                named[name] = float(value)
-        return named
+            if name not in self.out_labels and _is_number(value):
+                self.out_labels.append(name)
+                self.stateful.add(name)
+                metrics = self.callbacks.params.get("metrics")
+                if isinstance(metrics, list):
+                    metrics.insert(len(self.out_labels) - 1, name)
+                    metrics.append("val_" + name)
+        return {name: float(outs[name]) for name in self.out_labels if name in outs}
 
     def evaluate(
         self, batches: Iterator[Any], steps: int, after: Callable[[int], None] | None = None
     ) -> dict[str, float]:
-        """Evaluate ``steps`` batches (test hooks called); the means over the batches.
-        ``after(steps_done)`` runs after each batch."""
-        self.model.reset_metrics()
+        """Evaluate ``steps`` batches (test hooks called); the means over their samples
+        (Keras 2.3.1 reported the last batch's values). ``after(steps_done)`` runs after
+        each batch."""
         self.callbacks.on_test_begin()
-        outs: dict[str, Any] = {}
+        averages = _EpochAverages(set())
         for index in range(steps):
             x, y, sample_weight = _unpack(next(batches), "generator")
-            self.callbacks.on_test_batch_begin(index, {"batch": index, "size": _batch_size(x)})
+            size = _batch_size(x)
+            logs: dict[str, Any] = {"batch": index, "size": size}
+            self.callbacks.on_test_batch_begin(index, logs)
             outs = self.model.test_on_batch(x, y, sample_weight=sample_weight, return_dict=True)
-            self.callbacks.on_test_batch_end(index, self._named(outs))
+            logs.update(averages.add(self._named(outs), size))
+            self.callbacks.on_test_batch_end(index, logs)
             if after is not None:
                 after(index + 1)
-        named = self._named(outs)
-        self.callbacks.on_test_end(named)
-        return named
+        values = averages.means()
+        self.callbacks.on_test_end(values)
+        return values
+
+
+class _Callbacks:
+    """The callbacks in Keras 2's order, called directly: Keras 3's ``CallbackList``
+    turns every log value into a float (``batch`` and ``size`` are ints in Keras 2)."""
+
+    def __init__(self, callbacks: list[Any], model: Any) -> None:
+        self.callbacks = callbacks
+        self.params: dict[str, Any] = {}
+        for callback in callbacks:
+            callback.set_model(model)
+
+    def set_params(self, params: dict[str, Any]) -> None:
+        self.params = params
+        for callback in self.callbacks:
+            callback.set_params(params)
+
+    def __getattr__(self, hook: str) -> Callable[..., None]:
+        if not hook.startswith("on_"):
+            raise AttributeError(hook)
+
+        def call(*args: Any) -> None:
+            for callback in self.callbacks:
+                getattr(callback, hook)(*args)
+
+        return call
 
 
 def _is_number(value: Any) -> bool:
@@ -328,3 +374,60 @@ def _progress(steps: int, verbose: int) -> Callable[[int], None] | None:
     from kutils.progbar import Progbar
 
     return Progbar(target=steps).update
+
+
+def fit(
+    model: Any,
+    train: Source,
+    *,
+    steps: int,
+    steps_from_len: bool,
+    epochs: int,
+    verbose: int,
+    callbacks: list[Any] | None,
+    validation: Source | tuple[Any, ...] | None,
+    validation_steps: int | None,
+    validation_freq: Any,
+    class_weight: Any,
+    initial_epoch: int,
+) -> Any:
+    """Keras 2.3.1's ``fit_generator`` on sources already started; returns the History."""
+    loop = Keras2Loop(model, callbacks, verbose)
+    loop.set_params(epochs, steps, validation is not None)
+
+    def validate(epoch: int, batch_size: int) -> dict[str, float] | None:
+        if validation is None or not _should_validate(validation_freq, epoch):
+            return None
+        if isinstance(validation, Source):
+            return loop.evaluate(validation.batches, int(validation_steps or 0))
+        batches, val_steps = tuple_batches(validation, batch_size)
+        return loop.evaluate(batches, val_steps)
+
+    def end_of_epoch() -> int | None:
+        if train.is_sequence and train.in_this_thread:
+            hook = getattr(train.data, "on_epoch_end", None)
+            if hook is not None:
+                hook()
+        return len(train.data) if steps_from_len else None
+
+    return run_epochs(
+        loop,
+        train.next,
+        steps=steps,
+        epochs=epochs,
+        initial_epoch=initial_epoch,
+        class_weight=class_weight,
+        validate=validate,
+        end_of_epoch=end_of_epoch,
+    )
+
+
+def _should_validate(freq: Any, epoch: int) -> bool:
+    """Keras 2.3.1's ``should_run_validation``: every ``freq`` epochs, or the listed
+    (1-based) epochs."""
+    if isinstance(freq, int):
+        if freq < 1:
+            msg = f"validation_freq must be a positive integer. Received: validation_freq={freq}"
+            raise ValueError(msg)
+        return (epoch + 1) % freq == 0
+    return (epoch + 1) in freq
