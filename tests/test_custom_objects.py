@@ -710,3 +710,20 @@ def test_a_bad_argument_is_both_type_error_and_value_error():
 
     assert issubclass(ScopeArgumentError, TypeError)
     assert issubclass(ScopeArgumentError, ValueError)
+
+
+class PlainRegularizerLike:
+    """A custom class with no ``__call__``: Keras 3's checks would refuse it."""
+
+
+@pytest.mark.parametrize("how", HOW)
+def test_public_regularizers_get_returns_an_instance_of_any_custom_class(how):
+    # Keras 2.3.1's own test: regularizers.get('CustomClass') in a scope returned
+    # CustomClass() whatever the class; earlier kutils passed it to Keras 3, which raised.
+    with contextlib.ExitStack() as stack:
+        if how == "scope":
+            stack.enter_context(custom_object_scope({"PlainRegularizerLike": PlainRegularizerLike}))
+        else:
+            get_custom_objects()["PlainRegularizerLike"] = PlainRegularizerLike
+        found = keras.regularizers.get("PlainRegularizerLike")
+    assert type(found) is PlainRegularizerLike
