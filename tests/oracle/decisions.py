@@ -127,6 +127,54 @@ def download_refused_for_its_hash(actual, golden, case_id=None):
     return call.get("error") == "ValueError" and call["printed"] == expected["printed"]
 
 
+def _strip_validation(value):
+    """``value`` without its validation numbers: ``val_*`` entries of dicts, ``val_*``
+    names in key lists, and `` - val_x: 0.1234`` in progress text."""
+    import re
+
+    if isinstance(value, dict):
+        return {k: _strip_validation(v) for k, v in value.items() if not str(k).startswith("val_")}
+    if isinstance(value, list):
+        return [
+            _strip_validation(v) for v in value if not (isinstance(v, str) and v.startswith("val_"))
+        ]
+    if isinstance(value, str):
+        return re.sub(r" - val_\w+: [-0-9.e+]+", "", value)
+    return value
+
+
+def _validated_epochs(case_id):
+    import record_fit_generator as rec
+
+    spec = rec.SCENARIOS[case_id.split("/")[1]]
+    freq = spec.get("validation_freq", 1)
+    epochs = range(spec.get("initial_epoch", 0), spec.get("epochs", 1))
+    if isinstance(freq, int):
+        return [e for e in epochs if (e + 1) % freq == 0]
+    return [e for e in epochs if e + 1 in freq]
+
+
+def validation_as_means(actual, golden, case_id):
+    """Everything but the validation numbers is Keras 2.3.1's; ``val_*`` appear on the
+    validated epochs only (kutils' values are means over the validation batches)."""
+    got, want = actual.get("value"), golden.get("value")
+    if got is None or _strip_validation(got) != _strip_validation(want):
+        return False
+    aspect = case_id.split("/")[-1]
+    validated = _validated_epochs(case_id)
+    if aspect == "epoch_logs":
+        return [("val_loss" in logs) for logs in got] == [i in validated for i in range(len(got))]
+    if aspect == "history":
+        return len(got.get("val_loss", [])) == len(validated)
+    return True
+
+
+def evaluation_as_mean(actual, golden, case_id=None):
+    """The same batches read; the loss a number (the mean over the batches)."""
+    got, want = actual.get("value"), golden.get("value")
+    return got is not None and got[1] == want[1] and isinstance(got[0], float)
+
+
 CATEGORICAL = "to_categorical"
 NORMALIZE = "normalize"
 
@@ -163,7 +211,22 @@ ENGINE_INTERNALS = [
     "legacy/layer_utils/convert_dense_weights_data_format",
 ]
 
+FIT = "fit_generator, evaluate_generator, predict_generator"
+ENQUEUERS = "OrderedEnqueuer, GeneratorEnqueuer, SequenceEnqueuer"
+
 DECISIONS = {
+    "fit_generator": [
+        ("fit/seq-val-freq-*", Decision(FIT, "showed the previous epoch's", validation_as_means)),
+        (
+            "fit/*val*",
+            Decision(FIT, "reported the loss of the last validation batch", validation_as_means),
+        ),
+        ("evaluate/*", Decision(FIT, "reported the loss of the last batch", evaluation_as_mean)),
+        (
+            "fit/seq-workers-1/reads",
+            Decision(ENQUEUERS, "Read-ahead", lambda a, g, c=None: a.get("value", 0) >= g["value"]),
+        ),
+    ],
     "generic_utils": [
         *[_internal(case_id) for case_id in ENGINE_INTERNALS],
         (
