@@ -89,7 +89,9 @@ class _EpochAverages:
 class Keras2Loop:
     """One ``fit_generator`` run: the model, its callbacks and Keras 2.3.1's bookkeeping."""
 
-    def __init__(self, model: Any, callbacks: list[Any] | None, verbose: int) -> None:
+    def __init__(
+        self, model: Any, callbacks: list[Any] | None, verbose: int, *, training: bool = True
+    ) -> None:
         import keras
 
         from kutils._keras2_progress import Keras2ProgbarLogger
@@ -98,9 +100,11 @@ class Keras2Loop:
         self.verbose = verbose
         self.out_labels = self._metric_names()
         self.stateful = set(self.out_labels[1:])
-        model.history = keras.callbacks.History()
         ordered = [Keras2ProgbarLogger(self.stateful)] if verbose else []
-        ordered += [*(callbacks or []), model.history]
+        ordered += list(callbacks or [])
+        if training:  # evaluate_generator leaves model.history alone
+            model.history = keras.callbacks.History()
+            ordered.append(model.history)
         self.callbacks = _Callbacks(ordered, model)
 
     def _metric_names(self) -> list[str]:
@@ -336,7 +340,7 @@ def evaluate_batches(
     model: Any, source: Source, steps: int, callbacks: list[Any] | None, verbose: int
 ) -> Any:
     """Keras 2.3.1's ``evaluate_generator`` loop: a scalar for one output, else a list."""
-    loop = Keras2Loop(model, callbacks, verbose=0)
+    loop = Keras2Loop(model, callbacks, verbose=0, training=False)
     loop.callbacks.set_params({"verbose": verbose, "steps": steps, "epochs": 1})
     values = loop.evaluate(source.batches, steps, _progress(steps, verbose))
     outs = [values[name] for name in loop.out_labels if name in values]
@@ -352,7 +356,7 @@ def predict_batches(model: Any, source: Source, steps: int, verbose: int) -> Any
     for done in range(1, steps + 1):
         batch = source.next()
         # Keras 2.3.1 took x from (x, y) and (x, y, sample_weight) batches.
-        x = batch[0] if isinstance(batch, tuple) and len(batch) in (2, 3) else batch
+        x = batch[0] if isinstance(batch, tuple) and len(batch) in (1, 2, 3) else batch
         outs = model.predict_on_batch(x)
         outs = list(outs) if isinstance(outs, (list, tuple)) else [outs]
         if not parts:
