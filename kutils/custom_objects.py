@@ -66,11 +66,14 @@ class CustomObjectScope:
     the block, ``get_custom_objects()[name] = obj``) stay.
 
     Args:
-        *args: any number of dicts mapping names to classes or functions. Later dicts
-            override earlier ones, and a nested scope adds to the one around it.
+        *args: any number of dicts mapping names to classes or functions (or, as in
+            Keras 2, anything ``dict.update`` takes: sequences of ``(name, object)``
+            pairs). Later ones override earlier ones, and a nested scope adds to the one
+            around it.
 
     Raises:
-        TypeError: on entry, when an argument is not a dict (mapping).
+        ScopeArgumentError: on entry, when an argument is neither a mapping nor pairs
+            (a ``TypeError`` and a ``ValueError``, as Keras 2 raised either).
 
     Threads:
         As in Keras 2, the registry is process-global: while a scope is open, every
