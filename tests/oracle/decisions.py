@@ -214,7 +214,19 @@ ENGINE_INTERNALS = [
 FIT = "fit_generator, evaluate_generator, predict_generator"
 ENQUEUERS = "OrderedEnqueuer, GeneratorEnqueuer, SequenceEnqueuer"
 
+SUMMARY = "print_summary"
+
 DECISIONS = {
+    "summary": [
+        (
+            "summary/error/unbuilt-sequential",
+            Decision(
+                SUMMARY,
+                "printed the table's first lines",
+                lambda a, g, c=None: "RuntimeError" in a.get("errors", ()) and "stdout" not in a,
+            ),
+        ),
+    ],
     "fit_generator": [
         ("fit/seq-val-freq-*", Decision(FIT, "showed the previous epoch's", validation_as_means)),
         (
