@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import gettext
 import os
 import sys
 
 sys.path.insert(0, os.path.abspath(".."))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from docutils import nodes
+from sphinx.transforms import SphinxTransform
+from sphinx.util.i18n import docname_to_domain
 
 import kutils
 
@@ -39,6 +44,10 @@ gettext_compact = False
 gettext_uuid = False
 gettext_last_translator = "The kutils developers"
 gettext_language_team = "The kutils developers"
+# Code blocks are messages too, so that their comments can be translated; the code itself
+# stays byte for byte as in English (tests/test_translations.py checks it). A block with
+# no comment may stay untranslated: Sphinx then shows the English, which is the same.
+gettext_additional_targets = ["literal-block"]
 
 # Each language's site: its folder under the English one, and its name in that language.
 SITES = {"en": "", "ja": "ja/", "zh_CN": "zh_CN/", "ko": "ko/"}
@@ -71,6 +80,40 @@ def _add_language_links(app, pagename, templatename, context, doctree):
     context["body"] = language_links(current, pagename) + context["body"]
 
 
+class TranslateCodeBlocks(SphinxTransform):
+    """Put the translated code blocks (their comments translated) in the page.
+
+    Sphinx's own Locale transform parses a translated code block as markup, which works
+    for reStructuredText but turns each block of a MyST page into "::" (MyST-Parser issue
+    444). This one runs first and sets the translated text as it is; Locale then skips
+    the block, marked translated.
+    """
+
+    default_priority = 19  # before Sphinx's Locale transform (20)
+
+    def apply(self, **kwargs):
+        if "literal-block" not in self.config.gettext_additional_targets:
+            return
+        domain = docname_to_domain(self.env.current_document.docname, self.config.gettext_compact)
+        translations = {}
+        for directory in self.config.locale_dirs:  # the .mo files Sphinx compiled
+            path = os.path.join(
+                self.env.srcdir, directory, self.config.language, "LC_MESSAGES", f"{domain}.mo"
+            )
+            if os.path.exists(path):
+                with open(path, "rb") as file:
+                    translations.update(gettext.GNUTranslations(file)._catalog)
+        for node in self.document.findall(nodes.literal_block):
+            english = node.rawsource or node.astext()
+            translation = translations.get(english)
+            if node.get("translated") or not translation or translation == english:
+                continue
+            node.children = [nodes.Text(translation)]
+            node.rawsource = translation  # the highlighter wants rawsource == astext()
+            node["translated"] = True
+
+
 def setup(app):
     app.connect("html-page-context", _add_language_links)
+    app.add_transform(TranslateCodeBlocks)
     return {"parallel_read_safe": True}

@@ -43,6 +43,8 @@ _EXPORTS: dict[str, str] = {
     "fit_generator": "kutils.generators",
     "evaluate_generator": "kutils.generators",
     "predict_generator": "kutils.generators",
+    "predict_classes": "kutils.predictions",
+    "predict_proba": "kutils.predictions",
 }
 
 # Keras 2's module paths (``keras.utils.np_utils``...): ``import kutils.np_utils`` works
@@ -86,7 +88,9 @@ __all__ = [
     "multi_gpu_model",
     "normalize",
     "plot_model",
+    "predict_classes",
     "predict_generator",
+    "predict_proba",
     "print_summary",
     "serialize_keras_object",
     "to_categorical",
@@ -108,6 +112,7 @@ if TYPE_CHECKING:
     from kutils.multi_gpu import multi_gpu_model
     from kutils.parallel import data_parallel
     from kutils.plotting import model_to_dot, plot_model
+    from kutils.predictions import predict_classes, predict_proba
     from kutils.progbar import Progbar
     from kutils.sequence import Sequence
     from kutils.serialization import deserialize_keras_object, serialize_keras_object

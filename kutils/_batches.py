@@ -1,7 +1,7 @@
 """Small helpers shared by the input families, importing nothing heavy and no family.
 
 ``lists_to_tuples`` puts a batch in the form tf.data wants. The row-source registry lets
-the data-parallel core (``kutils/_shards.py``) read an input family's data in shards
+the data-parallel core (``kutils/_per_worker_input.py``) read an input family's data in shards
 without importing that family: a family registers a converter that turns its own inputs
 into a *row source*, an object with
 
@@ -11,7 +11,7 @@ into a *row source*, an object with
 * ``read_runs(runs)``: the batch ``(x, y[, sample_weight])`` made of those rows;
 * ``on_epoch_end()``: move to the next epoch's order.
 
-``kutils.HDF5Dataset`` is one (the HDF5 family registers it); ``_shards`` has its own for
+``kutils.HDF5Dataset`` is one (the HDF5 family registers it); ``_per_worker_input`` has its own for
 shuffled numpy arrays.
 """
 

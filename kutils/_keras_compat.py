@@ -742,35 +742,27 @@ def legacy_class_name(layer: Any) -> str:
 _PARALLEL_FEATURE = "data_parallel and multi_gpu_model"
 
 
-def relocate_variables(model: Any, device: str) -> None:
-    """Move the storage of every variable of ``model`` to ``device``, keeping values.
+def variable_storage(variable: Any) -> Any:
+    """``Variable._value``: the ``tf.Variable`` holding a Keras variable's value.
 
-    A Keras 3 variable on the TensorFlow backend keeps its storage, a ``tf.Variable``,
-    in ``_value`` and makes it in ``_initialize(value)``; TensorFlow cannot move a
-    ``tf.Variable``, so a new one is made on ``device`` from the current value. The
-    Keras variable objects stay the same, so every layer, optimizer slot map and
-    checkpoint that refers to them still does, and the model's compiled train, test
-    and predict functions (which captured the old storage) are dropped for re-tracing.
+    None when the storage is not created yet. Raises KerasInternalsChanged when Keras
+    no longer keeps it there (or lacks ``_initialize``, which remakes it).
     """
-    check_keras_version("multi_gpu_model(cpu_relocation=True)")
-    import keras
-    import tensorflow as tf
+    check_keras_version(_PARALLEL_FEATURE)
+    if not (hasattr(variable, "_value") and callable(getattr(variable, "_initialize", None))):
+        raise _missing("Variable._value/_initialize", "move variables to another device")
+    return variable._value
 
-    if keras.backend.backend() != "tensorflow":
-        msg = f"Moving variables needs the TensorFlow backend. Received: backend={keras.backend.backend()!r}"
-        raise ValueError(msg)
-    for variable in model.variables:
-        if not (hasattr(variable, "_value") and callable(getattr(variable, "_initialize", None))):
-            raise _missing("Variable._value/_initialize", "move variables to another device")
-        storage = variable._value
-        if storage is None:  # not created yet: it will be made wherever it is first built
-            continue
-        with tf.init_scope(), tf.device(device):
-            variable._value = None
-            variable._initialize(tf.identity(storage))
-    for name in ("train_function", "test_function", "predict_function"):
-        if hasattr(model, name):
-            setattr(model, name, None)
+
+def replace_variable_storage(variable: Any, value: Any) -> None:
+    """Make new storage for ``variable`` from ``value`` (``Variable._initialize``).
+
+    The storage is made under the caller's device scope; the Keras variable object stays
+    the same, so everything that refers to it still does.
+    """
+    check_keras_version(_PARALLEL_FEATURE)
+    variable._value = None
+    variable._initialize(value)
 
 
 def contains_layer_type(model: Any, layer_type: type) -> bool:
@@ -830,75 +822,31 @@ def unscale_loss_for_distribution_function() -> Callable[[Any], Any]:
     )
 
 
-# Keras's TensorFlow trainer builds the model before fit/evaluate from the first
-# distributed batch, which it reduces with ``strategy.reduce("MEAN", batch, axis=None)``
-# (``TensorFlowTrainer._maybe_symbolic_build``). MultiWorkerMirroredStrategy's reduce
-# cannot take a PerReplica batch, so fit fails before its first step. Only the shapes and
-# dtypes of the batch are used (to make KerasTensors), so one replica's local part of the
-# batch serves as well, and needs no cross-worker communication.
+def model_distribute_strategy(model: Any) -> Any:
+    """``Model._distribute_strategy``: the strategy a model was built under, or None."""
+    return getattr(model, "_distribute_strategy", None)
 
 
-class LocalBatchSymbolicBuild:
-    """Mixin for a ``keras.Model`` run by a strategy: build from one replica's batch.
-
-    Overrides the private ``TensorFlowTrainer._maybe_symbolic_build``; the override lives
-    here so that every change kutils makes to Keras stays in this module.
-    """
-
-    def _maybe_symbolic_build(self, iterator: Any = None, data_batch: Any = None) -> None:
-        symbolic_build_from_local_batch(self, iterator, data_batch)
+def epoch_iterator_element_spec(iterator: Any) -> Any:
+    """The element spec of a ``TFEpochIterator``'s ``_distributed_dataset``, or None."""
+    return getattr(getattr(iterator, "_distributed_dataset", None), "element_spec", None)
 
 
-def symbolic_build_from_local_batch(
-    model: Any, iterator: Any = None, data_batch: Any = None
-) -> None:
-    """``TensorFlowTrainer._maybe_symbolic_build`` reading a local replica's batch.
+def per_replica_value_specs(spec: Any) -> Any:
+    """TensorFlow's ``PerReplicaSpec._value_specs`` (one spec per replica), or None."""
+    return getattr(spec, "_value_specs", None)
 
-    Args:
-        model: a Keras model on the TensorFlow backend, compiled under a strategy.
-        iterator: the TFEpochIterator that fit/evaluate pass, or None.
-        data_batch: a batch that Keras already took, or None.
-    """
-    check_keras_version("data_parallel under MultiWorkerMirroredStrategy")
-    import tensorflow as tf
-    from keras import tree
 
-    strategy = getattr(model, "_distribute_strategy", None)
-    if strategy is None:
-        return
+def symbolic_build(model: Any, data_batch: Any) -> None:
+    """``Model._symbolic_build(data_batch=...)``: build a model from a batch's shapes."""
     if not hasattr(model, "_symbolic_build"):
         raise _missing("keras.Model._symbolic_build", "build the model under a strategy")
-    if iterator is not None:
-        dataset = getattr(iterator, "_distributed_dataset", None)
-        spec = getattr(dataset, "element_spec", None)
-        if spec is not None:
-            # The shapes and dtypes are all that is needed: taking them from the spec
-            # reads no batch (and starts no input pipeline before the first epoch).
-            data_batch = tree.map_structure(_one_replica_spec, spec)
-        else:
-            for _, _, it in iterator:
-                batch = next(it)
-                data_batch = tree.map_structure(
-                    lambda x: (
-                        strategy.experimental_local_results(x)[0]
-                        if isinstance(x, tf.distribute.DistributedValues)
-                        else x
-                    ),
-                    batch,
-                )
-                break
-    with strategy.scope():
-        model._symbolic_build(data_batch=data_batch)
-
-
-def _one_replica_spec(spec: Any) -> Any:
-    """The TensorSpec of one replica's value: a PerReplicaSpec holds one per replica."""
-    specs = getattr(spec, "_value_specs", None)
-    return specs[0] if specs else spec
+    model._symbolic_build(data_batch=data_batch)
 
 
 # ---------------------------------------------------------------------------------------
-# TensorFlow internals for data_parallel across workers (parallel.py, _shards.py)
+# TensorFlow internals for data_parallel across workers (_strategy_parallel.py,
+# _per_worker_input.py)
 # ---------------------------------------------------------------------------------------
 
 
@@ -951,3 +899,31 @@ def distributed_iterator_device_parts(iterator: Any) -> list[tuple[Any, str | No
         else:
             parts.extend(zip(device_iterators, devices, strict=True))
     return parts
+
+
+# ---------------------------------------------------------------------------------------
+# Keras 2's preprocessing classes that Keras 3 still ships but no longer exports publicly
+# ---------------------------------------------------------------------------------------
+
+# Keras 3 keeps Keras 2's ImageDataGenerator, Tokenizer, TimeseriesGenerator ... in
+# keras.src.legacy.preprocessing and exports them only under the tf.keras namespace it
+# builds for TensorFlow (``keras._tf_keras.keras.preprocessing.<kind>``), which also
+# re-exports the image and sequence functions Keras 3 kept public. DataFrameIterator is
+# in the legacy module but not in that namespace.
+LEGACY_PREPROCESSING_KINDS = ("image", "text", "sequence")
+
+
+def legacy_preprocessing_attribute(kind: str, name: str) -> Any:
+    """Keras 2's ``keras.preprocessing.<kind>.<name>`` as Keras 3 ships it."""
+    check_keras_version("kutils.preprocessing")
+    for module in (
+        f"keras._tf_keras.keras.preprocessing.{kind}",
+        f"keras.src.legacy.preprocessing.{kind}",
+    ):
+        try:
+            found = getattr(importlib.import_module(module), name, None)
+        except ImportError:
+            found = None
+        if found is not None:
+            return found
+    raise _missing(f"keras.preprocessing.{kind}.{name} (legacy)", "offer Keras 2's preprocessing")

@@ -91,9 +91,8 @@ def multi_gpu_model(
     _require_tensorflow_backend(keras.backend.backend())
     _requirements.require_tensorflow("kutils.multi_gpu_model")
 
-    from kutils import _keras_compat
+    from kutils._devices import merge_device
     from kutils.parallel import (
-        _merge_device,
         data_parallel,
         local_devices,
         merge_ops,
@@ -141,13 +140,44 @@ def multi_gpu_model(
         raise ValueError(msg)
 
     if cpu_relocation:
-        _keras_compat.relocate_variables(model, "/cpu:0")
+        relocate_variables(model, "/cpu:0")
     ops = merge_ops(cpu_merge, replicas)
     if not getattr(model, "inputs", None):
         # A subclassed model built with build(input_shape) has no input tensors to
         # build a functional model on (Keras 2 rejected it); the core's model runs it.
         return data_parallel(model, replicas, cross_device_ops=ops)
-    return parallel_functional(model, replicas, merge_device=_merge_device(ops, replicas))
+    return parallel_functional(model, replicas, merge_device=merge_device(ops, replicas))
+
+
+def relocate_variables(model: keras.Model, device: str) -> None:
+    """Move the storage of every variable of ``model`` to ``device``, keeping values.
+
+    ``cpu_relocation=True``. A Keras 3 variable on the TensorFlow backend keeps its value
+    in a ``tf.Variable``, which TensorFlow cannot move, so new storage is made on
+    ``device`` from the current value (through the accessors of
+    ``kutils/_keras_compat.py``). The Keras variable objects stay the same, so every
+    layer, optimizer slot map and checkpoint that refers to them still does, and the
+    model's compiled train, test and predict functions (which captured the old storage)
+    are dropped for re-tracing.
+    """
+    import keras
+    import tensorflow as tf
+
+    from kutils import _keras_compat
+
+    _keras_compat.check_keras_version("multi_gpu_model(cpu_relocation=True)")
+    if keras.backend.backend() != "tensorflow":
+        msg = f"Moving variables needs the TensorFlow backend. Received: backend={keras.backend.backend()!r}"
+        raise ValueError(msg)
+    for variable in model.variables:
+        storage = _keras_compat.variable_storage(variable)
+        if storage is None:  # not created yet: it will be made wherever it is first built
+            continue
+        with tf.init_scope(), tf.device(device):
+            _keras_compat.replace_variable_storage(variable, tf.identity(storage))
+    for name in ("train_function", "test_function", "predict_function"):
+        if hasattr(model, name):
+            setattr(model, name, None)
 
 
 def _resolve_device_type(device_type: str | None) -> str:

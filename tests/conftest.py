@@ -10,6 +10,8 @@ import tempfile
 from types import ModuleType
 from typing import Any
 
+import pytest
+
 # Keras reads KERAS_HOME once, when it is first imported, and writes keras.json there:
 # point it at a throw-away folder before any test imports Keras.
 os.environ.setdefault("KERAS_HOME", tempfile.mkdtemp(prefix="kutils-keras-home-"))
@@ -56,3 +58,15 @@ if "tensorflow" in sys.modules:  # imported by a plugin before us: still before 
     _split_host_cpu(sys.modules["tensorflow"])
 else:
     sys.meta_path.insert(0, _AfterTensorFlowImport())
+
+
+@pytest.fixture(scope="session")
+def mirrored() -> Any:
+    """One ``MirroredStrategy`` on /cpu:1 and /cpu:2, shared by every test of the run.
+
+    Two strategy objects in one process number their collective all-reduces alike and
+    collide when model sizes differ, so no test file makes its own.
+    """
+    import tensorflow as tf
+
+    return tf.distribute.MirroredStrategy(["/cpu:1", "/cpu:2"])

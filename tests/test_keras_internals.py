@@ -32,11 +32,6 @@ def functional():
     return keras.Model(inputs, keras.layers.Dense(1, name="out")(hidden))
 
 
-@pytest.fixture(scope="module")
-def mirrored():
-    return tf.distribute.MirroredStrategy(["/cpu:1", "/cpu:2"])
-
-
 # -- the data-adapter routing point and EpochIterator -------------------------------------
 
 
@@ -176,16 +171,19 @@ def test_canary_keras_Sequential__layers():
     assert len(_keras_compat.all_model_layers(model)) == 2
 
 
-# -- model internals (multi_gpu.py, parallel.py) ------------------------------------------
+# -- model internals (multi_gpu.py, _device_parallel.py) ---------------------------------
 
 
 def test_canary_keras_Variable__value_and__initialize():
+    from kutils.multi_gpu import relocate_variables
+
     variable = keras.Variable(np.ones((2,), "float32"))
     assert isinstance(variable._value, tf.Variable)
     assert callable(variable._initialize)
+    assert _keras_compat.variable_storage(variable) is variable._value
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     before = [v.numpy() for v in model.variables]
-    _keras_compat.relocate_variables(model, "/cpu:1")
+    relocate_variables(model, "/cpu:1")
     assert all("CPU:1" in v._value.device for v in model.variables)
     np.testing.assert_array_equal(before[0], model.variables[0].numpy())
 
@@ -252,6 +250,7 @@ def test_canary_keras_Model__distribute_strategy(functional, mirrored):
         inputs = keras.Input((3,))
         model = keras.Model(inputs, keras.layers.Dense(1)(inputs))
     assert model._distribute_strategy is mirrored
+    assert _keras_compat.model_distribute_strategy(model) is mirrored
 
 
 def test_canary_keras_TFEpochIterator__distributed_dataset(mirrored):
@@ -262,9 +261,10 @@ def test_canary_keras_TFEpochIterator__distributed_dataset(mirrored):
     )
     spec = iterator._distributed_dataset.element_spec
     assert spec is not None
+    assert _keras_compat.epoch_iterator_element_spec(iterator) is spec
 
 
-# -- TensorFlow internals (parallel.py, _shards.py) ---------------------------------------
+# -- TensorFlow internals (_strategy_parallel.py, _per_worker_input.py) -----------------
 
 
 def test_canary_tensorflow_PerReplicaSpec__value_specs(mirrored):
@@ -272,6 +272,7 @@ def test_canary_tensorflow_PerReplicaSpec__value_specs(mirrored):
     spec = mirrored.experimental_distribute_dataset(dataset).element_spec
     assert len(spec._value_specs) == 2
     assert tuple(spec._value_specs[0].shape) == (None, 3)
+    assert _keras_compat.per_replica_value_specs(spec) is spec._value_specs
 
 
 def test_canary_tensorflow_python_eager_context_report_error_to_cluster():
@@ -470,7 +471,15 @@ def test_kutils_modules_import_no_circle():
 def test_data_parallel_core_imports_no_legacy_family():
     graph = _kutils_imports()
     legacy = {"kutils.hdf5_dataset", "kutils.hdf5_matrix", "kutils.sequence"}
-    for core in ("kutils.parallel", "kutils._shards"):
+    core_modules = (
+        "kutils.parallel",
+        "kutils._devices",
+        "kutils._device_parallel",
+        "kutils._strategy_parallel",
+        "kutils._cluster_setup",
+        "kutils._per_worker_input",
+    )
+    for core in core_modules:
         assert not graph[core] & legacy, (core, graph[core])
 
 
@@ -502,7 +511,7 @@ def test_one_routing_point_for_every_family_wraps_get_data_adapter_once(tmp_path
     import h5py
     from keras.src.trainers import data_adapters
 
-    from kutils import HDF5Matrix, _shards  # noqa: F401  (registers the shards family)
+    from kutils import HDF5Matrix, _per_worker_input  # noqa: F401  (registers the shards family)
 
     with h5py.File(tmp_path / "d.h5", "w") as file:
         file["x"] = np.zeros((4, 2), "float32")
@@ -533,3 +542,13 @@ def test_canary_keras_src_models_functional_functional_like_constructor():
     inputs = keras.Input((3,))
     model = FunctionalLike(inputs, keras.layers.Dense(1)(inputs))
     assert "layers" in model.get_config()
+
+
+@pytest.mark.parametrize("kind", ["image", "text", "sequence"])
+def test_canary_keras_legacy_preprocessing(kind):
+    """Keras 3 still ships Keras 2's preprocessing names (kutils.preprocessing)."""
+    import kutils.preprocessing
+    from kutils._keras_compat import legacy_preprocessing_attribute
+
+    for name in kutils.preprocessing.NAMES[kind]:
+        assert callable(legacy_preprocessing_attribute(kind, name)), name

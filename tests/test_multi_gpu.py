@@ -565,3 +565,108 @@ def test_keras_2_script_saving_layers_minus_2_from_a_callback_runs_unchanged(tmp
     accuracy = re.search(r"restored accuracy: ([0-9.]+)", result.stdout)
     assert accuracy, result.stdout[-2000:]
     assert float(accuracy.group(1)) > 0.6
+
+
+# ---------------------------------------------------------------------------------------
+# Inputs of another dtype than the template's Input: cast as Keras casts them
+# ---------------------------------------------------------------------------------------
+
+
+def _png_images(folder: Path, count: int = 12) -> np.ndarray:
+    """Real uint8 images: PNG files written to ``folder`` and decoded again."""
+    rng = np.random.default_rng(5)
+    images = []
+    for i in range(count):
+        path = folder / f"image_{i}.png"
+        path.write_bytes(tf.io.encode_png(rng.integers(0, 256, (6, 6, 3), dtype=np.uint8)).numpy())
+        images.append(tf.io.decode_png(tf.io.read_file(str(path)), channels=3).numpy())
+    return np.stack(images)
+
+
+def _uint8_images(folder: Path):
+    keras.utils.set_random_seed(6)
+    inputs = keras.Input((6, 6, 3))
+    hidden = keras.layers.Conv2D(4, 3, activation="relu")(keras.layers.Rescaling(1 / 255)(inputs))
+    outputs = keras.layers.Dense(3, activation="softmax")(
+        keras.layers.GlobalAveragePooling2D()(hidden)
+    )
+    x = _png_images(folder)
+    y = np.arange(len(x)) % 3
+    return keras.Model(inputs, outputs), x, y, "sparse_categorical_crossentropy"
+
+
+def _int64_token_ids(folder: Path):
+    keras.utils.set_random_seed(7)
+    inputs = keras.Input((5,), dtype="int32")
+    pooled = keras.layers.GlobalAveragePooling1D()(keras.layers.Embedding(30, 4)(inputs))
+    x = np.random.default_rng(7).integers(0, 30, (12, 5)).astype("int64")
+    y = np.random.default_rng(8).random((12, 1))
+    return keras.Model(inputs, keras.layers.Dense(1)(pooled)), x, y, "mse"
+
+
+def _float64_numpy(folder: Path):
+    x = np.random.default_rng(9).standard_normal((12, 5))  # float64, as numpy makes it
+    return _mlp(9), x, (x[:, 0] > 0).astype("int64"), "sparse_categorical_crossentropy"
+
+
+def _two_inputs(folder: Path):
+    keras.utils.set_random_seed(10)
+    a, b = keras.Input((3,), name="a"), keras.Input((6, 6, 3), name="b")
+    pixels = keras.layers.Flatten()(keras.layers.Rescaling(1 / 255)(b))
+    joined = keras.layers.Concatenate()([a, pixels])
+    model = keras.Model([a, b], keras.layers.Dense(1)(joined))
+    x = [np.random.default_rng(10).random((12, 3)), _png_images(folder)]  # float64, uint8
+    return model, x, np.random.default_rng(11).random((12, 1)), "mse"
+
+
+DTYPE_CASES = {
+    "uint8-images": _uint8_images,
+    "int64-token-ids-to-int32": _int64_token_ids,
+    "float64-numpy": _float64_numpy,
+    "two-inputs-float64-and-uint8": _two_inputs,
+}
+
+
+def _parallel_form(form: str, template: keras.Model, request) -> keras.Model:
+    from kutils.parallel import data_parallel
+
+    if form == "multi_gpu_model":
+        return multi_gpu_model(template, 2, device_type="CPU")
+    if form == "data_parallel":
+        return data_parallel(template, ["/cpu:1", "/cpu:2"])
+    return data_parallel(template, request.getfixturevalue("mirrored"))
+
+
+@pytest.mark.parametrize(
+    "form", ["multi_gpu_model", "data_parallel", pytest.param("strategy", marks=pytest.mark.slow)]
+)
+@pytest.mark.parametrize("case", list(DTYPE_CASES))
+def test_inputs_of_another_dtype_are_cast_as_keras_casts_them_on_every_call_path(
+    tmp_path, request, case, form
+):
+    template, x, y, loss = DTYPE_CASES[case](tmp_path)
+    twin = keras.models.clone_model(template)  # the plain Keras model: the reference
+    twin.set_weights(template.get_weights())
+    parallel = _parallel_form(form, template, request)
+
+    tensors = keras.tree.map_structure(tf.constant, x)  # uint8/int64/float64 tensors
+    for given in (x, tensors):
+        np.testing.assert_allclose(parallel(given), twin(given), rtol=1e-5, atol=1e-6)
+    parallel.compile(keras.optimizers.SGD(0.1), loss)
+    twin.compile(keras.optimizers.SGD(0.1), loss)
+    np.testing.assert_allclose(
+        parallel.predict(x, batch_size=4, verbose=0),
+        twin.predict(x, batch_size=4, verbose=0),
+        rtol=1e-5,
+        atol=1e-6,
+    )
+    np.testing.assert_allclose(
+        parallel.evaluate(x, y, batch_size=4, verbose=0),
+        twin.evaluate(x, y, batch_size=4, verbose=0),
+        rtol=1e-5,
+    )
+    np.testing.assert_allclose(parallel.train_on_batch(x, y), twin.train_on_batch(x, y), rtol=1e-5)
+    parallel.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0)
+    twin.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0)
+    for trained, reference in zip(template.get_weights(), twin.get_weights(), strict=True):
+        np.testing.assert_allclose(trained, reference, rtol=1e-4, atol=1e-5)

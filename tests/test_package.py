@@ -118,6 +118,9 @@ LEGACY_SIGNATURES = {
         ("use_multiprocessing", False),
         ("verbose", 0),
     ],
+    # Sequential's methods, taken as functions of the model (the model comes first).
+    "predict_classes": [("model", _), ("x", _), ("batch_size", 32), ("verbose", 0)],
+    "predict_proba": [("model", _), ("x", _), ("batch_size", 32), ("verbose", 0)],
     "predict_generator": [
         ("model", _),
         ("generator", _),

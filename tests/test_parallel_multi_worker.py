@@ -493,7 +493,7 @@ def test_fit_calls_do_not_pile_up_threads(tmp_path: Path, problem: Path) -> None
 def test_each_replica_reads_its_own_rows_of_a_global_batch(
     runs: list[tuple[int, int]], parts: int, expected: list[list[tuple[int, int]]]
 ) -> None:
-    from kutils._shards import _part_of_runs
+    from kutils._per_worker_input import _part_of_runs
 
     got = [_part_of_runs(runs, part, parts) for part in range(parts)]
     assert got == expected
@@ -502,7 +502,7 @@ def test_each_replica_reads_its_own_rows_of_a_global_batch(
 
 
 def test_a_worker_batch_is_split_between_its_replicas_in_order() -> None:
-    from kutils._shards import _split_rows
+    from kutils._per_worker_input import _split_rows
 
     x, y = np.arange(10).reshape(5, 2), np.arange(5)
     pieces = list(_split_rows(([x], y), 2))
@@ -517,7 +517,7 @@ def test_sequence_hdf5_and_shuffled_numpy_inputs_are_read_in_shards(tmp_path: Pa
     import tensorflow as tf
 
     from kutils import HDF5Dataset, HDF5Matrix, Sequence
-    from kutils._shards import _HDF5Shards, _SequenceShards, sharded_input
+    from kutils._per_worker_input import _RowShards, _SequenceShards, sharded_input
 
     class Batches(Sequence):
         def __len__(self) -> int:
@@ -547,9 +547,9 @@ def test_sequence_hdf5_and_shuffled_numpy_inputs_are_read_in_shards(tmp_path: Pa
         "endless": sharded_input(strategy, Endless(), training=True),
     }
     assert isinstance(kinds.pop("sequence"), _SequenceShards)
-    assert isinstance(kinds.pop("hdf5dataset"), _HDF5Shards)
-    assert isinstance(kinds.pop("hdf5matrix"), _HDF5Shards)
-    assert isinstance(kinds.pop("numpy-shuffle"), _HDF5Shards)
+    assert isinstance(kinds.pop("hdf5dataset"), _RowShards)
+    assert isinstance(kinds.pop("hdf5matrix"), _RowShards)
+    assert isinstance(kinds.pop("numpy-shuffle"), _RowShards)
     # Keras splits unshuffled numpy and tf.data right; an endless dataset has no order.
     assert kinds == {"numpy": None, "tfdata": None, "endless": None}
 
@@ -605,7 +605,7 @@ def test_port_in_use_on_ipv6_loopback_raises() -> None:
 
 
 def test_free_port_passes_the_check() -> None:
-    from kutils.parallel import _check_port_free
+    from kutils._cluster_setup import _check_port_free
 
     with _listening("127.0.0.1") as taken:
         port = taken.getsockname()[1]
@@ -641,7 +641,8 @@ def test_duplicate_address_across_task_types_raises() -> None:
 
 
 def test_grpc_scheme_is_dropped_and_other_schemes_are_rejected() -> None:
-    from kutils.parallel import _check_tf_config, multi_worker_strategy
+    from kutils._cluster_setup import _check_tf_config
+    from kutils.parallel import multi_worker_strategy
 
     config = {
         "cluster": {"worker": ["grpc://127.0.0.1:2002", "GRPC://127.0.0.1:2003"]},
@@ -689,7 +690,7 @@ def _unprivileged_port_start() -> int:
 @pytest.mark.skipif(_unprivileged_port_start() <= 80, reason="port 80 is not privileged here")
 def test_privileged_port_without_privileges_raises_value_error() -> None:
     code = (
-        "from kutils.parallel import _check_port_free\n"
+        "from kutils._cluster_setup import _check_port_free\n"
         "try:\n"
         "    _check_port_free('127.0.0.1:80', 'worker', 0)\n"
         "except ValueError as error:\n"

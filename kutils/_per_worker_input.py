@@ -370,10 +370,6 @@ class _RowShards(ShardedInput):
                 yield source.read_runs(_part_of_runs(runs, replica, replicas))
 
 
-# The earlier name (tests/test_parallel_multi_worker.py checks the kinds of shards by it).
-_HDF5Shards = _RowShards
-
-
 class _NumpyRows:
     """A row source over numpy arrays, shuffled per epoch: one row per block.
 
