@@ -27,6 +27,7 @@ from kutils._migrate_write import Refused, write_back
 _PROG = "kutils migrate"
 _SKIP_DIRS = frozenset({"__pycache__", "node_modules", "site-packages"})
 _SUFFIXES = (".py", ".ipynb")
+_MODEL_SUFFIXES = (".h5", ".hdf5")
 
 
 def run(argv: Sequence[str] | None = None) -> int:
@@ -41,6 +42,11 @@ def run(argv: Sequence[str] | None = None) -> int:
     except _UsageError as error:
         print(f"{_PROG}: error: {error}", file=sys.stderr)
         return 2
+    models: list[str] = []
+    if args.convert_models:
+        models = [path for path in files if path.endswith(_MODEL_SUFFIXES)]
+        models += _model_files(args.paths)
+        files = [path for path in files if not path.endswith(_MODEL_SUFFIXES)]
     results = _migrate_all(files)
     out = sys.stdout
     for result in results:
@@ -59,12 +65,18 @@ def run(argv: Sequence[str] | None = None) -> int:
     failed = sum(result.error is not None for result in results)
     read = sum(result.read for result in results)
     verb = "would rewrite" if args.diff else "rewrote"
+    converted = ""
+    if args.convert_models:
+        made, not_made = _convert_models(out, _unique(iter(models)), dry_run=args.diff)
+        failed += not_made
+        verb_models = "would convert" if args.diff else "converted"
+        converted = f", {verb_models} {made} model file(s)"
     print(
-        f"{_PROG}: {read} file(s) read, {verb} {done}, "
+        f"{_PROG}: {read} file(s) read, {verb} {done}{converted}, "
         f"{findings} thing(s) to change by hand, {failed} file(s) not migrated",
         file=sys.stderr,
     )
-    return 1 if findings or failed or (args.diff and changed) else 0
+    return 1 if findings or failed or (args.diff and (changed or converted)) else 0
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -86,6 +98,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--diff", action="store_true", help="print the changes as a unified diff, write nothing"
+    )
+    parser.add_argument(
+        "--convert-models",
+        action="store_true",
+        help=(
+            "also save each Keras 2 model file (.h5/.hdf5 written by model.save) as "
+            ".keras beside it, kept only when it predicts the same as the original on a "
+            "probe input; existing files are never overwritten (needs Keras and h5py)"
+        ),
     )
     return parser
 
@@ -129,6 +150,45 @@ def _unique(paths: Iterator[str]) -> list[str]:
             key = os.path.realpath(path)
         seen.setdefault(key, path)
     return list(seen.values())
+
+
+def _model_files(paths: Sequence[str]) -> list[str]:
+    """The .h5/.hdf5 files inside the folders named (files named are taken as they are)."""
+    found = []
+    for path in paths:
+        if os.path.isdir(path):
+            for folder, dirs, names in os.walk(path):
+                dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in _SKIP_DIRS)
+                found += [
+                    os.path.normpath(os.path.join(folder, name))
+                    for name in sorted(names)
+                    if name.endswith(_MODEL_SUFFIXES)
+                ]
+    return found
+
+
+def _convert_models(out: TextIO, paths: list[str], *, dry_run: bool) -> tuple[int, int]:
+    """Convert (or, dry, list) the Keras 2 model files; return (converted, failed)."""
+    from kutils import _model_conversion
+
+    made = failed = 0
+    for path in paths:
+        if not _model_conversion.is_keras2_model_file(path):
+            continue  # weights only, or written by Keras 3: nothing to convert
+        if dry_run:
+            _print(out, f"{_shown(path)}: would convert to .keras")
+            made += 1
+            continue
+        result = _model_conversion.convert_model_file(path)
+        if result.target is not None:
+            note = " (load it with kutils.load_model)" if result.needs_kutils else ""
+            shown = f"{_shown(path)}: converted to {_shown(result.target)}"
+            _print(out, f"{shown} (same predictions){note}")
+            made += 1
+        else:
+            _print(out, f"{_shown(path)}: model not converted: {result.error}")
+            failed += 1
+    return made, failed
 
 
 # -- migrating, in worker processes for a large tree ----------------------------------

@@ -120,6 +120,31 @@ def fit_generator(
         freq: Any = validation_freq
         freq = int(freq) if isinstance(freq, numbers.Integral) else list(freq)
         feeds = [feed for feed in (train, val_feed) if feed is not None]
+        if _runs_keras2_loop(model):
+            from kutils import _keras2_loop
+
+            run = _keras2_loop.fit
+            train_source = stack.enter_context(train.keras2_source(shuffle))
+            val_source: Any = validation
+            if val_feed is not None:
+                val_source = stack.enter_context(val_feed.keras2_source(False))
+            return _reraising(
+                feeds,
+                lambda: run(
+                    model,
+                    train_source,
+                    steps=steps if steps is not None else len(generator),
+                    steps_from_len=steps is None,
+                    epochs=epochs,
+                    verbose=verbose,
+                    callbacks=callbacks,
+                    validation=val_source,
+                    validation_steps=val_steps if val_steps is not None else _len(validation_data),
+                    validation_freq=freq,
+                    class_weight=train.keras_class_weight(),
+                    initial_epoch=initial_epoch,
+                ),
+            )
         return _reraising(
             feeds,
             lambda: model.fit(
@@ -173,15 +198,8 @@ def evaluate_generator(
     Example:
         >>> loss, accuracy = evaluate_generator(model, batches(), steps=5)  # doctest: +SKIP
     """
-    _check_model(model, "evaluate_generator")
-    options = _options(workers, use_multiprocessing, max_queue_size)
-    feed = _Feed(generator, "generator", "evaluate", options)
-    count = feed.steps("steps", steps)  # before any worker starts
-    with feed:
-        return _reraising(
-            [feed],
-            lambda: model.evaluate(feed.data(), steps=count, callbacks=callbacks, verbose=verbose),
-        )
+    loading = (workers, use_multiprocessing, max_queue_size)
+    return _evaluate_or_predict("evaluate", model, generator, steps, callbacks, loading, verbose)
 
 
 def predict_generator(
@@ -220,18 +238,58 @@ def predict_generator(
     Example:
         >>> predictions = predict_generator(model, inputs(), steps=5)  # doctest: +SKIP
     """
-    _check_model(model, "predict_generator")
-    options = _options(workers, use_multiprocessing, max_queue_size)
-    feed = _Feed(generator, "generator", "predict", options)
-    count = feed.steps("steps", steps)  # before any worker starts
-    with feed:
-        return _reraising(
-            [feed],
-            lambda: model.predict(feed.data(), steps=count, callbacks=callbacks, verbose=verbose),
-        )
+    loading = (workers, use_multiprocessing, max_queue_size)
+    return _evaluate_or_predict("predict", model, generator, steps, callbacks, loading, verbose)
 
 
 # -- helpers ----------------------------------------------------------------------------
+
+
+def _evaluate_or_predict(
+    mode: str,
+    model: Any,
+    generator: Any,
+    steps: int | None,
+    callbacks: list[Any] | None,
+    loading: tuple[Any, Any, Any],
+    verbose: int,
+) -> Any:
+    """``model.evaluate`` or ``model.predict`` (``mode``) over the batches of ``generator``.
+
+    ``loading`` is ``(workers, use_multiprocessing, max_queue_size)``, checked after the
+    model, as the public functions always did.
+    """
+    _check_model(model, f"{mode}_generator")
+    feed = _Feed(generator, "generator", mode, _options(*loading))
+    count = feed.steps("steps", steps)  # before any worker starts
+    run = getattr(model, mode)
+    if _runs_keras2_loop(model):
+        from kutils import _keras2_loop
+
+        total = count if count is not None else len(generator)
+        with feed, feed.keras2_source(False) as source:
+            if mode == "evaluate":
+                return _reraising(
+                    [feed],
+                    lambda: _keras2_loop.evaluate_batches(model, source, total, callbacks, verbose),
+                )
+            return _reraising(
+                [feed], lambda: _keras2_loop.predict_batches(model, source, total, verbose)
+            )
+    with feed:
+        return _reraising(
+            [feed], lambda: run(feed.data(), steps=count, callbacks=callbacks, verbose=verbose)
+        )
+
+
+def _runs_keras2_loop(model: Any) -> bool:
+    """Keras 2.3.1's loop (kutils/_keras2_loop.py), unless the model was built under a
+    ``tf.distribute`` strategy, which needs Keras 3's input pipeline (``fit``)."""
+    return getattr(model, "_distribute_strategy", None) is None
+
+
+def _len(data: Any) -> int | None:
+    return len(data) if _is_sequence(data) else None
 
 
 def _check_model(model: Any, function: str) -> None:
@@ -360,6 +418,26 @@ class _Feed:
             raise ValueError(msg)
         return steps
 
+    @contextlib.contextmanager
+    def keras2_source(self, shuffle: bool) -> Iterator[Any]:
+        """The batches for Keras 2.3.1's loop: a Sequence read in this thread
+        (``workers=0``) or by an ``OrderedEnqueuer`` with its effective options, or this
+        feed's standardized generator batches (already enqueued by ``__enter__``)."""
+        from kutils import _keras2_loop
+
+        if self.sequence:
+            options = {
+                option: getattr(self.source, option, self.options[option])
+                for option in _OPTION_DEFAULTS
+            }
+            source = _keras2_loop.Source(self.source, True, options, shuffle=shuffle)
+        else:
+            source = _keras2_loop.Source(self._batches(), False, {"workers": 0})
+        try:
+            yield source
+        finally:
+            source.stop()
+
     def data(self) -> Any:
         """What to pass to Keras: the Sequence, or a generator of standardized batches."""
         if self.sequence:
@@ -386,7 +464,7 @@ class _Feed:
             raise
 
     def _standardize(self, batch: Any) -> tuple[Any, ...]:
-        from kutils._batches import lists_to_tuples
+        from kutils._row_sources import lists_to_tuples
 
         if self.mode == "predict":
             if isinstance(batch, tuple):

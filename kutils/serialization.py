@@ -123,7 +123,7 @@ def _from_config_dict(
             "with the keys 'class_name' and 'config'."
         )
         raise ValueError(msg)
-    from kutils._generic import has_arg
+    from kutils._generic_functions import has_arg
     from kutils.custom_objects import CustomObjectScope, get_custom_objects
 
     registry = get_custom_objects()  # also installs kutils' scope-aware look-ups
