@@ -313,8 +313,13 @@ class Source:
 
             multiprocessing = bool(options.get("use_multiprocessing", False))
             if is_sequence:
+                from kutils._loader import default_start_method
+
+                # The start method of a Sequence in fit: 'fork' on Linux as in Keras 2
+                # (scripts without a __main__ guard work), unless the sequence asks.
+                method = getattr(data, "start_method", None) or default_start_method()
                 self.enqueuer = OrderedEnqueuer(
-                    data, use_multiprocessing=multiprocessing, shuffle=shuffle
+                    data, use_multiprocessing=multiprocessing, shuffle=shuffle, start_method=method
                 )
             else:
                 self.enqueuer = GeneratorEnqueuer(data, use_multiprocessing=multiprocessing)

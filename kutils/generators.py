@@ -120,47 +120,62 @@ def fit_generator(
         freq: Any = validation_freq
         freq = int(freq) if isinstance(freq, numbers.Integral) else list(freq)
         feeds = [feed for feed in (train, val_feed) if feed is not None]
+        common: dict[str, Any] = {
+            "epochs": epochs,
+            "verbose": verbose,
+            "callbacks": callbacks,
+            "validation_freq": freq,
+            "class_weight": train.keras_class_weight(),
+            "initial_epoch": initial_epoch,
+        }
         if _runs_keras2_loop(model):
-            from kutils import _keras2_loop
-
-            run = _keras2_loop.fit
-            train_source = stack.enter_context(train.keras2_source(shuffle))
-            val_source: Any = validation
-            if val_feed is not None:
-                val_source = stack.enter_context(val_feed.keras2_source(False))
-            return _reraising(
-                feeds,
-                lambda: run(
-                    model,
-                    train_source,
-                    steps=steps if steps is not None else len(generator),
-                    steps_from_len=steps is None,
-                    epochs=epochs,
-                    verbose=verbose,
-                    callbacks=callbacks,
-                    validation=val_source,
-                    validation_steps=val_steps if val_steps is not None else _len(validation_data),
-                    validation_freq=freq,
-                    class_weight=train.keras_class_weight(),
-                    initial_epoch=initial_epoch,
-                ),
-            )
+            parts = (train, val_feed, validation)
+            return _fit_keras2(model, stack, parts, steps, val_steps, shuffle, common)
         return _reraising(
             feeds,
             lambda: model.fit(
                 train.data(),
                 steps_per_epoch=steps,
-                epochs=epochs,
-                verbose=verbose,
-                callbacks=callbacks,
                 validation_data=validation,
                 validation_steps=val_steps,
-                validation_freq=freq,
-                class_weight=train.keras_class_weight(),
                 shuffle=train.keras_shuffle(shuffle),
-                initial_epoch=initial_epoch,
+                **common,
             ),
         )
+
+
+def _fit_keras2(
+    model: Any,
+    stack: contextlib.ExitStack,
+    parts: tuple[_Feed, _Feed | None, Any],
+    steps: int | None,
+    val_steps: int | None,
+    shuffle: bool,
+    common: dict[str, Any],
+) -> Any:
+    """Keras 2.3.1's loop (kutils/_keras2_loop.py) on the feeds ``fit_generator`` entered:
+    ``parts`` is the training feed, the validation feed (or None) and a validation tuple."""
+    from kutils import _keras2_loop
+
+    train, val_feed, validation = parts
+    source = stack.enter_context(train.keras2_source(shuffle))
+    if val_feed is not None:
+        validation = stack.enter_context(val_feed.keras2_source(False))
+        if val_steps is None:  # a Sequence: all of it, as Keras 2
+            val_steps = len(val_feed.source)
+    feeds = [feed for feed in (train, val_feed) if feed is not None]
+    return _reraising(
+        feeds,
+        lambda: _keras2_loop.fit(
+            model,
+            source,
+            steps=steps if steps is not None else len(train.source),
+            steps_from_len=steps is None,
+            validation=validation,
+            validation_steps=val_steps,
+            **common,
+        ),
+    )
 
 
 def evaluate_generator(
@@ -286,10 +301,6 @@ def _runs_keras2_loop(model: Any) -> bool:
     """Keras 2.3.1's loop (kutils/_keras2_loop.py), unless the model was built under a
     ``tf.distribute`` strategy, which needs Keras 3's input pipeline (``fit``)."""
     return getattr(model, "_distribute_strategy", None) is None
-
-
-def _len(data: Any) -> int | None:
-    return len(data) if _is_sequence(data) else None
 
 
 def _check_model(model: Any, function: str) -> None:

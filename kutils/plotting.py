@@ -149,6 +149,17 @@ def model_to_dot(
         dot.add_node(pydot.Node(str(id(layer)), label=label))
 
     in_graph = {id(node) for nodes in nodes_by_depth.values() for node in nodes}
+    _add_edges(dot, pydot, layers, in_graph, clusters)
+    return dot
+
+
+def _add_edges(
+    dot: Any, pydot: Any, layers: list[Any], in_graph: set[int], clusters: dict[int, Any]
+) -> None:
+    """One edge per connection between drawn layers, in the model's calls only."""
+    from kutils import _keras2_display as display
+    from kutils import _keras_compat as compat
+
     drawn = {id(layer) for layer in layers}
     for layer in layers:
         for call in compat.layer_calls(layer):
@@ -159,7 +170,6 @@ def model_to_dot(
                 # RNN receives from Masking): Keras 2 drew layers only.
                 if id(inbound) in drawn:
                     _connect(dot, pydot, inbound, layer, clusters, display.is_model)
-    return dot
 
 
 def _add_cluster(
