@@ -7,9 +7,13 @@ refuse ``class_weight`` with a generator, and with TensorFlow turn an exception 
 by the generator into ``tensorflow.errors.UnknownError``. These functions take a model
 and the Keras 2.3.1 arguments and keep their meaning:
 
-* a ``kutils.Sequence`` (any ``keras.utils.PyDataset``) goes to Keras 3 with the
-  worker options of the call applied to it for the call, so kutils loads it in order
-  (or shuffled each epoch) on its own worker threads or processes;
+* the training runs Keras 2.3.1's loop (``kutils/_keras2_loop.py``): ``steps_per_epoch``
+  batches an epoch, wrapping round a Sequence, Keras 2's batch logs, callback params
+  and progress text; a model built under a ``tf.distribute`` strategy goes to Keras 3's
+  ``fit``/``evaluate``/``predict`` instead;
+* a ``kutils.Sequence`` (any ``keras.utils.PyDataset``) gets the worker options of the
+  call for the call, and is read in order (or shuffled each epoch) by an
+  ``OrderedEnqueuer`` on worker threads or processes (``workers=0``: in this thread);
 * a plain generator or iterator runs in a ``GeneratorEnqueuer`` with ``workers``
   threads (``workers=0``: in the training loop's thread), ``max_queue_size`` batches
   ahead;
@@ -63,7 +67,10 @@ def fit_generator(
             for a Sequence when ``None``.
         epochs: index of the last epoch (training starts at ``initial_epoch``).
         verbose: 0 silent, 1 progress bar, 2 one line per epoch.
-        callbacks: Keras callbacks; their ``params`` hold ``epochs`` and ``steps``.
+        callbacks: Keras callbacks; their ``params`` hold ``epochs``, ``steps``,
+            ``verbose``, ``do_validation`` and ``metrics`` (sent again after each epoch
+            when ``steps_per_epoch`` is None), their batch logs ``batch``, ``size``, the
+            batch's loss and the epoch's running mean of each metric, as in Keras 2.3.1.
         validation_data: a Sequence, a generator (then ``validation_steps`` is
             required), or a tuple ``(x, y)`` / ``(x, y, sample_weight)``.
         validation_steps: batches per validation pass from a generator or Sequence;
