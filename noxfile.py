@@ -9,6 +9,7 @@ session that imports TensorFlow installs ``.[tensorflow]``.
 
 from __future__ import annotations
 
+import os
 import pathlib
 
 import nox
@@ -170,24 +171,45 @@ VERSIONS_REPORT = (
 )
 
 
-# The real Keras 2.3.1, whose results the goldens of tests/goldens/ record.
-KERAS2_PINS = [
-    "pip<24",
+# The oracle: the real Keras 2.3.1 (Python 3.7, TensorFlow 2.1) records the goldens under
+# tests/goldens/ that the default test run compares kutils with (tests/test_oracle_*.py).
+ORACLE_PINS = [
     "tensorflow-cpu==2.1.4",
     "keras==2.3.1",
     "h5py<3",
     "numpy<1.19",
     "protobuf<3.21",
+    "pydot",
+    "requests",
 ]
 
 
-@nox.session(python="3.7")
+@nox.session(venv_backend="none")
 def oracle(session: nox.Session) -> None:
-    """Record the goldens again with the real Keras 2.3.1: ``nox -s oracle``.
+    """Record the Keras 2.3.1 goldens: ``nox -s oracle`` (not in the default sessions).
 
-    Runs the recording scripts of tests/oracle/ that write tests/goldens/ (the helpers
-    ``kutils migrate`` rewrites calls to, and each rewrite rule's snippets).
+    Builds ``.nox/oracle-keras2`` with ``python3.7 -m venv`` (virtualenv may refuse 3.7):
+    set ``KUTILS_ORACLE_PYTHON`` to another Python 3.7, or ``KUTILS_ORACLE_VENV`` to an
+    existing Keras 2.3.1 environment to use it as is. Then runs every
+    ``tests/oracle/record_*.py`` (``-- name`` runs those whose file name contains it).
+    Afterwards, ``python tests/oracle/_testing.py AREA record_AREA`` under kutils lists
+    the cases that differ, for tests/goldens/AREA/differences.txt.
     """
-    session.install(*KERAS2_PINS)
-    for script in ("record_keras2_helpers.py", "record_migrate_rules.py"):
-        session.run("python", f"tests/oracle/{script}")
+    venv = os.environ.get("KUTILS_ORACLE_VENV")
+    if not venv:
+        venv = os.path.join(".nox", "oracle-keras2")
+        python = os.path.join(venv, "bin", "python")
+        if not os.path.exists(python):
+            interpreter = os.environ.get("KUTILS_ORACLE_PYTHON", "python3.7")
+            session.run(interpreter, "-m", "venv", venv, external=True)
+            session.run(python, "-m", "pip", "install", "pip<24", external=True)
+            session.run(python, "-m", "pip", "install", *ORACLE_PINS, external=True)
+    python = os.path.join(venv, "bin", "python")
+    scripts = sorted(pathlib.Path("tests/oracle").glob("record_*.py"))
+    if session.posargs:
+        scripts = [s for s in scripts if any(arg in s.name for arg in session.posargs)]
+    env = {"TF_CPP_MIN_LOG_LEVEL": "2", "KERAS_BACKEND": "tensorflow", "PYTHONHASHSEED": "0"}
+    for script in scripts:
+        session.log(f"--- {script}")
+        # From the script's folder's parent, so that relative paths are the repository's.
+        session.run(python, str(script), env=env, external=True)

@@ -8,7 +8,7 @@ import inspect
 import marshal
 import types
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 __all__ = ["func_dump", "func_load", "has_arg", "to_list", "unpack_singleton"]
 
@@ -88,3 +88,24 @@ def func_load(
         argdefs=defaults,
         closure=cells,
     )
+
+
+class ArgSpec(NamedTuple):
+    """Keras 2's ``ArgSpec``: ``inspect.ArgSpec``, which Python 3.11 removed."""
+
+    args: list[str]
+    varargs: str | None
+    keywords: str | None
+    defaults: tuple[Any, ...] | None
+
+
+def getargspec(fn: Callable[..., Any]) -> ArgSpec:
+    """Keras 2's ``getargspec``: ``inspect.getfullargspec`` as ``(args, varargs,
+    keywords, defaults)``, ``keywords`` being the name of the ``**`` argument."""
+    spec = inspect.getfullargspec(fn)
+    return ArgSpec(spec.args, spec.varargs, spec.varkw, spec.defaults)
+
+
+def is_all_none(iterable_or_element: Any) -> bool:
+    """Keras 2's ``is_all_none``: whether every element (or the one element) is None."""
+    return all(element is None for element in to_list(iterable_or_element, allow_tuple=True))

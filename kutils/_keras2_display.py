@@ -13,6 +13,11 @@ from typing import Any
 from kutils import _keras_compat
 
 
+class NotAModelError(ValueError, AttributeError):
+    """Not a Keras model: Keras 2.3.1 failed with ``AttributeError`` reading a model's
+    attributes; earlier kutils raised ``ValueError``. This is both."""
+
+
 def is_model(layer: Any) -> bool:
     """Whether ``layer`` is a Keras model (Sequential, Functional or subclassed)."""
     import keras
@@ -51,7 +56,26 @@ def legacy_output_shape(layer: Any) -> str:
 
 def legacy_input_shape(layer: Any) -> str:
     """Keras 2's ``str(layer.input_shape)``, or ``'multiple'`` where that raised."""
-    return _legacy_shape(_keras_compat.layer_calls(layer), "input_shapes")
+    return _legacy_shape(
+        [_from_layers(c) for c in _keras_compat.layer_calls(layer)], "input_shapes"
+    )
+
+
+def _from_layers(call: _keras_compat.LayerCall) -> _keras_compat.LayerCall:
+    """``call`` with only the inputs that come from layers: Keras 3 also passes tensors
+    made by operations (the mask an RNN gets from ``Masking``), which Keras 2 did not."""
+    import keras
+
+    if len(call.inbound) != len(call.input_shapes):
+        return call
+    kept = [
+        shape
+        for (source, _, _), shape in zip(call.inbound, call.input_shapes, strict=True)
+        if isinstance(source, keras.layers.Layer)
+    ]
+    if not kept or len(kept) == len(call.input_shapes):
+        return call
+    return _keras_compat.LayerCall(call.node, call.inbound, kept, call.output_shapes)
 
 
 def _legacy_shape(calls: list[_keras_compat.LayerCall], attribute: str) -> str:
@@ -62,6 +86,39 @@ def _legacy_shape(calls: list[_keras_compat.LayerCall], attribute: str) -> str:
         return "multiple"
     shapes = getattr(calls[0], attribute)
     return str(shapes[0]) if len(shapes) == 1 else str(shapes)
+
+
+def legacy_node_index(layer: Any, node_index: int) -> int:
+    """Keras 2's index of a call of ``layer`` (the ``[1]`` of ``twin[1][0]``).
+
+    In Keras 2 a graph network (a functional model, a built Sequential) had a node of
+    its own, made when it was built, so its calls as a layer counted from 1; Keras 3
+    counts them from 0.
+    """
+    if is_model(layer) and _keras_compat.graph_nodes_by_depth(layer) is not None:
+        return node_index + 1
+    return node_index
+
+
+def legacy_layer_name(model: Any, layers: list[Any], position: int) -> str:
+    """The name Keras 2 showed for ``layers[position]`` of ``model``.
+
+    A Sequential given ``input_shape`` on its first layer makes its input layer itself:
+    Keras 2 named it ``<first layer>_input``, Keras 3 ``input_layer`` (``_1``, ...).
+    """
+    import re
+
+    import keras
+
+    layer = layers[position]
+    if (
+        isinstance(model, keras.Sequential)
+        and isinstance(layer, keras.layers.InputLayer)
+        and re.fullmatch(r"input_layer(_\d+)?", layer.name)
+        and position + 1 < len(layers)
+    ):
+        return f"{layers[position + 1].name}_input"
+    return str(layer.name)
 
 
 def legacy_class_name(layer: Any) -> str:

@@ -198,7 +198,10 @@ def _registered_first(module: str) -> Wrapper:
                 found = find(identifier)
                 if found is not None:
                     if instantiate_classes and inspect.isclass(found):
-                        found = found()
+                        # Keras 2.3.1 built the class with no arguments and returned
+                        # the instance as it was: Keras 3's checks (a regularizer must
+                        # be callable) did not apply to custom objects.
+                        return found()
                     return original(found, *args, **kwargs)
             return original(identifier, *args, **kwargs)
 

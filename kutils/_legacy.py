@@ -38,6 +38,8 @@ LEGACY_MODULES: dict[str, dict[str, str]] = {
         "SequenceEnqueuer": "kutils.enqueuers",
         "get_file": "kutils.downloads",
         "iter_sequence_infinite": "kutils.enqueuers",
+        # Keras 2.3.1 re-exported the standard library's function (Python 3).
+        "urlretrieve": "urllib.request",
         "validate_file": "kutils.downloads",
     },
     "generic_utils": {
@@ -48,7 +50,9 @@ LEGACY_MODULES: dict[str, dict[str, str]] = {
         "func_dump": "kutils._generic_functions",
         "func_load": "kutils._generic_functions",
         "get_custom_objects": "kutils.custom_objects",
+        "getargspec": "kutils._generic_functions",
         "has_arg": "kutils._generic_functions",
+        "is_all_none": "kutils._generic_functions",
         "serialize_keras_object": "kutils.serialization",
         "to_list": "kutils._generic_functions",
         "unpack_singleton": "kutils._generic_functions",

@@ -13,7 +13,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["normalize", "to_categorical"]
+__all__ = ["ArgumentTypeError", "normalize", "to_categorical"]
+
+
+class ArgumentTypeError(TypeError, ValueError):
+    """An argument of the wrong type: Keras 2.3.1 raised ``TypeError`` there, and earlier
+    kutils ``ValueError``; code catching either keeps working."""
 
 
 def to_categorical(
@@ -64,7 +69,9 @@ def to_categorical(
         msg = (
             f"num_classes must be a positive integer or None. Received: num_classes={num_classes!r}"
         )
-        raise ValueError(msg)
+        # Keras 2.3.1 raised TypeError for a num_classes of another type (3.0).
+        error = ValueError if isinstance(num_classes, numbers.Integral) else ArgumentTypeError
+        raise error(msg)
     if n:
         # In the labels' own dtype: a cast first would wrap uint64 labels above 2**63
         # round to negative numbers.
@@ -103,8 +110,14 @@ def _as_label_array(y: Any) -> np.ndarray:
     """The labels as a numpy array of whole numbers, in their own dtype when numeric."""
     if hasattr(y, "numpy") and not isinstance(y, np.ndarray):
         y = y.numpy()  # eager TensorFlow / Keras tensors, without importing TensorFlow
+    if y is None:
+        msg = "to_categorical expects integer class labels. Received: y=None"
+        raise ArgumentTypeError(msg)  # Keras 2.3.1 raised TypeError
     try:
         array = np.asarray(y)
+        if array.dtype.kind == "O":
+            # An object array of numbers (a pandas object column): Keras 2 accepted it.
+            array = np.asarray(array.tolist())
     except (TypeError, ValueError) as exc:
         msg = (
             "to_categorical expects integer class labels (a list, tuple, numpy array or "
@@ -197,23 +210,10 @@ def normalize(x: Any, axis: int = -1, order: float = 2) -> np.ndarray:
             f"axis must be an integer in [-{array.ndim}, {array.ndim}) for an input of "
             f"shape {array.shape}. Received: axis={axis!r}"
         )
-        raise ValueError(msg)
-    if array.dtype.kind not in "fc":
-        array = array.astype(np.float64)
-
-    norm = np.atleast_1d(_norm(array, int(axis), order))
+        # Keras 2.3.1 raised TypeError for an axis that is not an integer (None).
+        raise (ValueError if isinstance(axis, numbers.Integral) else ArgumentTypeError)(msg)
+    # Keras 2.3.1's arithmetic, step for step: numpy's norm, then a division. A faster
+    # formula (a reciprocal, another summation order) differs in the last bit.
+    norm = np.atleast_1d(np.linalg.norm(array, order, int(axis)))
     norm[norm == 0] = 1
-    scale = np.expand_dims(np.reciprocal(norm), axis)
-    return np.multiply(array, scale)
-
-
-def _norm(array: np.ndarray, axis: int, order: float) -> np.ndarray:
-    """The norm along ``axis``, without a temporary as large as ``array`` for 1, 2, inf."""
-    if array.dtype in (np.float32, np.float64):
-        if order == 2:
-            dims = list(range(array.ndim))
-            kept = [d for d in dims if d != axis % array.ndim]
-            return np.sqrt(np.einsum(array, dims, array, dims, kept))
-        if order == np.inf:
-            return np.maximum(array.max(axis=axis), -array.min(axis=axis))
-    return np.linalg.norm(array, order, axis)
+    return np.divide(array, np.expand_dims(norm, int(axis)))

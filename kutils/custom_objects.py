@@ -24,7 +24,12 @@ from typing import Any
 
 from kutils import _keras_patches
 
-__all__ = ["CustomObjectScope", "custom_object_scope", "get_custom_objects"]
+__all__ = ["CustomObjectScope", "ScopeArgumentError", "custom_object_scope", "get_custom_objects"]
+
+
+class ScopeArgumentError(TypeError, ValueError):
+    """A ``CustomObjectScope`` argument that ``dict.update`` cannot take. Keras 2.3.1
+    raised ``dict.update``'s own ``TypeError`` or ``ValueError``: this is both."""
 
 
 def get_custom_objects() -> dict[str, Any]:
@@ -64,11 +69,14 @@ class CustomObjectScope:
     the block, ``get_custom_objects()[name] = obj``) stay.
 
     Args:
-        *args: any number of dicts mapping names to classes or functions. Later dicts
-            override earlier ones, and a nested scope adds to the one around it.
+        *args: any number of dicts mapping names to classes or functions (or, as in
+            Keras 2, anything ``dict.update`` takes: sequences of ``(name, object)``
+            pairs). Later ones override earlier ones, and a nested scope adds to the one
+            around it.
 
     Raises:
-        TypeError: on entry, when an argument is not a dict (mapping).
+        ScopeArgumentError: on entry, when an argument is neither a mapping nor pairs
+            (a ``TypeError`` and a ``ValueError``, as Keras 2 raised either).
 
     Threads:
         As in Keras 2, the registry is process-global: while a scope is open, every
@@ -90,16 +98,18 @@ class CustomObjectScope:
         self._entries: dict[int, list[_Entry]] = {}
 
     def __enter__(self) -> CustomObjectScope:
-        for position, objects in enumerate(self.custom_objects):
-            if not hasattr(objects, "keys"):
-                msg = (
-                    "CustomObjectScope takes dicts mapping names to custom objects. "
-                    f"Received: argument {position} of type {type(objects).__name__}"
-                )
-                raise TypeError(msg)
         merged: dict[str, Any] = {}
-        for objects in self.custom_objects:
-            merged.update(objects)
+        for position, objects in enumerate(self.custom_objects):
+            # Keras 2 passed each argument to dict.update: a dict, or (name, object) pairs.
+            try:
+                merged.update(objects)
+            except (TypeError, ValueError) as exc:
+                msg = (
+                    "CustomObjectScope takes dicts mapping names to custom objects (or "
+                    "sequences of (name, object) pairs). Received: argument "
+                    f"{position} of type {type(objects).__name__}"
+                )
+                raise ScopeArgumentError(msg) from exc
         registry = get_custom_objects()
         entry = _Entry(merged)
         with _lock:

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 from kutils import _legacy
 
 if TYPE_CHECKING:
+    from urllib.request import urlretrieve as urlretrieve
+
     from kutils.downloads import get_file as get_file
     from kutils.downloads import validate_file as validate_file
     from kutils.enqueuers import GeneratorEnqueuer as GeneratorEnqueuer

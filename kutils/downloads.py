@@ -201,7 +201,10 @@ def get_file(
         fpath = os.path.join(datadir, fname)
     _make_folder(os.path.dirname(fpath) or ".")
 
-    need_download = force_download or not _is_cached(fpath, file_hash, algorithm, announce=True)
+    # Keras 2 printed the algorithm as given ('auto' included) in its re-download message.
+    need_download = force_download or not _is_cached(
+        fpath, file_hash, algorithm, announce=hash_algorithm
+    )
     if need_download or untar or extract:
         from filelock import FileLock
 
@@ -334,18 +337,20 @@ def _fallback_base() -> str:
 
 
 def _is_cached(
-    fpath: str, file_hash: str | None, algorithm: str | None, *, announce: bool = False
+    fpath: str, file_hash: str | None, algorithm: str | None, *, announce: str | None = None
 ) -> bool:
+    """Whether ``fpath`` exists and matches the hash; ``announce`` (the algorithm's name
+    as the caller gave it) prints Keras 2's re-download message when it does not."""
     if not os.path.exists(fpath):
         return False
     if file_hash is None or algorithm is None:
         return True
     if _hash_file(fpath, algorithm) == file_hash.lower():
         return True
-    if announce:  # Keras 2's message, on stdout
+    if announce is not None:  # Keras 2's message, on stdout
         print(
             "A local file was found, but it seems to be incomplete or outdated because the "
-            f"{algorithm} file hash does not match the original value of {file_hash} so we "
+            f"{announce} file hash does not match the original value of {file_hash} so we "
             "will re-download the data."
         )
     return False

@@ -190,6 +190,7 @@ class SequenceEnqueuer:
             workers=self.workers,
             use_multiprocessing=self.use_multiprocessing and self._may_use_processes,
             max_queue_size=max_queue_size,
+            start_method=getattr(self, "_start_method", None),
         )
         with self._lock:
             if not self.is_running():
@@ -295,7 +296,12 @@ class OrderedEnqueuer(SequenceEnqueuer):
     _min_queue_size = 0
 
     def __init__(
-        self, sequence: Any, use_multiprocessing: bool = False, shuffle: bool = False
+        self,
+        sequence: Any,
+        use_multiprocessing: bool = False,
+        shuffle: bool = False,
+        *,
+        start_method: str | None = None,
     ) -> None:
         if not (hasattr(sequence, "__len__") and hasattr(sequence, "__getitem__")):
             msg = (
@@ -306,6 +312,9 @@ class OrderedEnqueuer(SequenceEnqueuer):
             raise TypeError(msg)
         super().__init__(sequence, use_multiprocessing)
         self.shuffle = shuffle
+        # kutils only: how worker processes start (None: 'spawn'). fit_generator passes
+        # the start method kutils uses for a Sequence in fit ('fork' on Linux, as Keras 2).
+        self._start_method = start_method
 
     def get(self) -> Iterator[Any]:
         """Yield the batches in order, looping over the epochs, until ``stop()``.

@@ -7,9 +7,13 @@ refuse ``class_weight`` with a generator, and with TensorFlow turn an exception 
 by the generator into ``tensorflow.errors.UnknownError``. These functions take a model
 and the Keras 2.3.1 arguments and keep their meaning:
 
-* a ``kutils.Sequence`` (any ``keras.utils.PyDataset``) goes to Keras 3 with the
-  worker options of the call applied to it for the call, so kutils loads it in order
-  (or shuffled each epoch) on its own worker threads or processes;
+* the training runs Keras 2.3.1's loop (``kutils/_keras2_loop.py``): ``steps_per_epoch``
+  batches an epoch, wrapping round a Sequence, Keras 2's batch logs, callback params
+  and progress text; a model built under a ``tf.distribute`` strategy goes to Keras 3's
+  ``fit``/``evaluate``/``predict`` instead;
+* a ``kutils.Sequence`` (any ``keras.utils.PyDataset``) gets the worker options of the
+  call for the call, and is read in order (or shuffled each epoch) by an
+  ``OrderedEnqueuer`` on worker threads or processes (``workers=0``: in this thread);
 * a plain generator or iterator runs in a ``GeneratorEnqueuer`` with ``workers``
   threads (``workers=0``: in the training loop's thread), ``max_queue_size`` batches
   ahead;
@@ -63,7 +67,10 @@ def fit_generator(
             for a Sequence when ``None``.
         epochs: index of the last epoch (training starts at ``initial_epoch``).
         verbose: 0 silent, 1 progress bar, 2 one line per epoch.
-        callbacks: Keras callbacks; their ``params`` hold ``epochs`` and ``steps``.
+        callbacks: Keras callbacks; their ``params`` hold ``epochs``, ``steps``,
+            ``verbose``, ``do_validation`` and ``metrics`` (sent again after each epoch
+            when ``steps_per_epoch`` is None), their batch logs ``batch``, ``size``, the
+            batch's loss and the epoch's running mean of each metric, as in Keras 2.3.1.
         validation_data: a Sequence, a generator (then ``validation_steps`` is
             required), or a tuple ``(x, y)`` / ``(x, y, sample_weight)``.
         validation_steps: batches per validation pass from a generator or Sequence;
@@ -120,22 +127,62 @@ def fit_generator(
         freq: Any = validation_freq
         freq = int(freq) if isinstance(freq, numbers.Integral) else list(freq)
         feeds = [feed for feed in (train, val_feed) if feed is not None]
+        common: dict[str, Any] = {
+            "epochs": epochs,
+            "verbose": verbose,
+            "callbacks": callbacks,
+            "validation_freq": freq,
+            "class_weight": train.keras_class_weight(),
+            "initial_epoch": initial_epoch,
+        }
+        if _runs_keras2_loop(model):
+            parts = (train, val_feed, validation)
+            return _fit_keras2(model, stack, parts, steps, val_steps, shuffle, common)
         return _reraising(
             feeds,
             lambda: model.fit(
                 train.data(),
                 steps_per_epoch=steps,
-                epochs=epochs,
-                verbose=verbose,
-                callbacks=callbacks,
                 validation_data=validation,
                 validation_steps=val_steps,
-                validation_freq=freq,
-                class_weight=train.keras_class_weight(),
                 shuffle=train.keras_shuffle(shuffle),
-                initial_epoch=initial_epoch,
+                **common,
             ),
         )
+
+
+def _fit_keras2(
+    model: Any,
+    stack: contextlib.ExitStack,
+    parts: tuple[_Feed, _Feed | None, Any],
+    steps: int | None,
+    val_steps: int | None,
+    shuffle: bool,
+    common: dict[str, Any],
+) -> Any:
+    """Keras 2.3.1's loop (kutils/_keras2_loop.py) on the feeds ``fit_generator`` entered:
+    ``parts`` is the training feed, the validation feed (or None) and a validation tuple."""
+    from kutils import _keras2_loop
+
+    train, val_feed, validation = parts
+    source = stack.enter_context(train.keras2_source(shuffle))
+    if val_feed is not None:
+        validation = stack.enter_context(val_feed.keras2_source(False))
+        if val_steps is None:  # a Sequence: all of it, as Keras 2
+            val_steps = len(val_feed.source)
+    feeds = [feed for feed in (train, val_feed) if feed is not None]
+    return _reraising(
+        feeds,
+        lambda: _keras2_loop.fit(
+            model,
+            source,
+            steps=steps if steps is not None else len(train.source),
+            steps_from_len=steps is None,
+            validation=validation,
+            validation_steps=val_steps,
+            **common,
+        ),
+    )
 
 
 def evaluate_generator(
@@ -238,10 +285,29 @@ def _evaluate_or_predict(
     feed = _Feed(generator, "generator", mode, _options(*loading))
     count = feed.steps("steps", steps)  # before any worker starts
     run = getattr(model, mode)
+    if _runs_keras2_loop(model):
+        from kutils import _keras2_loop
+
+        total = count if count is not None else len(generator)
+        with feed, feed.keras2_source(False) as source:
+            if mode == "evaluate":
+                return _reraising(
+                    [feed],
+                    lambda: _keras2_loop.evaluate_batches(model, source, total, callbacks, verbose),
+                )
+            return _reraising(
+                [feed], lambda: _keras2_loop.predict_batches(model, source, total, verbose)
+            )
     with feed:
         return _reraising(
             [feed], lambda: run(feed.data(), steps=count, callbacks=callbacks, verbose=verbose)
         )
+
+
+def _runs_keras2_loop(model: Any) -> bool:
+    """Keras 2.3.1's loop (kutils/_keras2_loop.py), unless the model was built under a
+    ``tf.distribute`` strategy, which needs Keras 3's input pipeline (``fit``)."""
+    return getattr(model, "_distribute_strategy", None) is None
 
 
 def _check_model(model: Any, function: str) -> None:
@@ -369,6 +435,26 @@ class _Feed:
             )
             raise ValueError(msg)
         return steps
+
+    @contextlib.contextmanager
+    def keras2_source(self, shuffle: bool) -> Iterator[Any]:
+        """The batches for Keras 2.3.1's loop: a Sequence read in this thread
+        (``workers=0``) or by an ``OrderedEnqueuer`` with its effective options, or this
+        feed's standardized generator batches (already enqueued by ``__enter__``)."""
+        from kutils import _keras2_loop
+
+        if self.sequence:
+            options = {
+                option: getattr(self.source, option, self.options[option])
+                for option in _OPTION_DEFAULTS
+            }
+            source = _keras2_loop.Source(self.source, True, options, shuffle=shuffle)
+        else:
+            source = _keras2_loop.Source(self._batches(), False, {"workers": 0})
+        try:
+            yield source
+        finally:
+            source.stop()
 
     def data(self) -> Any:
         """What to pass to Keras: the Sequence, or a generator of standardized batches."""

@@ -13,7 +13,9 @@ from kutils import _legacy
 if TYPE_CHECKING:
     from kutils._generic_functions import func_dump as func_dump
     from kutils._generic_functions import func_load as func_load
+    from kutils._generic_functions import getargspec as getargspec
     from kutils._generic_functions import has_arg as has_arg
+    from kutils._generic_functions import is_all_none as is_all_none
     from kutils._generic_functions import to_list as to_list
     from kutils._generic_functions import unpack_singleton as unpack_singleton
     from kutils.custom_objects import CustomObjectScope as CustomObjectScope

@@ -123,8 +123,9 @@ def model_to_dot(
     # id(layer) -> (first, last) node names of the cluster drawn for it (a nested
     # model, or the model inside a wrapper).
     clusters: dict[int, tuple[str, str]] = {}
-    for layer in layers:
-        layer_name, class_name = layer.name, display.legacy_class_name(layer)
+    for position, layer in enumerate(layers):
+        layer_name = display.legacy_layer_name(model, layers, position)
+        class_name = display.legacy_class_name(layer)
         inner = display.wrapped_layer(layer)
         if inner is not None:
             inner_layer, inner_name = inner
@@ -148,13 +149,27 @@ def model_to_dot(
         dot.add_node(pydot.Node(str(id(layer)), label=label))
 
     in_graph = {id(node) for nodes in nodes_by_depth.values() for node in nodes}
+    _add_edges(dot, pydot, layers, in_graph, clusters)
+    return dot
+
+
+def _add_edges(
+    dot: Any, pydot: Any, layers: list[Any], in_graph: set[int], clusters: dict[int, Any]
+) -> None:
+    """One edge per connection between drawn layers, in the model's calls only."""
+    from kutils import _keras2_display as display
+    from kutils import _keras_compat as compat
+
+    drawn = {id(layer) for layer in layers}
     for layer in layers:
         for call in compat.layer_calls(layer):
             if id(call.node) not in in_graph:
                 continue
             for inbound, _, _ in call.inbound:
-                _connect(dot, pydot, inbound, layer, clusters, display.is_model)
-    return dot
+                # Keras 3 graphs also hold operations that are not layers (the mask an
+                # RNN receives from Masking): Keras 2 drew layers only.
+                if id(inbound) in drawn:
+                    _connect(dot, pydot, inbound, layer, clusters, display.is_model)
 
 
 def _add_cluster(
@@ -303,7 +318,7 @@ def _check_arguments(model: Any, rankdir: str, dpi: float) -> None:
             "model_to_dot and plot_model take a Keras model (keras.Model, "
             f"keras.Sequential). Received: model of type {type(model).__name__}"
         )
-        raise ValueError(msg)
+        raise _keras2_display.NotAModelError(msg)
     if rankdir not in _RANKDIRS:
         msg = f"rankdir must be one of {', '.join(map(repr, _RANKDIRS))}. Received: rankdir={rankdir!r}"
         raise ValueError(msg)

@@ -5,15 +5,22 @@ Keras 3's ``keras.saving.serialize_keras_object`` writes a new format (``module`
 ``(config, custom_objects=None, safe_mode=True)``. Keras 2 code calls them as
 ``deserialize_keras_object(identifier, module_objects=..., custom_objects=...,
 printable_module_name=...)``, typically in a ``get``/``deserialize`` function of its own.
-These keep the Keras 2 signature and formats; the dict path is Keras 3's legacy
-deserializer (``keras.legacy.saving``), which sees ``CustomObjectScope`` objects.
+These keep the Keras 2 signature, formats and look-ups: the dict path is Keras 2.3.1's,
+step for step (Keras 3's legacy deserializer turns config strings that name custom
+functions into the functions before ``from_config`` sees them, which Keras 2 did not).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["deserialize_keras_object", "serialize_keras_object"]
+__all__ = ["IdentifierTypeError", "deserialize_keras_object", "serialize_keras_object"]
+
+
+class IdentifierTypeError(TypeError, ValueError):
+    """An identifier that is neither ``None``, a name nor a config dict. Keras 2.3.1
+    raised ``TypeError`` there (building its message failed) and earlier kutils
+    ``ValueError``: this is both."""
 
 
 def serialize_keras_object(instance: Any) -> Any:
@@ -64,11 +71,15 @@ def deserialize_keras_object(
     Returns:
         ``None`` for ``None``; for a name, the object found (a class is returned as is,
         not instantiated, as in Keras 2); for a dict, the instance built with the
-        class's ``from_config`` (or ``cls(**config)`` when it has none).
+        class's ``from_config`` (or ``cls(**config)`` when it has none). As in Keras 2,
+        ``from_config`` receives the config as stored (strings stay strings) and runs
+        inside a ``CustomObjectScope(custom_objects)``, or gets
+        ``custom_objects=`` (the global ones and the call's) when it takes that argument.
 
     Raises:
-        ValueError: the name is unknown, the dict lacks ``class_name`` or ``config``, or
-            the identifier is of another type.
+        ValueError: the name is unknown, or the dict lacks ``class_name`` or ``config``.
+        IdentifierTypeError: the identifier is of another type (a ``TypeError``, as in
+            Keras 2, and a ``ValueError``).
 
     Example:
         >>> deserialize_keras_object("my_fn", custom_objects={"my_fn": my_fn})  # doctest: +SKIP
@@ -76,23 +87,7 @@ def deserialize_keras_object(
     if identifier is None:
         return None
     if isinstance(identifier, dict):
-        if "class_name" not in identifier or "config" not in identifier:
-            msg = (
-                f"Improper config format: {identifier}. A serialized object is a dict "
-                "with the keys 'class_name' and 'config'."
-            )
-            raise ValueError(msg)
-        from kutils.custom_objects import get_custom_objects
-
-        get_custom_objects()  # installs kutils' scope-aware look-ups
-        import keras
-
-        return keras.legacy.saving.deserialize_keras_object(
-            identifier,
-            module_objects=module_objects or {},
-            custom_objects=custom_objects,
-            printable_module_name=printable_module_name,
-        )
+        return _from_config_dict(identifier, module_objects, custom_objects, printable_module_name)
     if isinstance(identifier, str):
         from kutils.custom_objects import get_custom_objects
 
@@ -112,4 +107,47 @@ def deserialize_keras_object(
         f"Could not interpret serialized {printable_module_name}: expected None, a name "
         f"or a dict with 'class_name' and 'config'. Received: identifier={identifier!r}"
     )
-    raise ValueError(msg)
+    raise IdentifierTypeError(msg)
+
+
+def _from_config_dict(
+    config: dict[str, Any],
+    module_objects: dict[str, Any] | None,
+    custom_objects: dict[str, Any] | None,
+    printable_module_name: str,
+) -> Any:
+    """Keras 2.3.1's dict path: find the class, then ``from_config`` in a scope."""
+    if "class_name" not in config or "config" not in config:
+        msg = (
+            f"Improper config format: {config}. A serialized object is a dict "
+            "with the keys 'class_name' and 'config'."
+        )
+        raise ValueError(msg)
+    from kutils._generic_functions import has_arg
+    from kutils.custom_objects import CustomObjectScope, get_custom_objects
+
+    registry = get_custom_objects()  # also installs kutils' scope-aware look-ups
+    class_name = config["class_name"]
+    if custom_objects and class_name in custom_objects:
+        cls = custom_objects[class_name]
+    elif class_name in registry:
+        cls = registry[class_name]
+    else:
+        cls = (module_objects or {}).get(class_name)
+        if cls is None:
+            msg = (
+                f"Unknown {printable_module_name}: {class_name}. Pass it in custom_objects, "
+                "register it with get_custom_objects() or use a CustomObjectScope."
+            )
+            raise ValueError(msg)
+    custom_objects = custom_objects or {}
+    if hasattr(cls, "from_config"):
+        if has_arg(cls.from_config, "custom_objects"):
+            merged = {**registry, **custom_objects}
+            return cls.from_config(config["config"], custom_objects=merged)
+        with CustomObjectScope(custom_objects):
+            return cls.from_config(config["config"])
+    # By convention, a class without from_config (or a function returning a class)
+    # takes the config as keyword arguments.
+    with CustomObjectScope(custom_objects):
+        return cls(**config["config"])

@@ -22,6 +22,11 @@ _GRAPH_LAYOUT = (
 )
 
 
+class ModelNotBuiltError(ValueError, RuntimeError):
+    """``print_summary`` of a model that is not built: Keras 2.3.1 raised
+    ``RuntimeError`` (from ``count_params``), earlier kutils ``ValueError``. This is both."""
+
+
 def print_summary(
     model: Any,
     line_length: int | None = None,
@@ -133,9 +138,10 @@ def _check_model(model: Any) -> None:
             "print_summary takes a Keras model (keras.Model, keras.Sequential). "
             f"Received: model of type {type(model).__name__}"
         )
-        raise ValueError(msg)
+        raise _keras2_display.NotAModelError(msg)
     if not model.built:
-        raise ValueError(_NOT_BUILT + f"Received: model={model.name!r}, which is not built")
+        msg = _NOT_BUILT + f"Received: model={model.name!r}, which is not built"
+        raise ModelNotBuiltError(msg)
 
 
 def _is_sequential_like(model: Any, nodes_by_depth: dict[int, list[Any]] | None) -> bool:
@@ -195,7 +201,8 @@ def _layer_rows(layer: Any, sequential_like: bool, relevant: set[int]) -> list[l
         f"{inbound.name}[{node_index}][{tensor_index}]"
         for call in _keras_compat.layer_calls(layer)
         if not relevant or id(call.node) in relevant
-        for inbound, node_index, tensor_index in call.inbound
+        for inbound, index, tensor_index in call.inbound
+        for node_index in [display.legacy_node_index(inbound, index)]
     ]
     rows = [[*fields, connections[0] if connections else ""]]
     rows.extend(["", "", "", connection] for connection in connections[1:])

@@ -139,8 +139,8 @@ def test_zero_arguments_is_a_no_op_scope():
     assert get_custom_objects() == before
 
 
-@pytest.mark.parametrize("bad", [None, [("a", 1)], "name"])
-def test_a_non_dict_argument_raises_type_error_on_enter_and_changes_nothing(bad):
+@pytest.mark.parametrize("bad", [None, 5, "name", [("a", 1, 2)]])
+def test_an_argument_dict_update_refuses_raises_on_enter_and_changes_nothing(bad):
     before = dict(get_custom_objects())
     scope = CustomObjectScope({"a": my_loss}, bad)
     with pytest.raises(TypeError, match=r"argument 1 of type"), scope:
@@ -697,3 +697,33 @@ def test_public_getters_found_in_a_keras_2_script_via_get_custom_objects(tmp_pat
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.split()[-2:] == ["Halve", "cube"]
+
+
+def test_pairs_are_accepted_as_keras_2_did_with_dict_update():
+    with CustomObjectScope([("pair_loss", my_loss)]):
+        assert get_custom_objects()["pair_loss"] is my_loss
+    assert "pair_loss" not in get_custom_objects()
+
+
+def test_a_bad_argument_is_both_type_error_and_value_error():
+    from kutils.custom_objects import ScopeArgumentError
+
+    assert issubclass(ScopeArgumentError, TypeError)
+    assert issubclass(ScopeArgumentError, ValueError)
+
+
+class PlainRegularizerLike:
+    """A custom class with no ``__call__``: Keras 3's checks would refuse it."""
+
+
+@pytest.mark.parametrize("how", HOW)
+def test_public_regularizers_get_returns_an_instance_of_any_custom_class(how):
+    # Keras 2.3.1's own test: regularizers.get('CustomClass') in a scope returned
+    # CustomClass() whatever the class; earlier kutils passed it to Keras 3, which raised.
+    with contextlib.ExitStack() as stack:
+        if how == "scope":
+            stack.enter_context(custom_object_scope({"PlainRegularizerLike": PlainRegularizerLike}))
+        else:
+            get_custom_objects()["PlainRegularizerLike"] = PlainRegularizerLike
+        found = keras.regularizers.get("PlainRegularizerLike")
+    assert type(found) is PlainRegularizerLike

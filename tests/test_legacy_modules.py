@@ -39,6 +39,7 @@ LEGACY_NAMES = {
         "OrderedEnqueuer",
         "GeneratorEnqueuer",
         "iter_sequence_infinite",
+        "urlretrieve",
     },
     "generic_utils": {
         "CustomObjectScope",
@@ -48,6 +49,8 @@ LEGACY_NAMES = {
         "deserialize_keras_object",
         "Progbar",
         "has_arg",
+        "getargspec",
+        "is_all_none",
         "to_list",
         "unpack_singleton",
         "func_dump",
@@ -517,3 +520,23 @@ def test_migration_workaround_loads_the_mse_h5_and_trains(keras_2_mse_h5):
     np.testing.assert_allclose(model.predict(x, verbose=0), expected, atol=1e-6)
     history = model.fit(x, np.zeros((32, 1)), epochs=2, verbose=0)
     assert history.history["loss"][1] < history.history["loss"][0]
+
+
+def test_getargspec_and_is_all_none_follow_keras_2():
+    from kutils.generic_utils import getargspec, is_all_none
+
+    def f(a, b=1, *rest, **options):
+        return a
+
+    spec = getargspec(f)
+    assert spec == (["a", "b"], "rest", "options", (1,))
+    assert spec.keywords == "options"
+    assert is_all_none(None) and is_all_none([None, None]) and not is_all_none([None, 0])
+
+
+def test_data_utils_urlretrieve_is_the_standard_librarys():
+    import urllib.request
+
+    from kutils.data_utils import urlretrieve
+
+    assert urlretrieve is urllib.request.urlretrieve
