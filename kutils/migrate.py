@@ -34,6 +34,8 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from kutils._migrate_weights import WeightSite
+
 __all__ = ["FileResult", "main", "migrate_file", "migrate_source"]
 
 # From this many files on, the command reads the files in worker processes, one per CPU.
@@ -52,6 +54,10 @@ class FileResult:
         error: why the file was left alone (it does not parse...), or ``None``.
         changes: how many spans were rewritten.
         read: whether the file could be read at all.
+        cell_findings: for a notebook, ``(cell, line, message)`` for each thing left to
+            do by hand (cells counted from 1, markdown cells included).
+        weight_sites: the weights file names (``save_weights('x.h5')``...) the file
+            uses, for the command's project-wide decision (``kutils._migrate_weights``).
     """
 
     path: str
@@ -61,6 +67,8 @@ class FileResult:
     error: str | None = None
     changes: int = 0
     read: bool = True
+    cell_findings: list[tuple[int, int, str]] = field(default_factory=list)
+    weight_sites: list[WeightSite] = field(default_factory=list)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -79,8 +87,9 @@ def migrate_file(path: str) -> FileResult:
 
     Nothing is written. Any failure (the file cannot be read or decoded, does not
     parse, nests too deeply for Python's parser, or its rewrite would not compile) is
-    the result's ``error``, never an exception. A notebook (``.ipynb``) is not parsed as
-    Python: when its code cells use Keras, the result's error says it was not migrated.
+    the result's ``error``, never an exception. A notebook (``.ipynb``) has its code
+    cells migrated (``kutils._migrate_notebook``); its findings name the cell. Weights
+    file names are renamed by the command only (the decision needs the whole project).
     """
     try:
         with open(path, "rb") as stream:
@@ -126,30 +135,40 @@ def _migrate_bytes(result: FileResult) -> None:
     result.findings = findings
     if problem is not None:
         result.error = problem
-    elif changes:
+        return
+    if changes:
         result.new = new_text.encode(encoding)
         result.changes = changes
+    from kutils._migrate_weights import sites
+
+    result.weight_sites = [site for site, _, _ in sites(new_text, 0)]
 
 
 def _notebook(result: FileResult) -> None:
-    """Report a notebook whose code cells use Keras: it is not migrated (yet)."""
+    """Migrate the code cells of a notebook (``kutils._migrate_notebook``)."""
+    from kutils import _migrate_notebook as notebook
+    from kutils import _migrate_weights as weights
+
     try:
-        cells = json.loads(result.original.decode("utf-8"))["cells"]
-        sources = [
-            "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
-            for cell in cells
-            if cell.get("cell_type") == "code"
-        ]
-    except (ValueError, KeyError, TypeError, AttributeError) as error:
-        result.error = f"a notebook that cannot be read as one ({type(error).__name__}: {error})"
-        return
-    using = [str(n) for n, code in enumerate(sources, 1) if _worth_reading(code)]
-    if using:
-        result.error = (
-            f"a notebook, whose code cells {', '.join(using)} use Keras: kutils migrate "
-            "does not rewrite notebooks yet; change those cells by hand, or export the "
-            "notebook to a .py file and migrate that"
+        result.new, result.cell_findings, result.changes = notebook.migrate(
+            result.original, _migrate_cell
         )
+        _, cells = notebook.code_cells(result.new or result.original)
+    except notebook.NotANotebook as error:
+        result.error = str(error)
+        return
+    for cell in cells:
+        result.weight_sites += weights.sites_of_cell(cell.number, cell.source)
+
+
+def _migrate_cell(text: str) -> tuple[str, list[tuple[int, str]], int, str | None]:
+    """A notebook cell through the engine; one that does not parse is left alone."""
+    try:
+        return _migrate_text(text)
+    except SyntaxError as error:
+        if not _worth_reading(text):
+            return text, [], 0, None
+        return text, [], 0, f"it does not parse ({_describe(error)})"
 
 
 def _describe(error: SyntaxError) -> str:
