@@ -15,8 +15,10 @@ reported when they use Keras.
 
 from __future__ import annotations
 
+import ast
 import json
 import re
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -77,53 +79,129 @@ def code_cells(data: bytes) -> tuple[str, list[Cell]]:
     return text, cells
 
 
-def migrate(data: bytes, migrate_cell: CellMigration) -> tuple[bytes | None, list, int]:
-    """Migrate the code cells of the notebook ``data`` with ``migrate_cell``.
+def migrate(data: bytes, migrate_program: CellMigration) -> tuple[bytes | None, list, int]:
+    """Migrate the code cells of the notebook ``data`` with ``migrate_program``.
 
-    Returns the new bytes (None when nothing changed), the findings
-    ``(cell, line, message)`` and the number of spans rewritten.
+    The cells that parse are migrated together, as the one program they are when run
+    in order (an import in one cell binds the names of the next ones): joined with a
+    marker line before each, migrated, and split at the markers again. Returns the new
+    bytes (None when nothing changed), the findings ``(cell, line, message)`` and the
+    number of spans rewritten. NotANotebook when the notebook cannot be migrated.
     """
     text, cells = code_cells(data)
     findings: list[tuple[int, int, str]] = []
-    new_sources: dict[int, str] = {}
-    changes = 0
+    pieces: list[str] = []
+    masks: dict[int, tuple[dict[str, str], bool]] = {}
     for cell in cells:
-        new, cell_findings, count, problem = masked(cell.source, migrate_cell)
-        findings += [(cell.number, line, message) for line, message in cell_findings]
+        problem, program_text, hidden = _prepare(cell.source)
         if problem is not None:
             findings.append((cell.number, 1, f"cell not migrated: {problem}"))
-        elif count:
-            new_sources[cell.number] = new
-            changes += count
-    if not new_sources:
-        return None, findings, 0
-    return splice(text, cells, new_sources), findings, changes
+        if program_text is None:
+            continue
+        ended = program_text.endswith("\n")
+        pieces.append(_MARKER.format(cell.number) + program_text + ("" if ended else "\n"))
+        masks[cell.number] = hidden, ended
+    program = "".join(pieces)
+    new, program_findings, changes, problem = migrate_program(program)
+    if problem is not None:
+        raise NotANotebook(problem)
+    starts = {int(m.group(1)): _line(program, m.start()) for m in _MARKERS.finditer(program)}
+    for line, message in program_findings:
+        number = max((n for n, at in starts.items() if at <= line), default=min(starts or [0]))
+        findings.append((number, line - starts[number], message))
+    if not changes:
+        return None, sorted(findings), 0
+    new_sources = _split(new, masks, {cell.number: cell.source for cell in cells})
+    return splice(text, cells, new_sources), sorted(findings), changes
+
+
+_MARKER = "# kutils-migrate-cell {}\n"
+_MARKERS = re.compile(r"^# kutils-migrate-cell (\d+)\n", re.MULTILINE)
+
+
+def _line(text: str, offset: int) -> int:
+    return text.count("\n", 0, offset) + 1
+
+
+def _prepare(source: str) -> tuple[str | None, str | None, dict[str, str]]:
+    """(why the cell is left alone, its text for the program, its masked lines)."""
+    if source.lstrip().startswith("%%"):
+        problem = "it is a cell magic (%%) cell, which is not Python; change it by hand"
+        return (problem if _uses_keras(source) else None), None, {}
+    if "kutils-migrate-cell" in source or "kutils-magic-" in source:
+        return None, None, {}  # our markers in the user's text: leave the cell alone
+    text, hidden = _mask(source)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            compile(text, "<cell>", "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
+    except (SyntaxError, ValueError) as error:
+        if not _uses_keras(source):
+            return None, None, hidden
+        where = f"line {error.lineno}: " if getattr(error, "lineno", None) else ""
+        return f"it does not parse ({where}{getattr(error, 'msg', error)})", None, hidden
+    return None, text, hidden
+
+
+def _uses_keras(text: str) -> bool:
+    from kutils.migrate import _worth_reading
+
+    return _worth_reading(text)
+
+
+def _split(
+    new: str, masks: dict[int, tuple[dict[str, str], bool]], old: dict[int, str]
+) -> dict[int, str]:
+    """The changed cells' new sources, from the migrated program."""
+    matches = list(_MARKERS.finditer(new))
+    if [int(m.group(1)) for m in matches] != list(masks):
+        raise NotANotebook("kutils migrate lost a cell boundary; please report this to kutils")
+    changed = {}
+    for index, match in enumerate(matches):
+        number = int(match.group(1))
+        end = matches[index + 1].start() if index + 1 < len(matches) else len(new)
+        text = new[match.end() : end]
+        hidden, ended = masks[number]
+        if not ended and text.endswith("\n"):
+            text = text[:-1]
+        text = _unmask(text, hidden)
+        if text != old[number]:
+            changed[number] = text
+    return changed
 
 
 def masked(source: str, migrate_cell: CellMigration) -> tuple[str, Findings, int, str | None]:
     """``migrate_cell(source)`` with the IPython magic and shell lines masked."""
-    first = source.lstrip()
-    if first.startswith("%%"):
-        return source, [], 0, "it is a cell magic (%%) cell, which is not Python; change it by hand"
+    if source.lstrip().startswith("%%") or "kutils-magic-" in source:
+        return source, [], 0, None
+    text, hidden = _mask(source)
+    new, findings, changes, problem = migrate_cell(text)
+    if problem is not None or not changes:
+        return source, findings, 0, problem
+    return _unmask(new, hidden), findings, changes, None
+
+
+def _mask(source: str) -> tuple[str, dict[str, str]]:
     lines = _LINES.findall(source)
     hidden: dict[str, str] = {}
     for index, line in enumerate(lines):
         if _MAGIC.match(line) and not line.rstrip().endswith("\\"):
             body = line.rstrip("\r\n")
-            marker = f"pass  # kutils-magic-{len(hidden)}"
             indent = body[: len(body) - len(body.lstrip(" \t"))]
-            hidden[indent + marker] = body
-            lines[index] = indent + marker + line[len(body) :]
-    if hidden and "kutils-magic-" in source:
-        return source, [], 0, None  # our marker in the user's text: leave the cell alone
-    new, findings, changes, problem = migrate_cell("".join(lines))
-    if problem is not None or not changes:
-        return source, findings, 0, problem
+            marker = f"{indent}pass  # kutils-magic-{len(hidden)}"
+            hidden[marker] = body
+            lines[index] = marker + line[len(body) :]
+    return "".join(lines), hidden
+
+
+def _unmask(text: str, hidden: dict[str, str]) -> str:
+    if not hidden:
+        return text
     restored = []
-    for line in _LINES.findall(new):
+    for line in _LINES.findall(text):
         body = line.rstrip("\r\n")
         restored.append(hidden.get(body, body) + line[len(body) :])
-    return "".join(restored), findings, changes, None
+    return "".join(restored)
 
 
 def splice(text: str, cells: list[Cell], new_sources: dict[int, str]) -> bytes:
@@ -148,7 +226,9 @@ def _value(text: str, cell: Cell, source: str, escaped: bool) -> str:
     if cell.lines is None:
         return json.dumps(source, ensure_ascii=escaped)
     known = {json.loads(text[begin:end]): text[begin:end] for begin, end in cell.lines}
-    tokens = [known.get(line) or json.dumps(line, ensure_ascii=escaped) for line in _LINES.findall(source)]
+    tokens = [
+        known.get(line) or json.dumps(line, ensure_ascii=escaped) for line in _LINES.findall(source)
+    ]
     if not cell.lines:
         return "[" + ", ".join(tokens) + "]"
     prefix = text[cell.start + 1 : cell.lines[0][0]]

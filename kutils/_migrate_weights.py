@@ -205,9 +205,13 @@ def apply(result: FileResult, chosen: set[str], kept: dict[str, list[str]]) -> N
     renamed_at = _rename(result, chosen) if result.error is None else []
     drop = {(cell, line) for cell, line in renamed_at}
     drop |= {(site.cell, site.line) for site in mine}
-    result.findings = [(line, m) for line, m in result.findings if not (m == generic and (0, line) in drop)]
+    result.findings = [
+        (line, m) for line, m in result.findings if not (m == generic and (0, line) in drop)
+    ]
     result.cell_findings = [
-        (cell, line, m) for cell, line, m in result.cell_findings if not (m == generic and (cell, line) in drop)
+        (cell, line, m)
+        for cell, line, m in result.cell_findings
+        if not (m == generic and (cell, line) in drop)
     ]
     for site in mine:
         others = ", ".join(sorted({path for path in kept[site.name] if path != result.path}))

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import ast
 import io
-import json
 import tokenize
 import warnings
 from collections.abc import Sequence
