@@ -208,7 +208,7 @@ def _weight_names(results: list[api.FileResult]) -> None:
     chosen, kept = weights.decide(results)
     while True:
         done = [dataclasses.replace(result) for result in results]
-        failed = None
+        failed: tuple[api.FileResult, Exception] | None = None
         for result in done:
             try:
                 weights.apply(result, chosen, kept)
@@ -219,16 +219,15 @@ def _weight_names(results: list[api.FileResult]) -> None:
             results[:] = done
             return
         # Its names stay as they are everywhere, so that saves and loads still agree.
-        result, error = failed
-        names = {site.name for site in result.weight_sites}
+        bad, problem = failed
+        names = {site.name for site in bad.weight_sites}
         chosen -= names
-        kept.update({name: [result.path] for name in names if name not in kept})
-        index = next(i for i, item in enumerate(results) if item.path == result.path)
-        results[index].new, results[index].changes = None, 0
-        results[index].weight_sites = []
-        results[index].error = (
-            f"kutils migrate failed renaming its weights files ({type(error).__name__}: "
-            f"{error}); please report this to kutils"
+        kept.update({name: [bad.path] for name in names if name not in kept})
+        original = next(item for item in results if item.path == bad.path)
+        original.new, original.changes, original.weight_sites = None, 0, []
+        original.error = (
+            f"kutils migrate failed renaming its weights files ({type(problem).__name__}: "
+            f"{problem}); please report this to kutils"
         )
 
 

@@ -138,8 +138,11 @@ def _prepare(source: str) -> tuple[str | None, str | None, dict[str, str]]:
     except (SyntaxError, ValueError) as error:
         if not _uses_keras(source):
             return None, None, hidden
-        where = f"line {error.lineno}: " if getattr(error, "lineno", None) else ""
-        return f"it does not parse ({where}{getattr(error, 'msg', error)})", None, hidden
+        if isinstance(error, SyntaxError):
+            from kutils.migrate import _describe
+
+            return f"it does not parse ({_describe(error)})", None, hidden
+        return f"it does not parse ({error})", None, hidden
     return None, text, hidden
 
 

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 _LEGACY = (".h5", ".hdf5")
 _NEW_SUFFIX = ".weights.h5"
 _QUOTES = ("'", '"')
+_LEGACY_NAME = re.compile(r"\.(?:h5|hdf5)\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -60,8 +61,8 @@ def renamed(name: str) -> str:
 
 def sites(text: str, cell: int) -> list[tuple[WeightSite, int, int]]:
     """The sites of ``text`` (valid Python) with the span of each literal in ``text``."""
-    if "_weights" not in text:
-        return []
+    if "_weights" not in text or _LEGACY_NAME.search(text) is None:
+        return []  # most files: no re-parse
     try:
         tree = ast.parse(text)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
@@ -154,7 +155,8 @@ def decide(results: Iterable[FileResult]) -> tuple[set[str], dict[str, list[str]
         blocking = [
             result.path
             for result in results
-            if _mentions(result, name)
+            if any(not s.rewritable and s.name == name for s in result.weight_sites)
+            or _mentions(result, name)
             != sum(s.rewritable and s.name == name for s in result.weight_sites)
         ]
         if blocking:
@@ -259,7 +261,9 @@ def _rename_notebook(result: FileResult, data: bytes, chosen: set[str]) -> list[
     for cell in cells:
         lines: list[int] = []
 
-        def rename_cell(source: str, number: int = cell.number, into: list[int] = lines):
+        def rename_cell(
+            source: str, number: int = cell.number, into: list[int] = lines
+        ) -> tuple[str, list[tuple[int, str]], int, str | None]:
             new, count, at = rename_in(source, number, chosen)
             into += at
             return new, [], count, None

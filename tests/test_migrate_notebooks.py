@@ -79,11 +79,7 @@ def test_code_cells_are_migrated_and_magic_and_shell_lines_kept(tmp_path, capsys
         "!pip install keras==2.3.1\n"
         "y = np_utils.to_categorical(np.array([0, 2]))  # étiquettes"
     )
-    assert sources[2] == (
-        "history = fit_generator(model, gen, 10)\n"
-        "files = !ls\n"
-        "history"
-    )
+    assert sources[2] == ("history = fit_generator(model, gen, 10)\nfiles = !ls\nhistory")
 
 
 def test_only_the_changed_sources_change_byte_for_byte(tmp_path, capsys):
