@@ -92,6 +92,9 @@ def migrate(data: bytes, migrate_program: CellMigration) -> tuple[bytes | None, 
     findings: list[tuple[int, int, str]] = []
     pieces: list[str] = []
     masks: dict[int, tuple[dict[str, str], bool]] = {}
+    # The program's line breaks are the notebook's (the engine writes the first one).
+    first_break = re.search(r"\r?\n", "".join(cell.source for cell in cells))
+    newline = first_break.group() if first_break else "\n"
     for cell in cells:
         problem, program_text, hidden = _prepare(cell.source)
         if problem is not None:
@@ -99,7 +102,8 @@ def migrate(data: bytes, migrate_program: CellMigration) -> tuple[bytes | None, 
         if program_text is None:
             continue
         ended = program_text.endswith("\n")
-        pieces.append(_MARKER.format(cell.number) + program_text + ("" if ended else "\n"))
+        end = "" if ended else newline
+        pieces.append(_MARKER.format(cell.number) + newline + program_text + end)
         masks[cell.number] = hidden, ended
     program = "".join(pieces)
     new, program_findings, changes, problem = migrate_program(program)
@@ -115,8 +119,8 @@ def migrate(data: bytes, migrate_program: CellMigration) -> tuple[bytes | None, 
     return splice(text, cells, new_sources), sorted(findings), changes
 
 
-_MARKER = "# kutils-migrate-cell {}\n"
-_MARKERS = re.compile(r"^# kutils-migrate-cell (\d+)\n", re.MULTILINE)
+_MARKER = "# kutils-migrate-cell {}"
+_MARKERS = re.compile(r"^# kutils-migrate-cell (\d+)\r?\n", re.MULTILINE)
 
 
 def _line(text: str, offset: int) -> int:
@@ -165,8 +169,9 @@ def _split(
         end = matches[index + 1].start() if index + 1 < len(matches) else len(new)
         text = new[match.end() : end]
         hidden, ended = masks[number]
-        if not ended and text.endswith("\n"):
-            text = text[:-1]
+        added = match.group()[match.end(1) - match.start() :]  # the marker's line break
+        if not ended and text.endswith(added):
+            text = text[: -len(added)]
         text = _unmask(text, hidden)
         if text != old[number]:
             changed[number] = text

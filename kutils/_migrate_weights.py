@@ -29,7 +29,8 @@ if TYPE_CHECKING:
 _LEGACY = (".h5", ".hdf5")
 _NEW_SUFFIX = ".weights.h5"
 _QUOTES = ("'", '"')
-_LEGACY_NAME = re.compile(r"\.(?:h5|hdf5)\b", re.IGNORECASE)
+# A legacy suffix, or an escape that could spell one (``'w.\\x68\\x35'``).
+_LEGACY_NAME = re.compile(r"(?i:\.(?:h5|hdf5))\b|\\[0-7xuUN]")
 
 
 @dataclass(frozen=True)

@@ -163,7 +163,7 @@ def _notebook(result: FileResult) -> None:
 def _migrate_cell(text: str) -> tuple[str, list[tuple[int, str]], int, str | None]:
     """A notebook cell through the engine; one that does not parse is left alone."""
     try:
-        return _migrate_text(text)
+        return _migrate_text(text, ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)  # IPython runs it
     except SyntaxError as error:
         if not _worth_reading(text):
             return text, [], 0, None
@@ -187,12 +187,12 @@ def _parse(text: str) -> ast.Module:
     return tree
 
 
-def _compile_problem(text: str) -> str | None:
+def _compile_problem(text: str, flags: int = 0) -> str | None:
     """Why ``text`` does not compile, or None."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            compile(text, "<rewritten>", "exec", dont_inherit=True)
+            compile(text, "<rewritten>", "exec", flags, dont_inherit=True)
         except (SyntaxError, ValueError) as error:
             if isinstance(error, SyntaxError):
                 return _describe(error)
@@ -226,7 +226,7 @@ def migrate_source(text: str) -> tuple[str, list[tuple[int, str]], int]:
     return new_text, findings, changes
 
 
-def _migrate_text(text: str) -> tuple[str, list[tuple[int, str]], int, str | None]:
+def _migrate_text(text: str, flags: int = 0) -> tuple[str, list[tuple[int, str]], int, str | None]:
     """``migrate_source``'s result, and why the rewrite was not made (or None)."""
     tree = _parse(text)
     if not _worth_reading(text):
@@ -236,10 +236,10 @@ def _migrate_text(text: str) -> tuple[str, list[tuple[int, str]], int, str | Non
     new_text, findings, changes = rewrite(text, tree)
     if not changes:
         return new_text, findings, changes, None
-    problem = _compile_problem(new_text)
+    problem = _compile_problem(new_text, flags)
     if problem is None:
         return new_text, findings, changes, None
-    itself = _compile_problem(text)
+    itself = _compile_problem(text, flags)
     if itself is not None:
         reason = f"the rewritten file would not compile, nor does the file itself ({itself})"
     else:

@@ -249,3 +249,26 @@ def test_a_file_named_ipynb_that_is_not_a_notebook_is_reported(tmp_path, capsys)
     assert main([str(notebook)]) == 1
     assert "not migrated: a notebook that cannot be read as one" in capsys.readouterr().out
     assert notebook.read_bytes() == b"from keras.utils import np_utils\n"
+
+
+def test_top_level_await_which_ipython_runs_does_not_stop_the_migration(tmp_path, capsys):
+    notebook = tmp_path / "await.ipynb"
+    _write(
+        notebook,
+        [
+            _cell(["import keras\n", "y = keras.utils.to_categorical([1])\n"]),
+            _cell(["await fetch()"]),
+        ],
+    )
+    assert main([str(notebook)]) == 0
+    assert _sources(notebook) == [
+        "import keras\nimport kutils\ny = kutils.to_categorical([1])\n",
+        "await fetch()",
+    ]
+
+
+def test_windows_line_breaks_in_the_cells_are_kept(tmp_path, capsys):
+    notebook = tmp_path / "crlf.ipynb"
+    _write(notebook, [_cell(["import keras\r\n", "y = keras.utils.to_categorical([1])"])])
+    main([str(notebook)])
+    assert _sources(notebook) == ["import keras\r\nimport kutils\r\ny = kutils.to_categorical([1])"]
