@@ -8,7 +8,9 @@ The command rewrites every import and use of the Keras 2 utilities (``keras.util
 into its kutils form, and ``model.fit_generator(...)``, ``evaluate_generator`` and
 ``predict_generator`` into the kutils functions that keep their Keras 2 meaning. It
 reports, with file and line, every other Keras 2 API the code uses that Keras 3 removed
-or changed (the rules are ``kutils._migrate_rules``).
+or changed (the rules are ``kutils._migrate_rules``). Notebooks have their code cells
+migrated (``kutils._migrate_notebook``); weights file names are renamed to
+``.weights.h5`` where every file of the run agrees (``kutils._migrate_weights``).
 
 This module is the one-file API: :func:`migrate_source` rewrites a text,
 :func:`migrate_file` reads a file and rewrites it in memory, and :func:`main` runs the
