@@ -140,6 +140,25 @@ def rename(source: Source, node: ast.AST, rule: rules.Rule) -> bool:
     return False
 
 
+def backend_function(source: Source, node: ast.AST, rule: rules.Rule) -> bool:
+    """``K.mean`` -> ``keras.ops.mean``, ``K.clip`` -> ``kutils.backend.clip`` (the use,
+    called or not: the Keras 3 form takes the same arguments)."""
+    assert rule.keras3 is not None
+    if not isinstance(node, ast.Attribute):
+        return False
+    start, end = source.span(node)
+    if rule.keras3.startswith("kutils."):
+        if source.taken("kutils"):
+            return False
+        source.edits.append((start, end, rule.keras3))
+        source.needs_kutils = True
+        return True
+    keras = keras_name(source, node)
+    if keras is not None:
+        source.edits.append((start, end, keras + rule.keras3[len("keras") :]))
+    return True
+
+
 def numpy_alias(source: Source, node: ast.Attribute, path: str) -> bool:
     """``np.float`` -> ``float`` (numpy's own advice), unless the file rebinds ``float``."""
     rule = _NUMPY.get(path)
