@@ -179,13 +179,23 @@ def repeat_elements(x: Any, rep: int, axis: int) -> Any:
 
 
 def ones_like(x: Any, dtype: Any = None, name: str | None = None) -> Any:
-    """Ones of the shape of ``x``; ``name`` is accepted and unused, as in Keras 3."""
-    return _ops().ones_like(x, dtype=dtype)
+    """Ones of the shape of ``x``, of ``dtype`` or else ``floatx()`` (``keras.ops``: of x's).
+
+    ``name`` is accepted and unused, as Keras 3 names no tensor.
+    """
+    from keras import backend
+
+    return _ops().ones_like(x, dtype=dtype or backend.floatx())
 
 
 def zeros_like(x: Any, dtype: Any = None, name: str | None = None) -> Any:
-    """Zeros of the shape of ``x``; ``name`` is accepted and unused, as in Keras 3."""
-    return _ops().zeros_like(x, dtype=dtype)
+    """Zeros of the shape of ``x``, of ``dtype`` or else ``floatx()`` (``keras.ops``: of x's).
+
+    ``name`` is accepted and unused, as Keras 3 names no tensor.
+    """
+    from keras import backend
+
+    return _ops().zeros_like(x, dtype=dtype or backend.floatx())
 
 
 def relu(x: Any, alpha: float = 0.0, max_value: float | None = None, threshold: float = 0.0) -> Any:
