@@ -189,5 +189,9 @@ def oracle(session: nox.Session) -> None:
     ``kutils migrate`` rewrites calls to, and each rewrite rule's snippets).
     """
     session.install(*KERAS2_PINS)
-    for script in ("record_keras2_helpers.py", "record_migrate_rules.py"):
+    for script in (
+        "record_keras2_helpers.py",
+        "record_migrate_rules.py",
+        "record_migrate_backend.py",
+    ):
         session.run("python", f"tests/oracle/{script}")

@@ -19,7 +19,9 @@ import pytest
 from kutils.migrate import migrate_source
 
 FOLDER = Path(__file__).parent / "goldens" / "migrate_backend"
-CASES = json.loads((FOLDER / "cases.json").read_text())["cases"]
+GOLDEN = json.loads((FOLDER / "cases.json").read_text())
+CASES = GOLDEN["cases"]
+LAYER_SIZES = GOLDEN["layer_sizes"]
 RANDOM = sorted(name for name in CASES if name.startswith("random_"))
 EXACT = sorted(name for name in CASES if name not in RANDOM)
 
@@ -172,3 +174,42 @@ def test_functions_without_a_proven_rewrite_are_still_reported():
     assert [m for _, m in findings] == [
         "keras.backend.batch_dot is not in Keras 3: use keras.ops.einsum or keras.ops.matmul"
     ]
+
+
+def test_numpy_layer_sizes_are_wrapped_in_int_and_build_the_keras_2_3_1_model():
+    text, findings, _ = migrate_source(LAYER_SIZES["snippet"])
+    assert findings == []
+    assert "Embedding(int(np.max(tokens) + 1), int(np.int64(2)), " in text
+    assert "Dense(int(np.prod(shape) * 2), " in text
+    scope: dict = {}
+    exec(compile(text, "<layer_sizes>", "exec"), scope)
+    for key, recorded in LAYER_SIZES["result"].items():
+        value = np.asarray(scope["result"][key])
+        assert list(value.shape) == recorded["shape"], key
+        np.testing.assert_allclose(value, recorded["values"], rtol=1e-6, err_msg=key)
+
+
+def test_keras_3_refuses_the_numpy_layer_sizes_left_unchanged():
+    scope: dict = {}
+    with pytest.raises(ValueError, match="input_dim"):
+        exec(compile(LAYER_SIZES["snippet"], "<layer_sizes>", "exec"), scope)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "Dense(np.sqrt(units))",  # a float: Keras 2.3.1 refused it too
+        "Dense(len(x))",
+        "Dense(np.prod(s) / 2)",
+        "Dense(*np.prod(s))",
+        "Embedding(n, np.float32(d))",
+    ],
+)
+def test_layer_sizes_that_are_not_numpy_integers_are_left_alone(source):
+    text = f"import numpy as np\nfrom keras.layers import Dense, Embedding\nl = {source}\n"
+    assert migrate_source(text)[0] == text
+
+
+def test_numpy_layer_size_rewrite_is_idempotent():
+    text, _, _ = migrate_source(LAYER_SIZES["snippet"])
+    assert migrate_source(text)[0] == text

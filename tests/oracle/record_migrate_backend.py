@@ -132,6 +132,28 @@ CASES = {
     "random_uniform_default": ("", "K.random_uniform((200, 100))"),
 }
 
+# numpy integers as layer sizes (Keras 3 refuses them; migrate wraps them in int()):
+# a snippet leaving a dict ``result`` of arrays.
+LAYER_SIZES = """
+import numpy as np
+from keras.layers import Dense, Embedding, Flatten, Input
+from keras.models import Model
+shape = (2, 3)
+tokens = np.array([[1, 4, 2], [0, 3, 4]])
+inputs = Input((3,))
+embed = Embedding(np.max(tokens) + 1, np.int64(2), embeddings_initializer="glorot_uniform")
+dense = Dense(np.prod(shape) * 2, kernel_initializer="glorot_uniform")
+model = Model(inputs, dense(Flatten()(embed(inputs))))
+weights = [np.arange(w.size, dtype="float32").reshape(w.shape) / w.size for w in model.get_weights()]
+model.set_weights(weights)
+result = {
+    "embeddings": np.array(embed.get_weights()[0].shape),
+    "kernel": np.array(dense.get_weights()[0].shape),
+    "bias": np.array(dense.get_weights()[1].shape),
+    "out": model.predict(tokens),
+}
+"""
+
 # Cases whose result is a sample: recorded by its statistics.
 RANDOM = tuple(name for name in CASES if name.startswith("random_"))
 
@@ -181,8 +203,12 @@ def main():
     cases = {}
     for name in CASES:
         cases[name] = {"snippet": snippet(name), "result": describe(name, run(name))}
+    scope = {}
+    exec(compile(LAYER_SIZES, "<layer_sizes>", "exec"), scope)
+    layers = {key: describe(key, np.asarray(v)) for key, v in sorted(scope["result"].items())}
+    golden = {"cases": cases, "layer_sizes": {"snippet": LAYER_SIZES, "result": layers}}
     with open(os.path.join(outdir, "cases.json"), "w") as handle:
-        json.dump({"keras": keras.__version__, "cases": cases}, handle, indent=1, sort_keys=True)
+        json.dump({"keras": keras.__version__, **golden}, handle, indent=1, sort_keys=True)
     print(len(cases), "cases recorded")
 
 
