@@ -165,8 +165,11 @@ LAYER_SIZES = {"Dense": ((0, "units"),), "Embedding": ((0, "input_dim"), (1, "ou
 # numpy functions whose result is an integer when their input is: int() keeps its value.
 # On a float result Keras 2.3.1 failed to build the layer, so no working code changes.
 _NUMPY_INTEGERS = frozenset(
-    "amax amin argmax argmin count_nonzero int8 int16 int32 int64 int_ intc max min prod "
-    "product size sum uint8 uint16 uint32 uint64".split()
+    {
+        *("amax", "amin", "argmax", "argmin", "count_nonzero", "max", "min", "prod"),
+        *("product", "size", "sum", "int_", "intc", "int8", "int16", "int32", "int64"),
+        *("uint8", "uint16", "uint32", "uint64"),
+    }
 )
 _INTEGER_OPERATORS = (ast.Add, ast.Sub, ast.Mult, ast.FloorDiv)
 
@@ -180,7 +183,7 @@ def numpy_layer_sizes(
         return
     keywords = {k.arg: k.value for k in call.keywords}
     for position, keyword in LAYER_SIZES[name]:
-        positional = call.args[:position + 1]
+        positional = call.args[: position + 1]
         if any(isinstance(a, ast.Starred) for a in positional):
             return
         value = call.args[position] if position < len(call.args) else keywords.get(keyword)
@@ -198,7 +201,7 @@ def _numpy_integer(node: ast.AST, resolve: Callable[[ast.AST], str | None], top:
         sides = (node.left, node.right)
         numpy = [_numpy_integer(side, resolve, False) for side in sides]
         plain = [isinstance(s, ast.Constant) and type(s.value) is int for s in sides]
-        return any(numpy) and all(n or p for n, p in zip(numpy, plain))
+        return any(numpy) and all(n or p for n, p in zip(numpy, plain, strict=True))
     return False
 
 

@@ -93,7 +93,7 @@ def minimum(x: Any, y: Any) -> Any:
     return _ops().minimum(x, y)
 
 
-def pow(x: Any, a: Any) -> Any:  # noqa: A001 - Keras 2's name
+def pow(x: Any, a: Any) -> Any:
     """``x`` to the power ``a`` (``keras.ops.power(x1, x2)``)."""
     return _ops().power(x, a)
 
@@ -121,11 +121,11 @@ def flatten(x: Any) -> Any:
 def batch_flatten(x: Any) -> Any:
     """``x`` as a matrix: its first axis kept, the others flattened into the second."""
     ops = _ops()
-    rest = int_shape(x)[1:]
-    if all(size is not None for size in rest):
+    rest = (int_shape(x) or (None, None))[1:]
+    if all(dim is not None for dim in rest):
         size = 1
         for dim in rest:
-            size *= dim
+            size *= dim  # type: ignore[operator]
         return ops.reshape(x, (-1, size))
     return ops.reshape(x, (-1, ops.prod(shape(x)[1:])))
 
