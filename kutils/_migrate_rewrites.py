@@ -155,8 +155,9 @@ def backend_function(source: Source, node: ast.AST, rule: rules.Rule) -> bool:
         source.needs_kutils = True
         return True
     keras = keras_name(source, node)
-    if keras is not None:
-        source.edits.append((start, end, keras + rule.keras3[len("keras") :]))
+    if keras is None:
+        return False  # reported, and the caller reports the fix
+    source.edits.append((start, end, keras + rule.keras3[len("keras") :]))
     return True
 
 

@@ -213,3 +213,26 @@ def test_layer_sizes_that_are_not_numpy_integers_are_left_alone(source):
 def test_numpy_layer_size_rewrite_is_idempotent():
     text, _, _ = migrate_source(LAYER_SIZES["snippet"])
     assert migrate_source(text)[0] == text
+
+
+def test_tf_keras_backend_is_rewritten_too():
+    text, findings, _ = migrate_source(
+        "import tensorflow as tf\ny = tf.keras.backend.sum(x, axis=-1)\nz = tf.keras.backend.clip(y, 0, 1)\n"
+    )
+    assert findings == []
+    assert "y = keras.ops.sum(x, axis=-1)\nz = kutils.backend.clip(y, 0, 1)\n" in text
+    assert "import keras\nimport kutils\n" in text
+
+
+@pytest.mark.parametrize(
+    ("line", "fix"),
+    [
+        ("keras = 3\ny = K.sum(x)\n", "use keras.ops.sum"),
+        ("def kutils(): pass\ny = K.clip(x, 0, 1)\n", "use kutils.backend.clip"),
+    ],
+)
+def test_backend_call_is_reported_when_the_file_binds_the_name_the_rewrite_needs(line, fix):
+    source = "from keras import backend as K\n" + line
+    text, findings, _ = migrate_source(source)
+    assert text == source
+    assert any(fix in message for _, message in findings), findings
