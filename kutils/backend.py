@@ -29,13 +29,22 @@ __all__ = [
     "batch_flatten",
     "clip",
     "concatenate",
+    "cumsum",
+    "equal",
     "expand_dims",
     "flatten",
     "gather",
+    "greater",
+    "greater_equal",
+    "hard_sigmoid",
     "int_shape",
     "l2_normalize",
+    "less",
+    "less_equal",
     "maximum",
     "minimum",
+    "not_equal",
+    "one_hot",
     "ones_like",
     "permute_dimensions",
     "pow",
@@ -44,6 +53,7 @@ __all__ = [
     "reshape",
     "shape",
     "sqrt",
+    "tile",
     "zeros_like",
 ]
 
@@ -219,3 +229,59 @@ def relu(x: Any, alpha: float = 0.0, max_value: float | None = None, threshold: 
     if negative is not None:
         y = y - alpha * negative
     return y
+
+
+def equal(x: Any, y: Any) -> Any:
+    """Whether ``x`` equals ``y``, element by element (``keras.ops``: ``x1``, ``x2``)."""
+    return _ops().equal(x, y)
+
+
+def not_equal(x: Any, y: Any) -> Any:
+    """Whether ``x`` differs from ``y``, element by element (``keras.ops``: ``x1``, ``x2``)."""
+    return _ops().not_equal(x, y)
+
+
+def greater(x: Any, y: Any) -> Any:
+    """Whether ``x > y``, element by element (``keras.ops``: ``x1``, ``x2``)."""
+    return _ops().greater(x, y)
+
+
+def greater_equal(x: Any, y: Any) -> Any:
+    """Whether ``x >= y``, element by element (``keras.ops``: ``x1``, ``x2``)."""
+    return _ops().greater_equal(x, y)
+
+
+def less(x: Any, y: Any) -> Any:
+    """Whether ``x < y``, element by element (``keras.ops``: ``x1``, ``x2``)."""
+    return _ops().less(x, y)
+
+
+def less_equal(x: Any, y: Any) -> Any:
+    """Whether ``x <= y``, element by element (``keras.ops``: ``x1``, ``x2``)."""
+    return _ops().less_equal(x, y)
+
+
+def cumsum(x: Any, axis: int = 0) -> Any:
+    """The running sum of ``x`` along ``axis``, the first unless told (``keras.ops``: flat)."""
+    return _ops().cumsum(x, axis=axis)
+
+
+def tile(x: Any, n: Any) -> Any:
+    """``x`` repeated ``n[i]`` times along each axis ``i`` (``keras.ops.tile(x, repeats)``)."""
+    return _ops().tile(x, n)
+
+
+def one_hot(indices: Any, num_classes: int) -> Any:
+    """The one-hot float encoding of integer ``indices`` (``keras.ops.one_hot(x, ...)``)."""
+    return _ops().one_hot(indices, num_classes)
+
+
+def hard_sigmoid(x: Any) -> Any:
+    """Keras 2's hard sigmoid, ``clip(0.2 * x + 0.5, 0, 1)``.
+
+    ``keras.ops.hard_sigmoid`` is ``relu6(x + 3) / 6``: slope 1/6, saturating at +-3
+    instead of +-2.5.
+    """
+    ops = _ops()
+    x = ops.convert_to_tensor(x)
+    return ops.clip(ops.add(ops.multiply(x, 0.2), 0.5), 0.0, 1.0)

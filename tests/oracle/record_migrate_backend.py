@@ -35,6 +35,11 @@ m = rng.normal(0, 1, (3, 4)).astype("float32")
 n = rng.normal(0, 1, (4, 5)).astype("float32")
 p = rng.uniform(0.1, 3, (2, 3)).astype("float32")
 i = rng.randint(-5, 6, (2, 3)).astype("int32")
+h = np.array([[0.5, 1.5, 2.5], [-0.5, -1.5, 3.49]], "float32")
+t = np.eye(3, dtype="float32")[[0, 2]]
+l = np.array([0, 2], "int32")
+q = (p / 3.1).astype("float32")
+s = (p / p.sum(axis=1, keepdims=True)).astype("float32")
 """
 
 # name -> (the arguments of f, its body's expression)
@@ -125,6 +130,39 @@ CASES = {
     "sign": ("a", "K.sign(a)"),
     "gather": ("m", "K.gather(m, [2, 0])"),
     "repeat_elements": ("a", "K.repeat_elements(a, 2, axis=1)"),
+    "round": ("h", "K.round(h)"),
+    "logsumexp_axis": ("a", "K.logsumexp(a, axis=1)"),
+    "logsumexp_keepdims": ("a", "K.logsumexp(a, -1, True)"),
+    "any": ("a", "K.any(K.greater(a, 1.0), axis=1)"),
+    "all_keepdims": ("a", "K.all(K.greater(a, -1.0), -1, True)"),
+    "softsign": ("a", "K.softsign(a)"),
+    "hard_sigmoid": ("a", "K.hard_sigmoid(a * 3)"),
+    "categorical_crossentropy": ("t, s", "K.categorical_crossentropy(t, s)"),
+    "categorical_crossentropy_unnormalized": ("t, p", "K.categorical_crossentropy(t, p)"),
+    "categorical_crossentropy_logits": (
+        "t, p",
+        "K.categorical_crossentropy(t, p, from_logits=True)",
+    ),
+    "binary_crossentropy": ("t, q", "K.binary_crossentropy(t, q)"),
+    "binary_crossentropy_logits": ("t, p", "K.binary_crossentropy(t, p - 1.5, from_logits=True)"),
+    "sparse_categorical_crossentropy": ("l, s", "K.sparse_categorical_crossentropy(l, s)"),
+    "sparse_categorical_crossentropy_logits": (
+        "l, p",
+        "K.sparse_categorical_crossentropy(l, p, from_logits=True)",
+    ),
+    "tile": ("m", "K.tile(m, (2, 1))"),
+    "tile_list": ("a", "K.tile(a, n=[1, 2, 1])"),
+    "one_hot": ("l", "K.one_hot(l, 4)"),
+    "one_hot_matrix": ("i", "K.one_hot(i + 5, num_classes=11)"),
+    "equal": ("i", "K.equal(i, 0)"),
+    "not_equal": ("i", "K.not_equal(i, 1)"),
+    "greater": ("a, b", "K.greater(a, b)"),
+    "greater_equal": ("a, b", "K.greater_equal(x=a, y=b)"),
+    "less": ("a, b", "K.less(a, b)"),
+    "less_equal": ("a", "K.less_equal(a, 0.0)"),
+    "cumsum_default": ("a", "K.cumsum(a)"),
+    "cumsum_negative": ("a", "K.cumsum(a, axis=-1)"),
+    "cumsum_int": ("i", "K.cumsum(i, 1)"),
     "random_normal": ("", "K.random_normal((200, 100), mean=1.0, stddev=2.0, seed=5)"),
     "random_normal_default": ("", "K.random_normal(shape=(200, 100))"),
     "random_normal_double": ("", "K.random_normal((200, 100), 0.5, 1.5, dtype='float64')"),
