@@ -230,6 +230,9 @@ def check_path(source: Source, node: ast.AST, path: str, known: str) -> None:
         if function in rules.BACKEND_KEPT:
             return
         rule = _BACKEND.get(function)
+        rewritable = rule is not None and rule.keras3 is not None and len(parts) == 3
+        if rewritable and rewrites.backend_function(source, node, rule):  # type: ignore[arg-type]
+            return
         message = rule.message if rule is not None else "see keras.ops for its replacement"
         source.report(node, f"keras.backend.{function} is not in Keras 3: {message}")
 
