@@ -517,6 +517,7 @@ def test_sequence_hdf5_and_shuffled_numpy_inputs_are_read_in_shards(tmp_path: Pa
     import tensorflow as tf
 
     from kutils import HDF5Dataset, HDF5Matrix, Sequence
+    from kutils._array_feed import ArrayShards
     from kutils._per_worker_input import _RowShards, _SequenceShards, sharded_input
 
     class Batches(Sequence):
@@ -549,9 +550,11 @@ def test_sequence_hdf5_and_shuffled_numpy_inputs_are_read_in_shards(tmp_path: Pa
     assert isinstance(kinds.pop("sequence"), _SequenceShards)
     assert isinstance(kinds.pop("hdf5dataset"), _RowShards)
     assert isinstance(kinds.pop("hdf5matrix"), _RowShards)
-    assert isinstance(kinds.pop("numpy-shuffle"), _RowShards)
-    # Keras splits unshuffled numpy and tf.data right; an endless dataset has no order.
-    assert kinds == {"numpy": None, "tfdata": None, "endless": None}
+    # numpy arrays, shuffled or not, are handed to each step: no tf.data pipeline.
+    assert isinstance(kinds.pop("numpy-shuffle"), ArrayShards)
+    assert isinstance(kinds.pop("numpy"), ArrayShards)
+    # Keras splits tf.data right; an endless dataset has no order.
+    assert kinds == {"tfdata": None, "endless": None}
 
 
 # -- TF_CONFIG checks made before TensorFlow starts ---------------------------------------
