@@ -184,9 +184,11 @@ class StrategyDataParallel(LocalBatchSymbolicBuild, keras.Model):
 
     def fit(self, *args: Any, **kwargs: Any) -> Any:
         self._pull()
+        object.__setattr__(self, "_fitting", True)
         try:
             return _call_on_input(self, keras.Model.fit, args, kwargs, training=True)
         finally:
+            object.__setattr__(self, "_fitting", False)
             self._push()
 
     def train_on_batch(self, *args: Any, **kwargs: Any) -> Any:
@@ -241,7 +243,10 @@ class StrategyDataParallel(LocalBatchSymbolicBuild, keras.Model):
         return _metric_function(self, "result", result)()
 
     def _pull(self) -> None:
-        self.replica.set_weights(self._template.get_weights())
+        # Within fit (its validation pass, a callback's evaluate or predict) the copy
+        # holds the weights being trained; the template gets them when fit ends.
+        if not self.__dict__.get("_fitting", False):
+            self.replica.set_weights(self._template.get_weights())
 
     def _push(self) -> None:
         self._template.set_weights(self.replica.get_weights())
