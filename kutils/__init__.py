@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from kutils import _legacy
 from kutils._version import __version__
 
 # Public name -> the kutils module that defines it. A name joins this table, ``__all__``
@@ -38,27 +39,23 @@ _EXPORTS: dict[str, str] = {
     "GeneratorEnqueuer": "kutils.enqueuers",
     "serialize_keras_object": "kutils.serialization",
     "deserialize_keras_object": "kutils.serialization",
-    "get_source_inputs": "kutils.layer_helpers",
-    "convert_all_kernels_in_model": "kutils.layer_helpers",
+    "get_source_inputs": "kutils._layer_functions",
+    "convert_all_kernels_in_model": "kutils._layer_functions",
     "fit_generator": "kutils.generators",
     "evaluate_generator": "kutils.generators",
     "predict_generator": "kutils.generators",
     "predict_classes": "kutils.predictions",
     "predict_proba": "kutils.predictions",
+    "load_model": "kutils.saved_models",
+    "load_weights": "kutils.saved_models",
+    "model_from_json": "kutils.saved_models",
+    "model_from_yaml": "kutils.saved_models",
 }
 
 # Keras 2's module paths (``keras.utils.np_utils``...): ``import kutils.np_utils`` works
-# as usual, and so does ``kutils.np_utils`` after a plain ``import kutils``.
-_LEGACY_MODULES = (
-    "data_utils",
-    "generic_utils",
-    "io_utils",
-    "layer_utils",
-    "multi_gpu_utils",
-    "np_utils",
-    "training_utils",
-    "vis_utils",
-)
+# as usual, and so does ``kutils.np_utils`` after a plain ``import kutils``. Their names
+# and where each lives: the one table of ``kutils/_legacy.py``.
+_LEGACY_MODULES = tuple(_legacy.LEGACY_MODULES)
 
 # Modules that import TensorFlow when imported. Without a usable TensorFlow their public
 # names are handed out as stand-ins that raise kutils' clear error when called, so that
@@ -84,6 +81,10 @@ __all__ = [
     "get_custom_objects",
     "get_file",
     "get_source_inputs",
+    "load_model",
+    "load_weights",
+    "model_from_json",
+    "model_from_yaml",
     "model_to_dot",
     "multi_gpu_model",
     "normalize",
@@ -97,6 +98,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from kutils._layer_functions import convert_all_kernels_in_model, get_source_inputs
     from kutils.categorical import normalize, to_categorical
     from kutils.custom_objects import (
         CustomObjectScope,
@@ -108,12 +110,12 @@ if TYPE_CHECKING:
     from kutils.generators import evaluate_generator, fit_generator, predict_generator
     from kutils.hdf5_dataset import HDF5Dataset
     from kutils.hdf5_matrix import HDF5Matrix
-    from kutils.layer_helpers import convert_all_kernels_in_model, get_source_inputs
     from kutils.multi_gpu import multi_gpu_model
     from kutils.parallel import data_parallel
     from kutils.plotting import model_to_dot, plot_model
     from kutils.predictions import predict_classes, predict_proba
     from kutils.progbar import Progbar
+    from kutils.saved_models import load_model, load_weights, model_from_json, model_from_yaml
     from kutils.sequence import Sequence
     from kutils.serialization import deserialize_keras_object, serialize_keras_object
     from kutils.summary import print_summary

@@ -38,7 +38,7 @@ class _Failure(Exception):
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line with ``argv`` (``sys.argv[1:]`` by default); return the exit status."""
     arguments = list(sys.argv[1:] if argv is None else argv)
-    if arguments[:1] == ["migrate"]:  # its own parser and logic: kutils/migrate.py
+    if arguments[:1] == ["migrate"]:  # its own parser and logic: kutils/_migrate_command.py
         from kutils.migrate import main as migrate_main
 
         return migrate_main(arguments[1:])

@@ -230,11 +230,7 @@ def _plan_moves(
                 )
                 raise UnsafeArchiveError(msg, member=member)
             if os.path.lexists(final) and not os.path.isdir(final):
-                msg = (
-                    f"Cannot extract the folder {member!r} to {final!r}: a file of that "
-                    "name is already there. Remove or rename it and call get_file again. "
-                    "Nothing was extracted."
-                )
+                msg = _place_taken("folder", member, final, "file")
                 raise NotADirectoryError(errno.ENOTDIR, msg)
             if not os.path.isdir(final):
                 folders.append(final)
@@ -243,14 +239,18 @@ def _plan_moves(
             member = os.path.normpath(os.path.join(relative, entry))
             _check_kept(file_path, member, final, kept)
             if os.path.isdir(final) and not os.path.islink(final):
-                msg = (
-                    f"Cannot extract the file {member!r} to {final!r}: a folder of that name "
-                    "is already there. Remove or rename it and call get_file again. Nothing "
-                    "was extracted."
-                )
+                msg = _place_taken("file", member, final, "folder")
                 raise IsADirectoryError(errno.EISDIR, msg)
             files.append((source, final))
     return folders, files
+
+
+def _place_taken(kind: str, member: str, final: str, other: str) -> str:
+    """The error message for an archive ``kind`` whose place holds an ``other`` already."""
+    return (
+        f"Cannot extract the {kind} {member!r} to {final!r}: a {other} of that name is "
+        "already there. Remove or rename it and call get_file again. Nothing was extracted."
+    )
 
 
 def _same(path: str) -> str:

@@ -1,26 +1,25 @@
-"""Every Keras and TensorFlow internal kutils reads or changes, behind small named accessors.
+"""Every Keras and TensorFlow internal kutils reads, behind small named accessors.
 
 This module only adapts: it knows where each private Keras/TensorFlow attribute lives
-in the supported releases and gives it a name, and it is the one place that changes
-Keras (the data-adapter routing point below). It imports no kutils module; each kutils
-family (sequence, hdf5, parallel, custom objects, summary/plot) keeps its own behaviour
-in its own module and calls the accessors here. docs/internals.md lists every accessor,
-why it exists, for which Keras releases, and its canary test in
-tests/test_keras_internals.py.
+in the supported releases, checks it is there, and gives it a name; it raises
+``KerasInternalsChanged`` naming the installed and supported versions when it is not.
+It holds no kutils behaviour and imports no kutils module. The Keras callables kutils
+replaces at run time are listed and replaced in ``kutils/_keras_patches.py`` (through
+the accessors here); each family keeps its behaviour in its own module.
+docs/internals.md lists every accessor, why it exists, for which Keras releases, and
+its canary test in tests/test_keras_internals.py.
 
 Nothing here imports Keras or TensorFlow at module level: ``import kutils`` stays cheap.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import importlib
 import inspect
 import threading
 import warnings
-import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 # The oldest Keras release kutils supports and the newest it was tested on (major, minor).
@@ -89,27 +88,6 @@ def _missing(what: str, purpose: str) -> KerasInternalsChanged:
     )
 
 
-def once_per_process(install: Callable[..., None]) -> Callable[..., None]:
-    """Make ``install`` run to completion at most once per process, from any thread.
-
-    A call that raises leaves nothing recorded, so a later call tries again. The flag is
-    the wrapper's ``installed`` attribute (tests reset it).
-    """
-    lock = threading.Lock()
-
-    @functools.wraps(install)
-    def once(*args: Any, **kwargs: Any) -> None:
-        if once.installed:  # type: ignore[attr-defined]
-            return
-        with lock:
-            if not once.installed:  # type: ignore[attr-defined]
-                install(*args, **kwargs)
-                once.installed = True  # type: ignore[attr-defined]
-
-    once.installed = False  # type: ignore[attr-defined]
-    return once
-
-
 def _private_module(name: str) -> Any:
     """``keras.src.<name>``; KerasInternalsChanged when Keras no longer has it."""
     try:
@@ -127,17 +105,13 @@ def _private_attribute(module: str, name: str, purpose: str, *, call: bool = Fal
 
 
 # ---------------------------------------------------------------------------------------
-# The routing point: Keras's choice of a data adapter for fit, evaluate and predict
+# The data-adapter routing point: what Keras's fit/evaluate/predict read their input with
 # ---------------------------------------------------------------------------------------
 
 # Keras 3 picks the data adapter of every fit/evaluate/predict call in one function,
 # ``keras.src.trainers.data_adapters.get_data_adapter``, which ``EpochIterator`` looks up
-# as a module attribute. kutils replaces it, once per process, by one router; each kutils
-# family registers a route for its own input types (``register_data_adapter``): a
-# callable that returns an adapter for the input, or None to leave it to the next route
-# and finally to Keras. The families' types are disjoint (a kutils Sequence, HDF5Matrix
-# leaves, a sharded input), so the order of the routes does not matter. The same install
-# adds two hooks to ``EpochIterator`` that only act on adapters that ask for them.
+# as a module attribute; ``kutils/_keras_patches.py`` replaces it, and hooks two
+# ``EpochIterator`` and eight ``CallbackList`` methods, through the accessors below.
 
 GET_DATA_ADAPTER_PARAMS = (
     "x",
@@ -148,22 +122,6 @@ GET_DATA_ADAPTER_PARAMS = (
     "shuffle",
     "class_weight",
 )
-
-_routes: dict[str, Callable[..., Any]] = {}
-
-
-def register_data_adapter(family: str, route: Callable[..., Any]) -> None:
-    """Register ``route(x, y, sample_weight, batch_size, steps_per_epoch, shuffle,
-    class_weight)`` (all keywords but ``x``) for family ``family``; it returns an adapter
-    or None. Registering changes nothing in Keras: ``install_data_adapter_routing`` does.
-    """
-    _routes[family] = route
-
-
-def registered_data_adapter_families() -> list[str]:
-    """The families with a route, for tests and docs."""
-    return sorted(_routes)
-
 
 _FIT_FEATURE = "fit/evaluate/predict with kutils inputs"
 
@@ -178,68 +136,17 @@ def _data_adapters_module() -> Any:
     return _private_module("trainers.data_adapters")
 
 
-def epoch_iterator_class() -> Any:
-    """``keras.src.trainers.epoch_iterator.EpochIterator``."""
-    check_keras_version(_FIT_FEATURE)
-    return _epoch_iterator_class()
+# The three accessors below are unchecked by version: the fit hooks are installed when
+# a kutils input is made, also in worker processes; the version is checked where the
+# input reaches fit (in each route).
 
 
-def _epoch_iterator_class() -> Any:
-    # Unchecked: the routing install runs when a kutils input is made, also in worker
-    # processes; the version is checked where the input reaches fit (in each route).
-    return _private_attribute("trainers.epoch_iterator", "EpochIterator", "drive fit")
+def routed_data_adapters_module() -> Any:
+    """``keras.src.trainers.data_adapters``, checked for the ``get_data_adapter`` routed.
 
-
-@once_per_process
-def install_data_adapter_routing() -> None:
-    """Put kutils's router in place of Keras's ``get_data_adapter`` (once per process).
-
-    Called by each family before its input can reach ``fit`` (when a kutils Sequence, a
-    streamed HDF5Matrix or a sharded input is made), never at import. Raises
-    KerasInternalsChanged, touching nothing, when the function, its parameters or the
-    ``EpochIterator`` methods hooked are not the ones kutils was written for.
+    Its ``get_data_adapter`` must take ``GET_DATA_ADAPTER_PARAMS`` (unless kutils's
+    router is already in place), and ``EpochIterator`` must look it up in this module.
     """
-    try:
-        original, iterator_class = _routing_targets()
-    except KerasInternalsChanged:
-        # On a Keras older than the floor, say that (and how to upgrade) first.
-        check_keras_version("data-adapter routing")
-        raise
-    if getattr(original, "_kutils_wraps", False):
-        return  # already routed (the once flag was reset, by a test)
-    adapters = _data_adapters_module()
-
-    @functools.wraps(original)
-    def get_data_adapter(
-        x: Any,
-        y: Any = None,
-        sample_weight: Any = None,
-        batch_size: Any = None,
-        steps_per_epoch: Any = None,
-        shuffle: Any = False,
-        class_weight: Any = None,
-    ) -> Any:
-        arguments = {
-            "y": y,
-            "sample_weight": sample_weight,
-            "batch_size": batch_size,
-            "steps_per_epoch": steps_per_epoch,
-            "shuffle": shuffle,
-            "class_weight": class_weight,
-        }
-        for route in list(_routes.values()):
-            adapter = route(x, **arguments)
-            if adapter is not None:
-                return adapter
-        return original(x, **arguments)
-
-    get_data_adapter._kutils_wraps = True  # type: ignore[attr-defined]
-    setattr(adapters, "get_data_adapter", get_data_adapter)  # noqa: B010
-    _hook_epoch_iterator(iterator_class)
-
-
-def _routing_targets() -> tuple[Callable[..., Any], Any]:
-    """Keras's ``get_data_adapter`` and ``EpochIterator``, checked for what kutils hooks."""
     adapters = _data_adapters_module()
     iterator_module = _private_module("trainers.epoch_iterator")
     original = getattr(adapters, "get_data_adapter", None)
@@ -255,87 +162,21 @@ def _routing_targets() -> tuple[Callable[..., Any], Any]:
             raise _missing(
                 f"get_data_adapter{GET_DATA_ADAPTER_PARAMS}", f"route it (it takes {names})"
             )
-    iterator_class = _epoch_iterator_class()
+    return adapters
+
+
+def hooked_epoch_iterator_class() -> Any:
+    """``keras.src.trainers.epoch_iterator.EpochIterator``, checked for the methods hooked."""
+    iterator_class = _private_attribute("trainers.epoch_iterator", "EpochIterator", "drive fit")
     for name in ("__iter__", "catch_stop_iteration"):
         if not hasattr(iterator_class, name):
             raise _missing(f"EpochIterator.{name}", "hook fit's epochs")
-    return original, iterator_class
+    return iterator_class
 
 
-def _hook_epoch_iterator(iterator_class: Any) -> None:
-    """Two hooks, acting only on adapters that declare them (Keras 3.7+'s EpochIterator).
-
-    ``__iter__``: an adapter with ``_kutils_rereads_length`` has its ``num_batches`` read
-    again each epoch (Keras reads it once, in ``reset()``; Keras 2 read it every epoch).
-    ``catch_stop_iteration``: an adapter with ``_kutils_owns_errors`` re-raises the
-    original exception of its input (``pop_error()``) where TensorFlow shows a generic
-    one, and is closed on the way out (``close(final=failed)``).
-    """
-    original_iter = iterator_class.__iter__
-    original_catch = iterator_class.catch_stop_iteration
-
-    @functools.wraps(original_iter)
-    def __iter__(self: Any) -> Any:
-        adapter = self.data_adapter
-        rereads = getattr(adapter, "_kutils_rereads_length", False)
-        if rereads and not self.steps_per_epoch:
-            self._num_batches = adapter.num_batches
-        # The first iterator after a fit's on_epoch_begin is that fit's training one.
-        callbacks = getattr(_call_state, "epoch_callbacks", None)
-        _call_state.epoch_callbacks = None
-        if hasattr(adapter, "end_call"):
-            _remember_call_adapter(adapter)
-            if callbacks is not None:
-                callbacks._kutils_train_iterator = weakref.ref(self)
-        return original_iter(self)
-
-    @functools.wraps(original_catch)
-    @contextlib.contextmanager
-    def catch_stop_iteration(self: Any) -> Iterator[None]:
-        adapter = self.data_adapter
-        if not getattr(adapter, "_kutils_owns_errors", False):
-            with original_catch(self):
-                yield
-            return
-        failed = True
-        try:
-            with original_catch(self):
-                yield
-            failed = False
-        except Exception:
-            original = adapter.pop_error()
-            if original is None:
-                raise
-            # The error TensorFlow made of it adds nothing: show the original only.
-            original.__suppress_context__ = True
-            raise original  # noqa: B904
-        finally:
-            adapter.close(final=failed)
-            if failed:  # the call ends here: stop the workers of its other inputs too
-                _end_call_adapters()
-
-    iterator_class.__iter__ = __iter__
-    iterator_class.catch_stop_iteration = catch_stop_iteration
-    _hook_callback_list()
-
-
-# The adapters whose workers live for one fit/evaluate/predict call, per calling thread.
-_call_state = threading.local()
-
-
-def _remember_call_adapter(adapter: Any) -> None:
-    adapters = getattr(_call_state, "adapters", None)
-    if adapters is None:
-        adapters = _call_state.adapters = weakref.WeakSet()
-    adapters.add(adapter)
-
-
-def _end_call_adapters() -> None:
-    """Stop the workers of every adapter used by the calls of this thread."""
-    adapters = list(getattr(_call_state, "adapters", None) or ())
-    _call_state.adapters = None
-    for adapter in adapters:
-        adapter.end_call()
+def set_epoch_batches(iterator: Any, count: int) -> None:
+    """Set ``EpochIterator._num_batches``, which Keras reads once, in ``reset()``."""
+    iterator._num_batches = count
 
 
 CALLBACK_LIST_METHODS = (
@@ -363,86 +204,6 @@ def callback_list_class() -> Any:
             "keep Sequence workers alive for a whole fit and update callbacks' steps",
         )
     return callback_list
-
-
-def _hook_callback_list() -> None:
-    """The end of a fit/evaluate/predict call, and a new epoch length, seen by callbacks.
-
-    ``on_train_end``/``on_predict_end``, and ``on_test_end`` outside fit: the call is
-    over, so the workers kept alive for it are stopped. ``on_epoch_begin``: when the
-    training Sequence's ``len()`` changed, ``set_params`` gives the callbacks (and the
-    progress bar) the new ``steps``, as Keras 2.3.1's ``fit_generator`` did.
-    """
-    callback_list = callback_list_class()
-    if getattr(callback_list.on_train_end, "_kutils_wraps", False):
-        return
-    on_train_begin = callback_list.on_train_begin
-    on_epoch_begin = callback_list.on_epoch_begin
-    ends = {name: getattr(callback_list, name) for name in CALLBACK_LIST_METHODS[5:8]}
-
-    @functools.wraps(on_train_begin)
-    def train_begin(self: Any, *args: Any, **kwargs: Any) -> Any:
-        self._kutils_in_fit = True
-        return on_train_begin(self, *args, **kwargs)
-
-    @functools.wraps(on_epoch_begin)
-    def epoch_begin(self: Any, *args: Any, **kwargs: Any) -> Any:
-        reference = getattr(self, "_kutils_train_iterator", None)
-        iterator = reference() if reference is not None else None
-        if iterator is not None and not iterator.steps_per_epoch:
-            steps = iterator.data_adapter.num_batches
-            params = dict(getattr(self, "params", None) or {})
-            if params and params.get("steps") != steps:
-                params["steps"] = steps
-                self.set_params(params)
-        _call_state.epoch_callbacks = self
-        return on_epoch_begin(self, *args, **kwargs)
-
-    def ending(name: str) -> Callable[..., Any]:
-        original = ends[name]
-
-        @functools.wraps(original)
-        def end(self: Any, *args: Any, **kwargs: Any) -> Any:
-            try:
-                return original(self, *args, **kwargs)
-            finally:
-                if name != "on_test_end" or not getattr(self, "_kutils_in_fit", False):
-                    self._kutils_in_fit = False
-                    _end_call_adapters()
-
-        end._kutils_wraps = True  # type: ignore[attr-defined]
-        return end
-
-    def failing(original: Callable[..., Any]) -> Callable[..., Any]:
-        # A callback that raises outside the epoch's batches ends the call too.
-        @functools.wraps(original)
-        def call(self: Any, *args: Any, **kwargs: Any) -> Any:
-            try:
-                return original(self, *args, **kwargs)
-            except BaseException:
-                self._kutils_in_fit = False
-                _end_call_adapters()
-                raise
-
-        return call
-
-    callback_list.on_train_begin = failing(train_begin)
-    callback_list.on_epoch_begin = failing(epoch_begin)
-    for name in ("on_epoch_end", "on_test_begin", "on_predict_begin"):
-        setattr(callback_list, name, failing(getattr(callback_list, name)))
-    for name in ends:
-        setattr(callback_list, name, ending(name))
-
-
-@once_per_process
-def install_hdf5_streaming() -> None:
-    """The Keras side of ``fit(x_h5, y_h5, ...)`` streaming: version check, then routing.
-
-    Raises KerasInternalsChanged (touching nothing) when Keras is older than the floor or
-    its data-adapter internals changed; the HDF5 family then reads into memory instead.
-    """
-    check_keras_version("streamed HDF5Matrix training")
-    install_data_adapter_routing()
 
 
 # --- the adapter classes and helpers the routes build on --------------------------------
@@ -527,10 +288,10 @@ def identifier_getter(module: str) -> Callable[..., Any]:
     )
 
 
-def replace_identifier_getter(module: str, getter: Callable[..., Any]) -> None:
-    """Make ``getter`` Keras's ``keras.src.<module>.get`` (Keras looks it up there)."""
-    check_keras_version(_IDENTIFIER_FEATURE)
-    setattr(_private_module(module), "get", getter)  # noqa: B010
+def identifier_module(module: str) -> Any:
+    """``keras.src.<module>``, where Keras's layers look ``get`` up (IDENTIFIER_MODULES)."""
+    identifier_getter(module)
+    return _private_module(module)
 
 
 # The public ``keras.<module>`` namespaces (``keras.api.<module>`` in Keras 3.8, the
@@ -552,15 +313,12 @@ def public_identifier_getter(module: str) -> Callable[..., Any]:
     return found
 
 
-def replace_public_identifier_getter(module: str, getter: Callable[..., Any]) -> None:
-    """Make ``getter`` the ``get`` of the public ``keras.<module>`` namespace."""
-    check_keras_version(_IDENTIFIER_FEATURE)
+def public_identifier_namespace(module: str) -> Any:
+    """The public ``keras.<module>`` namespace whose ``get`` user code calls."""
+    public_identifier_getter(module)
     import keras
 
-    namespace = getattr(keras, module, None)
-    if namespace is None:
-        raise _missing(f"keras.{module}", "make string identifiers find custom objects")
-    setattr(namespace, "get", getter)  # noqa: B010
+    return getattr(keras, module)
 
 
 # ---------------------------------------------------------------------------------------
@@ -670,68 +428,6 @@ def all_model_layers(model: Any) -> list[Any]:
             raise _missing("Sequential._layers", "list a Sequential model's input layer")
         return list(model._layers)
     return list(model.layers)
-
-
-def is_model(layer: Any) -> bool:
-    """Whether ``layer`` is a Keras model (Sequential, Functional or subclassed); public API."""
-    import keras
-
-    return isinstance(layer, keras.Model)
-
-
-def wrapped_layer(layer: Any) -> tuple[Any, str] | None:
-    """The layer inside a wrapper and the name Keras 2 showed for it, or None (public API).
-
-    ``TimeDistributed`` keeps its inner layer in ``.layer``. Keras 3's ``Bidirectional``
-    is no longer a ``Wrapper``: it keeps copies named ``forward_<name>`` and
-    ``backward_<name>``; Keras 2 showed the name of the layer the user passed.
-    """
-    import keras
-
-    if isinstance(layer, keras.layers.Wrapper):
-        return layer.layer, layer.layer.name
-    if isinstance(layer, keras.layers.Bidirectional):
-        forward = layer.forward_layer
-        name = forward.name
-        return forward, name[len("forward_") :] if name.startswith("forward_") else name
-    return None
-
-
-def legacy_output_shape(layer: Any) -> str:
-    """Keras 2's ``str(layer.output_shape)``, or ``'multiple'`` where that raised.
-
-    Keras 3 layers have no ``output_shape``. Keras 2 derived it from every call of the
-    layer: the one output's shape tuple, a list of tuples for several outputs, and an
-    ``AttributeError`` (shown as ``multiple``) when the layer was never called on
-    symbolic tensors or its calls gave different shapes.
-    """
-    return _legacy_shape(layer_calls(layer), "output_shapes")
-
-
-def legacy_input_shape(layer: Any) -> str:
-    """Keras 2's ``str(layer.input_shape)``, or ``'multiple'`` where that raised."""
-    return _legacy_shape(layer_calls(layer), "input_shapes")
-
-
-def _legacy_shape(calls: list[LayerCall], attribute: str) -> str:
-    if not calls:
-        return "multiple"
-    texts = {str(getattr(call, attribute)) for call in calls}
-    if len(texts) != 1:
-        return "multiple"
-    shapes = getattr(calls[0], attribute)
-    return str(shapes[0]) if len(shapes) == 1 else str(shapes)
-
-
-def legacy_class_name(layer: Any) -> str:
-    """The class name Keras 2 showed: ``Model`` for a plain functional model.
-
-    ``keras.Model(inputs, outputs)`` made a ``Model`` in Keras 2 and makes a
-    ``Functional`` in Keras 3; subclasses keep their own names.
-    """
-    if type(layer) is functional_class():
-        return "Model"
-    return type(layer).__name__
 
 
 # ---------------------------------------------------------------------------------------
@@ -927,3 +623,50 @@ def legacy_preprocessing_attribute(kind: str, name: str) -> Any:
         if found is not None:
             return found
     raise _missing(f"keras.preprocessing.{kind}.{name} (legacy)", "offer Keras 2's preprocessing")
+
+
+# ---------------------------------------------------------------------------------------
+# Optimizer slots, for restoring a Keras 2 file's optimizer state (saved_models.py)
+# ---------------------------------------------------------------------------------------
+
+# Keras 3's optimizers keep their per-weight slots in attributes of their own, each a
+# list with one variable per trainable variable in the order given to ``build``
+# (``SGD.momentums``, ``Adam._momentums``/``_velocities``/``_velocity_hats``,
+# ``RMSprop._velocities``, ``Adagrad._accumulators``, ``Adadelta._accumulated_grads``/
+# ``_accumulated_delta_vars``, ``Adamax._m``/``_u``, ``Nadam._momentums``/``_velocities``
+# and its scalar ``_u_product``), Keras 3.8 to 3.15.
+_OPTIMIZER_SLOT_ATTRIBUTES = frozenset(
+    {
+        "momentums",
+        "_momentums",
+        "_velocities",
+        "_velocity_hats",
+        "_average_gradients",
+        "_accumulators",
+        "_accumulated_grads",
+        "_accumulated_delta_vars",
+        "_m",
+        "_u",
+        "_u_product",
+    }
+)
+
+
+def optimizer_slot_variables(optimizer: Any, attribute: str) -> Any:
+    """A built Keras 3 optimizer's slot list (or scalar) held in ``attribute``.
+
+    Returns an empty list for a slot the optimizer does not keep in its configuration
+    (``_velocity_hats`` without amsgrad, ``momentums`` without momentum).
+
+    Raises:
+        KerasInternalsChanged: the optimizer class no longer has the attribute.
+    """
+    check_keras_version("restoring a Keras 2 optimizer state")
+    if attribute not in _OPTIMIZER_SLOT_ATTRIBUTES:
+        raise ValueError(f"Not an optimizer slot attribute kutils knows: {attribute!r}")
+    if not hasattr(optimizer, attribute):
+        if attribute in ("_velocity_hats", "momentums"):
+            return []
+        raise _missing(f"{type(optimizer).__name__}.{attribute}", "restore its state")
+    found = getattr(optimizer, attribute)
+    return [] if found is None else found

@@ -1,13 +1,455 @@
-"""The table behind ``kutils migrate``: Keras 2 APIs that Keras 3 removed or changed.
+"""The rules of ``kutils migrate``: what it looks for in Keras 2 code, one entry per rule.
 
-Each entry maps what the command looks for to the fix it reports. The command rewrites
-only the ``keras.utils`` imports and the ``*_generator`` calls; everything here is
-reported, file by file with line numbers, for a person to change. Paths are written
-in their ``keras.`` form; ``tensorflow.keras.`` and ``tensorflow.python.keras.`` are
-matched too.
+Each :class:`Rule` names the syntactic position it matches (its ``kind``), the Keras 2
+thing it matches there, the fix it reports, and, when the rule rewrites the code, the
+Keras 3 form it writes. The engine (``kutils._migrate_engine`` and the modules it calls)
+knows how to find and rewrite each kind; adding a rule of a known kind is one entry here
+and one test. Paths are written in their ``keras.`` form; ``tensorflow.keras.`` and
+``tensorflow.python.keras.`` are matched too.
+
+The kinds:
+
+- ``module``: a module path Keras 3 no longer has, and everything under it (imports and
+  uses).
+- ``name``: a class or function, by its full path.
+- ``backend``: a ``keras.backend`` function, by its name.
+- ``method``: a method called on any receiver. With ``keras3`` set to a kutils function,
+  ``x.method(args)`` becomes ``function(x, args)``; otherwise it is reported.
+- ``keyword``: a keyword argument of the calls ``within`` names: a path prefix ending in
+  ``.`` (``keras.optimizers.``: calls resolved to that path) or ``.method`` (calls of that
+  method on any receiver).
+- ``saving``: a file name ending in ``.h5`` or ``.hdf5`` (not ``.weights.h5``) given to
+  the functions or methods ``within`` names.
+- ``custom-object``: a subclass of one of :data:`CUSTOM_OBJECT_BASES` whose ``__init__``
+  takes arguments but which has no ``get_config``.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One Keras 2 to Keras 3 change that ``kutils migrate`` looks for.
+
+    Attributes:
+        kind: the syntactic position it matches (see the module's docstring).
+        keras2: what it matches there: a path, a function, method or keyword name.
+        message: the fix, reported with file and line when the code is not rewritten.
+        keras3: the form the code is rewritten to, or ``None`` when it is only reported.
+        within: for ``keyword`` and ``saving`` rules, the calls the rule applies to.
+    """
+
+    kind: str
+    keras2: str
+    message: str
+    keras3: str | None = None
+    within: tuple[str, ...] = ()
+
+
+# The calls of the generator methods, for the keyword rules that apply to them.
+_GENERATOR_CALLS = (".fit_generator", ".evaluate_generator", ".predict_generator")
+
+RULES: tuple[Rule, ...] = (
+    # -- module paths Keras 3 no longer has (the path and everything under it): reported
+    Rule(
+        "module",
+        "keras.layers.merge",
+        "keras.layers.merge is gone in Keras 3: import Concatenate, Add, Multiply, ... (and concatenate, add, ...) from keras.layers",
+    ),
+    Rule(
+        "module",
+        "keras.layers.core",
+        "keras.layers.core is gone in Keras 3: import Dense, Dropout, ... from keras.layers",
+    ),
+    Rule(
+        "module",
+        "keras.layers.convolutional",
+        "keras.layers.convolutional is gone in Keras 3: import Conv2D, MaxPooling2D, ... from keras.layers",
+    ),
+    Rule(
+        "module",
+        "keras.layers.recurrent",
+        "keras.layers.recurrent is gone in Keras 3: import LSTM, GRU, ... from keras.layers",
+    ),
+    Rule(
+        "module",
+        "keras.layers.normalization",
+        "keras.layers.normalization is gone in Keras 3: import BatchNormalization from keras.layers",
+    ),
+    Rule(
+        "module",
+        "keras.layers.pooling",
+        "keras.layers.pooling is gone in Keras 3: import the pooling layers from keras.layers",
+    ),
+    Rule(
+        "module",
+        "keras.layers.embeddings",
+        "keras.layers.embeddings is gone in Keras 3: import Embedding from keras.layers",
+    ),
+    Rule(
+        "module",
+        "keras.layers.advanced_activations",
+        "keras.layers.advanced_activations is gone in Keras 3: import LeakyReLU, PReLU, ELU, Softmax, ReLU from keras.layers",
+    ),
+    Rule(
+        "module",
+        "keras.layers.wrappers",
+        "keras.layers.wrappers is gone in Keras 3: import TimeDistributed, Bidirectional from keras.layers",
+    ),
+    Rule(
+        "module",
+        "keras.layers.noise",
+        "keras.layers.noise is gone in Keras 3: import GaussianNoise, ... from keras.layers",
+    ),
+    Rule(
+        "module",
+        "keras.layers.local",
+        "keras.layers.local (LocallyConnected1D/2D) is gone in Keras 3: use Conv1D/Conv2D, or copy the layer from Keras 2",
+    ),
+    Rule(
+        "module",
+        "keras.layers.cudnn_recurrent",
+        "CuDNNLSTM/CuDNNGRU are gone in Keras 3: use LSTM/GRU, which use cuDNN on a GPU by themselves",
+    ),
+    Rule(
+        "module",
+        "keras.layers.convolutional_recurrent",
+        "keras.layers.convolutional_recurrent is gone in Keras 3: import ConvLSTM2D from keras.layers",
+    ),
+    Rule(
+        "module",
+        "keras.engine",
+        "keras.engine is gone in Keras 3: import Layer, InputSpec, Model, Input from keras (keras.layers.Layer, keras.Model)",
+    ),
+    Rule(
+        "module",
+        "keras.wrappers.scikit_learn",
+        "keras.wrappers.scikit_learn is gone in Keras 3: use keras.wrappers.SKLearnClassifier / SKLearnRegressor, or the scikeras package",
+    ),
+    Rule(
+        "module",
+        "keras.preprocessing.text",
+        "keras.preprocessing.text (Tokenizer) is gone in Keras 3: use keras.layers.TextVectorization",
+    ),
+    Rule(
+        "module",
+        "keras.utils.conv_utils",
+        "keras.utils.conv_utils is private in Keras 3 and kutils does not offer it",
+    ),
+    Rule(
+        "module",
+        "keras.utils.losses_utils",
+        "keras.utils.losses_utils is gone in Keras 3 and kutils does not offer it",
+    ),
+    Rule(
+        "module",
+        "keras.utils.metrics_utils",
+        "keras.utils.metrics_utils is gone in Keras 3 and kutils does not offer it",
+    ),
+    Rule(
+        "module",
+        "keras.utils.test_utils",
+        "keras.utils.test_utils is gone in Keras 3 and kutils does not offer it",
+    ),
+    # -- classes and functions Keras 3 removed or changed: reported
+    Rule(
+        "name",
+        "keras.preprocessing.image.ImageDataGenerator",
+        "ImageDataGenerator is gone in Keras 3: use keras.utils.image_dataset_from_directory and augmentation layers (RandomFlip, RandomRotation, ...), or tf_keras",
+    ),
+    Rule(
+        "name",
+        "keras.preprocessing.image.NumpyArrayIterator",
+        "NumpyArrayIterator is gone in Keras 3: use a kutils.Sequence or a tf.data.Dataset",
+    ),
+    Rule(
+        "name",
+        "keras.preprocessing.image.DirectoryIterator",
+        "DirectoryIterator is gone in Keras 3: use keras.utils.image_dataset_from_directory",
+    ),
+    Rule(
+        "name",
+        "keras.layers.CuDNNLSTM",
+        "CuDNNLSTM is gone in Keras 3: use keras.layers.LSTM (cuDNN on GPU by itself)",
+    ),
+    Rule(
+        "name",
+        "keras.layers.CuDNNGRU",
+        "CuDNNGRU is gone in Keras 3: use keras.layers.GRU (cuDNN on GPU by itself)",
+    ),
+    Rule("name", "keras.layers.LocallyConnected1D", "LocallyConnected1D is gone in Keras 3"),
+    Rule("name", "keras.layers.LocallyConnected2D", "LocallyConnected2D is gone in Keras 3"),
+    Rule(
+        "name",
+        "keras.layers.ThresholdedReLU",
+        "ThresholdedReLU is gone in Keras 3: use keras.layers.ReLU(threshold=...)",
+    ),
+    Rule(
+        "name",
+        "keras.layers.Merge",
+        "the Merge layer is gone: use Concatenate, Add, ... from keras.layers",
+    ),
+    # -- keras.backend functions with a namesake in keras.ops (checked on Keras 3.15): reported
+    Rule("backend", "abs", "use keras.ops.abs"),
+    Rule("backend", "all", "use keras.ops.all"),
+    Rule("backend", "any", "use keras.ops.any"),
+    Rule("backend", "arange", "use keras.ops.arange"),
+    Rule("backend", "argmax", "use keras.ops.argmax"),
+    Rule("backend", "argmin", "use keras.ops.argmin"),
+    Rule("backend", "batch_normalization", "use keras.ops.batch_normalization"),
+    Rule("backend", "binary_crossentropy", "use keras.ops.binary_crossentropy"),
+    Rule("backend", "cast", "use keras.ops.cast"),
+    Rule("backend", "categorical_crossentropy", "use keras.ops.categorical_crossentropy"),
+    Rule("backend", "clip", "use keras.ops.clip"),
+    Rule("backend", "concatenate", "use keras.ops.concatenate"),
+    Rule("backend", "cos", "use keras.ops.cos"),
+    Rule("backend", "ctc_decode", "use keras.ops.ctc_decode"),
+    Rule("backend", "cumprod", "use keras.ops.cumprod"),
+    Rule("backend", "cumsum", "use keras.ops.cumsum"),
+    Rule("backend", "dot", "use keras.ops.dot"),
+    Rule("backend", "dtype", "use keras.ops.dtype"),
+    Rule("backend", "elu", "use keras.ops.elu"),
+    Rule("backend", "equal", "use keras.ops.equal"),
+    Rule("backend", "exp", "use keras.ops.exp"),
+    Rule("backend", "expand_dims", "use keras.ops.expand_dims"),
+    Rule("backend", "eye", "use keras.ops.eye"),
+    Rule("backend", "greater", "use keras.ops.greater"),
+    Rule("backend", "greater_equal", "use keras.ops.greater_equal"),
+    Rule("backend", "hard_sigmoid", "use keras.ops.hard_sigmoid"),
+    Rule("backend", "identity", "use keras.ops.identity"),
+    Rule("backend", "in_top_k", "use keras.ops.in_top_k"),
+    Rule("backend", "is_tensor", "use keras.ops.is_tensor"),
+    Rule("backend", "less", "use keras.ops.less"),
+    Rule("backend", "less_equal", "use keras.ops.less_equal"),
+    Rule("backend", "log", "use keras.ops.log"),
+    Rule("backend", "logsumexp", "use keras.ops.logsumexp"),
+    Rule("backend", "max", "use keras.ops.max"),
+    Rule("backend", "maximum", "use keras.ops.maximum"),
+    Rule("backend", "mean", "use keras.ops.mean"),
+    Rule("backend", "min", "use keras.ops.min"),
+    Rule("backend", "minimum", "use keras.ops.minimum"),
+    Rule("backend", "ndim", "use keras.ops.ndim"),
+    Rule("backend", "not_equal", "use keras.ops.not_equal"),
+    Rule("backend", "one_hot", "use keras.ops.one_hot"),
+    Rule("backend", "ones", "use keras.ops.ones"),
+    Rule("backend", "ones_like", "use keras.ops.ones_like"),
+    Rule("backend", "prod", "use keras.ops.prod"),
+    Rule("backend", "relu", "use keras.ops.relu"),
+    Rule("backend", "repeat", "use keras.ops.repeat"),
+    Rule("backend", "reshape", "use keras.ops.reshape"),
+    Rule("backend", "round", "use keras.ops.round"),
+    Rule("backend", "shape", "use keras.ops.shape"),
+    Rule("backend", "sigmoid", "use keras.ops.sigmoid"),
+    Rule("backend", "sign", "use keras.ops.sign"),
+    Rule("backend", "sin", "use keras.ops.sin"),
+    Rule("backend", "softmax", "use keras.ops.softmax"),
+    Rule("backend", "softplus", "use keras.ops.softplus"),
+    Rule("backend", "softsign", "use keras.ops.softsign"),
+    Rule(
+        "backend",
+        "sparse_categorical_crossentropy",
+        "use keras.ops.sparse_categorical_crossentropy",
+    ),
+    Rule("backend", "sqrt", "use keras.ops.sqrt"),
+    Rule("backend", "square", "use keras.ops.square"),
+    Rule("backend", "squeeze", "use keras.ops.squeeze"),
+    Rule("backend", "stack", "use keras.ops.stack"),
+    Rule("backend", "std", "use keras.ops.std"),
+    Rule("backend", "stop_gradient", "use keras.ops.stop_gradient"),
+    Rule("backend", "sum", "use keras.ops.sum"),
+    Rule("backend", "switch", "use keras.ops.switch"),
+    Rule("backend", "tanh", "use keras.ops.tanh"),
+    Rule("backend", "tile", "use keras.ops.tile"),
+    Rule("backend", "transpose", "use keras.ops.transpose"),
+    Rule("backend", "var", "use keras.ops.var"),
+    Rule("backend", "zeros", "use keras.ops.zeros"),
+    Rule("backend", "zeros_like", "use keras.ops.zeros_like"),
+    # -- keras.backend functions without a namesake in keras.ops: reported with the fix
+    Rule(
+        "backend",
+        "set_session",
+        "Keras 3 has no TensorFlow session: remove K.set_session (configure TensorFlow with tf.config)",
+    ),
+    Rule(
+        "backend",
+        "get_session",
+        "Keras 3 has no TensorFlow session: TensorFlow 2 runs eagerly; use tf.function if needed",
+    ),
+    Rule("backend", "tf", "K.tf is gone: import tensorflow as tf"),
+    Rule("backend", "int_shape", "use x.shape (a tuple) or keras.ops.shape(x)"),
+    Rule("backend", "variable", "use keras.Variable(value)"),
+    Rule("backend", "constant", "use keras.ops.convert_to_tensor(value)"),
+    Rule("backend", "eval", "use keras.ops.convert_to_numpy(x)"),
+    Rule("backend", "get_value", "use variable.numpy() or keras.ops.convert_to_numpy(x)"),
+    Rule("backend", "batch_get_value", "use [keras.ops.convert_to_numpy(x) for x in xs]"),
+    Rule("backend", "set_value", "use variable.assign(value)"),
+    Rule("backend", "batch_set_value", "use variable.assign(value) for each variable"),
+    Rule("backend", "placeholder", "Keras 3 has no placeholders: use keras.Input(shape=...)"),
+    Rule(
+        "backend",
+        "function",
+        "K.function is gone: build a keras.Model(inputs, outputs) and call it",
+    ),
+    Rule("backend", "gradients", "use tf.GradientTape (TensorFlow) to compute gradients"),
+    Rule(
+        "backend",
+        "learning_phase",
+        "the learning phase is gone: pass training=True/False to the layer call",
+    ),
+    Rule(
+        "backend",
+        "set_learning_phase",
+        "the learning phase is gone: pass training=True/False to the layer call",
+    ),
+    Rule(
+        "backend",
+        "in_train_phase",
+        "the learning phase is gone: branch on the training argument of call()",
+    ),
+    Rule(
+        "backend",
+        "in_test_phase",
+        "the learning phase is gone: branch on the training argument of call()",
+    ),
+    Rule("backend", "batch_dot", "use keras.ops.einsum or keras.ops.matmul"),
+    Rule("backend", "batch_flatten", "use keras.ops.reshape(x, (keras.ops.shape(x)[0], -1))"),
+    Rule("backend", "flatten", "use keras.ops.reshape(x, (-1,))"),
+    Rule("backend", "gather", "use keras.ops.take(x, indices, axis=0)"),
+    Rule("backend", "permute_dimensions", "use keras.ops.transpose(x, axes)"),
+    Rule("backend", "pow", "use keras.ops.power"),
+    Rule(
+        "backend",
+        "l2_normalize",
+        "use keras.utils.normalize or x / keras.ops.norm(x, axis=..., keepdims=True)",
+    ),
+    Rule("backend", "repeat_elements", "use keras.ops.repeat(x, rep, axis=axis)"),
+    Rule("backend", "reverse", "use keras.ops.flip"),
+    Rule("backend", "bias_add", "use x + bias"),
+    Rule(
+        "backend",
+        "count_params",
+        "use layer.count_params() or sum(keras.ops.size(w) for w in weights)",
+    ),
+    Rule("backend", "random_normal", "use keras.random.normal"),
+    Rule("backend", "random_uniform", "use keras.random.uniform"),
+    Rule("backend", "truncated_normal", "use keras.random.truncated_normal"),
+    Rule("backend", "random_binomial", "use keras.random.binomial"),
+    Rule("backend", "dropout", "use keras.random.dropout"),
+    Rule("backend", "conv1d", "use keras.ops.conv"),
+    Rule("backend", "conv2d", "use keras.ops.conv"),
+    Rule("backend", "conv3d", "use keras.ops.conv"),
+    Rule("backend", "conv2d_transpose", "use keras.ops.conv_transpose"),
+    Rule("backend", "depthwise_conv2d", "use keras.ops.depthwise_conv"),
+    Rule("backend", "separable_conv2d", "use keras.ops.separable_conv"),
+    Rule("backend", "pool2d", "use keras.ops.max_pool or keras.ops.average_pool"),
+    Rule("backend", "pool3d", "use keras.ops.max_pool or keras.ops.average_pool"),
+    Rule("backend", "rnn", "use keras.layers.RNN with a cell"),
+    Rule("backend", "ctc_batch_cost", "use keras.losses.CTC or keras.ops.ctc_loss"),
+    Rule("backend", "image_dim_ordering", "use keras.backend.image_data_format()"),
+    Rule("backend", "set_image_dim_ordering", "use keras.backend.set_image_data_format()"),
+    Rule("backend", "name_scope", "use keras.name_scope"),
+    Rule("backend", "update", "use variable.assign(value)"),
+    Rule("backend", "update_add", "use variable.assign_add(value)"),
+    Rule("backend", "update_sub", "use variable.assign_sub(value)"),
+    Rule("backend", "cast_to_floatx", "use keras.ops.cast(x, keras.backend.floatx())"),
+    # -- methods Keras 3 models no longer have, on any receiver
+    Rule(
+        "method",
+        "fit_generator",
+        "Keras 3 models have no fit_generator: call kutils.fit_generator(model, ...) instead",
+        keras3="kutils.fit_generator",
+    ),
+    Rule(
+        "method",
+        "evaluate_generator",
+        "Keras 3 models have no evaluate_generator: call kutils.evaluate_generator(model, ...) instead",
+        keras3="kutils.evaluate_generator",
+    ),
+    Rule(
+        "method",
+        "predict_generator",
+        "Keras 3 models have no predict_generator: call kutils.predict_generator(model, ...) instead",
+        keras3="kutils.predict_generator",
+    ),
+    Rule(
+        "method",
+        "predict_classes",
+        "Model.predict_classes is gone: use np.argmax(model.predict(x), axis=-1) (or (model.predict(x) > 0.5).astype('int32') for a sigmoid output)",
+    ),
+    Rule("method", "predict_proba", "Model.predict_proba is gone: use model.predict(x)"),
+    Rule(
+        "method", "_make_predict_function", "Keras 3 has no _make_predict_function: remove the call"
+    ),
+    Rule("method", "_make_train_function", "Keras 3 has no _make_train_function: remove the call"),
+    Rule("method", "_make_test_function", "Keras 3 has no _make_test_function: remove the call"),
+    # -- keyword arguments Keras 3 rejects, in the calls named by `within`
+    Rule(
+        "keyword",
+        "samples_per_epoch",
+        "Keras 1's samples_per_epoch: pass steps_per_epoch (batches, not samples)",
+        within=_GENERATOR_CALLS,
+    ),
+    Rule("keyword", "nb_epoch", "Keras 1's nb_epoch: pass epochs", within=_GENERATOR_CALLS),
+    Rule(
+        "keyword",
+        "nb_val_samples",
+        "Keras 1's nb_val_samples: pass validation_steps (batches, not samples)",
+        within=_GENERATOR_CALLS,
+    ),
+    Rule("keyword", "nb_worker", "Keras 1's nb_worker: pass workers", within=_GENERATOR_CALLS),
+    Rule(
+        "keyword",
+        "pickle_safe",
+        "Keras 1's pickle_safe: pass use_multiprocessing",
+        within=_GENERATOR_CALLS,
+    ),
+    Rule(
+        "keyword",
+        "max_q_size",
+        "Keras 1's max_q_size: pass max_queue_size",
+        within=_GENERATOR_CALLS,
+    ),
+    Rule(
+        "keyword",
+        "val_samples",
+        "Keras 1's val_samples: pass steps (batches, not samples)",
+        within=_GENERATOR_CALLS,
+    ),
+    Rule(
+        "keyword",
+        "lr",
+        "Keras 3 optimizers reject lr=: pass learning_rate=",
+        within=("keras.optimizers.",),
+    ),
+    Rule(
+        "keyword",
+        "decay",
+        "Keras 3 optimizers reject decay=: pass a schedule, e.g. learning_rate=keras.optimizers.schedules.InverseTimeDecay(lr, 1, decay)",
+        within=("keras.optimizers.",),
+    ),
+    # -- a file name given to a saving call: reported when it ends in .h5 or .hdf5
+    Rule(
+        "saving",
+        ".h5",
+        "Keras 3 saves models in the .keras format: model.save('x.h5') writes legacy HDF5 with a warning, save_weights needs a name ending in .weights.h5, and ModelCheckpoint needs .keras (or .weights.h5 with save_weights_only=True)",
+        within=("ModelCheckpoint", "save", "save_model", "save_weights"),
+    ),
+    # -- a custom layer or model that Keras 3 cannot rebuild on loading
+    Rule(
+        "custom-object",
+        "__init__ without get_config",
+        "custom layer/model {name} takes __init__ arguments but has no get_config: Keras 3 saves and reloads it through get_config()/from_config(); add get_config returning those arguments (and from_config if they hold layers or other objects)",
+    ),
+)
+
+
+def by_kind(kind: str, rules: Iterable[Rule] = RULES) -> dict[str, Rule]:
+    """The rules of one kind, by what they match."""
+    return {rule.keras2: rule for rule in rules if rule.kind == kind}
+
 
 # Names of Keras 3.15's keras.utils: those kutils does not offer stay in keras.utils
 # (``keras.utils.set_random_seed``, ``register_keras_serializable``...) without a report.
@@ -56,79 +498,7 @@ KERAS3_UTILS = frozenset(
     ]
 )
 
-# Module paths (and everything under them) that Keras 3 no longer has.
-MODULES: dict[str, str] = {
-    "keras.layers.merge": (
-        "keras.layers.merge is gone in Keras 3: import Concatenate, Add, Multiply, ... "
-        "(and concatenate, add, ...) from keras.layers"
-    ),
-    "keras.layers.core": "keras.layers.core is gone in Keras 3: import Dense, Dropout, ... from keras.layers",
-    "keras.layers.convolutional": (
-        "keras.layers.convolutional is gone in Keras 3: import Conv2D, MaxPooling2D, ... "
-        "from keras.layers"
-    ),
-    "keras.layers.recurrent": "keras.layers.recurrent is gone in Keras 3: import LSTM, GRU, ... from keras.layers",
-    "keras.layers.normalization": (
-        "keras.layers.normalization is gone in Keras 3: import BatchNormalization from keras.layers"
-    ),
-    "keras.layers.pooling": "keras.layers.pooling is gone in Keras 3: import the pooling layers from keras.layers",
-    "keras.layers.embeddings": "keras.layers.embeddings is gone in Keras 3: import Embedding from keras.layers",
-    "keras.layers.advanced_activations": (
-        "keras.layers.advanced_activations is gone in Keras 3: import LeakyReLU, PReLU, ELU, "
-        "Softmax, ReLU from keras.layers"
-    ),
-    "keras.layers.wrappers": (
-        "keras.layers.wrappers is gone in Keras 3: import TimeDistributed, Bidirectional from keras.layers"
-    ),
-    "keras.layers.noise": "keras.layers.noise is gone in Keras 3: import GaussianNoise, ... from keras.layers",
-    "keras.layers.local": (
-        "keras.layers.local (LocallyConnected1D/2D) is gone in Keras 3: use Conv1D/Conv2D, or "
-        "copy the layer from Keras 2"
-    ),
-    "keras.layers.cudnn_recurrent": (
-        "CuDNNLSTM/CuDNNGRU are gone in Keras 3: use LSTM/GRU, which use cuDNN on a GPU by themselves"
-    ),
-    "keras.layers.convolutional_recurrent": (
-        "keras.layers.convolutional_recurrent is gone in Keras 3: import ConvLSTM2D from keras.layers"
-    ),
-    "keras.engine": (
-        "keras.engine is gone in Keras 3: import Layer, InputSpec, Model, Input from keras "
-        "(keras.layers.Layer, keras.Model)"
-    ),
-    "keras.wrappers.scikit_learn": (
-        "keras.wrappers.scikit_learn is gone in Keras 3: use keras.wrappers.SKLearnClassifier / "
-        "SKLearnRegressor, or the scikeras package"
-    ),
-    "keras.preprocessing.text": (
-        "keras.preprocessing.text (Tokenizer) is gone in Keras 3: use keras.layers.TextVectorization"
-    ),
-    "keras.utils.conv_utils": "keras.utils.conv_utils is private in Keras 3 and kutils does not offer it",
-    "keras.utils.losses_utils": "keras.utils.losses_utils is gone in Keras 3 and kutils does not offer it",
-    "keras.utils.metrics_utils": "keras.utils.metrics_utils is gone in Keras 3 and kutils does not offer it",
-    "keras.utils.test_utils": "keras.utils.test_utils is gone in Keras 3 and kutils does not offer it",
-}
-
-# Single names (classes, functions) that Keras 3 removed or changed.
-NAMES: dict[str, str] = {
-    "keras.preprocessing.image.ImageDataGenerator": (
-        "ImageDataGenerator is gone in Keras 3: use keras.utils.image_dataset_from_directory "
-        "and augmentation layers (RandomFlip, RandomRotation, ...), or tf_keras"
-    ),
-    "keras.preprocessing.image.NumpyArrayIterator": (
-        "NumpyArrayIterator is gone in Keras 3: use a kutils.Sequence or a tf.data.Dataset"
-    ),
-    "keras.preprocessing.image.DirectoryIterator": (
-        "DirectoryIterator is gone in Keras 3: use keras.utils.image_dataset_from_directory"
-    ),
-    "keras.layers.CuDNNLSTM": "CuDNNLSTM is gone in Keras 3: use keras.layers.LSTM (cuDNN on GPU by itself)",
-    "keras.layers.CuDNNGRU": "CuDNNGRU is gone in Keras 3: use keras.layers.GRU (cuDNN on GPU by itself)",
-    "keras.layers.LocallyConnected1D": "LocallyConnected1D is gone in Keras 3",
-    "keras.layers.LocallyConnected2D": "LocallyConnected2D is gone in Keras 3",
-    "keras.layers.ThresholdedReLU": "ThresholdedReLU is gone in Keras 3: use keras.layers.ReLU(threshold=...)",
-    "keras.layers.Merge": "the Merge layer is gone: use Concatenate, Add, ... from keras.layers",
-}
-
-# keras.backend functions that Keras 3 keeps in keras.backend.
+# keras.backend functions that Keras 3 keeps in keras.backend: not reported.
 BACKEND_KEPT = frozenset(
     {
         "backend",
@@ -148,196 +518,17 @@ BACKEND_KEPT = frozenset(
     }
 )
 
-# Keras 2 backend functions with a namesake in keras.ops (checked against Keras 3.15).
-BACKEND_TO_OPS = frozenset(
-    [
-        "abs",
-        "all",
-        "any",
-        "arange",
-        "argmax",
-        "argmin",
-        "batch_normalization",
-        "binary_crossentropy",
-        "cast",
-        "categorical_crossentropy",
-        "clip",
-        "concatenate",
-        "cos",
-        "ctc_decode",
-        "cumprod",
-        "cumsum",
-        "dot",
-        "dtype",
-        "elu",
-        "equal",
-        "exp",
-        "expand_dims",
-        "eye",
-        "greater",
-        "greater_equal",
-        "hard_sigmoid",
-        "identity",
-        "in_top_k",
-        "is_tensor",
-        "less",
-        "less_equal",
-        "log",
-        "logsumexp",
-        "max",
-        "maximum",
-        "mean",
-        "min",
-        "minimum",
-        "ndim",
-        "not_equal",
-        "one_hot",
-        "ones",
-        "ones_like",
-        "prod",
-        "relu",
-        "repeat",
-        "reshape",
-        "round",
-        "shape",
-        "sigmoid",
-        "sign",
-        "sin",
-        "softmax",
-        "softplus",
-        "softsign",
-        "sparse_categorical_crossentropy",
-        "sqrt",
-        "square",
-        "squeeze",
-        "stack",
-        "std",
-        "stop_gradient",
-        "sum",
-        "switch",
-        "tanh",
-        "tile",
-        "transpose",
-        "var",
-        "zeros",
-        "zeros_like",
-    ]
-)
-
-# Keras 2 backend functions without a namesake in keras.ops, with the fix.
-BACKEND_FIXES: dict[str, str] = {
-    "set_session": "Keras 3 has no TensorFlow session: remove K.set_session (configure TensorFlow with tf.config)",
-    "get_session": "Keras 3 has no TensorFlow session: TensorFlow 2 runs eagerly; use tf.function if needed",
-    "tf": "K.tf is gone: import tensorflow as tf",
-    "int_shape": "use x.shape (a tuple) or keras.ops.shape(x)",
-    "variable": "use keras.Variable(value)",
-    "constant": "use keras.ops.convert_to_tensor(value)",
-    "eval": "use keras.ops.convert_to_numpy(x)",
-    "get_value": "use variable.numpy() or keras.ops.convert_to_numpy(x)",
-    "batch_get_value": "use [keras.ops.convert_to_numpy(x) for x in xs]",
-    "set_value": "use variable.assign(value)",
-    "batch_set_value": "use variable.assign(value) for each variable",
-    "placeholder": "Keras 3 has no placeholders: use keras.Input(shape=...)",
-    "function": "K.function is gone: build a keras.Model(inputs, outputs) and call it",
-    "gradients": "use tf.GradientTape (TensorFlow) to compute gradients",
-    "learning_phase": "the learning phase is gone: pass training=True/False to the layer call",
-    "set_learning_phase": "the learning phase is gone: pass training=True/False to the layer call",
-    "in_train_phase": "the learning phase is gone: branch on the training argument of call()",
-    "in_test_phase": "the learning phase is gone: branch on the training argument of call()",
-    "batch_dot": "use keras.ops.einsum or keras.ops.matmul",
-    "batch_flatten": "use keras.ops.reshape(x, (keras.ops.shape(x)[0], -1))",
-    "flatten": "use keras.ops.reshape(x, (-1,))",
-    "gather": "use keras.ops.take(x, indices, axis=0)",
-    "permute_dimensions": "use keras.ops.transpose(x, axes)",
-    "pow": "use keras.ops.power",
-    "l2_normalize": "use keras.utils.normalize or x / keras.ops.norm(x, axis=..., keepdims=True)",
-    "repeat_elements": "use keras.ops.repeat(x, rep, axis=axis)",
-    "reverse": "use keras.ops.flip",
-    "bias_add": "use x + bias",
-    "count_params": "use layer.count_params() or sum(keras.ops.size(w) for w in weights)",
-    "random_normal": "use keras.random.normal",
-    "random_uniform": "use keras.random.uniform",
-    "truncated_normal": "use keras.random.truncated_normal",
-    "random_binomial": "use keras.random.binomial",
-    "dropout": "use keras.random.dropout",
-    "conv1d": "use keras.ops.conv",
-    "conv2d": "use keras.ops.conv",
-    "conv3d": "use keras.ops.conv",
-    "conv2d_transpose": "use keras.ops.conv_transpose",
-    "depthwise_conv2d": "use keras.ops.depthwise_conv",
-    "separable_conv2d": "use keras.ops.separable_conv",
-    "pool2d": "use keras.ops.max_pool or keras.ops.average_pool",
-    "pool3d": "use keras.ops.max_pool or keras.ops.average_pool",
-    "rnn": "use keras.layers.RNN with a cell",
-    "ctc_batch_cost": "use keras.losses.CTC or keras.ops.ctc_loss",
-    "image_dim_ordering": "use keras.backend.image_data_format()",
-    "set_image_dim_ordering": "use keras.backend.set_image_data_format()",
-    "name_scope": "use keras.name_scope",
-    "update": "use variable.assign(value)",
-    "update_add": "use variable.assign_add(value)",
-    "update_sub": "use variable.assign_sub(value)",
-    "cast_to_floatx": "use keras.ops.cast(x, keras.backend.floatx())",
-}
-
-# Methods (any receiver) that Keras 3 removed.
-METHODS: dict[str, str] = {
-    "predict_classes": (
-        "Model.predict_classes is gone: use np.argmax(model.predict(x), axis=-1) "
-        "(or (model.predict(x) > 0.5).astype('int32') for a sigmoid output)"
-    ),
-    "predict_proba": "Model.predict_proba is gone: use model.predict(x)",
-    "_make_predict_function": "Keras 3 has no _make_predict_function: remove the call",
-    "_make_train_function": "Keras 3 has no _make_train_function: remove the call",
-    "_make_test_function": "Keras 3 has no _make_test_function: remove the call",
-}
-
-# The generator methods the command rewrites into kutils functions.
-GENERATOR_METHODS = ("fit_generator", "evaluate_generator", "predict_generator")
-
-# Keras 1 keywords of the generator methods that Keras 2 already dropped.
-GENERATOR_KEYWORDS: dict[str, str] = {
-    "samples_per_epoch": "Keras 1's samples_per_epoch: pass steps_per_epoch (batches, not samples)",
-    "nb_epoch": "Keras 1's nb_epoch: pass epochs",
-    "nb_val_samples": "Keras 1's nb_val_samples: pass validation_steps (batches, not samples)",
-    "nb_worker": "Keras 1's nb_worker: pass workers",
-    "pickle_safe": "Keras 1's pickle_safe: pass use_multiprocessing",
-    "max_q_size": "Keras 1's max_q_size: pass max_queue_size",
-    "val_samples": "Keras 1's val_samples: pass steps (batches, not samples)",
-}
-
-# Keyword arguments of optimizer constructors (keras.optimizers.X) that Keras 3 rejects.
-OPTIMIZER_KEYWORDS: dict[str, str] = {
-    "lr": "Keras 3 optimizers reject lr=: pass learning_rate=",
-    "decay": (
-        "Keras 3 optimizers reject decay=: pass a schedule, e.g. "
-        "learning_rate=keras.optimizers.schedules.InverseTimeDecay(lr, 1, decay)"
-    ),
-}
-
-# Calls whose file name decides the saving format.
-SAVING_CALLS = frozenset({"save", "save_weights", "save_model", "ModelCheckpoint"})
-SAVING_MESSAGE = (
-    "Keras 3 saves models in the .keras format: model.save('x.h5') writes legacy HDF5 "
-    "with a warning, save_weights needs a name ending in .weights.h5, and ModelCheckpoint "
-    "needs .keras (or .weights.h5 with save_weights_only=True)"
-)
-
 # Base classes of custom objects that Keras 3 rebuilds from get_config() on loading.
 CUSTOM_OBJECT_BASES = frozenset(
     {
-        "keras.layers.Layer",
-        "keras.engine.Layer",
-        "keras.engine.topology.Layer",
-        "keras.engine.base_layer.Layer",
         "keras.Layer",
         "keras.Model",
-        "keras.models.Model",
+        "keras.engine.Layer",
         "keras.engine.Model",
+        "keras.engine.base_layer.Layer",
+        "keras.engine.topology.Layer",
         "keras.engine.training.Model",
+        "keras.layers.Layer",
+        "keras.models.Model",
     }
-)
-CUSTOM_OBJECT_MESSAGE = (
-    "custom layer/model {name} takes __init__ arguments but has no get_config: Keras 3 "
-    "saves and reloads it through get_config()/from_config(); add get_config returning "
-    "those arguments (and from_config if they hold layers or other objects)"
 )

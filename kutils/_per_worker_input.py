@@ -40,7 +40,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from kutils import _batches, _keras_compat
+from kutils import _keras_compat, _keras_patches, _row_sources, _sequence_hooks
 
 
 def agreed_seed(strategy: tf.distribute.Strategy) -> int:
@@ -66,7 +66,7 @@ class ShardedInput:
 
     Build it with :func:`sharded_input`, then ``build()``, and pass the object itself to
     Keras's ``fit`` or ``evaluate`` in place of the input: Keras gets an adapter for it
-    (``_adapter_route``, at the routing point of ``_keras_compat``) that reads ``dataset``, asks
+    (``_adapter_route``, at the router of ``_sequence_hooks``) that reads ``dataset``, asks
     ``num_batches()`` every epoch and calls ``begin_epoch()``/``end_epoch()``. Run the
     call inside ``running()``, which re-raises the input's own exception where
     TensorFlow would show a generic one.
@@ -80,7 +80,7 @@ class ShardedInput:
 
     def __init__(self, strategy: tf.distribute.Strategy) -> None:
         _keras_compat.check_keras_version("data_parallel input shards across workers")
-        _keras_compat.install_data_adapter_routing()
+        _keras_patches.install_fit_hooks()
         self._strategy = strategy
         self._error: BaseException | None = None
         self._spec: Any = None
@@ -158,7 +158,7 @@ class ShardedInput:
         """
         self.seed = agreed_seed(self._strategy) if seed is None else seed
         self.start(self.seed)
-        batch = _batches.lists_to_tuples(self.first_batch())
+        batch = _row_sources.lists_to_tuples(self.first_batch())
         self._spec = keras.tree.map_structure(
             lambda leaf: tf.TensorSpec((None, *np.shape(leaf)[1:]), tf.as_dtype(leaf.dtype)),
             keras.tree.map_structure(np.asarray, batch),
@@ -180,7 +180,7 @@ class ShardedInput:
                     for element in self.replica_batches(worker, workers, local):
                         if self._closed:
                             return  # the call ended mid-epoch: read no more
-                        yield _batches.lists_to_tuples(element)
+                        yield _row_sources.lists_to_tuples(element)
             except Exception as error:
                 self._error = error
                 raise
@@ -325,7 +325,7 @@ class _SequenceShards(ShardedInput):
         try:
             for _ in range(full // workers):
                 yield from _split_rows(next(batches), local)
-            leftover = [_batches.lists_to_tuples(batch) for batch in batches]
+            leftover = [_row_sources.lists_to_tuples(batch) for batch in batches]
             if leftover:
                 rows = keras.tree.map_structure(lambda *parts: np.concatenate(parts), *leftover)
                 mine = list(_split_rows(rows, workers))[worker]
@@ -338,7 +338,7 @@ class _SequenceShards(ShardedInput):
 class _RowShards(ShardedInput):
     """Each replica's contiguous part of every global batch of a row source.
 
-    A row source (``kutils/_batches.py`` says what it offers) is an input family's own
+    A row source (``kutils/_row_sources.py`` says what it offers) is an input family's own
     reader, such as ``kutils.HDF5Dataset``, or a ``_NumpyRows`` for shuffled arrays.
     """
 
@@ -422,7 +422,7 @@ class _NumpyRows:
 
     def _batch_rows(self, index: int) -> list[tuple[int, int]]:
         n, batch = self._num_rows, self.batch_size
-        whole = _batches.whole_batch_rows(index, batch, n, self._order, self.shuffle)
+        whole = _row_sources.whole_batch_rows(index, batch, n, self._order, self.shuffle)
         if whole is not None:
             return whole
         assert self._order is not None  # no order: whole batches, returned above
@@ -462,7 +462,7 @@ def sharded_input(
     """
     if not training:
         shuffle = False
-    source = _batches.find_row_source(x, y, sample_weight, batch_size, shuffle)
+    source = _row_sources.find_row_source(x, y, sample_weight, batch_size, shuffle)
     if source is not None:
         return _RowShards(strategy, source)
     if (
@@ -489,7 +489,7 @@ def _split_rows(batch: Any, parts: int) -> Iterator[Any]:
     if parts == 1:
         yield batch
         return
-    batch = _batches.lists_to_tuples(batch)
+    batch = _row_sources.lists_to_tuples(batch)
     leaves = [leaf for leaf in keras.tree.flatten(batch) if leaf is not None]
     rows = len(leaves[0])
     for part in range(parts):
@@ -560,7 +560,7 @@ def _adapter_route(x: Any, **_: Any) -> Any:
     return None
 
 
-_keras_compat.register_data_adapter("shards", _adapter_route)
+_sequence_hooks.register_data_adapter("shards", _adapter_route)
 
 
 # -- ending a distributed input pipeline --------------------------------------------------

@@ -8,18 +8,21 @@ merge nested scopes and does not let string identifiers such as
 behaviour on top of Keras 3's own global registry, so Keras 3's loaders
 (``keras.models.load_model`` for ``.keras`` and ``.h5``, ``keras.layers.deserialize``)
 see the objects too.
+
+Keras 3's ``get(identifier)`` functions (``keras.activations.get`` and the others of
+``kutils._keras_compat.IDENTIFIER_MODULES``) look only at their own built-in tables, so
+``Dense(4, activation='my_activation')`` fails even inside a custom-object scope. The
+first use of a function here makes them consult the custom-object registry first, as in
+Keras 2: the rows ``IDENTIFIER_LOOKUPS`` of ``kutils/_keras_patches.py``.
 """
 
 from __future__ import annotations
 
-import functools
-import inspect
 import threading
-from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
-from kutils import _keras_compat
+from kutils import _keras_patches
 
 __all__ = ["CustomObjectScope", "custom_object_scope", "get_custom_objects"]
 
@@ -38,7 +41,7 @@ def get_custom_objects() -> dict[str, Any]:
         >>> get_custom_objects()["my_activation"] = my_activation  # doctest: +SKIP
         >>> Dense(4, activation="my_activation")  # doctest: +SKIP
     """
-    _install_custom_object_lookups()
+    _keras_patches.install_identifier_lookups()
     import keras
 
     registry: dict[str, Any] = keras.saving.get_custom_objects()
@@ -188,68 +191,3 @@ def custom_object_scope(*args: dict[str, Any]) -> CustomObjectScope:
         ...     layer = Dense(4, kernel_regularizer="MyObject")
     """
     return CustomObjectScope(*args)
-
-
-# -- string identifiers that name custom objects ------------------------------------------
-# Keras modules' ``get(identifier)`` (``keras.src.activations.get`` and the others listed in
-# ``_keras_compat.IDENTIFIER_MODULES``) turn strings such as ``'relu'`` into objects. In
-# Keras 2 they consulted the custom-object registry; in Keras 3 they look only at their
-# own built-in table, so ``Dense(4, activation='my_activation')`` fails even inside a
-# custom-object scope. User code calls the same functions through the public modules
-# (``keras.activations.get('my_activation')``), which hold their own reference to them.
-
-
-@_keras_compat.once_per_process
-def _install_custom_object_lookups() -> None:
-    """Let Keras 3 ``get(name)`` functions find custom objects by name, as Keras 2 did.
-
-    Each ``keras.src.<module>.get`` (which Keras's layers, ``compile`` and loaders call)
-    and the public ``keras.<module>.get`` (which user code calls, a second reference to
-    the same function) are wrapped once per process, by one wrapper. A string that names
-    an object in the custom-object registry (or an active Keras custom-object scope)
-    resolves to that object, which then goes through Keras's own ``get`` as if passed
-    directly; every other identifier goes to Keras unchanged. Classes are instantiated
-    with no arguments first, as Keras 2 did for regularizers, constraints, initializers,
-    losses, metrics and optimizers (an activation class is passed on as it is).
-    """
-    _keras_compat.check_keras_version("custom-object string look-ups")
-    import keras
-
-    for name in _keras_compat.IDENTIFIER_MODULES:
-        internal = _keras_compat.identifier_getter(name)
-        public = _keras_compat.public_identifier_getter(name)
-        instantiate = name != "activations"
-        if not getattr(internal, "_kutils_wraps", False):
-            wrapped = _custom_lookup(
-                internal, keras.saving.get_registered_object, instantiate_classes=instantiate
-            )
-            _keras_compat.replace_identifier_getter(name, wrapped)
-            # The public name normally holds the very function just wrapped.
-            if public is internal:
-                public = wrapped
-            internal = wrapped
-        if public is inspect.unwrap(internal):
-            public = internal
-        if not getattr(public, "_kutils_wraps", False):
-            # Something other than Keras's own function: wrap it on its own.
-            public = _custom_lookup(
-                public, keras.saving.get_registered_object, instantiate_classes=instantiate
-            )
-        _keras_compat.replace_public_identifier_getter(name, public)
-
-
-def _custom_lookup(
-    original: Callable[..., Any], find: Callable[[str], Any], *, instantiate_classes: bool
-) -> Callable[..., Any]:
-    @functools.wraps(original)
-    def get(identifier: Any, *args: Any, **kwargs: Any) -> Any:
-        if isinstance(identifier, str):
-            found = find(identifier)
-            if found is not None:
-                if instantiate_classes and inspect.isclass(found):
-                    found = found()
-                return original(found, *args, **kwargs)
-        return original(identifier, *args, **kwargs)
-
-    get._kutils_wraps = True  # type: ignore[attr-defined]
-    return get

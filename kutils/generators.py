@@ -173,15 +173,8 @@ def evaluate_generator(
     Example:
         >>> loss, accuracy = evaluate_generator(model, batches(), steps=5)  # doctest: +SKIP
     """
-    _check_model(model, "evaluate_generator")
-    options = _options(workers, use_multiprocessing, max_queue_size)
-    feed = _Feed(generator, "generator", "evaluate", options)
-    count = feed.steps("steps", steps)  # before any worker starts
-    with feed:
-        return _reraising(
-            [feed],
-            lambda: model.evaluate(feed.data(), steps=count, callbacks=callbacks, verbose=verbose),
-        )
+    loading = (workers, use_multiprocessing, max_queue_size)
+    return _evaluate_or_predict("evaluate", model, generator, steps, callbacks, loading, verbose)
 
 
 def predict_generator(
@@ -220,18 +213,35 @@ def predict_generator(
     Example:
         >>> predictions = predict_generator(model, inputs(), steps=5)  # doctest: +SKIP
     """
-    _check_model(model, "predict_generator")
-    options = _options(workers, use_multiprocessing, max_queue_size)
-    feed = _Feed(generator, "generator", "predict", options)
-    count = feed.steps("steps", steps)  # before any worker starts
-    with feed:
-        return _reraising(
-            [feed],
-            lambda: model.predict(feed.data(), steps=count, callbacks=callbacks, verbose=verbose),
-        )
+    loading = (workers, use_multiprocessing, max_queue_size)
+    return _evaluate_or_predict("predict", model, generator, steps, callbacks, loading, verbose)
 
 
 # -- helpers ----------------------------------------------------------------------------
+
+
+def _evaluate_or_predict(
+    mode: str,
+    model: Any,
+    generator: Any,
+    steps: int | None,
+    callbacks: list[Any] | None,
+    loading: tuple[Any, Any, Any],
+    verbose: int,
+) -> Any:
+    """``model.evaluate`` or ``model.predict`` (``mode``) over the batches of ``generator``.
+
+    ``loading`` is ``(workers, use_multiprocessing, max_queue_size)``, checked after the
+    model, as the public functions always did.
+    """
+    _check_model(model, f"{mode}_generator")
+    feed = _Feed(generator, "generator", mode, _options(*loading))
+    count = feed.steps("steps", steps)  # before any worker starts
+    run = getattr(model, mode)
+    with feed:
+        return _reraising(
+            [feed], lambda: run(feed.data(), steps=count, callbacks=callbacks, verbose=verbose)
+        )
 
 
 def _check_model(model: Any, function: str) -> None:
@@ -386,7 +396,7 @@ class _Feed:
             raise
 
     def _standardize(self, batch: Any) -> tuple[Any, ...]:
-        from kutils._batches import lists_to_tuples
+        from kutils._row_sources import lists_to_tuples
 
         if self.mode == "predict":
             if isinstance(batch, tuple):

@@ -9,8 +9,8 @@ This module imports Keras at top level: nothing imports it during ``import kutil
 It does not import ``kutils.hdf5_matrix`` (which imports this module when a streamed
 ``HDF5Matrix`` is made): it knows an ``HDF5Matrix`` by its row-reading protocol, the
 ``stream`` flag and ``_read_runs(runs)``. It registers the HDF5 family's route at the
-data-adapter routing point (``kutils/_keras_compat.py``) and its row source for the
-data-parallel core (``kutils/_batches.py``).
+data-adapter router (``kutils/_sequence_hooks.py``) and its row source for the
+data-parallel core (``kutils/_row_sources.py``).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from kutils import _batches, _keras_compat
+from kutils import _keras_compat, _keras_patches, _row_sources, _sequence_hooks
 
 __all__ = ["HDF5Dataset"]
 
@@ -194,7 +194,7 @@ class HDF5Dataset(keras.utils.PyDataset):
     def _batch_rows(self, index: int) -> list[tuple[int, int]]:
         """The rows of batch ``index``: runs ``[a, b)`` of window rows, increasing."""
         n, batch = self._num_rows, self.batch_size
-        whole = _batches.whole_batch_rows(index, batch, n, self._order, self.shuffle)
+        whole = _row_sources.whole_batch_rows(index, batch, n, self._order, self.shuffle)
         if whole is not None:
             return whole
         assert self._order is not None  # no order: whole batches, returned above
@@ -314,6 +314,18 @@ def _is_matrix(leaf: Any) -> bool:
     return hasattr(leaf, "stream") and callable(getattr(leaf, "_read_runs", None))
 
 
+@_keras_patches.once_per_process
+def install_hdf5_streaming() -> None:
+    """The Keras side of ``fit(x_h5, y_h5, ...)`` streaming: version check, then fit hooks.
+
+    Called when a streamed ``HDF5Matrix`` is made. Raises KerasInternalsChanged (touching
+    nothing) when Keras is older than the floor or its data-adapter internals changed;
+    the HDF5 family then reads into memory instead.
+    """
+    _keras_compat.check_keras_version("streamed HDF5Matrix training")
+    _keras_patches.install_fit_hooks()
+
+
 def _fit_route(
     x: Any,
     y: Any = None,
@@ -328,7 +340,7 @@ def _fit_route(
     Only once ``install_hdf5_streaming`` succeeded (HDF5Matrix falls back to reading
     into memory, with a warning, where it did not).
     """
-    if not _keras_compat.install_hdf5_streaming.installed:  # type: ignore[attr-defined]
+    if not install_hdf5_streaming.installed:  # type: ignore[attr-defined]
         return None
     dataset = legacy_fit_dataset(x, y, sample_weight, batch_size, shuffle)
     if dataset is None:
@@ -347,5 +359,5 @@ def _row_source(
     return legacy_fit_dataset(x, y, sample_weight, batch_size, shuffle)
 
 
-_keras_compat.register_data_adapter("hdf5", _fit_route)
-_batches.register_row_source("hdf5", _row_source)
+_sequence_hooks.register_data_adapter("hdf5", _fit_route)
+_row_sources.register_row_source("hdf5", _row_source)

@@ -358,9 +358,9 @@ def _install_streaming() -> None:
 
     try:
         # Importing hdf5_dataset imports Keras and registers the HDF5 family's route.
-        from kutils import hdf5_dataset  # noqa: F401
+        from kutils import hdf5_dataset
 
-        _keras_compat.install_hdf5_streaming()
+        hdf5_dataset.install_hdf5_streaming()
     except ModuleNotFoundError as error:
         if error.name is None or error.name.partition(".")[0] != "tensorflow":
             raise

@@ -100,6 +100,7 @@ def model_to_dot(
     """
     pydot = _import_pydot()
     _check_arguments(model, rankdir, dpi)
+    from kutils import _keras2_display as display
     from kutils import _keras_compat as compat
 
     if subgraph:
@@ -123,26 +124,26 @@ def model_to_dot(
     # model, or the model inside a wrapper).
     clusters: dict[int, tuple[str, str]] = {}
     for layer in layers:
-        layer_name, class_name = layer.name, compat.legacy_class_name(layer)
-        inner = compat.wrapped_layer(layer)
+        layer_name, class_name = layer.name, display.legacy_class_name(layer)
+        inner = display.wrapped_layer(layer)
         if inner is not None:
             inner_layer, inner_name = inner
-            if expand_nested and compat.is_model(inner_layer):
+            if expand_nested and display.is_model(inner_layer):
                 clusters[id(layer)] = _add_cluster(
                     dot, inner_layer, show_shapes, show_layer_names, rankdir, dpi
                 )
             else:
                 layer_name = f"{layer_name}({inner_name})"
-                class_name = f"{class_name}({compat.legacy_class_name(inner_layer)})"
-        if expand_nested and compat.is_model(layer):
+                class_name = f"{class_name}({display.legacy_class_name(inner_layer)})"
+        if expand_nested and display.is_model(layer):
             clusters[id(layer)] = _add_cluster(
                 dot, layer, show_shapes, show_layer_names, rankdir, dpi
             )
             continue
         label = f"{layer_name}: {class_name}" if show_layer_names else class_name
         if show_shapes:
-            inputs = compat.legacy_input_shape(layer)
-            outputs = compat.legacy_output_shape(layer)
+            inputs = display.legacy_input_shape(layer)
+            outputs = display.legacy_output_shape(layer)
             label = f"{label}\n|{{input:|output:}}|{{{{{inputs}}}|{{{outputs}}}}}"
         dot.add_node(pydot.Node(str(id(layer)), label=label))
 
@@ -152,7 +153,7 @@ def model_to_dot(
             if id(call.node) not in in_graph:
                 continue
             for inbound, _, _ in call.inbound:
-                _connect(dot, pydot, inbound, layer, clusters, compat.is_model)
+                _connect(dot, pydot, inbound, layer, clusters, display.is_model)
     return dot
 
 
@@ -295,9 +296,9 @@ def _import_pydot() -> Any:
 
 
 def _check_arguments(model: Any, rankdir: str, dpi: float) -> None:
-    from kutils import _keras_compat
+    from kutils import _keras2_display
 
-    if not _keras_compat.is_model(model):
+    if not _keras2_display.is_model(model):
         msg = (
             "model_to_dot and plot_model take a Keras model (keras.Model, "
             f"keras.Sequential). Received: model of type {type(model).__name__}"

@@ -18,13 +18,13 @@ from typing import Any
 
 import keras
 
-from kutils import _keras_compat, _sequence_adapter
+from kutils import _keras_patches, _sequence_adapter, _sequence_hooks
 
 __all__ = ["Sequence"]
 
 
 class _RoutedPyDataset(keras.utils.PyDataset):
-    """Installs the data-adapter routing point when an instance is made.
+    """Installs kutils's fit hooks (``_keras_patches``) when an instance is made.
 
     Keras 2 subclasses never call ``super().__init__()``, so ``__new__`` does it (once
     per process): from then on fit gives a kutils Sequence its own adapter. A separate
@@ -32,7 +32,7 @@ class _RoutedPyDataset(keras.utils.PyDataset):
     """
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Any:
-        _keras_compat.install_data_adapter_routing()
+        _keras_patches.install_fit_hooks()
         return super().__new__(cls)
 
 
@@ -194,6 +194,6 @@ def check_loading_options(workers: Any, use_multiprocessing: Any, max_queue_size
 
 
 # fit/evaluate/predict give a kutils Sequence the adapter of kutils/_sequence_adapter.py.
-_keras_compat.register_data_adapter(
+_sequence_hooks.register_data_adapter(
     "sequence", _sequence_adapter.make_route(Sequence, check_loading_options)
 )

@@ -126,9 +126,9 @@ _NOT_BUILT = (
 
 
 def _check_model(model: Any) -> None:
-    from kutils import _keras_compat
+    from kutils import _keras2_display
 
-    if not _keras_compat.is_model(model):
+    if not _keras2_display.is_model(model):
         msg = (
             "print_summary takes a Keras model (keras.Model, keras.Sequential). "
             f"Received: model of type {type(model).__name__}"
@@ -184,10 +184,11 @@ def _row(fields: Sequence[object], columns: Sequence[int]) -> str:
 
 
 def _layer_rows(layer: Any, sequential_like: bool, relevant: set[int]) -> list[list[object]]:
+    from kutils import _keras2_display as display
     from kutils import _keras_compat
 
-    name = f"{layer.name} ({_keras_compat.legacy_class_name(layer)})"
-    fields: list[object] = [name, _keras_compat.legacy_output_shape(layer), _param_count(layer)]
+    name = f"{layer.name} ({display.legacy_class_name(layer)})"
+    fields: list[object] = [name, display.legacy_output_shape(layer), _param_count(layer)]
     if sequential_like:
         return [fields]
     connections = [

@@ -1,4 +1,5 @@
-"""Shared test set-up: quiet TensorFlow, a private Keras home and 3 logical CPU devices."""
+"""Shared test set-up: quiet TensorFlow, a private Keras home, 3 logical CPU devices, and
+the fixtures several test files use."""
 
 from __future__ import annotations
 
@@ -58,6 +59,69 @@ if "tensorflow" in sys.modules:  # imported by a plugin before us: still before 
     _split_host_cpu(sys.modules["tensorflow"])
 else:
     sys.meta_path.insert(0, _AfterTensorFlowImport())
+
+
+# ---------------------------------------------------------------------------------------
+# Fixtures shared by several test files
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def server() -> Any:
+    """A loopback HTTP server (tests/loopback_http.py), scripted per path by the test."""
+    import threading
+
+    from loopback_http import LoopbackServer
+
+    srv = LoopbackServer()
+    thread = threading.Thread(target=srv.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+
+
+# ---------------------------------------------------------------------------------------
+# Models and data shared by several test files (imported: ``from conftest import mlp``)
+# ---------------------------------------------------------------------------------------
+
+
+def mlp(seed: int = 0, features: int = 6, classes: int = 3, activation: str = "tanh") -> Any:
+    """A small seeded Sequential classifier: ``features`` -> Dense(8) -> ``classes`` softmax."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    return keras.Sequential(
+        [
+            keras.Input((features,)),
+            keras.layers.Dense(8, activation=activation),
+            keras.layers.Dense(classes, activation="softmax"),
+        ]
+    )
+
+
+def class_data(rows: int = 65, features: int = 6, classes: int = 3, seed: int = 1) -> Any:
+    """``(x, y)``: standard-normal float32 features and random integer labels."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((rows, features)).astype("float32")
+    y = rng.integers(0, classes, rows)
+    return x, y
+
+
+def nested_model() -> Any:
+    """A Sequential and a functional model used as layers of a functional chain."""
+    import keras
+    from keras import Input, layers
+
+    encoder = keras.Sequential(
+        [Input((6,), name="enc_input"), layers.Dense(4, name="enc_dense")], name="encoder"
+    )
+    head_input = Input((4,), name="head_input")
+    head = keras.Model(head_input, layers.Dense(1, name="head_dense")(head_input), name="head")
+    features = Input((6,), name="features")
+    return keras.Model(features, head(encoder(features)), name="nested")
 
 
 @pytest.fixture(scope="session")

@@ -483,7 +483,7 @@ def registered(how):
 HOW = ["scope", "get_custom_objects"]
 
 
-def _data(seed=0):
+def _regression_data(seed=0):
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(16, 3)).astype("float32")
     return x, x.sum(axis=1, keepdims=True).astype("float32")
@@ -491,7 +491,7 @@ def _data(seed=0):
 
 @pytest.mark.parametrize("how", HOW)
 def test_public_activations_get_finds_a_custom_function(how):
-    x, _ = _data()
+    x, _ = _regression_data()
     with registered(how):
         activation = keras.activations.get("my_activation")
         model = keras.Sequential(
@@ -506,7 +506,7 @@ def test_public_activations_get_finds_a_custom_function(how):
 
 @pytest.mark.parametrize("how", HOW)
 def test_public_regularizers_get_builds_the_class_with_no_arguments(how):
-    x, y = _data()
+    x, y = _regression_data()
     with registered(how):
         regularizer = keras.regularizers.get("MyRegularizer")
         assert regularizer is not keras.regularizers.get("MyRegularizer")  # a new one each time
@@ -533,7 +533,7 @@ def test_public_initializers_get_builds_the_class_with_no_arguments(how):
 
 @pytest.mark.parametrize("how", HOW)
 def test_public_constraints_get_builds_the_class_with_no_arguments(how):
-    x, y = _data()
+    x, y = _regression_data()
     with registered(how):
         constraint = keras.constraints.get("ClipConstraint")
     assert isinstance(constraint, ClipConstraint)
@@ -547,7 +547,7 @@ def test_public_constraints_get_builds_the_class_with_no_arguments(how):
 
 @pytest.mark.parametrize("how", HOW)
 def test_public_losses_get_returns_the_function_or_an_instance_of_the_class(how):
-    x, y = _data()
+    x, y = _regression_data()
     with registered(how):
         function = keras.losses.get("my_loss")
         instance = keras.losses.get("MyLoss")
@@ -563,7 +563,7 @@ def test_public_losses_get_returns_the_function_or_an_instance_of_the_class(how)
 
 @pytest.mark.parametrize("how", HOW)
 def test_public_metrics_get_finds_a_custom_function_and_class(how):
-    x, y = _data()
+    x, y = _regression_data()
     with registered(how):
         metric = keras.metrics.get("my_metric")
         loss_as_metric = keras.metrics.get("MyLoss")
@@ -580,7 +580,7 @@ def test_public_metrics_get_finds_a_custom_function_and_class(how):
 
 @pytest.mark.parametrize("how", HOW)
 def test_public_optimizers_get_builds_the_class_with_no_arguments(how):
-    x, y = _data()
+    x, y = _regression_data()
     with registered(how):
         optimizer = keras.optimizers.get("HalfSGD")
     assert isinstance(optimizer, HalfSGD)

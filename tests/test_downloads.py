@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import http.server
 import io
 import os
 import socket
@@ -11,13 +10,12 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-import threading
 import time
 import zipfile
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from loopback_http import Action, Handler, status
 
 from kutils import get_file
 from kutils.downloads import (
@@ -36,59 +34,10 @@ MD5 = hashlib.md5(BODY).hexdigest()
 FAST = {"backoff_factor": 0.01, "backoff_max": 0.05, "timeout": (5.0, 5.0), "progress": False}
 
 
-# ---------------------------------------------------------------------------------------
-# A loopback HTTP server whose answers are scripted per path, one action per request
-# ---------------------------------------------------------------------------------------
-
-Action = Callable[["_Handler"], None]
-
-
-class _Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: _Server
-
-    def do_GET(self) -> None:
-        self.server.log.append((self.path, dict(self.headers)))
-        script = self.server.routes.get(self.path)
-        if script is None:
-            script = self.server.routes.get(self.path.split("?")[0], [status(404)])
-        action = script.pop(0) if len(script) > 1 else script[0]
-        action(self)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-class _Server(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.routes: dict[str, list[Action]] = {}
-        self.log: list[tuple[str, dict[str, str]]] = []
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}{path}"
-
-    def requests_for(self, path: str) -> list[dict[str, str]]:
-        return [headers for logged, headers in self.log if logged == path]
-
-
-@pytest.fixture
-def server():
-    srv = _Server()
-    thread = threading.Thread(target=srv.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield srv
-    srv.shutdown()
-    srv.server_close()
-
-
 def serve(body: bytes = BODY, *, ranges: bool = True, honour_range: bool = True) -> Action:
     """200 with the body, or 206 with the asked-for part when Range is supported."""
 
-    def action(h: _Handler) -> None:
+    def action(h: Handler) -> None:
         start = 0
         requested = h.headers.get("Range")
         if ranges and honour_range and requested and requested.startswith("bytes="):
@@ -110,7 +59,7 @@ def serve(body: bytes = BODY, *, ranges: bool = True, honour_range: bool = True)
 def drop_after(n: int, body: bytes = BODY, *, ranges: bool = True) -> Action:
     """Announce the whole body, send ``n`` bytes, then close the connection."""
 
-    def action(h: _Handler) -> None:
+    def action(h: Handler) -> None:
         h.send_response(200)
         if ranges:
             h.send_header("Accept-Ranges", "bytes")
@@ -128,7 +77,7 @@ def drop_after(n: int, body: bytes = BODY, *, ranges: bool = True) -> Action:
 def drop_range_after(n: int, body: bytes = BODY) -> Action:
     """Answer a Range request with 206, send ``n`` bytes of the part, then close."""
 
-    def action(h: _Handler) -> None:
+    def action(h: Handler) -> None:
         start = int(h.headers["Range"][6:].split("-")[0])
         h.send_response(206)
         h.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
@@ -144,23 +93,10 @@ def drop_range_after(n: int, body: bytes = BODY) -> Action:
     return action
 
 
-def status(code: int, headers: dict[str, str] | None = None) -> Action:
-    def action(h: _Handler) -> None:
-        payload = f"status {code}".encode()
-        h.send_response(code)
-        for key, value in (headers or {}).items():
-            h.send_header(key, value)
-        h.send_header("Content-Length", str(len(payload)))
-        h.end_headers()
-        h.wfile.write(payload)
-
-    return action
-
-
 def stall(seconds: float) -> Action:
     """Send the headers and a few bytes, then go quiet."""
 
-    def action(h: _Handler) -> None:
+    def action(h: Handler) -> None:
         h.send_response(200)
         h.send_header("Content-Length", str(len(BODY)))
         h.end_headers()
@@ -175,7 +111,7 @@ def stall(seconds: float) -> Action:
 def slowly(body: bytes, seconds: float) -> Action:
     """The whole body, spread over about ``seconds``."""
 
-    def action(h: _Handler) -> None:
+    def action(h: Handler) -> None:
         h.send_response(200)
         h.send_header("Content-Length", str(len(body)))
         h.end_headers()

@@ -22,15 +22,13 @@ import time
 from pathlib import Path
 
 import pytest
+from loopback_http import Action, Handler, LoopbackServer
 from test_downloads import (
     BODY,
     FAST,
     ROOT,
     SHA256,
-    Action,
-    _Handler,
     _member,
-    _Server,
     _tar,
     drop_after,
     leftovers,
@@ -39,16 +37,6 @@ from test_downloads import (
 
 from kutils import get_file
 from kutils.downloads import DownloadInterruptedError, UnsafeArchiveError
-
-
-@pytest.fixture
-def server():
-    srv = _Server()
-    thread = threading.Thread(target=srv.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield srv
-    srv.shutdown()
-    srv.server_close()
 
 
 def partials(folder: Path) -> list[Path]:
@@ -96,7 +84,7 @@ def _run_limited(url: str, cache: Path, limit: int, *, force: bool = False) -> d
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def _origin(kind: str, server: _Server, tmp_path: Path) -> str:
+def _origin(kind: str, server: LoopbackServer, tmp_path: Path) -> str:
     if kind == "http":
         server.routes["/data.bin"] = [serve()]
         return server.url("/data.bin")
@@ -209,7 +197,7 @@ OTHER = BODY + os.urandom(1000)  # another version of the file, 1000 bytes longe
 def bad_206(kind: str) -> Action:
     """Answer a Range request with a 206 that is not the rest of BODY from the offset."""
 
-    def action(h: _Handler) -> None:
+    def action(h: Handler) -> None:
         asked = int(h.headers["Range"][6:].split("-")[0])
         size = len(BODY)
         start, end, total, body = asked, size - 1, str(size), BODY
@@ -266,7 +254,7 @@ def test_mismatched_206_falls_back_to_a_full_download(server, tmp_path, kind):
 def chunked_drop_after(n: int) -> Action:
     """A 200 in chunked encoding (no size announced) that breaks off after ``n`` bytes."""
 
-    def action(h: _Handler) -> None:
+    def action(h: Handler) -> None:
         h.send_response(200)
         h.send_header("Transfer-Encoding", "chunked")
         h.send_header("Accept-Ranges", "bytes")
@@ -302,7 +290,7 @@ def test_matching_206_is_still_used_to_resume(server, tmp_path):
 def partial_content(first: int, last: int) -> Action:
     """A 206 with bytes ``first``..``last`` of BODY, whatever the request asked."""
 
-    def action(h: _Handler) -> None:
+    def action(h: Handler) -> None:
         part = BODY[first : last + 1]
         h.send_response(206)
         h.send_header("Content-Range", f"bytes {first}-{last}/{len(BODY)}")
@@ -339,7 +327,7 @@ class _Stalls:
         self.release = threading.Event()
 
     def after(self, n: int) -> Action:
-        def action(h: _Handler) -> None:
+        def action(h: Handler) -> None:
             h.send_response(200)
             h.send_header("Content-Length", str(len(BODY)))
             h.send_header("Accept-Ranges", "bytes")

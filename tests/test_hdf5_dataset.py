@@ -16,7 +16,7 @@ import pytest
 from hdf5_regression import regression_file, small_model
 
 from kutils import HDF5Dataset, HDF5Matrix, _keras_compat
-from kutils.hdf5_dataset import legacy_fit_dataset
+from kutils.hdf5_dataset import install_hdf5_streaming, legacy_fit_dataset
 
 ROWS = 103  # not a multiple of the batch or block sizes below
 
@@ -274,7 +274,7 @@ def test_fit_hook_is_installed_once_and_wraps_keras(files):
     HDF5Matrix(files, "x")
     wrapped = data_adapters.get_data_adapter
     assert wrapped._kutils_wraps
-    _keras_compat.install_hdf5_streaming()
+    install_hdf5_streaming()
     assert data_adapters.get_data_adapter is wrapped
 
 
@@ -303,9 +303,9 @@ def test_fit_hook_leaves_other_data_to_keras(files):
 
 def test_unsupported_keras_falls_back_to_memory_with_a_warning(files, monkeypatch):
     monkeypatch.setattr(_keras_compat, "SUPPORTED_KERAS", ((9, 0), (9, 9)))
-    monkeypatch.setattr(_keras_compat.install_hdf5_streaming, "installed", False)
+    monkeypatch.setattr(install_hdf5_streaming, "installed", False)
     with pytest.raises(_keras_compat.KerasInternalsChanged, match=r"supports Keras 9\.0 to 9\.9"):
-        _keras_compat.install_hdf5_streaming()
+        install_hdf5_streaming()
     with pytest.warns(RuntimeWarning, match=r"pass kutils\.HDF5Dataset"):
         HDF5Matrix(files, "x")
 

@@ -590,7 +590,7 @@ DATA_PIPELINE = """
     import keras
     import numpy as np
     from kutils import HDF5Dataset, HDF5Matrix, Sequence, to_categorical
-    from kutils import _keras_compat
+    from kutils import hdf5_dataset
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(96, 4)).astype("float32")
@@ -629,7 +629,7 @@ DATA_PIPELINE = """
         result["epochs_ended_second_fit"] = seq.epochs_ended
         history = model.fit(x_h5, y_h5, batch_size=16, epochs=2, shuffle="batch", verbose=0)
         result["hdf5_fit_loss"] = history.history["loss"]
-        result["hdf5_streaming_installed"] = _keras_compat.install_hdf5_streaming.installed
+        result["hdf5_streaming_installed"] = hdf5_dataset.install_hdf5_streaming.installed
         history = model.fit(HDF5Dataset(x_h5, y_h5, batch_size=16, shuffle=True, seed=1), epochs=2, verbose=0)
         result["hdf5_dataset_fit_accuracy"] = history.history["accuracy"][-1]
     except NotImplementedError as error:

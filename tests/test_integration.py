@@ -8,6 +8,7 @@ import h5py
 import keras
 import numpy as np
 import pytest
+from conftest import mlp as _mlp
 
 from kutils import HDF5Matrix, Sequence, multi_gpu_model
 
@@ -53,17 +54,6 @@ class NoneBatchSequence(Sequence):
 
     def __getitem__(self, index):
         return None
-
-
-def _mlp(seed=0):
-    keras.utils.set_random_seed(seed)
-    return keras.Sequential(
-        [
-            keras.Input((FEATURES,)),
-            keras.layers.Dense(8, activation="tanh"),
-            keras.layers.Dense(CLASSES, activation="softmax"),
-        ]
-    )
 
 
 def _sgd_compile(model):

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kutils import _keras_compat
+from kutils import _keras2_display, _keras_compat, _sequence_hooks
 
 
 def _params(function):
@@ -55,9 +55,11 @@ def test_canary_keras_src_trainers_epoch_iterator_data_adapters():
 
 
 def test_canary_keras_src_trainers_epoch_iterator_EpochIterator___iter__():
-    iterator = _keras_compat.epoch_iterator_class()(x=np.zeros((6, 2)), batch_size=2)
+    from keras.src.trainers.epoch_iterator import EpochIterator
+
+    iterator = EpochIterator(x=np.zeros((6, 2)), batch_size=2)
     function = inspect.unwrap(type(iterator).__iter__)
-    assert "__iter__" in vars(_keras_compat.epoch_iterator_class())
+    assert "__iter__" in vars(EpochIterator)
     # The hook reads these three attributes, then calls Keras's own __iter__.
     assert iterator.steps_per_epoch is None
     assert iterator._num_batches == 3
@@ -66,7 +68,8 @@ def test_canary_keras_src_trainers_epoch_iterator_EpochIterator___iter__():
 
 
 def test_canary_keras_src_trainers_epoch_iterator_EpochIterator_catch_stop_iteration():
-    iterator_class = _keras_compat.epoch_iterator_class()
+    from keras.src.trainers.epoch_iterator import EpochIterator as iterator_class
+
     assert "catch_stop_iteration" in vars(iterator_class)
     iterator = iterator_class(x=np.zeros((4, 2)), batch_size=2)
     with iterator.catch_stop_iteration():
@@ -150,7 +153,7 @@ def test_canary_keras_KerasTensor__keras_history(functional):
 
 def test_canary_keras_src_models_functional_Functional(functional):
     assert type(functional) is _keras_compat.functional_class()
-    assert _keras_compat.legacy_class_name(functional) == "Model"
+    assert _keras2_display.legacy_class_name(functional) == "Model"
 
 
 def test_canary_keras_Functional__nodes_by_depth(functional):
@@ -517,7 +520,7 @@ def test_one_routing_point_for_every_family_wraps_get_data_adapter_once(tmp_path
         file["x"] = np.zeros((4, 2), "float32")
     HDF5Matrix(str(tmp_path / "d.h5"), "x")  # the HDF5 family installs the routing point
     _sequence()  # the Sequence family installs it too: still once
-    assert _keras_compat.registered_data_adapter_families() == ["hdf5", "sequence", "shards"]
+    assert sorted(_sequence_hooks.ROUTES) == ["hdf5", "sequence", "shards"]
     router = data_adapters.get_data_adapter
     assert router._kutils_wraps
     # One layer over Keras's own function, whichever family came first.
@@ -544,6 +547,38 @@ def test_canary_keras_src_models_functional_functional_like_constructor():
     assert "layers" in model.get_config()
 
 
+# -- the one table of run-time replacements -------------------------------------------------
+
+
+def test_every_replacement_is_listed_once_with_its_tested_range_and_a_canary_here():
+    import pathlib
+
+    from kutils import _keras_patches
+
+    rows = _keras_patches.REPLACEMENTS
+    assert len(rows) == 25
+    assert len({row.target for row in rows}) == 25
+    source = pathlib.Path(__file__).read_text()
+    for row in rows:
+        low, high = row.tested
+        assert low <= _keras_compat.SUPPORTED_KERAS[0], row.target
+        assert high >= _keras_compat.SUPPORTED_KERAS[1], row.target
+        canary = row.canary.split("[")[0]
+        assert f"def {canary}(" in source, (row.target, row.canary)
+        assert row.wrap.__module__ == "kutils._keras_patches", row.target
+
+
+def test_after_both_installs_every_listed_callable_is_kutils_wrapper_over_keras_own():
+    from kutils import _keras_patches, get_custom_objects
+
+    _sequence()  # installs the fit hooks
+    get_custom_objects()  # installs the identifier look-ups
+    for row in _keras_patches.REPLACEMENTS:
+        replaced = getattr(row.owner(), row.attribute)
+        assert getattr(replaced, "_kutils_wraps", False), row.target
+        assert inspect.unwrap(replaced).__module__.startswith("keras."), row.target
+
+
 @pytest.mark.parametrize("kind", ["image", "text", "sequence"])
 def test_canary_keras_legacy_preprocessing(kind):
     """Keras 3 still ships Keras 2's preprocessing names (kutils.preprocessing)."""
@@ -552,3 +587,48 @@ def test_canary_keras_legacy_preprocessing(kind):
 
     for name in kutils.preprocessing.NAMES[kind]:
         assert callable(legacy_preprocessing_attribute(kind, name)), name
+
+
+# -- optimizer slots (saved_models: restoring a Keras 2 optimizer state) ------------------
+
+
+@pytest.mark.parametrize(
+    ("optimizer", "attributes"),
+    [
+        (lambda: keras.optimizers.SGD(momentum=0.9), ["momentums"]),
+        (
+            lambda: keras.optimizers.Adam(amsgrad=True),
+            ["_momentums", "_velocities", "_velocity_hats"],
+        ),
+        (lambda: keras.optimizers.RMSprop(), ["_velocities"]),
+        (lambda: keras.optimizers.Adagrad(), ["_accumulators"]),
+        (lambda: keras.optimizers.Adadelta(), ["_accumulated_grads", "_accumulated_delta_vars"]),
+        (lambda: keras.optimizers.Adamax(), ["_m", "_u"]),
+        (lambda: keras.optimizers.Nadam(), ["_momentums", "_velocities"]),
+    ],
+)
+def test_canary_keras_optimizers_slot_attributes(optimizer, attributes):
+    # One variable per trainable variable, in the order given to build().
+    weights = [keras.Variable(np.ones((2, 3))), keras.Variable(np.ones((3,)))]
+    instance = optimizer()
+    instance.build(weights)
+    for attribute in attributes:
+        slots = _keras_compat.optimizer_slot_variables(instance, attribute)
+        assert [tuple(slot.shape) for slot in slots] == [(2, 3), (3,)]
+
+
+def test_canary_keras_Nadam__u_product():
+    # A scalar variable, the product of the momentum schedule (Keras 2's m_schedule).
+    instance = keras.optimizers.Nadam()
+    instance.build([keras.Variable(np.ones((2,)))])
+    product = _keras_compat.optimizer_slot_variables(instance, "_u_product")
+    assert tuple(product.shape) == () and float(product.numpy()) == 1.0
+
+
+def test_canary_keras_optimizers_slots_without_momentum_or_amsgrad():
+    for instance, attribute in [
+        (keras.optimizers.SGD(), "momentums"),
+        (keras.optimizers.Adam(), "_velocity_hats"),
+    ]:
+        instance.build([keras.Variable(np.ones((2,)))])
+        assert list(_keras_compat.optimizer_slot_variables(instance, attribute)) == []

@@ -93,7 +93,7 @@ def test_diff_shows_the_change_and_writes_nothing(tmp_path, capsys):
     assert "-        return self.model.fit_generator(batches(x, y), 4," in out
     assert "+        return fit_generator(self.model, batches(x, y), 4," in out
     assert "+from kutils import evaluate_generator, fit_generator, predict_generator" in out
-    assert status == 0
+    assert status == 1  # changes are pending: a CI gate fails (docs/migrate.md, issue 24)
 
 
 def test_crlf_line_endings_are_kept(tmp_path, capsys):

@@ -16,6 +16,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import mlp
 
 import kutils
 from kutils import multi_gpu_model
@@ -24,17 +25,10 @@ from kutils.parallel import ParallelFunctional, local_devices, normalize_device
 
 
 def _mlp(seed: int = 0) -> keras.Model:
-    keras.utils.set_random_seed(seed)
-    return keras.Sequential(
-        [
-            keras.Input((5,)),
-            keras.layers.Dense(8, activation="relu"),
-            keras.layers.Dense(2, activation="softmax"),
-        ]
-    )
+    return mlp(seed, features=5, classes=2, activation="relu")
 
 
-def _data(rows: int = 40):
+def _separable_data(rows: int = 40):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((rows, 5)).astype("float32")
     return x, (x[:, 0] > 0).astype(int)
@@ -185,14 +179,14 @@ def test_cpu_relocation_moves_the_weights_and_keeps_their_values():
     assert {_variable_device(v) for v in model.weights} == {"/cpu:0"}
     for got, expected in zip(model.get_weights(), values, strict=True):
         np.testing.assert_array_equal(got, expected)
-    x, _ = _data(6)
+    x, _ = _separable_data(6)
     np.testing.assert_allclose(
         parallel.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6
     )
 
 
 def test_cpu_relocation_keeps_the_template_training_the_shared_weights():
-    x, y = _data()
+    x, y = _separable_data()
     model = _mlp()
     model.predict(x, verbose=0)  # a predict function traced before the move
     parallel = multi_gpu_model(model, 2, cpu_relocation=True, device_type="CPU")
@@ -209,7 +203,7 @@ def test_cpu_relocation_keeps_the_template_training_the_shared_weights():
 
 
 def test_docs_pattern_weights_under_cpu_then_save_the_template(tmp_path):
-    x, y = _data(64)
+    x, y = _separable_data(64)
     with tf.device("/cpu:0"):
         model = _mlp()
     parallel_model = multi_gpu_model(model, gpus=3, device_type="CPU")
@@ -226,7 +220,7 @@ def test_docs_pattern_weights_under_cpu_then_save_the_template(tmp_path):
 def test_docs_pattern_cpu_relocation_with_single_device_fallback(device_type, parallel):
     if device_type == "GPU" and local_devices("GPU"):
         pytest.skip("this machine has GPUs")
-    x, y = _data()
+    x, y = _separable_data()
     model = _mlp()
     try:
         parallel_model = multi_gpu_model(model, cpu_relocation=True, device_type=device_type)
@@ -239,7 +233,7 @@ def test_docs_pattern_cpu_relocation_with_single_device_fallback(device_type, pa
 
 
 def test_docs_pattern_cpu_merge_false():
-    x, y = _data()
+    x, y = _separable_data()
     model = _mlp()
     parallel_model = multi_gpu_model(model, gpus=[1, 2], cpu_merge=False, device_type="CPU")
     parallel_model.compile(loss="sparse_categorical_crossentropy", optimizer="adam")
@@ -373,7 +367,7 @@ def test_each_slice_runs_on_its_device_and_merges_on_the_cpu():
 def test_each_replica_is_differentiated_on_its_device():
     parallel = multi_gpu_model(_mlp(), [1, 2], device_type="CPU")
     parallel.compile("sgd", "sparse_categorical_crossentropy")
-    x, y = _data(8)
+    x, y = _separable_data(8)
     parallel.train_on_batch(x, y)
     graph = (
         tf.function(parallel.train_step)
@@ -390,7 +384,7 @@ def test_each_replica_is_differentiated_on_its_device():
 
 
 def test_weights_are_shared_with_the_template_both_ways():
-    x, y = _data()
+    x, y = _separable_data()
     template = _bn_mlp()
     parallel = multi_gpu_model(template, 2, device_type="CPU")
     assert {id(v) for v in parallel.weights} == {id(v) for v in template.weights}
@@ -410,7 +404,7 @@ def test_weights_are_shared_with_the_template_both_ways():
 
 
 def test_batch_smaller_than_device_count_keeps_batch_norm_finite():
-    x, y = _data(2)
+    x, y = _separable_data(2)
     template = _bn_mlp()
     parallel = multi_gpu_model(template, 3, device_type="CPU")
     parallel.compile("sgd", "sparse_categorical_crossentropy")
@@ -436,7 +430,7 @@ class _SaveTemplate(keras.callbacks.Callback):
 
 @pytest.mark.parametrize("suffix", [".keras", ".h5"])
 def test_checkpoint_callback_saving_layers_minus_2_writes_a_loadable_template(tmp_path, suffix):
-    x, y = _data(64)
+    x, y = _separable_data(64)
     template = _bn_mlp()
     parallel = multi_gpu_model(template, 2, device_type="CPU")
     parallel.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
@@ -453,7 +447,7 @@ def test_checkpoint_callback_saving_layers_minus_2_writes_a_loadable_template(tm
 
 @pytest.mark.parametrize("suffix", [".keras", ".h5"])
 def test_parallel_model_saves_and_loads_with_its_devices(tmp_path, suffix):
-    x, y = _data()
+    x, y = _separable_data()
     parallel = multi_gpu_model(_bn_mlp(), [2, 1], cpu_merge=False, device_type="CPU")
     parallel.compile("sgd", "sparse_categorical_crossentropy")
     parallel.fit(x, y, batch_size=8, epochs=1, verbose=0)
@@ -468,7 +462,7 @@ def test_parallel_model_saves_and_loads_with_its_devices(tmp_path, suffix):
 
 
 def test_export_without_input_signature_writes_a_servable_saved_model(tmp_path):
-    x, y = _data()
+    x, y = _separable_data()
     template = _bn_mlp()
     parallel = multi_gpu_model(template, 2, device_type="CPU")
     parallel.compile("sgd", "sparse_categorical_crossentropy")

@@ -11,6 +11,8 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import class_data as _data
+from conftest import mlp as _mlp
 
 from kutils.parallel import (
     DataParallel,
@@ -25,24 +27,6 @@ DEVICE_SETS = {
     "3-devices": ["/cpu:0", "/cpu:1", "/cpu:2"],
 }
 device_sets = pytest.mark.parametrize("devices", list(DEVICE_SETS.values()), ids=list(DEVICE_SETS))
-
-
-def _mlp(seed: int = 0, features: int = 6, classes: int = 3) -> keras.Model:
-    keras.utils.set_random_seed(seed)
-    return keras.Sequential(
-        [
-            keras.Input((features,)),
-            keras.layers.Dense(8, activation="tanh"),
-            keras.layers.Dense(classes, activation="softmax"),
-        ]
-    )
-
-
-def _data(rows: int = 65, features: int = 6, classes: int = 3, seed: int = 1):
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal((rows, features)).astype("float32")
-    y = rng.integers(0, classes, rows)
-    return x, y
 
 
 def _two_in_two_out() -> keras.Model:

@@ -11,6 +11,7 @@ import time
 
 import keras
 import pytest
+from conftest import nested_model
 from keras import Input, layers
 
 from kutils import model_to_dot, plot_model
@@ -36,16 +37,6 @@ def wrapper_model():
     x = layers.TimeDistributed(layers.Dense(2, name="td_dense"), name="td")(steps)
     x = layers.Bidirectional(layers.LSTM(3, name="lstm"), name="bi")(x)
     return keras.Model(steps, x, name="wrappers")
-
-
-def nested_model():
-    encoder = keras.Sequential(
-        [Input((6,), name="enc_input"), layers.Dense(4, name="enc_dense")], name="encoder"
-    )
-    head_input = Input((4,), name="head_input")
-    head = keras.Model(head_input, layers.Dense(1, name="head_dense")(head_input), name="head")
-    features = Input((6,), name="features")
-    return keras.Model(features, head(encoder(features)), name="nested")
 
 
 class Subclassed(keras.Model):

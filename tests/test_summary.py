@@ -11,6 +11,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
+from conftest import nested_model
 from keras import Input, layers
 
 from kutils import print_summary
@@ -68,15 +69,6 @@ def subclassed_model():
     model = TwoLayerNet()
     model(np.zeros((2, 5), dtype="float32"))  # built by calling it on data
     return model
-
-
-def nested_model():
-    """A Sequential and a functional model used as layers of a functional chain."""
-    encoder = keras.Sequential([Input((6,)), layers.Dense(4, name="enc_dense")], name="encoder")
-    head_input = Input((4,), name="head_input")
-    head = keras.Model(head_input, layers.Dense(1, name="head_dense")(head_input), name="head")
-    features = Input((6,), name="features")
-    return keras.Model(features, head(encoder(features)), name="nested")
 
 
 def frozen_model():

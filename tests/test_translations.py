@@ -58,6 +58,7 @@ PAGES = [
     "compat",
     "reliability",
     "performance",
+    "saved_models",
 ]
 BUILD_TIMEOUT = 600  # seconds: a docs build imports kutils (and TensorFlow) once
 ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "KERAS_BACKEND": "tensorflow"}

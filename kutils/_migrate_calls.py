@@ -1,0 +1,298 @@
+"""Use and call rewriting for ``kutils migrate``.
+
+``keras.utils.X`` reached from a binding above it becomes ``kutils.X``;
+``receiver.fit_generator(args)`` (each ``method`` rule with a ``keras3`` form) becomes
+``fit_generator(receiver, args)``; the other rules of ``kutils._migrate_rules`` that
+apply to uses, calls, keywords and classes are reported. Every edit replaces a whole
+expression (a receiver keeps its own brackets), and a name the rewrite adds is one the
+file does not use for anything else.
+"""
+
+from __future__ import annotations
+
+import ast
+from typing import TYPE_CHECKING
+
+from kutils import _migrate_imports as imports
+from kutils import _migrate_names as names
+from kutils import _migrate_rules as rules
+
+if TYPE_CHECKING:
+    from kutils._migrate_engine import Source
+
+Scopes = tuple[ast.AST, ...]
+
+_METHODS = rules.by_kind("method")
+_KEYWORDS: dict[str, list[rules.Rule]] = {}
+for _rule in rules.RULES:
+    if _rule.kind == "keyword":
+        _KEYWORDS.setdefault(_rule.keras2, []).append(_rule)
+_SAVING = next(iter(rules.by_kind("saving").values()))
+_KUTILS = ("kutils", "kutils.generators")
+_CUSTOM_OBJECT = next(iter(rules.by_kind("custom-object").values()))
+
+
+def visit(source: Source, node: ast.AST, scopes: Scopes) -> bool:
+    """Rewrite or report ``node``; False when its children need no visit."""
+    kind = type(node)
+    if kind is ast.Name:
+        return node.id in source.watched and _chain(source, node, scopes)  # type: ignore[attr-defined,arg-type]
+    if kind is ast.Attribute:
+        return _chain(source, node, scopes)  # type: ignore[arg-type]
+    if kind is ast.Call:
+        _call(source, node, scopes)  # type: ignore[arg-type]
+    elif kind is ast.ClassDef:
+        _custom_object(source, node, scopes)  # type: ignore[arg-type]
+    elif kind is ast.Import or kind is ast.ImportFrom:
+        return False
+    return True
+
+
+def _chain_of(node: ast.AST) -> list[ast.AST] | None:
+    """[Name, Attribute, Attribute...] of a dotted chain ending at ``node``."""
+    nodes = [node]
+    while isinstance(node, ast.Attribute):
+        node = node.value
+        nodes.append(node)
+    if not isinstance(node, ast.Name):
+        return None
+    nodes.reverse()
+    return nodes
+
+
+def _names(nodes: list[ast.AST]) -> list[str]:
+    return [n.id if isinstance(n, ast.Name) else n.attr for n in nodes]  # type: ignore[attr-defined]
+
+
+def resolve(source: Source, node: ast.AST, scopes: Scopes) -> str | None:
+    """The full path ``node`` (a dotted chain) refers to through the imports, or None."""
+    nodes = _chain_of(node)
+    if nodes is None:
+        return None
+    chain = _names(nodes)
+    binding = source.bindings.get(chain[0])
+    if binding is None or source.scopes.shadowed(chain[0], scopes):
+        return None
+    return names.normalize(".".join([binding, *chain[1:]]))
+
+
+def _chain(source: Source, node: ast.Attribute | ast.Name, scopes: Scopes) -> bool:
+    if isinstance(node, ast.Attribute):
+        _method(source, node)
+    nodes = _chain_of(node)
+    if nodes is None:
+        return True  # e.g. f().attr: look inside
+    chain = _names(nodes)
+    if chain[0] not in source.watched or source.scopes.shadowed(chain[0], scopes):
+        return False
+    binding = source.bindings[chain[0]]
+    known = names.normalize(binding)
+
+    def path_upto(last: int) -> str:
+        return names.normalize(".".join([binding, *chain[1 : last + 1]]))
+
+    path = path_upto(len(chain) - 1)
+    # A chain that reaches keras.utils from a binding above it (keras.utils.X after
+    # `import keras`, tf.keras.utils.X after `import tensorflow as tf`): to kutils.
+    if path.startswith("keras.utils.") and not known.startswith("keras.utils"):
+        at = next(k for k in range(1, len(chain)) if path_upto(k) == "keras.utils")
+        if at + 1 < len(chain):
+            _utils_use(source, node, nodes, chain[at + 1 :], at)
+            return False
+    if names.utils_target(known) is not None:
+        # an alias of a keras.utils module, rewritten at its import: check the name
+        top, legacy = names.tables()
+        offered = top if known == "keras.utils" else legacy[known[12:]]
+        if len(chain) > 1 and chain[1] not in offered:
+            source.report(node, f"kutils does not offer {known}.{chain[1]}")
+        return False
+    if path.startswith("keras."):
+        imports.check_path(source, node, path, known)
+    return False
+
+
+def _utils_use(
+    source: Source, node: ast.AST, nodes: list[ast.AST], rest: list[str], at: int
+) -> None:
+    """``keras.utils.<rest>`` reached through ``nodes[at]``: to kutils, or reported."""
+    top, legacy = names.tables()
+    if rest[0] in legacy and len(rest) > 1:
+        if rest[1] in legacy[rest[0]]:
+            _to_kutils(source, nodes[at + 2], f"kutils.{rest[0]}.{rest[1]}")
+        else:
+            source.report(
+                node, f"kutils does not offer keras.utils.{rest[0]}.{rest[1]}; left unchanged"
+            )
+    elif rest[0] in top:
+        _to_kutils(source, nodes[at + 1], f"kutils.{rest[0]}")
+    elif rest[0] not in rules.KERAS3_UTILS:  # those stay in keras.utils
+        source.report(node, f"kutils does not offer keras.utils.{rest[0]}; left unchanged")
+
+
+def _to_kutils(source: Source, last: ast.AST, target: str) -> None:
+    """Replace the whole expression ``last`` (brackets inside it included) by ``target``."""
+    if source.taken("kutils"):
+        source.report(last, f"this file uses the name kutils for something else: use {target}")
+        return
+    start, end = source.span(last)
+    source.edits.append((start, end, target))
+    source.needs_kutils = True
+
+
+def _method(source: Source, node: ast.Attribute) -> None:
+    rule = _METHODS.get(node.attr)
+    if rule is None:
+        return
+    if rule.keras3 is None:
+        source.report(node, rule.message)
+        return
+    owned = any(node.attr in methods for methods in source.own.methods.values())
+    if not owned and not _on_kutils(source, node) and not getattr(node, "_kutils_called", False):
+        source.report(
+            node,
+            f"{node.attr} used without a call: Keras 3 models have no {node.attr}; "
+            f"call kutils.{node.attr}(model, ...) instead",
+        )
+
+
+def _on_kutils(source: Source, node: ast.Attribute) -> bool:
+    """Whether ``node`` is an attribute of the kutils package (``kutils.fit_generator``)."""
+    value = node.value
+    return isinstance(value, ast.Name) and source.bindings.get(value.id) in _KUTILS
+
+
+def _call(source: Source, call: ast.Call, scopes: Scopes) -> None:
+    func = call.func
+    name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+    path = None
+    for keyword_ in call.keywords:
+        for rule in _KEYWORDS.get(keyword_.arg or "", ()):
+            if path is None and any(w.endswith(".") for w in rule.within):
+                path = resolve(source, func, scopes) or ""
+            if f".{name}" in rule.within or any(
+                w.endswith(".") and (path or "").startswith(w) for w in rule.within
+            ):
+                source.report(keyword_, rule.message)
+    method = _METHODS.get(name or "")
+    if method is not None and method.keras3 is not None and isinstance(func, ast.Attribute):
+        func._kutils_called = True  # type: ignore[attr-defined]
+        _method_to_function(source, call, func, method)
+    if name in _SAVING.within:
+        _check_saving(source, call)
+
+
+def _check_saving(source: Source, call: ast.Call) -> None:
+    for value in [*call.args, *(k.value for k in call.keywords)]:
+        if isinstance(value, ast.Constant) and isinstance(value.value, str):
+            lowered = value.value.lower()
+            if lowered.endswith((".h5", ".hdf5")) and not lowered.endswith(".weights.h5"):
+                source.report(value, _SAVING.message)
+                return
+
+
+def _method_to_function(
+    source: Source, call: ast.Call, func: ast.Attribute, rule: rules.Rule
+) -> None:
+    """``receiver.method(args)`` -> ``function(receiver, args)``, or a report."""
+    assert rule.keras3 is not None
+    if _on_kutils(source, func):
+        return  # kutils.fit_generator(model, ...): migrated already
+    kind = source.own.receiver(func.value, call.lineno, func.attr)
+    if kind == "own":  # the file's own class: its own method
+        return
+    if kind == "mixed":
+        source.report(
+            func,
+            f"cannot tell whether this {func.attr} is a Keras model's or one of this "
+            f"file's classes': if it is a model's, write {func.attr}(model, ...) with "
+            f"'from kutils import {func.attr}'",
+        )
+        return
+    function = rule.keras3.rsplit(".", 1)[-1]
+    if source.taken(function):
+        if source.taken("kutils"):
+            source.report(func, f"{function} and kutils name other things here: {rule.message}")
+            return
+        function = rule.keras3
+        source.needs_kutils = True
+    else:
+        source.functions.add(function)
+    _replace_receiver(source, call, func, function)
+
+
+def _replace_receiver(source: Source, call: ast.Call, func: ast.Attribute, function: str) -> None:
+    text = source.text
+    start, _ = source.span(func)  # the receiver with its own brackets
+    _, receiver_end = source.span(func.value)
+    found = _after_receiver(text, receiver_end, func.attr)
+    if found is None:
+        source.report(func, f"cannot read this call of {func.attr}: change it by hand")
+        return
+    closing, opener = found
+    after = opener + 1
+    if not call.args and not call.keywords:
+        separator = ""
+    elif text[after : after + 1] in ("\n", "\r", "\\", "#"):
+        separator = ","
+    else:
+        separator = ", "
+    receiver = text[start:receiver_end] + closing
+    source.edits.append((start, after, f"{function}({receiver}{separator}"))
+
+
+def _after_receiver(text: str, index: int, attr: str) -> tuple[str, int] | None:
+    """Read ``) ) . attr (`` after a receiver ending at ``index``.
+
+    Returns the text to keep after the receiver (its closing brackets, and comments with
+    their line breaks, which must end a line) and the offset of the call's ``(``.
+    """
+    kept: list[str] = []
+    spaces = ""  # kept only before a comment
+    dot = False
+    while index < len(text):
+        char = text[index]
+        if char == "#":
+            end = index
+            while end < len(text) and text[end] not in "\r\n":
+                end += 1
+            if text.startswith("\r\n", end):
+                end += 1
+            kept.append(spaces + text[index : end + 1])
+            spaces, index = "", end + 1
+            continue
+        if char in " \t\f":
+            spaces += char
+        elif char in "\r\n\\":
+            spaces = ""
+        elif char == ")" and not dot:
+            kept.append(char)
+        elif char == "." and not dot:
+            dot = True
+        elif dot and text.startswith(attr, index):
+            index += len(attr) - 1
+        elif dot and char == "(":
+            return "".join(kept), index
+        else:
+            return None
+        if char not in " \t\f":
+            spaces = ""
+        index += 1
+    return None
+
+
+def _custom_object(source: Source, node: ast.ClassDef, scopes: Scopes) -> None:
+    bases = {resolve(source, base, scopes) for base in node.bases}
+    if not bases & rules.CUSTOM_OBJECT_BASES:
+        return
+    methods = {
+        item.name: item
+        for item in node.body
+        if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef))
+    }
+    init = methods.get("__init__")
+    if init is None or "get_config" in methods:
+        return
+    arguments = init.args
+    params = [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs][1:]
+    if params:
+        source.report(node, _CUSTOM_OBJECT.message.format(name=node.name))
