@@ -26,7 +26,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from kutils import _batches
+from kutils import _row_sources
 from kutils._per_worker_input import ShardedInput, _NumpyRows, _part_of_runs, _RowShards
 
 
@@ -50,7 +50,7 @@ class ArrayShards(_RowShards):
 
     def element_spec(self) -> Any:
         """One replica's batch structure: a TensorSpec per leaf, any number of rows."""
-        batch = _batches.lists_to_tuples(self.first_batch())
+        batch = _row_sources.lists_to_tuples(self.first_batch())
         return keras.tree.map_structure(
             lambda leaf: tf.TensorSpec((None, *np.shape(leaf)[1:]), tf.as_dtype(leaf.dtype)),
             keras.tree.map_structure(np.asarray, batch),
@@ -66,7 +66,7 @@ class ArrayShards(_RowShards):
         def replica_part(context: tf.distribute.experimental.ValueContext) -> Any:
             replica = context.replica_id_in_sync_group
             rows = _part_of_runs(runs, replica, context.num_replicas_in_sync)
-            part = _batches.lists_to_tuples(source.read_runs(rows))
+            part = _row_sources.lists_to_tuples(source.read_runs(rows))
             with tf.device(devices[replica % len(devices)]):
                 return keras.tree.map_structure(tf.convert_to_tensor, part)
 
