@@ -10,10 +10,9 @@ call, paid again by every short call (docs/performance.md).
 The arrays are in every worker's memory already, so no pipeline is needed: for each
 step, :class:`ArrayShards` slices this worker's replicas' rows of the global batch out of
 the arrays and gives them to Keras's own step function as a per-replica value
-(``strategy.experimental_distribute_values_from_function``). Replica ``r`` of ``R`` in
-the cluster gets the contiguous rows ``[L*r//R, L*(r+1)//R)`` of an ``L``-row global
-batch, as the per-worker pipeline of ``_per_worker_input.py`` gives them, and the
-shuffled orders are drawn from the seed the workers agreed on. Keras's step function is
+(``strategy.experimental_distribute_values_from_function``). Part ``p`` of ``R`` is
+the contiguous rows ``[L*p//R, L*(p+1)//R)`` of an ``L``-row global batch, in the
+order of :func:`batch_part` (the order Keras's own input uses), and the shuffled orders are drawn from the seed the workers agreed on. Keras's step function is
 traced once per model and reused by every call.
 """
 
@@ -64,13 +63,26 @@ class ArrayShards(_RowShards):
         devices = strategy.extended.worker_devices
 
         def replica_part(context: tf.distribute.experimental.ValueContext) -> Any:
-            replica = context.replica_id_in_sync_group
-            rows = _part_of_runs(runs, replica, context.num_replicas_in_sync)
-            part = _row_sources.lists_to_tuples(source.read_runs(rows))
-            with tf.device(devices[replica % len(devices)]):
-                return keras.tree.map_structure(tf.convert_to_tensor, part)
+            replicas = context.num_replicas_in_sync
+            part, local = batch_part(context.replica_id_in_sync_group, replicas, len(devices))
+            rows = _part_of_runs(runs, part, replicas)
+            batch = _row_sources.lists_to_tuples(source.read_runs(rows))
+            with tf.device(devices[local]):
+                return keras.tree.map_structure(tf.convert_to_tensor, batch)
 
         return strategy.experimental_distribute_values_from_function(replica_part)
+
+
+def batch_part(replica: int, replicas: int, local: int) -> tuple[int, int]:
+    """Which part of a global batch a replica takes, and its index on its worker.
+
+    ``replica`` is the id in the cluster (``worker * local + index``). Local replica
+    ``index`` of worker ``w`` takes part ``index * workers + w``: the order in which
+    tf.distribute's rebatching hands the parts out, and in which Keras puts the results
+    of ``predict`` back together (``_multi_worker_concat``).
+    """
+    worker, index = divmod(replica, local)
+    return index * (replicas // local) + worker, index
 
 
 class _StepFeed(tf.distribute.DistributedDataset):

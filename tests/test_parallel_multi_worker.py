@@ -511,6 +511,20 @@ def test_a_worker_batch_is_split_between_its_replicas_in_order() -> None:
     assert isinstance(pieces[0][0], tuple)  # lists become tuples, as tf.data needs
 
 
+@pytest.mark.parametrize(("workers", "local"), [(1, 1), (2, 1), (2, 2), (3, 4)])
+def test_numpy_batch_parts_come_back_in_order_from_keras_predict(workers: int, local: int) -> None:
+    # Keras's predict all-gathers the replicas' results worker by worker and reorders
+    # them local replica first (_multi_worker_concat); the parts handed out must undo it.
+    from kutils._array_feed import batch_part
+
+    replicas = workers * local
+    parts = [batch_part(r, replicas, local) for r in range(replicas)]
+    assert [index for _, index in parts] == [r % local for r in range(replicas)]
+    gathered = [part for part, _ in parts]  # in the order of the replica ids
+    reordered = [p for index in range(local) for p in gathered[index::local]]
+    assert reordered == list(range(replicas))
+
+
 def test_sequence_hdf5_and_shuffled_numpy_inputs_are_read_in_shards(tmp_path: Path) -> None:
     import h5py
     import keras
