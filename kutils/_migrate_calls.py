@@ -19,7 +19,7 @@ from kutils import _migrate_rewrites as rewrites
 from kutils import _migrate_rules as rules
 
 if TYPE_CHECKING:
-    from kutils._migrate_engine import Source
+    from kutils._migrate_source import Source
 
 Scopes = tuple[ast.AST, ...]
 

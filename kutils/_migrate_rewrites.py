@@ -17,7 +17,7 @@ from kutils import _migrate_rules as rules
 from kutils import _migrate_tables as tables
 
 if TYPE_CHECKING:
-    from kutils._migrate_engine import Source
+    from kutils._migrate_source import Source
 
 _MODULES = {p: r for p, r in rules.by_kind("module").items() if r.keras3 is not None}
 _NUMPY = rules.by_kind("numpy")
@@ -53,7 +53,7 @@ def module_rule(path: str) -> rules.Rule | None:
 def from_import(source: Source, statement: ast.ImportFrom, module: str) -> bool:
     """``from keras.layers.core import Dense`` -> ``from keras.layers import Dense``;
     ``from keras.layers import recurrent`` -> ``from keras import layers as recurrent``."""
-    from kutils._migrate_imports import replace_from_module
+    from kutils._migrate_source import replace_from_module
 
     rule = module_rule(module)
     items = statement.names
@@ -82,7 +82,7 @@ def from_import(source: Source, statement: ast.ImportFrom, module: str) -> bool:
 
 def _to_kutils_names(source: Source, statement: ast.ImportFrom, module: str) -> bool:
     """``from keras.models import load_model, Sequential`` -> kutils's load_model, apart."""
-    from kutils._migrate_imports import replace_from_module, split_import
+    from kutils._migrate_source import replace_from_module, split_import
 
     def ours(item: ast.alias) -> bool:
         rule = _NAMES.get(f"{module}.{item.name}")
@@ -101,7 +101,7 @@ def _to_kutils_names(source: Source, statement: ast.ImportFrom, module: str) -> 
 
 def plain_import(source: Source, item: ast.alias, module: str) -> bool:
     """``import keras.layers.core as core`` -> ``import keras.layers as core``."""
-    from kutils._migrate_imports import replace_name
+    from kutils._migrate_source import replace_name
 
     rule = _MODULES.get(module)
     if rule is None or rule.keras3 is None or item.asname is None:

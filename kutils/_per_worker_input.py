@@ -444,46 +444,6 @@ class _NumpyRows:
         return tuple(keras.tree.map_structure(read, part) for part in self.parts)
 
 
-def sharded_input(
-    strategy: tf.distribute.Strategy,
-    x: Any,
-    y: Any = None,
-    sample_weight: Any = None,
-    batch_size: int | None = None,
-    shuffle: Any = False,
-    *,
-    training: bool,
-) -> ShardedInput | None:
-    """The per-worker input for ``x`` (and ``y``...), or None when Keras shards it itself.
-
-    Handles numpy arrays (read per step), an ``HDF5Dataset``, ``HDF5Matrix`` arrays that fit would
-    stream, and a kutils ``Sequence`` or any other finite ``keras.utils.PyDataset``;
-    everything else (tf.data, mixes of numpy and other array types) returns None.
-    """
-    if not training:
-        shuffle = False
-    source = _row_sources.find_row_source(x, y, sample_weight, batch_size, shuffle)
-    if source is not None:
-        return _RowShards(strategy, source)
-    if (
-        isinstance(x, keras.utils.PyDataset)
-        and y is None
-        and sample_weight is None
-        and x.num_batches is not None
-    ):
-        return _SequenceShards(strategy, x, shuffle, training)
-    leaves = [leaf for leaf in keras.tree.flatten((x, y, sample_weight)) if leaf is not None]
-    if leaves and all(isinstance(leaf, np.ndarray) for leaf in leaves):
-        # numpy arrays are handed to each step (kutils/_array_feed.py): no tf.data
-        # pipeline or iterator to make and destroy per call. A shuffle is drawn as
-        # one-row blocks, so shuffle=True is a uniform shuffle of the rows, as Keras's,
-        # in one order for all workers (Keras would draw it on every worker apart).
-        from kutils._array_feed import array_shards
-
-        return array_shards(strategy, x, y, sample_weight, batch_size, shuffle)
-    return None
-
-
 def _split_rows(batch: Any, parts: int) -> Iterator[Any]:
     """``parts`` consecutive row ranges of ``batch`` (sizes differ by at most one)."""
     if parts == 1:

@@ -387,7 +387,6 @@ def _sharded_arguments(
     """
     if not model._across_workers:
         return None
-    from kutils import _per_worker_input
 
     arguments = _all_arguments(method, model, args, kwargs)
     if arguments.get("steps_per_epoch") or arguments.get("steps"):
@@ -396,7 +395,7 @@ def _sharded_arguments(
         return None
     if arguments.get("_use_cached_eval_dataset"):
         return None  # fit's validation pass: Keras reuses its own iterator, not x
-    shards = _per_worker_input.sharded_input(
+    shards = sharded_input(
         model._strategy,
         arguments["x"],
         arguments.get("y"),
@@ -453,3 +452,46 @@ def _check_no_class_weight(class_weight: Any) -> None:
         f"or fit(x, y, sample_weight=...). Received: class_weight={class_weight!r}"
     )
     raise ValueError(msg)
+
+
+def sharded_input(
+    strategy: tf.distribute.Strategy,
+    x: Any,
+    y: Any = None,
+    sample_weight: Any = None,
+    batch_size: int | None = None,
+    shuffle: Any = False,
+    *,
+    training: bool,
+) -> ShardedInput | None:
+    """The per-worker input for ``x`` (and ``y``...), or None when Keras shards it itself.
+
+    Handles numpy arrays (read per step), an ``HDF5Dataset``, ``HDF5Matrix`` arrays that fit would
+    stream, and a kutils ``Sequence`` or any other finite ``keras.utils.PyDataset``;
+    everything else (tf.data, mixes of numpy and other array types) returns None.
+    """
+    if not training:
+        shuffle = False
+    from kutils import _row_sources
+    from kutils._per_worker_input import _RowShards, _SequenceShards
+
+    source = _row_sources.find_row_source(x, y, sample_weight, batch_size, shuffle)
+    if source is not None:
+        return _RowShards(strategy, source)
+    if (
+        isinstance(x, keras.utils.PyDataset)
+        and y is None
+        and sample_weight is None
+        and x.num_batches is not None
+    ):
+        return _SequenceShards(strategy, x, shuffle, training)
+    leaves = [leaf for leaf in keras.tree.flatten((x, y, sample_weight)) if leaf is not None]
+    if leaves and all(isinstance(leaf, np.ndarray) for leaf in leaves):
+        # numpy arrays are handed to each step (kutils/_array_feed.py): no tf.data
+        # pipeline or iterator to make and destroy per call. A shuffle is drawn as
+        # one-row blocks, so shuffle=True is a uniform shuffle of the rows, as Keras's,
+        # in one order for all workers (Keras would draw it on every worker apart).
+        from kutils._array_feed import array_shards
+
+        return array_shards(strategy, x, y, sample_weight, batch_size, shuffle)
+    return None

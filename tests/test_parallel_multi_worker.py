@@ -532,7 +532,8 @@ def test_sequence_hdf5_and_shuffled_numpy_inputs_are_read_in_shards(tmp_path: Pa
 
     from kutils import HDF5Dataset, HDF5Matrix, Sequence
     from kutils._array_feed import ArrayShards
-    from kutils._per_worker_input import _RowShards, _SequenceShards, sharded_input
+    from kutils._per_worker_input import _RowShards, _SequenceShards
+    from kutils._strategy_parallel import sharded_input
 
     class Batches(Sequence):
         def __len__(self) -> int:
