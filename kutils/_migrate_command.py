@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import dataclasses
 import difflib
 import os
 import pickle
@@ -48,12 +49,15 @@ def run(argv: Sequence[str] | None = None) -> int:
         models += _model_files(args.paths)
         files = [path for path in files if not path.endswith(_MODEL_SUFFIXES)]
     results = _migrate_all(files)
+    _weight_names(results)
     out = sys.stdout
     for result in results:
         if result.error is not None:
             _print(out, f"{_shown(result.path)}: not migrated: {result.error}")
         for line, message in result.findings:
             _print(out, f"{_shown(result.path)}:{line}: {message}")
+        for cell, line, message in result.cell_findings:
+            _print(out, f"{_shown(result.path)}: cell {cell}, line {line}: {message}")
     changed = [result for result in results if result.new is not None]
     if args.diff:
         for result in changed:
@@ -61,7 +65,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         done = len(changed)
     else:
         done = _write_all(out, changed)
-    findings = sum(len(result.findings) for result in results)
+    findings = sum(len(result.findings) + len(result.cell_findings) for result in results)
     failed = sum(result.error is not None for result in results)
     read = sum(result.read for result in results)
     verb = "would rewrite" if args.diff else "rewrote"
@@ -189,6 +193,42 @@ def _convert_models(out: TextIO, paths: list[str], *, dry_run: bool) -> tuple[in
             _print(out, f"{_shown(path)}: model not converted: {result.error}")
             failed += 1
     return made, failed
+
+
+def _weight_names(results: list[api.FileResult]) -> None:
+    """Rename the weights file names every file of the run agrees on; report the others.
+
+    Decided for the whole run once every file was read, before any is written
+    (``kutils._migrate_weights``). A file whose renaming fails is left alone, reported.
+    """
+    from kutils import _migrate_weights as weights
+
+    if not any(result.weight_sites for result in results):
+        return
+    chosen, kept = weights.decide(results)
+    while True:
+        done = [dataclasses.replace(result) for result in results]
+        failed: tuple[api.FileResult, Exception] | None = None
+        for result in done:
+            try:
+                weights.apply(result, chosen, kept)
+            except Exception as error:  # a defect: this file fails, not the run
+                failed = result, error
+                break
+        if failed is None:
+            results[:] = done
+            return
+        # Its names stay as they are everywhere, so that saves and loads still agree.
+        bad, problem = failed
+        names = {site.name for site in bad.weight_sites}
+        chosen -= names
+        kept.update({name: [bad.path] for name in names if name not in kept})
+        original = next(item for item in results if item.path == bad.path)
+        original.new, original.changes, original.weight_sites = None, 0, []
+        original.error = (
+            f"kutils migrate failed renaming its weights files ({type(problem).__name__}: "
+            f"{problem}); please report this to kutils"
+        )
 
 
 # -- migrating, in worker processes for a large tree ----------------------------------

@@ -8,7 +8,9 @@ The command rewrites every import and use of the Keras 2 utilities (``keras.util
 into its kutils form, and ``model.fit_generator(...)``, ``evaluate_generator`` and
 ``predict_generator`` into the kutils functions that keep their Keras 2 meaning. It
 reports, with file and line, every other Keras 2 API the code uses that Keras 3 removed
-or changed (the rules are ``kutils._migrate_rules``).
+or changed (the rules are ``kutils._migrate_rules``). Notebooks have their code cells
+migrated (``kutils._migrate_notebook``); weights file names are renamed to
+``.weights.h5`` where every file of the run agrees (``kutils._migrate_weights``).
 
 This module is the one-file API: :func:`migrate_source` rewrites a text,
 :func:`migrate_file` reads a file and rewrites it in memory, and :func:`main` runs the
@@ -28,11 +30,12 @@ from __future__ import annotations
 
 import ast
 import io
-import json
 import tokenize
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+
+from kutils._migrate_weights import WeightSite
 
 __all__ = ["FileResult", "main", "migrate_file", "migrate_source"]
 
@@ -52,6 +55,10 @@ class FileResult:
         error: why the file was left alone (it does not parse...), or ``None``.
         changes: how many spans were rewritten.
         read: whether the file could be read at all.
+        cell_findings: for a notebook, ``(cell, line, message)`` for each thing left to
+            do by hand (cells counted from 1, markdown cells included).
+        weight_sites: the weights file names (``save_weights('x.h5')``...) the file
+            uses, for the command's project-wide decision (``kutils._migrate_weights``).
     """
 
     path: str
@@ -61,6 +68,8 @@ class FileResult:
     error: str | None = None
     changes: int = 0
     read: bool = True
+    cell_findings: list[tuple[int, int, str]] = field(default_factory=list)
+    weight_sites: list[WeightSite] = field(default_factory=list)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -79,8 +88,9 @@ def migrate_file(path: str) -> FileResult:
 
     Nothing is written. Any failure (the file cannot be read or decoded, does not
     parse, nests too deeply for Python's parser, or its rewrite would not compile) is
-    the result's ``error``, never an exception. A notebook (``.ipynb``) is not parsed as
-    Python: when its code cells use Keras, the result's error says it was not migrated.
+    the result's ``error``, never an exception. A notebook (``.ipynb``) has its code
+    cells migrated (``kutils._migrate_notebook``); its findings name the cell. Weights
+    file names are renamed by the command only (the decision needs the whole project).
     """
     try:
         with open(path, "rb") as stream:
@@ -126,30 +136,40 @@ def _migrate_bytes(result: FileResult) -> None:
     result.findings = findings
     if problem is not None:
         result.error = problem
-    elif changes:
+        return
+    if changes:
         result.new = new_text.encode(encoding)
         result.changes = changes
+    from kutils._migrate_weights import sites
+
+    result.weight_sites = [site for site, _, _ in sites(new_text, 0)]
 
 
 def _notebook(result: FileResult) -> None:
-    """Report a notebook whose code cells use Keras: it is not migrated (yet)."""
+    """Migrate the code cells of a notebook (``kutils._migrate_notebook``)."""
+    from kutils import _migrate_notebook as notebook
+    from kutils import _migrate_weights as weights
+
     try:
-        cells = json.loads(result.original.decode("utf-8"))["cells"]
-        sources = [
-            "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
-            for cell in cells
-            if cell.get("cell_type") == "code"
-        ]
-    except (ValueError, KeyError, TypeError, AttributeError) as error:
-        result.error = f"a notebook that cannot be read as one ({type(error).__name__}: {error})"
-        return
-    using = [str(n) for n, code in enumerate(sources, 1) if _worth_reading(code)]
-    if using:
-        result.error = (
-            f"a notebook, whose code cells {', '.join(using)} use Keras: kutils migrate "
-            "does not rewrite notebooks yet; change those cells by hand, or export the "
-            "notebook to a .py file and migrate that"
+        result.new, result.cell_findings, result.changes = notebook.migrate(
+            result.original, _migrate_cell
         )
+        _, cells = notebook.code_cells(result.new or result.original)
+    except notebook.NotANotebook as error:
+        result.error = str(error)
+        return
+    for cell in cells:
+        result.weight_sites += weights.sites_of_cell(cell.number, cell.source)
+
+
+def _migrate_cell(text: str) -> tuple[str, list[tuple[int, str]], int, str | None]:
+    """A notebook cell through the engine; one that does not parse is left alone."""
+    try:
+        return _migrate_text(text, ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)  # IPython runs it
+    except SyntaxError as error:
+        if not _worth_reading(text):
+            return text, [], 0, None
+        return text, [], 0, f"it does not parse ({_describe(error)})"
 
 
 def _describe(error: SyntaxError) -> str:
@@ -169,12 +189,12 @@ def _parse(text: str) -> ast.Module:
     return tree
 
 
-def _compile_problem(text: str) -> str | None:
+def _compile_problem(text: str, flags: int = 0) -> str | None:
     """Why ``text`` does not compile, or None."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            compile(text, "<rewritten>", "exec", dont_inherit=True)
+            compile(text, "<rewritten>", "exec", flags, dont_inherit=True)
         except (SyntaxError, ValueError) as error:
             if isinstance(error, SyntaxError):
                 return _describe(error)
@@ -208,7 +228,7 @@ def migrate_source(text: str) -> tuple[str, list[tuple[int, str]], int]:
     return new_text, findings, changes
 
 
-def _migrate_text(text: str) -> tuple[str, list[tuple[int, str]], int, str | None]:
+def _migrate_text(text: str, flags: int = 0) -> tuple[str, list[tuple[int, str]], int, str | None]:
     """``migrate_source``'s result, and why the rewrite was not made (or None)."""
     tree = _parse(text)
     if not _worth_reading(text):
@@ -218,10 +238,10 @@ def _migrate_text(text: str) -> tuple[str, list[tuple[int, str]], int, str | Non
     new_text, findings, changes = rewrite(text, tree)
     if not changes:
         return new_text, findings, changes, None
-    problem = _compile_problem(new_text)
+    problem = _compile_problem(new_text, flags)
     if problem is None:
         return new_text, findings, changes, None
-    itself = _compile_problem(text)
+    itself = _compile_problem(text, flags)
     if itself is not None:
         reason = f"the rewritten file would not compile, nor does the file itself ({itself})"
     else:

@@ -20,11 +20,10 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
-from test_downloads import ROOT, _Server, leftovers, serve
+from test_downloads import ROOT, leftovers, serve
 from test_downloads_faults import _kill, _Stalls, _start_stalled_download, partials
 
 # Large enough for several 8 MiB steps of early writeback.
@@ -41,16 +40,6 @@ sys.stderr.write(path + "\\n")
 sys.stderr.flush()
 os.kill(os.getpid(), signal.SIGKILL)
 """
-
-
-@pytest.fixture
-def server():
-    srv = _Server()
-    thread = threading.Thread(target=srv.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield srv
-    srv.shutdown()
-    srv.server_close()
 
 
 @pytest.fixture

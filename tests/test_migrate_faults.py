@@ -441,7 +441,7 @@ def test_keras_2_code_in_a_decorator_above_its_function_is_reported():
     ]
 
 
-def test_notebooks_are_reported_as_not_migrated_never_skipped_or_parsed(tmp_path, capsys):
+def test_notebooks_are_migrated_never_skipped_or_parsed_as_python(tmp_path, capsys):
     tree = tmp_path / "tree"
     tree.mkdir()
     folder_notebook = tree / "train.ipynb"
@@ -452,14 +452,16 @@ def test_notebooks_are_reported_as_not_migrated_never_skipped_or_parsed(tmp_path
     plain_data = _notebook(plain, "print(1)")
     status = main([str(tree), str(named)])
     captured = capsys.readouterr()
-    for path, data in ((folder_notebook, folder_data), (named, named_data), (plain, plain_data)):
-        assert path.read_bytes() == data
-    assert f"{folder_notebook}: not migrated: a notebook" in captured.out
-    assert f"{named}: not migrated: a notebook" in captured.out
-    assert str(plain) not in captured.out  # no Keras in it: nothing to do
+    assert folder_notebook.read_bytes() == folder_data.replace(
+        b'"model.fit_generator(gen, 10)"',
+        b'"from kutils import fit_generator\\nfit_generator(model, gen, 10)"',
+    )
+    assert named.read_bytes() == named_data.replace(b"keras.utils", b"kutils")
+    assert plain.read_bytes() == plain_data  # no Keras in it: nothing to do
+    assert "not migrated" not in captured.out
     assert "does not parse" not in captured.out
-    assert "2 file(s) not migrated" in captured.err
-    assert status == 1
+    assert "rewrote 2," in captured.err
+    assert status == 0
 
 
 def test_diff_with_pending_changes_exits_1(tmp_path, capsys):
@@ -659,8 +661,8 @@ def test_a_tree_holding_every_case_leaves_only_compiling_files_and_reports_the_r
         f"case{len(sources) - 5:02d}.py",
         f"case{len(sources) - 4:02d}.py",
         f"case{len(sources) - 3:02d}.py",
-        "notebook.ipynb",
     }
+    assert b"fit_generator(model, gen, 10)" in (tree / "notebook.ipynb").read_bytes()
     assert status == 1
     # A second run changes nothing more.
     after = {path.name: path.read_bytes() for path in tree.iterdir()}

@@ -1,0 +1,226 @@
+"""kutils migrate renames weights files to .weights.h5 only where the whole run agrees."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kutils.migrate import main
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _project(tmp_path: Path, files: dict[str, str]) -> Path:
+    tree = tmp_path / "project"
+    for name, text in files.items():
+        path = tree / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return tree
+
+
+def _read(tree: Path, name: str) -> str:
+    return (tree / name).read_text()
+
+
+def test_a_name_saved_and_loaded_only_at_rewritable_sites_is_renamed_everywhere(tmp_path, capsys):
+    tree = _project(
+        tmp_path,
+        {
+            "train.py": "model.save_weights('out/model.h5')\n",
+            "callbacks.py": (
+                "from keras.callbacks import ModelCheckpoint\n"
+                'best = ModelCheckpoint("out/model.h5", save_best_only=True,\n'
+                "                       save_weights_only=True)\n"
+            ),
+            "serve/predict.py": "model.load_weights(filepath='out/model.h5')\n",
+        },
+    )
+    status = main([str(tree)])
+    captured = capsys.readouterr()
+    assert _read(tree, "train.py") == "model.save_weights('out/model.weights.h5')\n"
+    assert _read(tree, "callbacks.py") == (
+        "from keras.callbacks import ModelCheckpoint\n"
+        'best = ModelCheckpoint("out/model.weights.h5", save_best_only=True,\n'
+        "                       save_weights_only=True)\n"
+    )
+    assert _read(tree, "serve/predict.py") == (
+        "model.load_weights(filepath='out/model.weights.h5')\n"
+    )
+    assert "model.h5" not in captured.out  # nothing left to report
+    assert status == 0
+
+
+def test_a_name_also_used_elsewhere_is_kept_in_every_file_and_reported(tmp_path, capsys):
+    files = {
+        "train.py": "model.save_weights('w.h5')\n",
+        "predict.py": "import os\nif os.path.exists('w.h5'):\n    model.load_weights('w.h5')\n",
+    }
+    tree = _project(tmp_path, files)
+    status = main([str(tree)])
+    out = capsys.readouterr().out
+    assert {name: _read(tree, name) for name in files} == files
+    assert f"{tree / 'train.py'}:1: weights file 'w.h5' not renamed to 'w.weights.h5'" in out
+    assert str(tree / "predict.py") in out.split("train.py:1:")[1]
+    assert status == 1
+
+
+def test_a_name_built_around_the_literal_keeps_it(tmp_path, capsys):
+    files = {
+        "train.py": "model.save_weights('w.h5')\n",
+        "load.py": "import os\nmodel.load_weights(os.path.join(folder, 'w.h5'))\n",
+    }
+    tree = _project(tmp_path, files)
+    main([str(tree)])
+    assert {name: _read(tree, name) for name in files} == files
+    assert "weights file 'w.h5' not renamed" in capsys.readouterr().out
+
+
+def test_a_whole_model_saved_under_the_same_name_keeps_it(tmp_path, capsys):
+    files = {
+        "train.py": "model.save_weights('m.hdf5')\nmodel.save('m.hdf5')\n",
+    }
+    tree = _project(tmp_path, files)
+    main([str(tree)])
+    assert _read(tree, "train.py") == files["train.py"]
+    assert "weights file 'm.hdf5' not renamed to 'm.weights.h5'" in capsys.readouterr().out
+
+
+def test_a_name_only_loaded_is_left_alone_keras_3_still_loads_it(tmp_path, capsys):
+    tree = _project(tmp_path, {"predict.py": "model.load_weights('keras2_weights.h5')\n"})
+    assert main([str(tree)]) == 0
+    assert _read(tree, "predict.py") == "model.load_weights('keras2_weights.h5')\n"
+
+
+def test_a_model_checkpoint_saving_whole_models_is_not_a_weights_site(tmp_path, capsys):
+    files = {
+        "train.py": "from keras.callbacks import ModelCheckpoint\ncb = ModelCheckpoint('b.h5')\n",
+    }
+    tree = _project(tmp_path, files)
+    main([str(tree)])
+    assert _read(tree, "train.py") == files["train.py"]
+    assert "Keras 3 saves models in the .keras format" in capsys.readouterr().out
+
+
+def test_a_name_a_notebook_loads_is_renamed_in_the_notebook_too(tmp_path, capsys):
+    tree = _project(tmp_path, {"train.py": "model.save_weights('nb.h5')\n"})
+    notebook = {
+        "cells": [
+            {
+                "cell_type": "code",
+                "execution_count": 2,
+                "metadata": {},
+                "outputs": [{"name": "stdout", "output_type": "stream", "text": ["nb.h5\n"]}],
+                "source": ["!ls\n", "model.load_weights('nb.h5')"],
+            }
+        ],
+        "metadata": {},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+    before = json.dumps(notebook, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+    (tree / "look.ipynb").write_text(before)
+    assert main([str(tree)]) == 0
+    assert _read(tree, "train.py") == "model.save_weights('nb.weights.h5')\n"
+    # The output that prints the old name is an output: it stays as it was.
+    assert _read(tree, "look.ipynb") == before.replace(
+        "\"model.load_weights('nb.h5')\"", "\"model.load_weights('nb.weights.h5')\""
+    )
+
+
+def test_a_save_in_a_notebook_is_reported_with_its_cell_when_kept(tmp_path, capsys):
+    tree = _project(tmp_path, {"check.py": "assert 'x.h5'\n"})
+    notebook = {
+        "cells": [
+            {"cell_type": "markdown", "metadata": {}, "source": ["Save"]},
+            {
+                "cell_type": "code",
+                "execution_count": None,
+                "metadata": {},
+                "outputs": [],
+                "source": ["model.save_weights('x.h5')\n"],
+            },
+        ],
+        "metadata": {},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+    (tree / "save.ipynb").write_text(json.dumps(notebook, indent=1))
+    main([str(tree)])
+    out = capsys.readouterr().out
+    expected = f"{tree / 'save.ipynb'}: cell 2, line 1: weights file 'x.h5' not renamed"
+    assert expected in out
+
+
+def test_second_run_changes_nothing(tmp_path, capsys):
+    tree = _project(
+        tmp_path,
+        {"a.py": "model.save_weights('w.h5')\n", "b.py": "model.load_weights('w.h5')\n"},
+    )
+    main([str(tree)])
+    once = {name: _read(tree, name) for name in ("a.py", "b.py")}
+    assert once["a.py"] == "model.save_weights('w.weights.h5')\n"
+    capsys.readouterr()
+    assert main([str(tree)]) == 0
+    assert {name: _read(tree, name) for name in ("a.py", "b.py")} == once
+    assert "rewrote 0," in capsys.readouterr().err
+
+
+def test_diff_shows_the_renames_and_writes_nothing(tmp_path, capsys):
+    files = {"a.py": "model.save_weights('w.h5')\n", "b.py": "model.load_weights('w.h5')\n"}
+    tree = _project(tmp_path, files)
+    assert main(["--diff", str(tree)]) == 1
+    out = capsys.readouterr().out
+    assert "+model.save_weights('w.weights.h5')" in out
+    assert "+model.load_weights('w.weights.h5')" in out
+    assert {name: _read(tree, name) for name in files} == files
+
+
+def test_the_renamed_names_are_what_keras_3_saves_and_loads(tmp_path):
+    """The migrated scripts run on Keras 3 and load back the weights they saved."""
+    tree = _project(
+        tmp_path,
+        {
+            "train.py": (
+                "import numpy as np\n"
+                "import keras\n"
+                "model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])\n"
+                "model.save_weights('saved.h5')\n"
+                "np.save('expected.npy', model.predict(np.ones((1, 3)), verbose=0))\n"
+            ),
+            "predict.py": (
+                "import numpy as np\n"
+                "import keras\n"
+                "model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])\n"
+                "model.load_weights('saved.h5')\n"
+                "got = model.predict(np.ones((1, 3)), verbose=0)\n"
+                "assert np.array_equal(got, np.load('expected.npy'))\n"
+            ),
+        },
+    )
+    main([str(tree)])
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    both = "for s in ('train.py', 'predict.py'): exec(open(s).read(), {})"
+    done = subprocess.run(
+        [sys.executable, "-c", both], cwd=tree, env=env, capture_output=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    assert (tree / "saved.weights.h5").is_file()
+
+
+@pytest.mark.parametrize(
+    "literal",
+    ["'''w.h5'''", "'w.\\x68\\x35'"],
+    ids=["triple-quoted", "escaped"],
+)
+def test_a_literal_that_cannot_be_rewritten_as_written_keeps_the_name(tmp_path, capsys, literal):
+    files = {"a.py": f"model.save_weights({literal})\n", "b.py": "model.load_weights('w.h5')\n"}
+    tree = _project(tmp_path, files)
+    main([str(tree)])
+    assert {name: _read(tree, name) for name in files} == files
+    assert "weights file 'w.h5' not renamed" in capsys.readouterr().out
