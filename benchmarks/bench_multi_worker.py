@@ -13,8 +13,9 @@ Prints the time per training step (same model, same global batches) of:
 Target: kutils at most 1.05x the hand-written code. Each worker alternates the kutils and
 hand-written sides on the same strategy, after one untimed run of each, and keeps the
 median of REPEATS; worker 0's figures are printed. Both are timed with long fit calls
-(256 steps) and short ones (16 steps), where kutils's per-call cost (copying the weights
-to and from the template, distributing the input again) weighs more. Two processes on the 2-core test machine
+(256 steps) and short ones (16 steps), where a per-call cost would weigh more (kutils
+copies the weights to and from the template; the hand-written side makes a new
+iterator per call, as a loop of one ``fit`` per epoch would). Two processes on the 2-core test machine
 share its CPUs, so the two-worker figures measure overhead, not speed-up.
 
 Run: python benchmarks/bench_multi_worker.py (from the repository root).
@@ -42,6 +43,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def main() -> int:
     if len(sys.argv) > 1:
         return _role(sys.argv[1], Path(sys.argv[2]))
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
         single = _run([[sys.executable, __file__, "single", str(out / "single.json")]], [None])
@@ -57,6 +59,10 @@ def main() -> int:
         two = json.loads((out / "w0.json").read_text())
         del single
     steps = SAMPLES // BATCH
+    load_after = os.getloadavg()
+    print(
+        f"load average (1, 5, 15 min) at start: {_load(load_before)}, at end: {_load(load_after)}"
+    )
     print(f"MLP {FEATURES}-256-256-{CLASSES}, global batch {BATCH}; median of {REPEATS} runs")
     print(f"one process, plain Keras fit:       {one * 1e3:8.2f} ms/step")
     for label, key in ((f"{steps} steps per fit", ""), (f"{SHORT_STEPS} steps per fit", "short_")):
@@ -68,6 +74,10 @@ def main() -> int:
         print(f"  kutils / one process:        {kutils / one:.3f}x")
         print(f"  hand-written / one process:  {hand / one:.3f}x")
     return 0
+
+
+def _load(load: tuple[float, float, float]) -> str:
+    return ", ".join(f"{value:.2f}" for value in load)
 
 
 def _free_ports(count: int) -> list[int]:

@@ -56,6 +56,8 @@ _EXPORTS: dict[str, str] = {
 # as usual, and so does ``kutils.np_utils`` after a plain ``import kutils``. Their names
 # and where each lives: the one table of ``kutils/_legacy.py``.
 _LEGACY_MODULES = tuple(_legacy.LEGACY_MODULES)
+# Public modules reached as ``kutils.X`` after ``import kutils`` (what migrate writes).
+_PUBLIC_MODULES = ("backend",)
 
 # Modules that import TensorFlow when imported. Without a usable TensorFlow their public
 # names are handed out as stand-ins that raise kutils' clear error when called, so that
@@ -124,7 +126,7 @@ if TYPE_CHECKING:
 def __getattr__(name: str) -> Any:
     module_name = _EXPORTS.get(name)
     if module_name is None:
-        if name in _LEGACY_MODULES:
+        if name in _LEGACY_MODULES or name in _PUBLIC_MODULES:
             return importlib.import_module(f"kutils.{name}")
         raise AttributeError(f"module 'kutils' has no attribute {name!r}")
     if module_name in _NEEDS_TENSORFLOW_TO_IMPORT:
@@ -138,4 +140,4 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__) | set(_LEGACY_MODULES))
+    return sorted(set(globals()) | set(__all__) | set(_LEGACY_MODULES) | set(_PUBLIC_MODULES))

@@ -19,7 +19,7 @@ from kutils import _migrate_rewrites as rewrites
 from kutils import _migrate_rules as rules
 
 if TYPE_CHECKING:
-    from kutils._migrate_engine import Source
+    from kutils._migrate_source import Source
 
 Scopes = tuple[ast.AST, ...]
 
@@ -177,6 +177,9 @@ def _call(source: Source, call: ast.Call, scopes: Scopes) -> None:
         if path.startswith("keras.optimizers."):
             handled = rewrites.optimizer_keywords(source, call, path)
         rewrites.callback_mode(source, call, path.replace(".callbacks.callbacks.", ".callbacks."))
+    if name in rewrites.LAYER_SIZES:
+        path = path if path is not None else resolve(source, func, scopes) or ""
+        rewrites.numpy_layer_sizes(source, call, path, lambda n: resolve(source, n, scopes))
     for keyword_ in call.keywords:
         if keyword_.arg in handled:
             continue

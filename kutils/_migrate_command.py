@@ -22,7 +22,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from typing import TextIO
 
-from kutils import migrate as api
+from kutils import _migrate_file as api
 from kutils._migrate_write import Refused, write_back
 
 _PROG = "kutils migrate"

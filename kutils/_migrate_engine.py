@@ -24,12 +24,10 @@ from collections.abc import Callable
 from kutils import _migrate_calls as calls
 from kutils import _migrate_imports as imports
 from kutils import _migrate_names as names
+from kutils import _migrate_rewrites as rewrites
 from kutils import _migrate_rules as rules
+from kutils._migrate_source import Findings, Source
 
-Findings = list[tuple[int, str]]
-
-_NEWLINES = re.compile(r"\r\n|\r|\n")
-_LONE_CR = re.compile(r"\r(?!\n)")
 _NUMPY_ALIAS = re.compile(r"\.\s*(?:" + "|".join(p[6:] for p in rules.by_kind("numpy")) + r")\b")
 _IMPORT_LINE = re.compile(r"^[^\r\n]*?\bimport\b", re.MULTILINE)
 # Nodes without anything to migrate below them.
@@ -40,59 +38,6 @@ _CHILD_FIELDS: dict[type, tuple[str, ...]] = {}
 _SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
 # Comprehensions bind their variables in a scope of their own: every field is inside it.
 _COMPREHENSIONS = names.COMPREHENSIONS
-
-
-class Source:
-    """A source text being rewritten: positions, bindings, edits and findings."""
-
-    def __init__(self, text: str, tree: ast.Module) -> None:
-        self.text = text
-        self.tree = tree
-        self.starts = [0] + [match.end() for match in _NEWLINES.finditer(text)]
-        first_break = _NEWLINES.search(text)
-        self.newline = first_break.group() if first_break else "\n"
-        # The `^` of a MULTILINE pattern follows only "\n": lone "\r" become "\n" here
-        # (same offsets), so that line scans see the lines of a CR-only file.
-        self.scan_text = _LONE_CR.sub("\n", text) if "\r" in text else text
-        self.edits: list[tuple[int, int, str]] = []
-        self.findings: Findings = []
-        self.bindings: dict[str, str] = {}
-        self.watched: set[str] = set()
-        self.scopes = names.Scopes(text, tree)
-        self.own = names.OwnClasses(text, tree)
-        self.needs_kutils = False
-        self.needs_keras = False  # a rewrite uses the name keras, which no import binds
-        self.functions: set[str] = set()  # kutils functions the rewrites call by name
-        self.leading = _leading_statements(tree)
-        self.kutils_leading = False  # a leading import binds `kutils`
-        self._taken: dict[str, bool] = {}
-        self.lines: list[int] = []
-
-    def pos(self, line: int, col: int) -> int:
-        """Offset in the text of ``col`` (UTF-8 bytes, as ast counts) on ``line``."""
-        start = self.starts[line - 1]
-        end = self.starts[line] if line < len(self.starts) else len(self.text)
-        text = self.text[start:end]
-        if not text.isascii():
-            col = len(text.encode("utf-8")[:col].decode("utf-8", "ignore"))
-        return start + col
-
-    def span(self, node: ast.AST) -> tuple[int, int]:
-        start = self.pos(node.lineno, node.col_offset)  # type: ignore[attr-defined]
-        end = self.pos(node.end_lineno, node.end_col_offset)  # type: ignore[attr-defined]
-        return start, end
-
-    def report(self, node: ast.AST, message: str) -> None:
-        self.findings.append((node.lineno, message))  # type: ignore[attr-defined]
-
-    def line_of(self, offset: int) -> int:
-        return bisect.bisect_right(self.starts, offset)
-
-    def taken(self, name: str) -> bool:
-        """Whether ``name`` means something else in this file than kutils's (cached)."""
-        if name not in self._taken:
-            self._taken[name] = names.taken(self.text, self.tree, name)
-        return self._taken[name]
 
 
 def rewrite(text: str, tree: ast.Module) -> tuple[str, Findings, int]:
@@ -112,7 +57,7 @@ def rewrite(text: str, tree: ast.Module) -> tuple[str, Findings, int]:
         if names.watched(path) or (path == "numpy" and numpy_aliases)
     }
     words = source.watched | set(rules.by_kind("method")) | {"class", "weights"}
-    words |= set(rules.by_kind("outside-method"))
+    words |= set(rules.by_kind("outside-method")) | set(rewrites.LAYER_SIZES)
     words |= {path.rsplit(".", 1)[-1] for path in rules.by_kind("callback-mode")}
     words |= {name for rule in rules.by_kind("saving").values() for name in rule.within}
     alternatives = "|".join(sorted(map(re.escape, words)))
@@ -181,22 +126,6 @@ def walk(source: Source, visit: Callable[[ast.AST, tuple[ast.AST, ...]], bool]) 
                         stack.append((item, inner))
             elif isinstance(value, ast.AST) and not isinstance(value, _LEAVES):
                 stack.append((value, inner))
-
-
-def _leading_statements(tree: ast.Module) -> list[ast.stmt]:
-    """The module's docstring and the imports that follow it, before any other code."""
-    leading: list[ast.stmt] = []
-    for index, statement in enumerate(tree.body):
-        docstring = (
-            index == 0
-            and isinstance(statement, ast.Expr)
-            and isinstance(statement.value, ast.Constant)
-            and isinstance(statement.value.value, str)
-        )
-        if not (docstring or isinstance(statement, (ast.Import, ast.ImportFrom))):
-            break
-        leading.append(statement)
-    return leading
 
 
 def _insert_imports(source: Source) -> None:

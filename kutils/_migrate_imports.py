@@ -10,17 +10,16 @@ has them, else are reported. Imports of other removed Keras paths are reported
 from __future__ import annotations
 
 import ast
-import io
 import re
-import tokenize
 from typing import TYPE_CHECKING
 
 from kutils import _migrate_names as names
 from kutils import _migrate_rewrites as rewrites
 from kutils import _migrate_rules as rules
+from kutils._migrate_source import replace_from_module, replace_name, split_import
 
 if TYPE_CHECKING:
-    from kutils._migrate_engine import Source
+    from kutils._migrate_source import Source
 
 _NEWLINES = re.compile(r"\r\n|\r|\n")
 _MODULES = rules.by_kind("module")
@@ -87,7 +86,7 @@ def _rewrite_plain_import(source: Source, statement: ast.Import) -> None:
             # `import keras.utils.np_utils` also binds `keras`: keep it bound.
             target = f"{item.name.split('.')[0]}, {target}"
             source.kutils_leading = source.kutils_leading or leading
-        _replace_name(source, item, item.name, target)
+        replace_name(source, item, item.name, target)
 
 
 def _rewrite_utils_import(
@@ -112,9 +111,9 @@ def _rewrite_utils_import(
         if any(item.name == "*" for item in ours) and module == "keras.utils":
             _rewrite_star_import(source, statement, offered)
         else:
-            _replace_from_module(source, statement, target)
+            replace_from_module(source, statement, target)
     elif ours and not missing:
-        _split_import(source, statement, ours, others)
+        split_import(source, statement, ours, others)
 
 
 def _rewrite_star_import(
@@ -128,12 +127,12 @@ def _rewrite_star_import(
     """
     extra = sorted(rules.KERAS3_UTILS - offered)
     if not extra:
-        _replace_from_module(source, statement, "kutils")
+        replace_from_module(source, statement, "kutils")
         return
     pattern = re.compile(r"(?<![\w.])(" + "|".join(map(re.escape, extra)) + r")\b")
     used = sorted(set(pattern.findall(source.text)))
     if not used:
-        _replace_from_module(source, statement, "kutils")
+        replace_from_module(source, statement, "kutils")
         return
     start, end = source.span(statement)
     indent = source.text[source.starts[statement.lineno - 1] : start]
@@ -153,61 +152,6 @@ def _keep_names_message(statement: ast.ImportFrom, used: list[str]) -> str:
         f"does not offer; write 'from kutils import *' and 'from {statement.module} "
         f"import {', '.join(used)}' on lines of their own"
     )
-
-
-def _split_import(
-    source: Source, statement: ast.ImportFrom, ours: list[ast.alias], others: list[ast.alias]
-) -> None:
-    """``from keras.utils import a, b`` where only ``a`` is kutils's: two lines."""
-    start, end = source.span(statement)
-    indent = source.text[source.starts[statement.lineno - 1] : start]
-    if statement.lineno != statement.end_lineno or indent.strip():
-        listed_names = ", ".join(item.name for item in ours)
-        source.report(
-            statement,
-            f"import {listed_names} from kutils on a line of their own; the other names "
-            "may stay in keras.utils (Keras 3 has them)",
-        )
-        return
-
-    def listed(items: list[ast.alias]) -> str:
-        return ", ".join(
-            item.name if item.asname is None else f"{item.name} as {item.asname}" for item in items
-        )
-
-    new = (
-        f"from kutils import {listed(ours)}{source.newline}"
-        f"{indent}from {statement.module} import {listed(others)}"
-    )
-    source.edits.append((start, end, new))
-
-
-def _replace_name(source: Source, item: ast.alias, name: str, target: str) -> None:
-    start, _ = source.span(item)
-    if source.text[start : start + len(name)] == name:
-        source.edits.append((start, start + len(name), target))
-    else:
-        source.report(item, f"unusual spacing in 'import {name}': change it to {target} by hand")
-
-
-def _replace_from_module(source: Source, statement: ast.ImportFrom, target: str) -> None:
-    start, end = source.span(statement)
-    segment = source.text[start:end]
-    try:
-        tokens = list(tokenize.generate_tokens(io.StringIO(segment).readline))
-    except (tokenize.TokenError, SyntaxError):
-        tokens = []
-    words = [t for t in tokens if t.type not in (tokenize.NL, tokenize.COMMENT)]
-    # from <module> import ...: the module's tokens are those before `import`.
-    if len(words) < 3 or words[0].string != "from":
-        source.report(statement, f"cannot read this import: change its module to {target}")
-        return
-    last = next(i for i, t in enumerate(words) if t.string == "import") - 1
-    segment_starts = [0] + [m.end() for m in _NEWLINES.finditer(segment)]
-    first_token, last_token = words[1], words[last]
-    begin = segment_starts[first_token.start[0] - 1] + first_token.start[1]
-    stop = segment_starts[last_token.end[0] - 1] + last_token.end[1]
-    source.edits.append((start + begin, start + stop, target))
 
 
 def check_path(source: Source, node: ast.AST, path: str, known: str) -> None:
@@ -230,11 +174,8 @@ def check_path(source: Source, node: ast.AST, path: str, known: str) -> None:
         if function in rules.BACKEND_KEPT:
             return
         rule = _BACKEND.get(function)
+        rewritable = rule is not None and rule.keras3 is not None and len(parts) == 3
+        if rewritable and rewrites.backend_function(source, node, rule):  # type: ignore[arg-type]
+            return
         message = rule.message if rule is not None else "see keras.ops for its replacement"
         source.report(node, f"keras.backend.{function} is not in Keras 3: {message}")
-
-
-# The two writers the rewrites of ``kutils._migrate_rewrites`` share.
-replace_from_module = _replace_from_module
-replace_name = _replace_name
-split_import = _split_import

@@ -143,7 +143,7 @@ def _prepare(source: str) -> tuple[str | None, str | None, dict[str, str]]:
         if not _uses_keras(source):
             return None, None, hidden
         if isinstance(error, SyntaxError):
-            from kutils.migrate import _describe
+            from kutils._migrate_result import describe as _describe
 
             return f"it does not parse ({_describe(error)})", None, hidden
         return f"it does not parse ({error})", None, hidden
@@ -151,7 +151,7 @@ def _prepare(source: str) -> tuple[str | None, str | None, dict[str, str]]:
 
 
 def _uses_keras(text: str) -> bool:
-    from kutils.migrate import _worth_reading
+    from kutils._migrate_result import worth_reading as _worth_reading
 
     return _worth_reading(text)
 

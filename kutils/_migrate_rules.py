@@ -16,7 +16,9 @@ The kinds:
   uses are renamed: a bare name (``mean_squared_error``) in the same module, a
   ``kutils.`` path to kutils.
 - ``numpy``: a numpy alias of a builtin (``numpy.float``), rewritten to ``keras3``.
-- ``backend``: a ``keras.backend`` function, by its name.
+- ``backend``: a ``keras.backend`` function, by its name. Those of
+  ``kutils._migrate_backend`` are rewritten to their ``keras.ops``, ``keras.random`` or
+  ``kutils.backend`` form; the others are reported.
 - ``method``: a method called on any receiver. With ``keras3`` set to a kutils function,
   ``x.method(args)`` becomes ``function(x, args)``; otherwise it is reported.
 - ``keyword``: a keyword argument of the calls ``within`` names: a path prefix ending in
@@ -37,6 +39,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+
+from kutils import _migrate_backend
 
 
 @dataclass(frozen=True)
@@ -666,6 +670,17 @@ RULES: tuple[Rule, ...] = (
         "custom layer/model {name} takes __init__ arguments but has no get_config: Keras 3 saves and reloads it through get_config()/from_config(); add get_config returning those arguments (and from_config if they hold layers or other objects)",
     ),
 )
+
+
+def _backend_rewrite(rule: Rule) -> Rule:
+    """A ``backend`` rule with its Keras 3 form (``kutils._migrate_backend``), if any."""
+    keras3 = _migrate_backend.target(rule.keras2) if rule.kind == "backend" else None
+    if keras3 is None:
+        return rule
+    return Rule(rule.kind, rule.keras2, f"use {keras3}", keras3=keras3)
+
+
+RULES = tuple(_backend_rewrite(rule) for rule in RULES)
 
 
 def by_kind(kind: str, rules: Iterable[Rule] = RULES) -> dict[str, Rule]:

@@ -20,36 +20,14 @@ from __future__ import annotations
 import ast
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from kutils.migrate import FileResult
+from kutils._migrate_result import FileResult, WeightSite
 
 _LEGACY = (".h5", ".hdf5")
 _NEW_SUFFIX = ".weights.h5"
 _QUOTES = ("'", '"')
 # A legacy suffix, or an escape that could spell one (``'w.\\x68\\x35'``).
 _LEGACY_NAME = re.compile(r"(?i:\.(?:h5|hdf5))\b|\\[0-7xuUN]")
-
-
-@dataclass(frozen=True)
-class WeightSite:
-    """A literal weights file name at a save or load.
-
-    Attributes:
-        name: the last path component of the name (``x.h5``).
-        save: whether the site writes the file (else it loads it).
-        rewritable: whether the literal's text ends with the suffix as written.
-        cell: the notebook cell (from 1), 0 in a .py file.
-        line: the line (in the cell).
-    """
-
-    name: str
-    save: bool
-    rewritable: bool
-    cell: int
-    line: int
 
 
 def renamed(name: str) -> str:

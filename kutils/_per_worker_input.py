@@ -150,9 +150,13 @@ class ShardedInput:
 
     # -- the distributed dataset ---------------------------------------------------------
 
-    def build(self) -> ShardedInput:
-        """Agree on a seed with the other workers and make ``dataset``."""
-        self.seed = agreed_seed(self._strategy)
+    def build(self, seed: int | None = None) -> ShardedInput:
+        """Make ``dataset``, its orders drawn from ``seed`` (agreed by the workers).
+
+        ``seed`` must be the same on every worker; None agrees on one now (one
+        all-reduce over the cluster).
+        """
+        self.seed = agreed_seed(self._strategy) if seed is None else seed
         self.start(self.seed)
         batch = _row_sources.lists_to_tuples(self.first_batch())
         self._spec = keras.tree.map_structure(
@@ -438,45 +442,6 @@ class _NumpyRows:
             return np.concatenate([leaf[first:stop] for first, stop in runs])
 
         return tuple(keras.tree.map_structure(read, part) for part in self.parts)
-
-
-def sharded_input(
-    strategy: tf.distribute.Strategy,
-    x: Any,
-    y: Any = None,
-    sample_weight: Any = None,
-    batch_size: int | None = None,
-    shuffle: Any = False,
-    *,
-    training: bool,
-) -> ShardedInput | None:
-    """The per-worker input for ``x`` (and ``y``...), or None when Keras shards it itself.
-
-    Handles shuffled numpy arrays, an ``HDF5Dataset``, ``HDF5Matrix`` arrays that fit would
-    stream, and a kutils ``Sequence`` or any other finite ``keras.utils.PyDataset``;
-    everything else (tf.data, mixes of numpy and other array types) returns None.
-    """
-    if not training:
-        shuffle = False
-    source = _row_sources.find_row_source(x, y, sample_weight, batch_size, shuffle)
-    if source is not None:
-        return _RowShards(strategy, source)
-    if (
-        isinstance(x, keras.utils.PyDataset)
-        and y is None
-        and sample_weight is None
-        and x.num_batches is not None
-    ):
-        return _SequenceShards(strategy, x, shuffle, training)
-    leaves = [leaf for leaf in keras.tree.flatten((x, y, sample_weight)) if leaf is not None]
-    if shuffle and leaves and all(isinstance(leaf, np.ndarray) for leaf in leaves):
-        # Unshuffled numpy input is split right by Keras (and faster, in-graph); a
-        # shuffled one is not: Keras draws the order on every worker separately. Read
-        # it as one-row blocks, so that shuffle=True is a uniform shuffle of the rows,
-        # as Keras's, in one order for all workers.
-        mode = "batch" if shuffle == "batch" else bool(shuffle)
-        return _RowShards(strategy, _NumpyRows(x, y, sample_weight, batch_size or 32, mode))
-    return None
 
 
 def _split_rows(batch: Any, parts: int) -> Iterator[Any]:

@@ -19,10 +19,12 @@ The public path of :class:`StrategyDataParallel` is ``kutils.parallel``.
 
 from __future__ import annotations
 
+import functools
 import inspect
 from typing import TYPE_CHECKING, Any
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from kutils import _keras_compat
@@ -182,9 +184,11 @@ class StrategyDataParallel(LocalBatchSymbolicBuild, keras.Model):
 
     def fit(self, *args: Any, **kwargs: Any) -> Any:
         self._pull()
+        object.__setattr__(self, "_fitting", True)
         try:
             return _call_on_input(self, keras.Model.fit, args, kwargs, training=True)
         finally:
+            object.__setattr__(self, "_fitting", False)
             self._push()
 
     def train_on_batch(self, *args: Any, **kwargs: Any) -> Any:
@@ -204,7 +208,7 @@ class StrategyDataParallel(LocalBatchSymbolicBuild, keras.Model):
 
     def predict(self, *args: Any, **kwargs: Any) -> Any:
         self._pull()
-        return super().predict(*args, **kwargs)
+        return _call_on_input(self, keras.Model.predict, args, kwargs, training=False)
 
     def predict_on_batch(self, *args: Any, **kwargs: Any) -> Any:
         self._pull()
@@ -218,11 +222,60 @@ class StrategyDataParallel(LocalBatchSymbolicBuild, keras.Model):
         """Keras's test step; across workers, its scalar logs are made 1-D."""
         return _reducible(self, super().test_step(data))
 
+    def reset_metrics(self) -> None:
+        """Keras's ``reset_metrics``; across workers, with no cross-worker read.
+
+        Assigning a metric variable from outside the replicas reads it back, an
+        all-reduce over the cluster per variable (about 0.1 s each on a loaded
+        machine). Each replica zeroes its own copy instead, in a function traced once.
+        """
+        if not (self._across_workers and tf.executing_eagerly()):
+            super().reset_metrics()
+            return
+        reset = functools.partial(keras.Model.reset_metrics, self)
+        _metric_function(self, "reset", lambda: self._strategy.run(reset))()
+
+    def get_metrics_result(self) -> Any:
+        """Keras's ``get_metrics_result``; across workers, one traced function."""
+        if not (self._across_workers and tf.executing_eagerly()):
+            return super().get_metrics_result()
+        result = functools.partial(keras.Model.get_metrics_result, self)
+        return _metric_function(self, "result", result)()
+
     def _pull(self) -> None:
-        self.replica.set_weights(self._template.get_weights())
+        # Within fit (its validation pass, a callback's evaluate or predict) the copy
+        # holds the weights being trained; the template gets them when fit ends.
+        if not self.__dict__.get("_fitting", False):
+            self.replica.set_weights(self._template.get_weights())
 
     def _push(self) -> None:
         self._template.set_weights(self.replica.get_weights())
+
+
+def _metric_function(model: StrategyDataParallel, kind: str, run: Any) -> Any:
+    """``run`` as a tf.function, kept until the model's metrics change (a new compile)."""
+    key = (kind, tuple(id(m) for m in model.metrics))
+    cache = model.__dict__.setdefault("_kutils_metric_functions", {})
+    if key not in cache:
+        for old in [k for k in cache if k[0] == kind]:
+            del cache[old]
+        cache[key] = tf.function(run, autograph=False)
+    return cache[key]
+
+
+def _call_seed(model: StrategyDataParallel) -> int:
+    """A seed for one call's shuffles, the same on every worker.
+
+    The workers agree on a base seed once per model (one all-reduce); each call's seed
+    is drawn from it and the call's number, which every worker counts alike.
+    """
+    from kutils import _per_worker_input
+
+    state = model.__dict__.setdefault("_kutils_seed_state", [None, 0])
+    if state[0] is None:
+        state[0] = _per_worker_input.agreed_seed(model._strategy)
+    state[1] += 1
+    return int(np.random.default_rng([state[0], state[1]]).integers(2**31 - 1))
 
 
 def _spans_workers(strategy: tf.distribute.Strategy) -> bool:
@@ -334,7 +387,6 @@ def _sharded_arguments(
     """
     if not model._across_workers:
         return None
-    from kutils import _per_worker_input
 
     arguments = _all_arguments(method, model, args, kwargs)
     if arguments.get("steps_per_epoch") or arguments.get("steps"):
@@ -343,21 +395,26 @@ def _sharded_arguments(
         return None
     if arguments.get("_use_cached_eval_dataset"):
         return None  # fit's validation pass: Keras reuses its own iterator, not x
-    shards = _per_worker_input.sharded_input(
+    shards = sharded_input(
         model._strategy,
         arguments["x"],
-        arguments["y"],
-        arguments["sample_weight"],
+        arguments.get("y"),
+        arguments.get("sample_weight"),
         arguments["batch_size"],
         arguments.get("shuffle", False),
         training=training,
     )
     if shards is None:
         return None
+    if _keeps_class_weight(shards, arguments):
+        return None  # Keras applies it to unshuffled arrays
     _check_no_class_weight(arguments.get("class_weight"))
-    shards.build()
+    shards.build(_call_seed(model))
     object.__setattr__(model, "_sharded_input", shards)  # the last one, for its seed
-    arguments.update(x=shards, y=None, sample_weight=None, batch_size=None)
+    arguments.update(x=shards, batch_size=None)
+    for name in ("y", "sample_weight"):
+        if name in arguments:
+            arguments[name] = None
     if training:
         arguments["shuffle"] = False
     return shards, arguments
@@ -375,6 +432,16 @@ def _all_arguments(
     return arguments
 
 
+def _keeps_class_weight(shards: ShardedInput, arguments: dict[str, Any]) -> bool:
+    from kutils._array_feed import ArrayShards
+
+    return (
+        isinstance(shards, ArrayShards)
+        and arguments.get("class_weight") is not None
+        and not arguments.get("shuffle", False)
+    )
+
+
 def _check_no_class_weight(class_weight: Any) -> None:
     if class_weight is None:
         return
@@ -385,3 +452,46 @@ def _check_no_class_weight(class_weight: Any) -> None:
         f"or fit(x, y, sample_weight=...). Received: class_weight={class_weight!r}"
     )
     raise ValueError(msg)
+
+
+def sharded_input(
+    strategy: tf.distribute.Strategy,
+    x: Any,
+    y: Any = None,
+    sample_weight: Any = None,
+    batch_size: int | None = None,
+    shuffle: Any = False,
+    *,
+    training: bool,
+) -> ShardedInput | None:
+    """The per-worker input for ``x`` (and ``y``...), or None when Keras shards it itself.
+
+    Handles numpy arrays (read per step), an ``HDF5Dataset``, ``HDF5Matrix`` arrays that fit would
+    stream, and a kutils ``Sequence`` or any other finite ``keras.utils.PyDataset``;
+    everything else (tf.data, mixes of numpy and other array types) returns None.
+    """
+    if not training:
+        shuffle = False
+    from kutils import _row_sources
+    from kutils._per_worker_input import _RowShards, _SequenceShards
+
+    source = _row_sources.find_row_source(x, y, sample_weight, batch_size, shuffle)
+    if source is not None:
+        return _RowShards(strategy, source)
+    if (
+        isinstance(x, keras.utils.PyDataset)
+        and y is None
+        and sample_weight is None
+        and x.num_batches is not None
+    ):
+        return _SequenceShards(strategy, x, shuffle, training)
+    leaves = [leaf for leaf in keras.tree.flatten((x, y, sample_weight)) if leaf is not None]
+    if leaves and all(isinstance(leaf, np.ndarray) for leaf in leaves):
+        # numpy arrays are handed to each step (kutils/_array_feed.py): no tf.data
+        # pipeline or iterator to make and destroy per call. A shuffle is drawn as
+        # one-row blocks, so shuffle=True is a uniform shuffle of the rows, as Keras's,
+        # in one order for all workers (Keras would draw it on every worker apart).
+        from kutils._array_feed import array_shards
+
+        return array_shards(strategy, x, y, sample_weight, batch_size, shuffle)
+    return None

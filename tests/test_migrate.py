@@ -256,11 +256,11 @@ def test_rewritten_scripts_run_on_keras_3(tmp_path, capsys):
 
 
 def test_a_large_tree_is_read_in_worker_processes_with_the_same_result(tmp_path, capsys):
-    from kutils import migrate
+    from kutils._migrate_file import _PARALLEL_FROM
 
     tree = tmp_path / "many"
     tree.mkdir()
-    count = migrate._PARALLEL_FROM + 6
+    count = _PARALLEL_FROM + 6
     for index in range(count):
         shutil.copyfile(CORPUS / "generators.py.in", tree / f"g{index}.py")
     shutil.copyfile(CORPUS / "broken.py.in", tree / "zz_broken.py")

@@ -415,6 +415,22 @@ def test_strategy_starts_from_the_template_and_trains_it_on_batches(mirrored):
     assert got == pytest.approx(template.evaluate(x, y, verbose=0), abs=1e-5)
 
 
+def test_strategy_validation_during_fit_keeps_the_weights_being_trained(mirrored):
+    # fit's validation pass calls evaluate, which copied the template's (old) weights
+    # into the copy being trained: every epoch restarted from the first one's weights.
+    x, y = _data(16)
+    template = _mlp()
+    parallel = data_parallel(template, mirrored)
+    parallel.compile(keras.optimizers.SGD(0.5), "sparse_categorical_crossentropy")
+    history = parallel.fit(
+        x, y, batch_size=16, epochs=3, shuffle=False, verbose=0, validation_data=(x, y)
+    )
+    losses = history.history["loss"]
+    assert losses[2] < losses[1] < losses[0], losses
+    # The last validation ran on the weights of the third epoch, before its own step.
+    assert history.history["val_loss"][2] < losses[0]
+
+
 @pytest.mark.parametrize(
     ("ops", "expected"),
     [

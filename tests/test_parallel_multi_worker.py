@@ -511,13 +511,29 @@ def test_a_worker_batch_is_split_between_its_replicas_in_order() -> None:
     assert isinstance(pieces[0][0], tuple)  # lists become tuples, as tf.data needs
 
 
+@pytest.mark.parametrize(("workers", "local"), [(1, 1), (2, 1), (2, 2), (3, 4)])
+def test_numpy_batch_parts_come_back_in_order_from_keras_predict(workers: int, local: int) -> None:
+    # Keras's predict all-gathers the replicas' results worker by worker and reorders
+    # them local replica first (_multi_worker_concat); the parts handed out must undo it.
+    from kutils._array_feed import batch_part
+
+    replicas = workers * local
+    parts = [batch_part(r, replicas, local) for r in range(replicas)]
+    assert [index for _, index in parts] == [r % local for r in range(replicas)]
+    gathered = [part for part, _ in parts]  # in the order of the replica ids
+    reordered = [p for index in range(local) for p in gathered[index::local]]
+    assert reordered == list(range(replicas))
+
+
 def test_sequence_hdf5_and_shuffled_numpy_inputs_are_read_in_shards(tmp_path: Path) -> None:
     import h5py
     import keras
     import tensorflow as tf
 
     from kutils import HDF5Dataset, HDF5Matrix, Sequence
-    from kutils._per_worker_input import _RowShards, _SequenceShards, sharded_input
+    from kutils._array_feed import ArrayShards
+    from kutils._per_worker_input import _RowShards, _SequenceShards
+    from kutils._strategy_parallel import sharded_input
 
     class Batches(Sequence):
         def __len__(self) -> int:
@@ -549,9 +565,11 @@ def test_sequence_hdf5_and_shuffled_numpy_inputs_are_read_in_shards(tmp_path: Pa
     assert isinstance(kinds.pop("sequence"), _SequenceShards)
     assert isinstance(kinds.pop("hdf5dataset"), _RowShards)
     assert isinstance(kinds.pop("hdf5matrix"), _RowShards)
-    assert isinstance(kinds.pop("numpy-shuffle"), _RowShards)
-    # Keras splits unshuffled numpy and tf.data right; an endless dataset has no order.
-    assert kinds == {"numpy": None, "tfdata": None, "endless": None}
+    # numpy arrays, shuffled or not, are handed to each step: no tf.data pipeline.
+    assert isinstance(kinds.pop("numpy-shuffle"), ArrayShards)
+    assert isinstance(kinds.pop("numpy"), ArrayShards)
+    # Keras splits tf.data right; an endless dataset has no order.
+    assert kinds == {"tfdata": None, "endless": None}
 
 
 # -- TF_CONFIG checks made before TensorFlow starts ---------------------------------------
