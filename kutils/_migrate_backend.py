@@ -12,6 +12,8 @@ docs/migrate.md.
 
 from __future__ import annotations
 
+from kutils import backend
+
 # Same name, arguments, defaults and float results in keras.ops.
 KERAS_OPS = frozenset(
     {
@@ -53,41 +55,7 @@ KERAS_OPS = frozenset(
 KERAS_RANDOM = {"random_normal": "normal", "random_uniform": "uniform"}
 
 # Keras 2 meaning kept by a kutils.backend function of the same name.
-HELPERS = frozenset(
-    {
-        "argmax",
-        "argmin",
-        "batch_flatten",
-        "clip",
-        "concatenate",
-        "cumsum",
-        "equal",
-        "expand_dims",
-        "flatten",
-        "gather",
-        "greater",
-        "greater_equal",
-        "hard_sigmoid",
-        "int_shape",
-        "l2_normalize",
-        "less",
-        "less_equal",
-        "maximum",
-        "minimum",
-        "not_equal",
-        "one_hot",
-        "ones_like",
-        "permute_dimensions",
-        "pow",
-        "relu",
-        "repeat_elements",
-        "reshape",
-        "shape",
-        "sqrt",
-        "tile",
-        "zeros_like",
-    }
-)
+HELPERS = frozenset(backend.__all__)
 
 
 def target(function: str) -> str | None:

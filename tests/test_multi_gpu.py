@@ -631,6 +631,37 @@ def _parallel_form(form: str, template: keras.Model, request) -> keras.Model:
     return data_parallel(template, request.getfixturevalue("mirrored"))
 
 
+_EVALUATES_ALIKE: dict[int, bool] = {}
+
+
+def _keras_evaluates_alike_under(strategy) -> bool:
+    """Whether plain Keras under ``strategy`` reports the one-device loss (``evaluate``).
+
+    Keras 3.8 does not (a plain Keras model under a two-device MirroredStrategy reports
+    1.445 where the same model on one device reports 1.169; Keras 3.15 reports 1.169
+    both ways): there a strategy model's ``evaluate`` cannot be held to the one-device
+    value, whatever kutils does.
+    """
+    if id(strategy) not in _EVALUATES_ALIKE:
+        x = np.random.default_rng(9).standard_normal((12, 5)).astype("float32")
+        y = np.random.default_rng(8).random((12, 1)).astype("float32")
+
+        def build() -> keras.Model:
+            keras.utils.set_random_seed(10)
+            inputs = keras.Input((5,))
+            hidden = keras.layers.Dense(4, activation="tanh")(inputs)
+            model = keras.Model(inputs, keras.layers.Dense(1)(hidden))
+            model.compile(keras.optimizers.SGD(0.1), "mse")
+            return model
+
+        alone = build().evaluate(x, y, batch_size=4, verbose=0)
+        with strategy.scope():
+            mirrored = build()
+        under = mirrored.evaluate(x, y, batch_size=4, verbose=0)
+        _EVALUATES_ALIKE[id(strategy)] = bool(np.isclose(alone, under, rtol=1e-5))
+    return _EVALUATES_ALIKE[id(strategy)]
+
+
 @pytest.mark.parametrize(
     "form", ["multi_gpu_model", "data_parallel", pytest.param("strategy", marks=pytest.mark.slow)]
 )
@@ -654,12 +685,20 @@ def test_inputs_of_another_dtype_are_cast_as_keras_casts_them_on_every_call_path
         rtol=1e-5,
         atol=1e-6,
     )
-    np.testing.assert_allclose(
-        parallel.evaluate(x, y, batch_size=4, verbose=0),
-        twin.evaluate(x, y, batch_size=4, verbose=0),
-        rtol=1e-5,
+    # The losses Keras reports under a strategy are Keras's own (see the helper); the
+    # weights trained below are compared whatever the Keras version.
+    losses_comparable = form != "strategy" or _keras_evaluates_alike_under(
+        request.getfixturevalue("mirrored")
     )
-    np.testing.assert_allclose(parallel.train_on_batch(x, y), twin.train_on_batch(x, y), rtol=1e-5)
+    evaluated = parallel.evaluate(x, y, batch_size=4, verbose=0)  # takes the dtypes
+    if losses_comparable:
+        np.testing.assert_allclose(
+            evaluated, twin.evaluate(x, y, batch_size=4, verbose=0), rtol=1e-5
+        )
+    trained_loss = parallel.train_on_batch(x, y)
+    reference_loss = twin.train_on_batch(x, y)
+    if losses_comparable:
+        np.testing.assert_allclose(trained_loss, reference_loss, rtol=1e-5)
     parallel.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0)
     twin.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0)
     for trained, reference in zip(template.get_weights(), twin.get_weights(), strict=True):
