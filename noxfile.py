@@ -172,7 +172,7 @@ VERSIONS_REPORT = (
 
 
 # The oracle: the real Keras 2.3.1 (Python 3.7, TensorFlow 2.1) records the goldens under
-# tests/goldens/ that the default test run compares kutils with (tests/test_oracle_*.py).
+# tests/goldens/ that the default test run compares kutils with (tests/test_oracle.py).
 ORACLE_PINS = [
     "tensorflow-cpu==2.1.4",
     "keras==2.3.1",

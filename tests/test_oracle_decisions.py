@@ -16,15 +16,12 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "oracle"))
 import _oracle
 import _testing
 import decisions
+import test_oracle
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-# The areas of this harness: a goldens folder with a tests/test_oracle_<area>.py (other
-# recording scripts, such as record_keras2_helpers.py, keep their own format and tests).
-AREAS = sorted(
-    p.name
-    for p in (ROOT / "tests" / "goldens").iterdir()
-    if p.is_dir() and (ROOT / "tests" / f"test_oracle_{p.name}.py").exists()
-)
+# The areas of this harness, each run by tests/test_oracle.py (other recording scripts,
+# such as record_keras2_helpers.py, keep their own format and tests).
+AREAS = sorted(test_oracle.AREAS)
 
 
 def _sections() -> dict[str, str]:
@@ -63,11 +60,12 @@ def test_every_area_has_its_recording_script(area):
     assert (ROOT / "tests" / "oracle" / f"record_{area}.py").exists()
 
 
-def test_every_recording_script_of_this_harness_has_its_test_file():
+def test_every_recording_script_of_this_harness_is_run_by_the_tests():
     for script in (ROOT / "tests" / "oracle").glob("record_*.py"):
         area = script.stem[len("record_") :]
         if "_oracle.main(" in script.read_text(encoding="utf-8"):
-            assert (ROOT / "tests" / f"test_oracle_{area}.py").exists(), script
+            assert area in test_oracle.AREAS, script
+            assert (ROOT / "tests" / "goldens" / area / "cases.json").exists(), script
 
 
 def test_the_goldens_were_recorded_on_keras_2_3_1_and_cover_2000_cases():
