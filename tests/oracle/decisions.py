@@ -241,22 +241,18 @@ DECISIONS = {
     ],
     "generic_utils": [
         *[_internal(case_id) for case_id in ENGINE_INTERNALS],
-        (
-            "generic/check_for_unexpected_keys",
-            Decision(LEGACY, "engine internals listed in", raises("AttributeError")),
-        ),
-        (
-            "generic/object_list_uid",
-            Decision(LEGACY, "engine internals listed in", raises("AttributeError")),
-        ),
-        (
-            "generic/slice_arrays",
-            Decision(LEGACY, "engine internals listed in", raises("AttributeError")),
-        ),
-        (
-            "generic/transpose_shape",
-            Decision(LEGACY, "engine internals listed in", raises("AttributeError")),
-        ),
+        *[
+            (
+                f"generic/{name}",
+                Decision(LEGACY, "engine internals listed in", raises("AttributeError")),
+            )
+            for name in (
+                "check_for_unexpected_keys",
+                "object_list_uid",
+                "slice_arrays",
+                "transpose_shape",
+            )
+        ],
         ("legacy/io_utils/*", Decision(LEGACY, "`io_utils.H5Dict`/`h5dict`", value_is(False))),
         ("legacy/top/H5Dict", Decision(LEGACY, "`io_utils.H5Dict`/`h5dict`", value_is(False))),
         ("legacy/vis_utils/*", Decision(LEGACY, "`vis_utils.is_model`", value_is(False))),
