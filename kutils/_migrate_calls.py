@@ -14,6 +14,7 @@ import ast
 from typing import TYPE_CHECKING
 
 from kutils import _migrate_imports as imports
+from kutils import _migrate_model_calls as model_calls
 from kutils import _migrate_names as names
 from kutils import _migrate_rewrites as rewrites
 from kutils import _migrate_rules as rules
@@ -194,14 +195,36 @@ def _call(source: Source, call: ast.Call, scopes: Scopes) -> None:
     if method is not None and method.keras3 is not None and isinstance(func, ast.Attribute):
         func._kutils_called = True  # type: ignore[attr-defined]
         _method_to_function(source, call, func, method)
-    if name in _SAVING.within:
+    if name in model_calls.WEIGHT_CALLS and _weights_call(source, call, func, name):
+        pass  # through kutils: any file name is fine
+    elif name in _SAVING.within and not _kutils_function(source, func, "save_weights"):
         _check_saving(source, call)
+    if name == "compile" and isinstance(func, ast.Attribute):
+        model_calls.compile_metrics(source, call, scopes)
     outside = _OUTSIDE.get(name or "")
     if outside is not None and isinstance(func, ast.Attribute) and not _on_self(func):
         if outside.keras3 is None:
             source.report(func, outside.message)
         else:
             _method_to_function(source, call, func, outside)
+
+
+def _weights_call(source: Source, call: ast.Call, func: ast.expr, name: str) -> bool:
+    """``x.save_weights(name)``/``x.load_weights(name)`` rewritten to kutils, if it is one
+    whose name the weights-name rule does not rename (``kutils._migrate_model_calls``)."""
+    if not isinstance(func, ast.Attribute) or _on_kutils(source, func):
+        return False
+    if not model_calls.weights_call_through_kutils(call, name):
+        return False
+    _method_to_function(source, call, func, model_calls.WEIGHT_CALLS[name])
+    return True
+
+
+def _kutils_function(source: Source, func: ast.expr, name: str) -> bool:
+    """``func`` is kutils' function ``name`` (``save_weights`` imported from kutils)."""
+    if isinstance(func, ast.Name):
+        return source.bindings.get(func.id) == f"kutils.{name}"
+    return isinstance(func, ast.Attribute) and func.attr == name and _on_kutils(source, func)
 
 
 def _on_self(func: ast.Attribute) -> bool:
@@ -222,7 +245,7 @@ def _check_saving(source: Source, call: ast.Call) -> None:
             if _legacy_h5(value.value):
                 source.report(value, _SAVING.message)
                 return
-        elif _legacy_h5(_built_name_end(value)):
+        elif _legacy_h5(built_name_end(value)):
             source.report(value, _SAVING_BUILT.message)
             return
 
@@ -232,7 +255,7 @@ def _legacy_h5(name: str) -> bool:
     return lowered.endswith((".h5", ".hdf5")) and not lowered.endswith(".weights.h5")
 
 
-def _built_name_end(value: ast.AST) -> str:
+def built_name_end(value: ast.AST) -> str:
     """The constant end of a name built at run time: ``'w{}.h5'.format(i)``, f-strings,
     ``'w%d.h5' % i`` and ``prefix + '.h5'``; "" for anything else."""
     if isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute):

@@ -33,6 +33,15 @@ The kinds:
 - ``saving-built``: like ``saving``, for a file name built at run time.
 - ``saving``: a file name ending in ``.h5`` or ``.hdf5`` (not ``.weights.h5``) given to
   the functions or methods ``within`` names.
+- ``weights-call``: ``x.save_weights(name)`` or ``x.load_weights(name)`` whose name is
+  not a literal the weights-name rule renames (built at run time, a variable, or a
+  literal without an ``.h5``/``.hdf5``/``.weights.h5`` suffix): rewritten to the kutils
+  function ``keras3`` names, ``save_weights(x, name)``, which keeps Keras 2's meaning
+  at any name (``kutils._migrate_model_calls``).
+- ``compile-metrics``: ``compile(loss=<n losses>, metrics=[...])`` with a flat metrics
+  list, which Keras 2 applied to every output: with ``n`` known from the code (a list,
+  tuple or dict literal of losses, or a name assigned one once in the same scope), the
+  list is given per output; otherwise reported (``kutils._migrate_model_calls``).
 - ``custom-object``: a subclass of one of :data:`CUSTOM_OBJECT_BASES` whose ``__init__``
   takes arguments but which has no ``get_config``.
 """
@@ -665,6 +674,26 @@ RULES: tuple[Rule, ...] = (
         ".h5",
         "Keras 3 saves models in the .keras format: model.save('x.h5') writes legacy HDF5 with a warning, save_weights needs a name ending in .weights.h5, and ModelCheckpoint needs .keras (or .weights.h5 with save_weights_only=True)",
         within=("ModelCheckpoint", "save", "save_model", "save_weights"),
+    ),
+    # -- save_weights/load_weights with a name the weights-name rule cannot rename
+    Rule(
+        "weights-call",
+        "save_weights",
+        "Keras 3's save_weights needs a name ending in .weights.h5: call kutils.save_weights(model, name), which writes Keras 2's HDF5 weights file at any name",
+        keras3="kutils.save_weights",
+    ),
+    Rule(
+        "weights-call",
+        "load_weights",
+        "Keras 3's load_weights reads only .keras, .weights.h5, .h5 and .hdf5 names: call kutils.load_weights(model, name), which reads Keras 2 and Keras 3 weights files at any name",
+        keras3="kutils.load_weights",
+    ),
+    # -- a flat metrics list for a model with several outputs (Keras 2: every output)
+    Rule(
+        "compile-metrics",
+        "metrics",
+        "Keras 2 applied a flat metrics list to every output; Keras 3 fails on a model with several outputs (tuple arity mismatch): give one list per output, metrics=[[...], [...]] (or a dict by output name)",
+        keras3="metrics",
     ),
     # -- a custom layer or model that Keras 3 cannot rebuild on loading
     Rule(
