@@ -78,8 +78,25 @@ def load_weights_from_group(
             warnings.warn(f"{msg}. Skipped (skip_mismatch=True).", stacklevel=3)
             continue
         raise WeightsMismatch(msg)
+    assignments += _top_level(group, model, by_name)
     for variable, value in assignments:
         variable.assign(value)
+
+
+def _top_level(group: Any, model: Any, by_name: bool) -> list[tuple[Any, Any]]:
+    """The weights a model holds outside its layers (Keras 3's ``top_level_model_weights``
+    group, which ``save_weights_to_group`` writes when there are some)."""
+    if by_name or "top_level_model_weights" not in group:
+        return []
+    stored = group["top_level_model_weights"]
+    values = [stored[_decode(name)][()] for name in stored.attrs.get("weight_names", [])]
+    in_layers = {id(weight) for layer in model.layers for weight in layer.weights}
+    targets = [weight for weight in keras2_order(model) if id(weight) not in in_layers]
+    problem = _mismatch(targets, values)
+    if problem is not None:
+        msg = f"The model's own weights (outside its layers) do not fit the file's: {problem}"
+        raise WeightsMismatch(msg)
+    return list(zip(targets, values, strict=True))
 
 
 def _pairs_by_order(stored: list[tuple[str, list[Any]]], model: Any) -> list[Any]:
@@ -134,7 +151,7 @@ def save_weights_to_group(group: Any, model: Any) -> None:
 
     write_attribute = hdf5_attribute_writer()
     layers = list(model.layers)
-    write_attribute(group, "layer_names", [layer.name.encode("utf8") for layer in layers])
+    write_attribute(group, "layer_names", _strings([layer.name for layer in layers]))
     group.attrs["backend"] = keras.backend.backend().encode("utf8")
     group.attrs["keras_version"] = str(keras.__version__).encode("utf8")
     for layer in layers:
@@ -145,6 +162,13 @@ def save_weights_to_group(group: Any, model: Any) -> None:
     if own:
         group_ = group.create_group("top_level_model_weights")
         _write_weights(group_, own, model.name, write_attribute)
+
+
+def _strings(values: list[str]) -> Any:
+    """Keras 2's form of a list of names in an attribute: fixed-length bytes (``|S5``)."""
+    import numpy as np
+
+    return np.asarray([value.encode("utf8") for value in values])
 
 
 def _write_weights(group: Any, weights: list[Any], owner: str, write_attribute: Any) -> None:
@@ -162,7 +186,7 @@ def _write_weights(group: Any, weights: list[Any], owner: str, write_attribute: 
             count += 1
             name = f"{base}_{count}:0"
         names.append(name.encode("utf8"))
-    write_attribute(group, "weight_names", names)
+    write_attribute(group, "weight_names", _strings([name.decode("utf8") for name in names]))
     for name, weight in zip(names, weights, strict=True):
         value = keras.ops.convert_to_numpy(weight)
         dataset = group.create_dataset(name, value.shape, dtype=value.dtype)

@@ -298,7 +298,10 @@ def load_weights(
         return
     with h5py.File(path, "r") as file:
         group = file.get("model_weights", file)
-        if "layer_names" not in group.attrs or _written_by_keras3(file):
+        # Keras 3's reader of its own legacy .h5 files; it refuses other names, which
+        # kutils.save_weights writes: those go to kutils' reader (the same layout).
+        keras3_name = path.lower().endswith((".h5", ".hdf5"))
+        if "layer_names" not in group.attrs or (_written_by_keras3(file) and keras3_name):
             if _written_by_keras3(file) or by_name:
                 model.load_weights(path, skip_mismatch=skip_mismatch, by_name=by_name)
             else:
