@@ -245,7 +245,7 @@ def _check_saving(source: Source, call: ast.Call) -> None:
             if _legacy_h5(value.value):
                 source.report(value, _SAVING.message)
                 return
-        elif _legacy_h5(built_name_end(value)):
+        elif _legacy_h5(model_calls.built_name_end(value)):
             source.report(value, _SAVING_BUILT.message)
             return
 
@@ -253,25 +253,6 @@ def _check_saving(source: Source, call: ast.Call) -> None:
 def _legacy_h5(name: str) -> bool:
     lowered = name.lower()
     return lowered.endswith((".h5", ".hdf5")) and not lowered.endswith(".weights.h5")
-
-
-def built_name_end(value: ast.AST) -> str:
-    """The constant end of a name built at run time: ``'w{}.h5'.format(i)``, f-strings,
-    ``'w%d.h5' % i`` and ``prefix + '.h5'``; "" for anything else."""
-    if isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute):
-        if value.func.attr == "format":
-            value = value.func.value
-        else:
-            return ""
-    elif isinstance(value, ast.BinOp) and isinstance(value.op, ast.Mod):
-        value = value.left
-    elif isinstance(value, ast.BinOp) and isinstance(value.op, ast.Add):
-        value = value.right
-    elif isinstance(value, ast.JoinedStr) and value.values:
-        value = value.values[-1]
-    if isinstance(value, ast.Constant) and isinstance(value.value, str):
-        return value.value
-    return ""
 
 
 def _method_to_function(

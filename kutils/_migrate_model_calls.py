@@ -53,9 +53,26 @@ def weights_call_through_kutils(call: ast.Call, method: str) -> bool:
         if lowered.endswith(_RENAMED) and not lowered.endswith(".weights.h5"):
             return False  # the weights-name rule's: renamed in every file, or reported
         return not lowered.endswith(_KERAS3_NAMES[method])
-    from kutils._migrate_calls import built_name_end
-
     return not built_name_end(name).lower().endswith(_KERAS3_NAMES[method])
+
+
+def built_name_end(value: ast.AST) -> str:
+    """The constant end of a name built at run time: ``'w{}.h5'.format(i)``, f-strings,
+    ``'w%d.h5' % i`` and ``prefix + '.h5'``; "" for anything else."""
+    if isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute):
+        if value.func.attr == "format":
+            value = value.func.value
+        else:
+            return ""
+    elif isinstance(value, ast.BinOp) and isinstance(value.op, ast.Mod):
+        value = value.left
+    elif isinstance(value, ast.BinOp) and isinstance(value.op, ast.Add):
+        value = value.right
+    elif isinstance(value, ast.JoinedStr) and value.values:
+        value = value.values[-1]
+    if isinstance(value, ast.Constant) and isinstance(value.value, str):
+        return value.value
+    return ""
 
 
 # -- compile(loss=[...], metrics=[...]) -------------------------------------------------
