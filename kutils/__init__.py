@@ -121,8 +121,8 @@ if TYPE_CHECKING:
     from kutils.progbar import Progbar
     from kutils.saved_models import load_model, load_weights, model_from_json, model_from_yaml
     from kutils.sequence import Sequence
-    from kutils.stateful import reset_states
     from kutils.serialization import deserialize_keras_object, serialize_keras_object
+    from kutils.stateful import reset_states
     from kutils.summary import print_summary
 
 

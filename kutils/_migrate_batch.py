@@ -25,6 +25,7 @@ subscripts, tuples and arithmetic). Anything else is reported with the fix.
 from __future__ import annotations
 
 import ast
+import itertools
 import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -70,7 +71,9 @@ def layer_call(
     given = {k.arg: k for k in call.keywords if k.arg}
     present = [k for k in KEYWORDS if k in given]
     name = path.rsplit(".", 1)[-1]
-    if not present or name in _INPUTS:
+    if name in _INPUTS:
+        return set(present)  # Keras 3's Input and InputLayer take them: nothing to do
+    if not present:
         return set()
     keyword = given[present[0]]
     reason = _declined(source, call, name, resolve)
@@ -201,7 +204,7 @@ def _contexts(source: Source) -> dict[int, Context]:
             for field in ("body", "orelse", "finalbody"):
                 block = getattr(node, field, None)
                 if isinstance(block, list):
-                    for previous, statement in zip(block, block[1:]):
+                    for previous, statement in itertools.pairwise(block):
                         _added_first(previous, statement, found)
         source.first_layers = found
     return source.first_layers
