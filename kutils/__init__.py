@@ -47,6 +47,7 @@ _EXPORTS: dict[str, str] = {
     "add_loss": "kutils.model_losses",
     "predict_classes": "kutils.predictions",
     "predict_proba": "kutils.predictions",
+    "reset_states": "kutils.stateful",
     "load_model": "kutils.saved_models",
     "load_weights": "kutils.saved_models",
     "model_from_json": "kutils.saved_models",
@@ -98,6 +99,7 @@ __all__ = [
     "predict_generator",
     "predict_proba",
     "print_summary",
+    "reset_states",
     "save_weights",
     "serialize_keras_object",
     "to_categorical",
@@ -131,6 +133,7 @@ if TYPE_CHECKING:
     )
     from kutils.sequence import Sequence
     from kutils.serialization import deserialize_keras_object, serialize_keras_object
+    from kutils.stateful import reset_states
     from kutils.summary import print_summary
 
 
