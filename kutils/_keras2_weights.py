@@ -174,7 +174,7 @@ def _strings(values: list[str]) -> Any:
 def _write_weights(group: Any, weights: list[Any], owner: str, write_attribute: Any) -> None:
     import keras
 
-    names: list[bytes] = []
+    names: list[str] = []
     for weight in weights:
         base = str(weight.path)
         if base.startswith(f"{owner}/") and base.count("/") > 1:
@@ -182,11 +182,11 @@ def _write_weights(group: Any, weights: list[Any], owner: str, write_attribute: 
             # own layer only (dense_1/kernel:0).
             base = base[len(owner) + 1 :]
         name, count = f"{base}:0", 0
-        while name.encode("utf8") in names:  # TensorFlow made such names unique as _1, _2
+        while name in names:  # TensorFlow made such names unique as _1, _2
             count += 1
             name = f"{base}_{count}:0"
-        names.append(name.encode("utf8"))
-    write_attribute(group, "weight_names", _strings([name.decode("utf8") for name in names]))
+        names.append(name)
+    write_attribute(group, "weight_names", _strings(names))
     for name, weight in zip(names, weights, strict=True):
         value = keras.ops.convert_to_numpy(weight)
         dataset = group.create_dataset(name, value.shape, dtype=value.dtype)

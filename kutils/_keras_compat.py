@@ -704,7 +704,7 @@ def hdf5_attribute_writer() -> Callable[[Any, str, list[bytes]], None]:
         KerasInternalsChanged: Keras no longer ships it.
     """
     check_keras_version("kutils.save_weights")
-    return _private_attribute(  # type: ignore[no-any-return]
+    return _private_attribute(
         "legacy.saving.legacy_h5_format",
         "save_attributes_to_hdf5_group",
         "write Keras 2 weights files",

@@ -150,15 +150,15 @@ def _assigned_once(name: str, scope: ast.AST) -> ast.AST | None:
             continue
         if isinstance(node, ast.Name) and node.id == name and not isinstance(node.ctx, ast.Load):
             values.append(None)  # a store we do not read the value of (for, with, del...)
-        elif isinstance(node, ast.Attribute) and _is_name(node.value, name):
+        elif (isinstance(node, ast.Attribute) and _is_name(node.value, name)) or (
+            isinstance(node, (ast.Global, ast.Nonlocal)) and name in node.names
+        ):
             return None
-        elif isinstance(node, (ast.Global, ast.Nonlocal)) and name in node.names:
-            return None
-        if isinstance(node, ast.Assign) and any(_is_name(t, name) for t in node.targets):
-            if len(node.targets) == 1:
-                values.append(node.value)
-                stack.extend(ast.iter_child_nodes(node.value))
-                continue
+        single = isinstance(node, ast.Assign) and len(node.targets) == 1
+        if single and _is_name(node.targets[0], name):  # type: ignore[attr-defined]
+            values.append(node.value)  # type: ignore[attr-defined]
+            stack.extend(ast.iter_child_nodes(node.value))  # type: ignore[attr-defined]
+            continue
         stack.extend(ast.iter_child_nodes(node))
     if len(values) != 1 or values[0] is None:
         return None

@@ -303,9 +303,7 @@ def _binds(node: ast.AST, name: str) -> bool:
 # -- the file's own classes ---------------------------------------------------------------
 
 _OWN_METHOD = re.compile(
-    r"\bdef\s+(?:"
-    + "|".join([*rules.by_kind("method"), *rules.by_kind("weights-call")])
-    + r")\b"
+    r"\bdef\s+(?:" + "|".join([*rules.by_kind("method"), *rules.by_kind("weights-call")]) + r")\b"
 )
 
 

@@ -191,7 +191,9 @@ def test_metrics_already_per_output_or_for_one_output_are_left(body):
 def test_a_loss_name_of_unknown_length_is_reported_with_the_fix(body):
     text, findings = _migrate(body)
     assert text == HEADER + body
-    line = (HEADER + body).splitlines().index(
-        next(x for x in (HEADER + body).splitlines() if "compile" in x)
+    line = (
+        (HEADER + body)
+        .splitlines()
+        .index(next(x for x in (HEADER + body).splitlines() if "compile" in x))
     )
     assert [(number, "metrics=[[...], [...]]" in m) for number, m in findings] == [(line + 1, True)]

@@ -134,11 +134,15 @@ def _two_outputs(seed: int):
     """The recording script's model, with its fixed weights of ``seed``, on Keras 3."""
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("_record", HERE / "oracle" / "record_save_weights.py")
+    spec = importlib.util.spec_from_file_location(
+        "_record", HERE / "oracle" / "record_save_weights.py"
+    )
     assert spec is not None and spec.loader is not None
     record = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(record)
-    text, findings, _ = migrate_source(record.SETUP + f"model = build()\nfixed_weights(model, {seed})\n")
+    text, findings, _ = migrate_source(
+        record.SETUP + f"model = build()\nfixed_weights(model, {seed})\n"
+    )
     assert findings == []
     scope: dict = {}
     exec(compile(text, "<setup>", "exec"), scope)
@@ -200,7 +204,7 @@ def test_weights_outside_the_layers_are_saved_too(tmp_path):
 
 
 def test_an_existing_file_is_replaced_whole_and_no_temporary_is_left(tmp_path):
-    model, build, x = _two_outputs(9)
+    model, _, _ = _two_outputs(9)
     path = tmp_path / "w.hdf5"
     path.write_bytes(b"not a weights file" * 1000)
     kutils.save_weights(model, path)
