@@ -104,6 +104,16 @@ def compile_metrics(source: Source, call: ast.Call, scopes: tuple[ast.AST, ...])
     else:
         new = "{" + ", ".join(f"{key}: {text}" for key in losses) + "}"
     source.edits.append((start, end, new))
+    source.report(metrics, ORDER_NOTE)
+
+
+# Reported with each rewrite: the values are Keras 2's, their order in a list may not be.
+ORDER_NOTE = (
+    "metrics given per output, as Keras 2 applied them; check the code that indexes "
+    "what train_on_batch, test_on_batch or evaluate return: Keras 2 listed the metrics "
+    "in output order after the losses, Keras 3 sorts them by name ('dense_1_accuracy' "
+    "before 'dense_accuracy'); read them by name with return_dict=True"
+)
 
 
 def _nested(item: ast.AST) -> bool:
