@@ -11,12 +11,14 @@ file does not use for anything else.
 from __future__ import annotations
 
 import ast
+from functools import partial
 from typing import TYPE_CHECKING
 
 from kutils import _migrate_imports as imports
 from kutils import _migrate_names as names
 from kutils import _migrate_rewrites as rewrites
 from kutils import _migrate_rules as rules
+from kutils import _migrate_sizes as sizes
 
 if TYPE_CHECKING:
     from kutils._migrate_source import Source
@@ -177,9 +179,9 @@ def _call(source: Source, call: ast.Call, scopes: Scopes) -> None:
         if path.startswith("keras.optimizers."):
             handled = rewrites.optimizer_keywords(source, call, path)
         rewrites.callback_mode(source, call, path.replace(".callbacks.callbacks.", ".callbacks."))
-    if name in rewrites.LAYER_SIZES:
+    if name in sizes.LAYER_SIZES:
         path = path if path is not None else resolve(source, func, scopes) or ""
-        rewrites.numpy_layer_sizes(source, call, path, lambda n: resolve(source, n, scopes))
+        sizes.numpy_layer_sizes(source, call, path, scopes, partial(resolve, source))
     for keyword_ in call.keywords:
         if keyword_.arg in handled:
             continue
