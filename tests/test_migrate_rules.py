@@ -51,6 +51,17 @@ EXPECTED = {
     "predict_classes": (["predict_classes(model, x)", "predict_proba(model, x"], []),
     "load_model": (["from kutils import load_model, model_from_json"], []),
     "numpy_aliases": (["dtype=float", "astype(int)", "astype(bool)", "dtype=str"], []),
+    "layer_sizes_by_name": (
+        [
+            "Dense(int(self.units))",
+            "RepeatVector(int(steps))",
+            "LSTM(units=int(self.units))",
+            "RNN(LSTMCell(int(steps)))",
+            "Embedding(int(num_classes), int(self.codes))",
+            'Dense(int(num_classes), activation="softmax")',
+        ],
+        [],
+    ),
 }
 
 
@@ -124,6 +135,14 @@ def test_the_decay_golden_differs_from_training_without_decay():
     # Otherwise the decay case would prove nothing about the schedule.
     result = CASES["optimizer_decay"]["result"]
     assert not np.allclose(result["momentum"]["values"], result["no_decay"]["values"], atol=1e-3)
+
+
+def test_keras_3_refuses_the_layer_sizes_named_by_the_golden_left_unchanged():
+    # Otherwise the layer_sizes_by_name case would prove nothing about the rewrite.
+    scope: dict = {}
+    snippet = CASES["layer_sizes_by_name"]["snippet"]
+    with pytest.raises(ValueError, match="expected a positive integer. Received: units=4"):
+        exec(compile(snippet, "<layer_sizes_by_name>", "exec"), scope)
 
 
 def test_decay_schedule_without_lr_uses_the_optimizer_default():

@@ -160,6 +160,48 @@ result = {
     "evaluated": np.array(loaded.evaluate(x, np.abs(y[:, :1]), verbose=0)),
 }
 """,
+    "layer_sizes_by_name": """
+from keras.models import Model
+from keras.layers import Dense, Embedding, Flatten, Input, LSTM, LSTMCell, RNN, RepeatVector
+from keras.layers import concatenate
+labels = rng.randint(0, 4, (16, 1))
+# Layer sizes computed with numpy and handed on by a name: numpy integers.
+num_classes = np.max(labels) + 1
+steps = np.prod((1, 3))
+
+
+class Classifier:
+    def __init__(self, picture):
+        self.picture = picture
+        self.units = np.prod(picture) * 2
+        self.codes = np.int64(3)
+
+    def build(self):
+        inputs = Input((4,))
+        self.dense = Dense(self.units)
+        self.repeat = RepeatVector(steps)
+        self.lstm = LSTM(units=self.units)
+        self.cell = RNN(LSTMCell(steps))
+        repeated = self.repeat(self.dense(inputs))
+        hidden = concatenate([self.lstm(repeated), self.cell(repeated)])
+        label = Input((1,), dtype="int32")
+        self.embed = Embedding(num_classes, self.codes)
+        code = Flatten()(self.embed(label))
+        self.out = Dense(num_classes, activation="softmax")
+        return Model([inputs, label], self.out(concatenate([hidden, code])))
+
+
+net = Classifier((1, 2))
+model = net.build()
+result = {}
+for name in ("dense", "lstm", "cell", "embed", "out"):
+    layer = getattr(net, name)
+    shapes = [w.shape for w in layer.get_weights()]
+    layer.set_weights([np.linspace(-1, 1, np.prod(s)).reshape(s) for s in shapes])
+    result[name + "_weights"] = np.array([d for s in shapes for d in s])
+result["out"] = model.predict([x, labels])
+result["sizes"] = np.array([int(num_classes), int(steps), int(net.units), int(net.codes)])
+""",
     "numpy_aliases": """
 values = [1.7, -2.2, 3.0]
 result = {
