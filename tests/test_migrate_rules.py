@@ -141,7 +141,7 @@ def test_keras_3_refuses_the_layer_sizes_named_by_the_golden_left_unchanged():
     # Otherwise the layer_sizes_by_name case would prove nothing about the rewrite.
     scope: dict = {}
     snippet = CASES["layer_sizes_by_name"]["snippet"]
-    with pytest.raises(ValueError, match="expected a positive integer. Received: units=4"):
+    with pytest.raises(ValueError, match=r"expected a positive integer\. Received: units=4"):
         exec(compile(snippet, "<layer_sizes_by_name>", "exec"), scope)
 
 

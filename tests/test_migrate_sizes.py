@@ -117,7 +117,9 @@ def _net(init: str, extra: str = "") -> str:
         _net("        self.flat = np.prod(shape)\n", extra="    flat = 3.5\n"),  # class attribute
         _net("        self.flat = np.prod(shape)\n") + "net.flat = 2.5\n",  # stored elsewhere
         _net("        self.flat = np.prod(shape)\n        setattr(self, 'flat', 2.5)\n"),
-        _net("        def later():\n            self.flat = 2.5\n        self.flat = np.prod(shape)\n"),
+        _net(
+            "        def later():\n            self.flat = 2.5\n        self.flat = np.prod(shape)\n"
+        ),
         _net("        self.flat = np.prod(shape)\n        self = other\n"),
         _net("        pass\n"),  # assigned nowhere in the file
         # read in a function nested in the method: self may be another object there
