@@ -34,6 +34,7 @@ _OUTSIDE = rules.by_kind("outside-method")
 _KUTILS = ("kutils", "kutils.generators")
 _CUSTOM_OBJECT = next(iter(rules.by_kind("custom-object").values()))
 _CALLBACK_NAMES = {path.rsplit(".", 1)[-1] for path in rules.by_kind("callback-mode")}
+_CALLBACK_NAMES |= {path.rsplit(".", 1)[-1] for path in rewrites.IGNORED}
 
 
 def visit(source: Source, node: ast.AST, scopes: Scopes) -> bool:
@@ -176,7 +177,10 @@ def _call(source: Source, call: ast.Call, scopes: Scopes) -> None:
         path = resolve(source, func, scopes) or ""
         if path.startswith("keras.optimizers."):
             handled = rewrites.optimizer_keywords(source, call, path)
-        rewrites.callback_mode(source, call, path.replace(".callbacks.callbacks.", ".callbacks."))
+        callback = path.replace(".callbacks.callbacks.", ".callbacks.")
+        rewrites.callback_mode(source, call, callback)
+        if not _through_tensorflow(source, func):  # tf.keras's TensorBoard is another
+            handled |= rewrites.ignored_keywords(source, call, callback)
     if name in rewrites.LAYER_SIZES:
         path = path if path is not None else resolve(source, func, scopes) or ""
         rewrites.numpy_layer_sizes(source, call, path, lambda n: resolve(source, n, scopes))
@@ -200,6 +204,15 @@ def _call(source: Source, call: ast.Call, scopes: Scopes) -> None:
     on_self = isinstance(func, ast.Attribute) and getattr(func.value, "id", None) == "self"
     if outside is not None and isinstance(func, ast.Attribute) and not on_self:
         source.report(func, outside.message)
+
+
+def _through_tensorflow(source: Source, func: ast.AST) -> bool:
+    """Whether ``func`` is reached from a ``tensorflow`` import (``tf.keras.X``)."""
+    nodes = _chain_of(func)
+    if nodes is None:
+        return False
+    binding = source.bindings.get(_names(nodes)[0], "")
+    return binding == "tensorflow" or binding.startswith("tensorflow.")
 
 
 def _check_saving(source: Source, call: ast.Call) -> None:
