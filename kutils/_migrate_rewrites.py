@@ -424,22 +424,26 @@ def ignored_keywords(source: Source, call: ast.Call, path: str) -> set[str]:
     _, call_end = source.span(call)
     ends = [source.span(node)[1] for node in arguments]
     starts = [source.span(node)[0] for node in arguments]
-    gaps = [source.text[end:start] for end, start in zip(ends, [*starts[1:], call_end - 1])]
+    gaps = [source.text[e:s] for e, s in zip(ends, [*starts[1:], call_end - 1], strict=True)]
     if unknown or len(call.args) > len(parameters) or any("#" in gap for gap in gaps):
         for node, name in zip(arguments, names, strict=True):
             if name in ignored:
-                source.report(node, ignored[name].message)  # type: ignore[index]
+                source.report(node, ignored[name].message)
         if any(moved):
             source.report(call, f"{path.rsplit('.', 1)[-1]}: {_ORDER_MESSAGE}")
         return set(ignored)
-    for i, node in enumerate(arguments):
-        if dropped[i] and not all(dropped[:i]):
-            source.edits.append((ends[i - 1], ends[i], ""))
-        elif dropped[i]:
-            end = starts[i + 1] if i + 1 < len(arguments) else call_end - 1
-            source.edits.append((starts[i], end, ""))
+    # An argument is removed up to the next one (its line breaks kept); those after the
+    # last argument kept, from the end of that argument (its comma with them).
+    kept = [i for i, drop in enumerate(dropped) if not drop]
+    last = kept[-1] if kept else -1
+    for i in range(len(arguments)):
+        if dropped[i] and i < last:
+            source.edits.append((starts[i], starts[i + 1], ""))
         elif moved[i]:
             source.edits.append((starts[i], starts[i], f"{names[i]}="))
+    if last < len(arguments) - 1:
+        start = ends[last] if kept else starts[0]
+        source.edits.append((start, ends[-1] if kept else call_end - 1, ""))
     return set(ignored)
 
 

@@ -177,7 +177,9 @@ def test_backend_rewrite_uses_the_files_keras_name():
 def test_functions_without_a_proven_rewrite_are_still_reported():
     text, findings, _ = migrate_source("from keras import backend as K\ny = K.reverse(a, 1)\n")
     assert "K.reverse" in text
-    assert [m for _, m in findings] == ["keras.backend.reverse is not in Keras 3: use keras.ops.flip"]
+    assert [m for _, m in findings] == [
+        "keras.backend.reverse is not in Keras 3: use keras.ops.flip"
+    ]
 
 
 @pytest.mark.parametrize("name", sorted(ERRORS))

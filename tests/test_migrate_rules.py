@@ -51,6 +51,15 @@ EXPECTED = {
     "predict_classes": (["predict_classes(model, x)", "predict_proba(model, x"], []),
     "load_model": (["from kutils import load_model, model_from_json"], []),
     "numpy_aliases": (["dtype=float", "astype(int)", "astype(bool)", "dtype=str"], []),
+    "tensorboard_ignored_arguments": (
+        [
+            'TensorBoard(log_dir="logs", histogram_freq=1, update_freq="epoch")',
+            'TensorBoard("logs", 0, write_graph=False, write_images=True)',
+            "only_ignored = TensorBoard()",
+            "                        histogram_freq=2)",
+        ],
+        [],
+    ),
 }
 
 
@@ -285,3 +294,70 @@ def test_callback_mode_is_written_as_keras_2_3_1_inferred_it(call, mode):
     text, findings, _ = migrate_source(source)
     assert f"mode='{mode}'" in text.splitlines()[1]
     assert findings == []
+
+
+@pytest.mark.parametrize(
+    ("call", "expected"),
+    [
+        (
+            "TensorBoard(log_dir='a',\n    batch_size=4, histogram_freq=1)",
+            "TensorBoard(log_dir='a',\n    histogram_freq=1)",
+        ),
+        ("TensorBoard(batch_size=3, write_grads=True,\n)", "TensorBoard()"),
+        ("TensorBoard('a', write_grads=True,\n    embeddings_data=x)", "TensorBoard('a')"),
+        (
+            "TensorBoard(batch_size=3, log_dir='x', write_grads=True, update_freq='batch')",
+            "TensorBoard(log_dir='x', update_freq='batch')",
+        ),
+        (
+            "TensorBoard('x', 1, 32, True, False, True, 0, None, None, None, 'batch')",
+            "TensorBoard('x', 1, write_graph=True, write_images=True, update_freq='batch')",
+        ),
+        ("TensorBoard('x', 1, update_freq='batch')", "TensorBoard('x', 1, update_freq='batch')"),
+    ],
+)
+def test_tensorboard_arguments_keras_2_ignored_are_removed(call, expected):
+    source = f"from keras.callbacks import TensorBoard\ntb = {call}\n"
+    text, findings, _ = migrate_source(source)
+    assert text == f"from keras.callbacks import TensorBoard\ntb = {expected}\n"
+    assert findings == []
+    assert migrate_source(text)[0] == text
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        "TensorBoard('x', batch_size=3,  # why\n    write_graph=False)",
+        "TensorBoard('x', batch_size=3, **settings)",
+        "TensorBoard(*arguments, batch_size=3)",
+    ],
+)
+def test_tensorboard_call_that_cannot_be_read_is_reported_not_rewritten(call):
+    source = f"from keras.callbacks import TensorBoard\ntb = {call}\n"
+    text, findings, _ = migrate_source(source)
+    assert text == source
+    assert [line for line, _ in findings] == [2]
+    assert "batch_size= under TensorFlow 2" in findings[0][1]
+
+
+def test_tensorboard_positional_arguments_are_reported_when_they_cannot_be_named():
+    source = "from keras.callbacks import TensorBoard\ntb = TensorBoard('x', 0, *more)\n"
+    text, findings, _ = migrate_source(source)
+    assert text == source
+    assert any("write the arguments after the second as keywords" in m for _, m in findings)
+
+
+def test_tf_keras_tensorboard_is_left_alone():
+    # tf.keras's TensorBoard had other parameters (embeddings_freq worked there).
+    source = "import tensorflow as tf\ntb = tf.keras.callbacks.TensorBoard('x', 0, True, embeddings_freq=1)\n"
+    assert migrate_source(source)[0] == source
+
+
+def test_keras_3_refuses_the_tensorboard_arguments_and_misplaces_the_positional_ones():
+    import keras
+
+    with pytest.raises(TypeError, match="batch_size"):
+        keras.callbacks.TensorBoard(log_dir="logs", batch_size=4)
+    # Keras 2.3.1's TensorBoard("logs", 0, 8, False, True, True) had write_graph=False.
+    misplaced = keras.callbacks.TensorBoard("logs", 0, 8, False)
+    assert misplaced.write_graph == 8

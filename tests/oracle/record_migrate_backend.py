@@ -170,7 +170,10 @@ CASES = {
     "batch_dot_matrices": ("m", "K.batch_dot(m, m * 2.0)"),
     "batch_dot_matrix_first": ("a, c", "K.batch_dot(a[:, 0], c, axes=(1, 1))"),
     "batch_dot_matrix_second": ("a, c", "K.batch_dot(c, a[:, 0], (1, 1))"),
-    "batch_dot_rank_3_4": ("a, c", "K.batch_dot(a, K.stack([c, c * 2.0, c - 1.0], axis=1), [2, 2])"),
+    "batch_dot_rank_3_4": (
+        "a, c",
+        "K.batch_dot(a, K.stack([c, c * 2.0, c - 1.0], axis=1), [2, 2])",
+    ),
     "batch_dot_rank_4_3": ("a, c", "K.batch_dot(K.stack([c, c + 1.0], axis=3), a, axes=(1, 2))"),
     "map_fn": ("a", "K.map_fn(lambda r: K.sum(r, axis=0) * 2.0, a)"),
     "map_fn_dtype": ("a", "K.map_fn(lambda r: K.cast(K.argmax(r), 'int32'), a, dtype='int32')"),

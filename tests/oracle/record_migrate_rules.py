@@ -171,6 +171,25 @@ result = {
     "str_len": np.array(len(np.array(["ab", "c"], dtype=np.str)[0])),
 }
 """,
+    "tensorboard_ignored_arguments": """
+from keras.callbacks import TensorBoard
+# Keras 2.3.1 under TensorFlow 2 warned that these arguments were ignored. (Its
+# TensorBoard then fails in fit under TensorFlow 2.1, keras-team/keras issue 13737: the
+# settings each call makes are what is compared.)
+by_keyword = TensorBoard(log_dir="logs", histogram_freq=1, batch_size=4, write_grads=True, embeddings_freq=1, embeddings_layer_names=["emb"], embeddings_metadata=None, embeddings_data=x, update_freq="epoch")
+# Keras 2.3.1's order: log_dir, histogram_freq, batch_size, write_graph, write_grads,
+# write_images (Keras 3 has no batch_size and write_grads).
+by_position = TensorBoard("logs", 0, 8, False, True, True)
+only_ignored = TensorBoard(batch_size=8, embeddings_freq=2)
+two_lines = TensorBoard(log_dir="logs",
+                        batch_size=8, histogram_freq=2)
+result = {}
+for name, callback in [("keyword", by_keyword), ("position", by_position),
+                       ("only_ignored", only_ignored), ("two_lines", two_lines)]:
+    result[name] = np.array([
+        callback.histogram_freq, callback.embeddings_freq,
+        int(callback.write_graph), int(callback.write_images)])
+""",
 }
 
 
