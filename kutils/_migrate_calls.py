@@ -14,6 +14,7 @@ import ast
 from typing import TYPE_CHECKING
 
 from kutils import _migrate_imports as imports
+from kutils import _migrate_iterators as iterators
 from kutils import _migrate_names as names
 from kutils import _migrate_rewrites as rewrites
 from kutils import _migrate_rules as rules
@@ -194,6 +195,8 @@ def _call(source: Source, call: ast.Call, scopes: Scopes) -> None:
                 w.endswith(".") and (path or "").startswith(w) for w in rule.within
             ):
                 source.report(keyword_, rule.message)
+    if name == "next":
+        iterators.iterator_next(source, call, scopes, lambda n: resolve(source, n, scopes))
     method = _METHODS.get(name or "")
     if method is not None and method.keras3 is not None and isinstance(func, ast.Attribute):
         func._kutils_called = True  # type: ignore[attr-defined]

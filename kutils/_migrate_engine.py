@@ -60,6 +60,7 @@ def rewrite(text: str, tree: ast.Module) -> tuple[str, Findings, int]:
     words |= set(rules.by_kind("outside-method")) | set(rewrites.LAYER_SIZES)
     words |= {path.rsplit(".", 1)[-1] for path in rules.by_kind("callback-mode")}
     words |= {path.rsplit(".", 1)[-1] for path in rewrites.IGNORED}
+    words |= {"next"} if "ImageDataGenerator" in text else set()
     words |= {name for rule in rules.by_kind("saving").values() for name in rule.within}
     alternatives = "|".join(sorted(map(re.escape, words)))
     # One match per line at most: the line's start.

@@ -37,6 +37,8 @@ The kinds:
   TensorFlow 2 in the calls ``within`` names (full paths) and that Keras 3 rejects:
   removed, and the call's other Keras 2 positional arguments written as keywords
   (``kutils._migrate_rewrites.ignored_keywords``); ``keras3`` is ``""``.
+- ``iterator-next``: ``x.next()`` where ``x`` holds a flow of one of the classes
+  ``within`` names: rewritten to ``next(x)`` (``kutils._migrate_iterators``).
 """
 
 from __future__ import annotations
@@ -672,6 +674,17 @@ RULES: tuple[Rule, ...] = (
             "embeddings_metadata",
             "embeddings_data",
         )
+    ),
+    # -- Keras 2's image iterators had next() (Python 2's spelling); Keras 3's have __next__
+    Rule(
+        "iterator-next",
+        "next",
+        "Keras 3's image iterators have no next() method: call next(iterator)",
+        keras3="next",
+        within=(
+            "keras.preprocessing.image.ImageDataGenerator",
+            "kutils.preprocessing.ImageDataGenerator",
+        ),
     ),
     # -- a file name built at run time (format, f-string, %, +) given to a saving call
     Rule(

@@ -51,6 +51,10 @@ EXPECTED = {
     "predict_classes": (["predict_classes(model, x)", "predict_proba(model, x"], []),
     "load_model": (["from kutils import load_model, model_from_json"], []),
     "numpy_aliases": (["dtype=float", "astype(int)", "astype(bool)", "dtype=str"], []),
+    "iterator_next": (
+        ["first_x, first_y = next(flow)", "return [next(stream) for _ in range(3)]"],
+        [],
+    ),
     "tensorboard_ignored_arguments": (
         [
             'TensorBoard(log_dir="logs", histogram_freq=1, update_freq="epoch")',
@@ -361,3 +365,47 @@ def test_keras_3_refuses_the_tensorboard_arguments_and_misplaces_the_positional_
     # Keras 2.3.1's TensorBoard("logs", 0, 8, False, True, True) had write_graph=False.
     misplaced = keras.callbacks.TensorBoard("logs", 0, 8, False)
     assert misplaced.write_graph == 8
+
+
+_FLOW = "from keras.preprocessing.image import ImageDataGenerator\n"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "def f(flow):\n    return flow.next()\n",  # a parameter: could be anything
+        "flow = make()\nbatch = flow.next()\n",
+        "flow = ImageDataGenerator().flow(x)\nflow = other\nbatch = flow.next()\n",
+        "gen = Other()\nflow = gen.flow(x)\nbatch = flow.next()\n",
+        "flow = ImageDataGenerator().flow(x)\nbatch = flow.next(1)\n",
+        "flow = ImageDataGenerator().flow(x)\ndef next(i): pass\nbatch = flow.next()\n",
+        "for flow in flows:\n    batch = flow.next()\n",
+    ],
+)
+def test_next_on_what_may_not_be_a_keras_2_flow_is_left_alone(body):
+    text, _, _ = migrate_source(_FLOW + body)
+    assert text.split("\n", 1)[1] == body  # the import alone is rewritten
+
+
+def test_next_on_a_flow_from_directory_in_a_generator_function_is_rewritten():
+    source = _FLOW + (
+        "def batches(folder):\n"
+        "    datagen = ImageDataGenerator(rescale=1 / 255.)\n"
+        "    it = datagen.flow_from_directory(folder)\n"
+        "    while True:\n"
+        "        x, y = it.next()\n"
+        "        yield x, y\n"
+    )
+    text, findings, _ = migrate_source(source)
+    assert "        x, y = next(it)\n" in text
+    assert findings == []
+
+
+def test_keras_3_flow_has_no_next_method():
+    import numpy as np
+
+    from kutils.preprocessing import ImageDataGenerator
+
+    flow = ImageDataGenerator().flow(np.zeros((2, 3, 3, 1)), batch_size=1)
+    assert not hasattr(flow, "next")
+    assert next(flow).shape == (1, 3, 3, 1)

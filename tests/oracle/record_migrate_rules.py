@@ -190,6 +190,24 @@ for name, callback in [("keyword", by_keyword), ("position", by_position),
         callback.histogram_freq, callback.embeddings_freq,
         int(callback.write_graph), int(callback.write_images)])
 """,
+    "iterator_next": """
+from keras.preprocessing.image import ImageDataGenerator
+images = rng.uniform(0, 1, (6, 4, 4, 1)).astype("float32")
+labels = np.arange(6)
+flow = ImageDataGenerator(rescale=2.0).flow(images, labels, batch_size=4, shuffle=False)
+first_x, first_y = flow.next()
+second_x, second_y = flow.next()  # the 2 samples left
+
+
+def batches(data):
+    augment = ImageDataGenerator(samplewise_center=True)
+    stream = augment.flow(data, batch_size=3, shuffle=False)
+    return [stream.next() for _ in range(3)]
+
+
+result = {"first_x": first_x, "first_y": first_y, "second_x": second_x,
+          "second_y": second_y, "centred": np.stack(batches(images))}
+""",
 }
 
 
