@@ -44,6 +44,7 @@ _EXPORTS: dict[str, str] = {
     "fit_generator": "kutils.generators",
     "evaluate_generator": "kutils.generators",
     "predict_generator": "kutils.generators",
+    "add_loss": "kutils.model_losses",
     "predict_classes": "kutils.predictions",
     "predict_proba": "kutils.predictions",
     "load_model": "kutils.saved_models",
@@ -74,6 +75,7 @@ __all__ = [
     "Sequence",
     "SequenceEnqueuer",
     "__version__",
+    "add_loss",
     "convert_all_kernels_in_model",
     "custom_object_scope",
     "data_parallel",
@@ -112,6 +114,7 @@ if TYPE_CHECKING:
     from kutils.generators import evaluate_generator, fit_generator, predict_generator
     from kutils.hdf5_dataset import HDF5Dataset
     from kutils.hdf5_matrix import HDF5Matrix
+    from kutils.model_losses import add_loss
     from kutils.multi_gpu import multi_gpu_model
     from kutils.parallel import data_parallel
     from kutils.plotting import model_to_dot, plot_model

@@ -204,9 +204,23 @@ def _call(source: Source, call: ast.Call, scopes: Scopes) -> None:
     if name in _SAVING.within:
         _check_saving(source, call)
     outside = _OUTSIDE.get(name or "")
-    on_self = isinstance(func, ast.Attribute) and getattr(func.value, "id", None) == "self"
-    if outside is not None and isinstance(func, ast.Attribute) and not on_self:
-        source.report(func, outside.message)
+    if outside is not None and isinstance(func, ast.Attribute) and not _on_self(func):
+        if outside.keras3 is None:
+            source.report(func, outside.message)
+        else:
+            _method_to_function(source, call, func, outside)
+
+
+def _on_self(func: ast.Attribute) -> bool:
+    """``self.method`` or ``super().method``: a layer's own method, inside its class."""
+    receiver = func.value
+    if isinstance(receiver, ast.Name):
+        return receiver.id == "self"
+    return (
+        isinstance(receiver, ast.Call)
+        and isinstance(receiver.func, ast.Name)
+        and receiver.func.id == "super"
+    )
 
 
 def _through_tensorflow(source: Source, func: ast.AST) -> bool:

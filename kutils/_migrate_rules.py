@@ -27,7 +27,9 @@ The kinds:
   (``kutils._migrate_rewrites.optimizer_keywords``); the others are reported.
 - ``callback-mode``: a callback class whose ``mode='auto'`` Keras 2 inferred from the
   monitored name (``max`` when a word of ``within`` is in it): the mode is written out.
-- ``outside-method``: a method reported when called on anything but ``self``.
+- ``outside-method``: a method called on anything but ``self`` (or ``super()``): with
+  ``keras3`` set to a kutils function, rewritten like a ``method`` rule; otherwise
+  reported.
 - ``saving-built``: like ``saving``, for a file name built at run time.
 - ``saving``: a file name ending in ``.h5`` or ``.hdf5`` (not ``.weights.h5``) given to
   the functions or methods ``within`` names.
@@ -579,7 +581,8 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "outside-method",
         "add_loss",
-        "Keras 3 rejects add_loss with a symbolic tensor of a functional model: compute the loss inside a layer's call() with self.add_loss(...), or subclass keras.Model and override compute_loss",
+        "Keras 3 rejects add_loss with a symbolic tensor of a functional model: call kutils.add_loss(model, loss) instead",
+        keras3="kutils.add_loss",
     ),
     # -- keyword arguments Keras 3 rejects, in the calls named by `within`
     Rule(
