@@ -47,6 +47,7 @@ _EXPORTS: dict[str, str] = {
     "add_loss": "kutils.model_losses",
     "predict_classes": "kutils.predictions",
     "predict_proba": "kutils.predictions",
+    "reset_states": "kutils.stateful",
     "load_model": "kutils.saved_models",
     "load_weights": "kutils.saved_models",
     "model_from_json": "kutils.saved_models",
@@ -97,6 +98,7 @@ __all__ = [
     "predict_generator",
     "predict_proba",
     "print_summary",
+    "reset_states",
     "serialize_keras_object",
     "to_categorical",
 ]
@@ -123,6 +125,7 @@ if TYPE_CHECKING:
     from kutils.saved_models import load_model, load_weights, model_from_json, model_from_yaml
     from kutils.sequence import Sequence
     from kutils.serialization import deserialize_keras_object, serialize_keras_object
+    from kutils.stateful import reset_states
     from kutils.summary import print_summary
 
 

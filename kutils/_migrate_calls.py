@@ -13,6 +13,7 @@ from __future__ import annotations
 import ast
 from typing import TYPE_CHECKING
 
+from kutils import _migrate_batch as batch
 from kutils import _migrate_imports as imports
 from kutils import _migrate_iterators as iterators
 from kutils import _migrate_names as names
@@ -178,6 +179,8 @@ def _call(source: Source, call: ast.Call, scopes: Scopes) -> None:
         path = resolve(source, func, scopes) or ""
         if path.startswith("keras.optimizers."):
             handled = rewrites.optimizer_keywords(source, call, path)
+        elif path.startswith("keras.layers."):
+            handled = batch.layer_call(source, call, path, lambda n: resolve(source, n, scopes))
         callback = path.replace(".callbacks.callbacks.", ".callbacks.")
         rewrites.callback_mode(source, call, callback)
         if not _through_tensorflow(source, func):  # tf.keras's TensorBoard is another
@@ -274,6 +277,9 @@ def _method_to_function(
     assert rule.keras3 is not None
     if _on_kutils(source, func):
         return  # kutils.fit_generator(model, ...): migrated already
+    receiver = func.value
+    if isinstance(receiver, ast.Call) and getattr(receiver.func, "id", None) == "super":
+        return  # super().reset_states(): the method of a class the file subclasses
     kind = source.own.receiver(func.value, call.lineno, func.attr)
     if kind == "own":  # the file's own class: its own method
         return

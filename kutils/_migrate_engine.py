@@ -21,6 +21,7 @@ import bisect
 import re
 from collections.abc import Callable
 
+from kutils import _migrate_batch as batch
 from kutils import _migrate_calls as calls
 from kutils import _migrate_imports as imports
 from kutils import _migrate_names as names
@@ -57,6 +58,7 @@ def rewrite(text: str, tree: ast.Module) -> tuple[str, Findings, int]:
         if names.watched(path) or (path == "numpy" and numpy_aliases)
     }
     words = source.watched | set(rules.by_kind("method")) | {"class", "weights"}
+    words |= set(batch.KEYWORDS)
     words |= set(rules.by_kind("outside-method")) | set(rewrites.LAYER_SIZES)
     words |= {path.rsplit(".", 1)[-1] for path in rules.by_kind("callback-mode")}
     words |= {path.rsplit(".", 1)[-1] for path in rewrites.IGNORED}

@@ -575,6 +575,12 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "method", "_make_predict_function", "Keras 3 has no _make_predict_function: remove the call"
     ),
+    Rule(
+        "method",
+        "reset_states",
+        "Keras 3 models have no reset_states: call kutils.reset_states(model) instead",
+        keras3="kutils.reset_states",
+    ),
     Rule("method", "_make_train_function", "Keras 3 has no _make_train_function: remove the call"),
     Rule("method", "_make_test_function", "Keras 3 has no _make_test_function: remove the call"),
     # -- a loss added to a model from outside a layer: Keras 2 took symbolic tensors
@@ -635,6 +641,21 @@ RULES: tuple[Rule, ...] = (
         "keyword",
         "weights",
         "Keras 3 layers reject weights=: build the layer, then call layer.set_weights(weights) (or pass the values through embeddings_initializer=keras.initializers.Constant(...))",
+        within=("keras.layers.",),
+    ),
+    # A fixed batch for a Sequential model's input (stateful RNNs): kutils._migrate_batch
+    Rule(
+        "keyword",
+        "batch_size",
+        "Keras 3 layers reject batch_size=: Keras 2 used it with input_shape= only on a Sequential model's first layer, as the input's batch size; put keras.Input(shape=..., batch_size=...) first in the model (model.add(keras.Input(...)) or Sequential([keras.Input(...), ...])) and remove the layer's batch_size= and input_shape=; elsewhere Keras 2 ignored it: remove it (a functional model takes keras.Input(..., batch_size=...))",
+        keras3="keras.Input",
+        within=("keras.layers.",),
+    ),
+    Rule(
+        "keyword",
+        "batch_input_shape",
+        "Keras 3 layers reject batch_input_shape=: Keras 2 used it only on a Sequential model's first layer, as the input's shape with its batch size; put keras.Input(batch_shape=...) first in the model (model.add(keras.Input(...)) or Sequential([keras.Input(...), ...])) and remove the layer's batch_input_shape=; elsewhere Keras 2 ignored it: remove it (a functional model takes keras.Input(batch_shape=...))",
+        keras3="keras.Input",
         within=("keras.layers.",),
     ),
     # -- callbacks whose mode='auto' Keras 2 inferred from the monitored name

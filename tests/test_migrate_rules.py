@@ -64,6 +64,23 @@ EXPECTED = {
         ],
         [],
     ),
+    "stateful_batch_size": (
+        [
+            "    model.add(keras.Input(shape=(3, 2), batch_size=2))",
+            "reset_states(model)",
+            "reset_states(model.layers[0], states=initial)",
+            "from kutils import reset_states",
+            "import keras",
+        ],
+        [],
+    ),
+    "stateful_batch_input_shape": (
+        [
+            "model = Sequential([keras.Input(batch_shape=(2, 3, 2)), SimpleRNN(3, stateful=True,",
+            "reset_states(model.layers[1])",
+        ],
+        [],
+    ),
 }
 
 
@@ -410,3 +427,15 @@ def test_keras_3_flow_has_no_next_method():
     flow = ImageDataGenerator().flow(np.zeros((2, 3, 3, 1)), batch_size=1)
     assert not hasattr(flow, "next")
     assert next(flow).shape == (1, 3, 3, 1)
+
+
+@pytest.mark.parametrize("name", ["stateful_batch_size", "stateful_batch_input_shape"])
+def test_the_stateful_goldens_show_the_state_carried_and_reset(name):
+    # Otherwise the stateful cases would prove nothing about the fixed batch or the reset.
+    result = {key: np.array(value["values"]) for key, value in CASES[name]["result"].items()}
+    assert not np.allclose(result["first"], result["carried"], atol=1e-3)
+    np.testing.assert_array_equal(result["after_reset"], result["first"])
+    assert result["batch_shape"].tolist()[0] == 2
+    if "partly" in result:  # one layer reset, the other not: a third result
+        assert not np.allclose(result["partly"], result["first"], atol=1e-3)
+        assert not np.allclose(result["partly"], result["carried"], atol=1e-3)

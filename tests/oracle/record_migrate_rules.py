@@ -208,6 +208,70 @@ def batches(data):
 result = {"first_x": first_x, "first_y": first_y, "second_x": second_x,
           "second_y": second_y, "centred": np.stack(batches(images))}
 """,
+    "stateful_batch_size": """
+from keras.models import Sequential
+from keras.layers import LSTM, Dense
+seq = rng.normal(0, 1, (4, 3, 2)).astype("float32")
+targets = rng.normal(0, 1, (4, 1)).astype("float32")
+initial = [rng.normal(0, 1, (2, 3)).astype("float32") for _ in range(2)]
+
+def build():
+    model = Sequential()
+    # A fixed batch of 2 for the stateful layer (Keras 2's layer arguments).
+    model.add(LSTM(3,
+                   input_shape=(3, 2),
+                   batch_size=2,
+                   stateful=True))
+    model.add(Dense(1))
+    return model
+
+model = build()
+model.set_weights([rng.uniform(-1, 1, w.shape).astype("float32") for w in model.get_weights()])
+first = model.predict(seq[:2], batch_size=2)
+carried = model.predict(seq[:2], batch_size=2)
+model.reset_states()
+after_reset = model.predict(seq[:2], batch_size=2)
+model.reset_states()
+both = model.predict(seq, batch_size=2)
+model.layers[0].reset_states(states=initial)
+from_states = model.predict(seq[:2], batch_size=2)
+model.reset_states()
+model.compile("sgd", "mse")
+model.fit(seq, targets, batch_size=2, epochs=2, shuffle=False, verbose=0)
+result = {
+    "first": first,
+    "carried": carried,
+    "after_reset": after_reset,
+    "both": both,
+    "from_states": from_states,
+    "trained_kernel": model.get_weights()[0],
+    "after_fit": model.predict(seq[:2], batch_size=2),
+    "batch_shape": np.array([-1 if d is None else d for d in model.input_shape]),
+}
+""",
+    "stateful_batch_input_shape": """
+from keras.models import Sequential
+from keras.layers import SimpleRNN, LSTM, Dense
+seq = rng.normal(0, 1, (2, 3, 2)).astype("float32")
+model = Sequential([SimpleRNN(3, batch_input_shape=(2, 3, 2), stateful=True,
+                              return_sequences=True),
+                    LSTM(2, stateful=True),
+                    Dense(1)])
+model.set_weights([rng.uniform(-1, 1, w.shape).astype("float32") for w in model.get_weights()])
+first = model.predict(seq)
+carried = model.predict(seq)
+# Only the LSTM: the SimpleRNN keeps its state.
+model.layers[1].reset_states()
+partly = model.predict(seq)
+model.reset_states()
+result = {
+    "first": first,
+    "carried": carried,
+    "partly": partly,
+    "after_reset": model.predict(seq),
+    "batch_shape": np.array(model.input_shape),
+}
+""",
 }
 
 
