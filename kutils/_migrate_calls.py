@@ -14,6 +14,7 @@ import ast
 from typing import TYPE_CHECKING
 
 from kutils import _migrate_batch as batch
+from kutils import _migrate_defaults as defaults
 from kutils import _migrate_imports as imports
 from kutils import _migrate_names as names
 from kutils import _migrate_rewrites as rewrites
@@ -180,6 +181,11 @@ def _call(source: Source, call: ast.Call, scopes: Scopes) -> None:
         elif path.startswith("keras.layers."):
             handled = batch.layer_call(source, call, path, lambda n: resolve(source, n, scopes))
         rewrites.callback_mode(source, call, path.replace(".callbacks.callbacks.", ".callbacks."))
+    if name in source.default_classes:
+        path = path if path is not None else resolve(source, func, scopes) or ""
+        defaults.class_call(source, call, path)
+    elif name == "compile" and isinstance(func, ast.Attribute):
+        defaults.compile_call(source, call)
     if name in rewrites.LAYER_SIZES:
         path = path if path is not None else resolve(source, func, scopes) or ""
         rewrites.numpy_layer_sizes(source, call, path, lambda n: resolve(source, n, scopes))
