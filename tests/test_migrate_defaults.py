@@ -27,7 +27,7 @@ EXPECTED = {
         "keras.optimizers.Adamax(learning_rate=0.002)",
     ],
     "optimizer_names": [
-        'optimizer=keras.optimizers.Adadelta(learning_rate=1.0))',
+        "optimizer=keras.optimizers.Adadelta(learning_rate=1.0))",
         "optimizer=keras.optimizers.Adagrad(learning_rate=0.01, initial_accumulator_value=0.0), metrics",
         'compile(optimizer=keras.optimizers.Adamax(learning_rate=0.002), loss="mse")',
         'compile(keras.optimizers.Adadelta(learning_rate=1.0), "mse")',
@@ -123,7 +123,9 @@ def test_the_gru_as_written_builds_another_cell_on_keras_3():
     ],
 )
 def test_a_default_is_written_only_where_the_call_leaves_it_out(code, fixed):
-    header = "from keras import layers\nfrom keras.layers import GRU\nfrom keras.optimizers import *\n"
+    header = (
+        "from keras import layers\nfrom keras.layers import GRU\nfrom keras.optimizers import *\n"
+    )
     header = header.replace("*", "Adadelta, Nadam, Adam, SGD, RMSprop")
     text, _, _ = migrate_source(f"{header}x = {code}\n")
     assert text == f"{header}x = {fixed}\n"

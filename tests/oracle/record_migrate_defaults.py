@@ -23,7 +23,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from record_migrate_rules import _SETUP, describe, run  # noqa: E402
+from record_migrate_rules import _SETUP, describe, run
 
 SNIPPETS = {
     # Three optimizer steps (12 rows, batches of 4) from fixed weights on fixed data.
