@@ -15,6 +15,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from kutils import _migrate_batch as batch
+from kutils import _migrate_defaults as defaults
 from kutils import _migrate_imports as imports
 from kutils import _migrate_iterators as iterators
 from kutils import _migrate_model_calls as model_calls
@@ -188,6 +189,11 @@ def _call(source: Source, call: ast.Call, scopes: Scopes) -> None:
         rewrites.callback_mode(source, call, callback)
         if not _through_tensorflow(source, func):  # tf.keras's TensorBoard is another
             handled |= rewrites.ignored_keywords(source, call, callback)
+    if name in source.default_classes:
+        path = path if path is not None else resolve(source, func, scopes) or ""
+        defaults.class_call(source, call, path)
+    elif name == "compile" and isinstance(func, ast.Attribute):
+        defaults.compile_call(source, call)
     if name in sizes.LAYER_SIZES:
         path = path if path is not None else resolve(source, func, scopes) or ""
         sizes.numpy_layer_sizes(source, call, path, scopes, partial(resolve, source))
