@@ -60,6 +60,7 @@ def rewrite(text: str, tree: ast.Module) -> tuple[str, Findings, int]:
     words = source.watched | set(rules.by_kind("method")) | {"class", "weights"}
     words |= set(batch.KEYWORDS)
     words |= set(rules.by_kind("outside-method")) | set(rewrites.LAYER_SIZES)
+    words |= set(rules.by_kind("method-keyword"))
     words |= {path.rsplit(".", 1)[-1] for path in rules.by_kind("callback-mode")}
     words |= {name for rule in rules.by_kind("saving").values() for name in rule.within}
     alternatives = "|".join(sorted(map(re.escape, words)))
