@@ -204,9 +204,12 @@ def _call(source: Source, call: ast.Call, scopes: Scopes) -> None:
     if name in _SAVING.within:
         _check_saving(source, call)
     conditional = _METHOD_KEYWORDS.get(name or "")
-    if conditional is not None and isinstance(func, ast.Attribute):
-        if _passes_keyword(call, name or "", conditional.within):
-            _method_to_function(source, call, func, conditional)
+    if (
+        conditional is not None
+        and isinstance(func, ast.Attribute)
+        and _passes_keyword(call, name or "", conditional.within)
+    ):
+        _method_to_function(source, call, func, conditional)
     outside = _OUTSIDE.get(name or "")
     if outside is not None and isinstance(func, ast.Attribute) and not _on_self(func):
         if outside.keras3 is None:

@@ -153,7 +153,7 @@ def _per_output(y: Any, names: list[str], what: str) -> list[Any]:
 
 def _standardize(weight: Any, names: list[str], what: str) -> list[Any]:
     """Keras 2.3.1's ``standardize_sample_or_class_weights``: one entry per output."""
-    if weight is None or len(weight) == 0:
+    if weight is None or (hasattr(weight, "__len__") and len(weight) == 0):
         return [None for _ in names]
     if len(names) == 1:
         if isinstance(weight, list) and len(weight) == 1:
@@ -265,4 +265,3 @@ def _class_sample_weight(y: Any, class_weight: dict[Any, Any]) -> Any:
         )
         raise ValueError(msg)
     return weights
-
