@@ -35,10 +35,10 @@ __all__ = ["train_on_batch"]
 def train_on_batch(
     model: Any,
     x: Any,
-    y: Any = None,
+    y: Any,
     sample_weight: Any = None,
     class_weight: Any = None,
-    return_dict: bool = False,
+    reset_metrics: bool = True,
 ) -> Any:
     """Run one gradient step on a batch, with Keras 2's ``class_weight`` (Keras 2's method).
 
@@ -53,10 +53,12 @@ def train_on_batch(
         class_weight: ``None``, a dict mapping each class to its weight (one output), or
             one such dict per output: a list in the order of the outputs, or a dict by
             output name (an output left out, or given ``None``, is not weighted).
-        return_dict: return the logs as a dict (Keras 3's argument).
+        reset_metrics: only ``True``, Keras 2's default: the metrics returned are
+            those of this batch (Keras 3's ``train_on_batch`` always resets them).
 
     Returns:
-        What Keras 3's ``train_on_batch`` returns: the loss, or the loss and the metrics.
+        The loss, or the list of the total loss, each output's loss and the metrics, in
+        Keras 2's order (what Keras 3's ``train_on_batch`` returns).
 
     Raises:
         ValueError: a class of the targets is missing from its dict, the targets of a
@@ -64,6 +66,7 @@ def train_on_batch(
             or a ``sample_weight`` has the wrong shape (Keras 2's errors).
         TypeError: ``class_weight`` or ``sample_weight`` of a model with several
             outputs is neither a list nor a dict.
+        NotImplementedError: ``reset_metrics=False``.
 
     Example:
         >>> cw_valid = {0: 1, 1: 1}  # doctest: +SKIP
@@ -74,9 +77,16 @@ def train_on_batch(
     import keras
 
     if not isinstance(model, keras.Model):
-        return _own_train_on_batch(model, x, y, sample_weight, class_weight, return_dict)
+        return _own_train_on_batch(model, x, y, sample_weight, class_weight, reset_metrics)
+    if reset_metrics is not True:
+        msg = (
+            "train_on_batch with reset_metrics=False (metrics accumulated over batches) "
+            "has no Keras 3 counterpart: call model.evaluate on the batches, or keep "
+            f"the metrics yourself. Received: reset_metrics={reset_metrics!r}"
+        )
+        raise NotImplementedError(msg)
     if class_weight is None:
-        return model.train_on_batch(x, y, sample_weight=sample_weight, return_dict=return_dict)
+        return model.train_on_batch(x, y, sample_weight=sample_weight)
     names = _output_names(model, y)
     targets = _per_output(y, names, "y")
     samples = _standardize(sample_weight, names, "sample_weight")
@@ -90,11 +100,11 @@ def train_on_batch(
         targets, weights = targets[0], weights[0]
     # Several outputs: targets and weights as lists in the order of the outputs (Keras
     # 3 matches a dict of targets to the outputs, but not a dict of sample weights).
-    return model.train_on_batch(x, targets, sample_weight=weights, return_dict=return_dict)
+    return model.train_on_batch(x, targets, sample_weight=weights)
 
 
 def _own_train_on_batch(
-    receiver: Any, x: Any, y: Any, sample_weight: Any, class_weight: Any, return_dict: bool
+    receiver: Any, x: Any, y: Any, sample_weight: Any, class_weight: Any, reset_metrics: bool
 ) -> Any:
     """Anything but a Keras model: its own ``train_on_batch``, as the code called it."""
     method = getattr(receiver, "train_on_batch", None)
@@ -105,9 +115,9 @@ def _own_train_on_batch(
             f"train_on_batch(model, x, y, class_weight=w)). Received: {receiver!r}"
         )
         raise TypeError(msg)
-    keywords = {"sample_weight": sample_weight, "class_weight": class_weight}
-    if return_dict:
-        keywords["return_dict"] = return_dict
+    keywords: dict[str, Any] = {"sample_weight": sample_weight, "class_weight": class_weight}
+    if reset_metrics is not True:
+        keywords["reset_metrics"] = reset_metrics
     return method(x, y, **keywords)
 
 

@@ -183,3 +183,12 @@ def test_migrate_uses_kutils_train_on_batch_when_the_file_has_its_own():
     text, _, _ = migrate_source(source)
     assert "import kutils" in text
     assert "kutils.train_on_batch(m, x, y, class_weight=cw)" in text
+
+
+def test_accumulated_metrics_are_refused_with_what_to_do():
+    model = _two_outputs()
+    x, valid, labels = _data()
+    with pytest.raises(NotImplementedError, match="Received: reset_metrics=False"):
+        kutils.train_on_batch(
+            model, x, [valid, labels], class_weight=[None, None], reset_metrics=False
+        )
