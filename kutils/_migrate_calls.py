@@ -11,13 +11,16 @@ file does not use for anything else.
 from __future__ import annotations
 
 import ast
+from functools import partial
 from typing import TYPE_CHECKING
 
 from kutils import _migrate_batch as batch
 from kutils import _migrate_imports as imports
+from kutils import _migrate_iterators as iterators
 from kutils import _migrate_names as names
 from kutils import _migrate_rewrites as rewrites
 from kutils import _migrate_rules as rules
+from kutils import _migrate_sizes as sizes
 
 if TYPE_CHECKING:
     from kutils._migrate_source import Source
@@ -39,6 +42,7 @@ _POSITIONS = {("train_on_batch", "class_weight"): 3}
 _KUTILS = ("kutils", "kutils.generators")
 _CUSTOM_OBJECT = next(iter(rules.by_kind("custom-object").values()))
 _CALLBACK_NAMES = {path.rsplit(".", 1)[-1] for path in rules.by_kind("callback-mode")}
+_CALLBACK_NAMES |= {path.rsplit(".", 1)[-1] for path in rewrites.IGNORED}
 
 
 def visit(source: Source, node: ast.AST, scopes: Scopes) -> bool:
@@ -183,10 +187,13 @@ def _call(source: Source, call: ast.Call, scopes: Scopes) -> None:
             handled = rewrites.optimizer_keywords(source, call, path)
         elif path.startswith("keras.layers."):
             handled = batch.layer_call(source, call, path, lambda n: resolve(source, n, scopes))
-        rewrites.callback_mode(source, call, path.replace(".callbacks.callbacks.", ".callbacks."))
-    if name in rewrites.LAYER_SIZES:
+        callback = path.replace(".callbacks.callbacks.", ".callbacks.")
+        rewrites.callback_mode(source, call, callback)
+        if not _through_tensorflow(source, func):  # tf.keras's TensorBoard is another
+            handled |= rewrites.ignored_keywords(source, call, callback)
+    if name in sizes.LAYER_SIZES:
         path = path if path is not None else resolve(source, func, scopes) or ""
-        rewrites.numpy_layer_sizes(source, call, path, lambda n: resolve(source, n, scopes))
+        sizes.numpy_layer_sizes(source, call, path, scopes, partial(resolve, source))
     for keyword_ in call.keywords:
         if keyword_.arg in handled:
             continue
@@ -197,6 +204,8 @@ def _call(source: Source, call: ast.Call, scopes: Scopes) -> None:
                 w.endswith(".") and (path or "").startswith(w) for w in rule.within
             ):
                 source.report(keyword_, rule.message)
+    if name == "next":
+        iterators.iterator_next(source, call, scopes, lambda n: resolve(source, n, scopes))
     method = _METHODS.get(name or "")
     if method is not None and method.keras3 is not None and isinstance(func, ast.Attribute):
         func._kutils_called = True  # type: ignore[attr-defined]
@@ -237,6 +246,15 @@ def _on_self(func: ast.Attribute) -> bool:
         and isinstance(receiver.func, ast.Name)
         and receiver.func.id == "super"
     )
+
+
+def _through_tensorflow(source: Source, func: ast.AST) -> bool:
+    """Whether ``func`` is reached from a ``tensorflow`` import (``tf.keras.X``)."""
+    nodes = _chain_of(func)
+    if nodes is None:
+        return False
+    binding = source.bindings.get(_names(nodes)[0], "")
+    return binding == "tensorflow" or binding.startswith("tensorflow.")
 
 
 def _check_saving(source: Source, call: ast.Call) -> None:

@@ -39,6 +39,12 @@ The kinds:
   the functions or methods ``within`` names.
 - ``custom-object``: a subclass of one of :data:`CUSTOM_OBJECT_BASES` whose ``__init__``
   takes arguments but which has no ``get_config``.
+- ``ignored-keyword``: an argument that Keras 2.3.1 accepted and ignored under
+  TensorFlow 2 in the calls ``within`` names (full paths) and that Keras 3 rejects:
+  removed, and the call's other Keras 2 positional arguments written as keywords
+  (``kutils._migrate_rewrites.ignored_keywords``); ``keras3`` is ``""``.
+- ``iterator-next``: ``x.next()`` where ``x`` holds a flow of one of the classes
+  ``within`` names: rewritten to ``next(x)`` (``kutils._migrate_iterators``).
 """
 
 from __future__ import annotations
@@ -344,6 +350,7 @@ RULES: tuple[Rule, ...] = (
         "the learning phase is gone: branch on the training argument of call()",
     ),
     Rule("backend", "batch_dot", "use keras.ops.einsum or keras.ops.matmul"),
+    Rule("backend", "map_fn", "use keras.ops.map"),
     Rule("backend", "batch_flatten", "use keras.ops.reshape(x, (keras.ops.shape(x)[0], -1))"),
     Rule("backend", "flatten", "use keras.ops.reshape(x, (-1,))"),
     Rule("backend", "gather", "use keras.ops.take(x, indices, axis=0)"),
@@ -685,6 +692,36 @@ RULES: tuple[Rule, ...] = (
         "Keras 2 inferred mode='max' when 'acc' is in monitor, else 'min'; Keras 3 infers from the metric object: pass mode= explicitly",
         keras3="mode",
         within=("acc",),
+    ),
+    # -- TensorBoard arguments Keras 2.3.1 ignored under TensorFlow 2 (it warned that
+    # they were ignored and did not pass them on); Keras 3 rejects them: removed
+    *(
+        Rule(
+            "ignored-keyword",
+            keyword,
+            f"Keras 2.3.1 ignored TensorBoard's {keyword}= under TensorFlow 2 and Keras 3 rejects it: remove it",
+            keras3="",
+            within=("keras.callbacks.TensorBoard",),
+        )
+        for keyword in (
+            "batch_size",
+            "write_grads",
+            "embeddings_freq",
+            "embeddings_layer_names",
+            "embeddings_metadata",
+            "embeddings_data",
+        )
+    ),
+    # -- Keras 2's image iterators had next() (Python 2's spelling); Keras 3's have __next__
+    Rule(
+        "iterator-next",
+        "next",
+        "Keras 3's image iterators have no next() method: call next(iterator)",
+        keras3="next",
+        within=(
+            "keras.preprocessing.image.ImageDataGenerator",
+            "kutils.preprocessing.ImageDataGenerator",
+        ),
     ),
     # -- a file name built at run time (format, f-string, %, +) given to a saving call
     Rule(
