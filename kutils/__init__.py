@@ -49,6 +49,7 @@ _EXPORTS: dict[str, str] = {
     "predict_proba": "kutils.predictions",
     "reset_states": "kutils.stateful",
     "train_on_batch": "kutils.class_weights",
+    "compile_model": "kutils.model_compile",
     "load_model": "kutils.saved_models",
     "load_weights": "kutils.saved_models",
     "model_from_json": "kutils.saved_models",
@@ -78,6 +79,7 @@ __all__ = [
     "SequenceEnqueuer",
     "__version__",
     "add_loss",
+    "compile_model",
     "convert_all_kernels_in_model",
     "custom_object_scope",
     "data_parallel",
@@ -119,6 +121,7 @@ if TYPE_CHECKING:
     from kutils.generators import evaluate_generator, fit_generator, predict_generator
     from kutils.hdf5_dataset import HDF5Dataset
     from kutils.hdf5_matrix import HDF5Matrix
+    from kutils.model_compile import compile_model
     from kutils.model_losses import add_loss
     from kutils.multi_gpu import multi_gpu_model
     from kutils.parallel import data_parallel

@@ -37,8 +37,13 @@ _SAVING_BUILT = next(iter(rules.by_kind("saving-built").values()))
 _OUTSIDE = rules.by_kind("outside-method")
 _METHOD_KEYWORDS = rules.by_kind("method-keyword")
 # Where a keyword of a method-keyword rule stands when passed by position (Keras 2's
-# train_on_batch(x, y, sample_weight, class_weight)): the number of arguments before it.
-_POSITIONS = {("train_on_batch", "class_weight"): 3}
+# train_on_batch(x, y, sample_weight, class_weight), compile(optimizer, loss, metrics)):
+# the number of arguments before it.
+_POSITIONS = {
+    ("train_on_batch", "class_weight"): 3,
+    ("compile", "metrics"): 2,
+    ("compile", "weighted_metrics"): 5,
+}
 _KUTILS = ("kutils", "kutils.generators")
 _CUSTOM_OBJECT = next(iter(rules.by_kind("custom-object").values()))
 _CALLBACK_NAMES = {path.rsplit(".", 1)[-1] for path in rules.by_kind("callback-mode")}

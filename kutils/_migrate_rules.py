@@ -603,6 +603,14 @@ RULES: tuple[Rule, ...] = (
         keras3="kutils.train_on_batch",
         within=("class_weight",),
     ),
+    # Keras 2's metrics=[...] of a model with several outputs: each metric on each output.
+    Rule(
+        "method-keyword",
+        "compile",
+        "Keras 3 wants one list of metrics per output of a model with several: call kutils.compile_model(model, ..., metrics=...) instead",
+        keras3="kutils.compile_model",
+        within=("metrics", "weighted_metrics"),
+    ),
     # -- keyword arguments Keras 3 rejects, in the calls named by `within`
     Rule(
         "keyword",

@@ -58,7 +58,8 @@ def train_on_batch(
 
     Returns:
         The loss, or the list of the total loss, each output's loss and the metrics, in
-        Keras 2's order (what Keras 3's ``train_on_batch`` returns).
+        Keras 2's order: the metrics output by output, each in the order given to
+        ``compile`` (Keras 3's own ``train_on_batch`` sorts them by name).
 
     Raises:
         ValueError: a class of the targets is missing from its dict, the targets of a
@@ -86,7 +87,10 @@ def train_on_batch(
         )
         raise NotImplementedError(msg)
     if class_weight is None:
-        return model.train_on_batch(x, y, sample_weight=sample_weight)
+        if len(_output_names(model, y)) == 1:
+            return model.train_on_batch(x, y, sample_weight=sample_weight)
+        logs = model.train_on_batch(x, y, sample_weight=sample_weight, return_dict=True)
+        return _keras2_order(logs, _output_names(model, y))
     names = _output_names(model, y)
     targets = _per_output(y, names, "y")
     samples = _standardize(sample_weight, names, "sample_weight")
@@ -97,10 +101,11 @@ def train_on_batch(
         for target, sample, cls in zip(targets, samples, classes, strict=True)
     ]
     if len(names) == 1:
-        targets, weights = targets[0], weights[0]
+        return model.train_on_batch(x, targets[0], sample_weight=weights[0])
     # Several outputs: targets and weights as lists in the order of the outputs (Keras
     # 3 matches a dict of targets to the outputs, but not a dict of sample weights).
-    return model.train_on_batch(x, targets, sample_weight=weights)
+    logs = model.train_on_batch(x, targets, sample_weight=weights, return_dict=True)
+    return _keras2_order(logs, names)
 
 
 def _own_train_on_batch(
@@ -275,3 +280,19 @@ def _class_sample_weight(y: Any, class_weight: dict[Any, Any]) -> Any:
         )
         raise ValueError(msg)
     return weights
+
+
+def _keras2_order(logs: dict[str, Any], names: list[str]) -> list[Any]:
+    """Keras 2's order of a model with several outputs: the loss, each output's loss,
+    then each output's metrics, output by output (Keras 3 sorts the metrics by name)."""
+    head = ["loss", *(f"{name}_loss" for name in names)]
+    ordered = [key for key in head if key in logs]
+    rest = [key for key in logs if key not in ordered]
+    # The output a metric belongs to: the longest output name it starts with.
+    by_length = sorted(enumerate(names), key=lambda item: -len(item[1]))
+
+    def output_of(key: str) -> int:
+        return next((i for i, name in by_length if key.startswith(f"{name}_")), len(names))
+
+    ordered += sorted(rest, key=output_of)
+    return [logs[key] for key in ordered]

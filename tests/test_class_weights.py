@@ -29,13 +29,13 @@ IGNORED = {"one_output_list_of_two"}
 
 def test_the_goldens_come_from_keras_2_3_1():
     assert GOLDEN["keras"] == "2.3.1"
-    assert len(CASES) == 8
+    assert len(CASES) == 10
 
 
 def _run_migrated(name: str) -> dict:
     text, findings, _ = migrate_source(CASES[name]["snippet"])
     assert findings == []
-    assert "from kutils import train_on_batch" in text
+    assert "from kutils import compile_model, train_on_batch" in text
     assert ".train_on_batch(" not in text.replace("m.train_on_batch(x", "")
     scope: dict = {}
     expect_warning = name in IGNORED
@@ -67,8 +67,10 @@ def test_the_goldens_tell_the_weightings_apart():
         for name, case in CASES.items()
         if "train_on_batch" in case["result"] and len(case["result"]["weights"]["values"]) == 31
     }
-    assert len(set(first.values())) == len(first) - 1  # sparse and one-hot targets agree
-    assert first["sparse_targets"] == first["list_per_output"]
+    # sparse and one-hot targets agree, and so do the losses with and without metrics
+    losses = {name: values[:3] for name, values in first.items()}
+    assert len(set(losses.values())) == len(losses) - 2
+    assert losses["sparse_targets"] == losses["flat_metrics"] == losses["list_per_output"]
 
 
 def _two_outputs() -> keras.Model:
@@ -192,3 +194,25 @@ def test_accumulated_metrics_are_refused_with_what_to_do():
         kutils.train_on_batch(
             model, x, [valid, labels], class_weight=[None, None], reset_metrics=False
         )
+
+
+def test_metrics_come_in_keras_2s_order_output_by_output():
+    # Keras 3's own train_on_batch sorts the metrics by name ("label_..." before
+    # "valid_..."); Keras 2 listed them output by output, as the scripts index them.
+    inputs = keras.Input((4,))
+    code = keras.layers.Dense(3, activation="tanh")(inputs)
+    valid = keras.layers.Dense(1, activation="sigmoid", name="valid")(code)
+    label = keras.layers.Dense(3, activation="softmax", name="label")(code)
+    model = keras.Model(inputs, [valid, label])
+    kutils.compile_model(
+        model,
+        keras.optimizers.SGD(0.0),
+        ["binary_crossentropy", "categorical_crossentropy"],
+        metrics=["accuracy", "mae"],
+    )
+    x, targets_valid, labels = _data()
+    ours = kutils.train_on_batch(model, x, [targets_valid, labels], class_weight=[None, None])
+    logs = model.train_on_batch(x, [targets_valid, labels], return_dict=True)
+    order = ["loss", "valid_loss", "label_loss", "valid_accuracy", "valid_mae"]
+    order += ["label_accuracy", "label_mae"]
+    np.testing.assert_allclose(ours, [logs[key] for key in order], rtol=1e-6)
