@@ -222,6 +222,7 @@ def _call(source: Source, call: ast.Call, scopes: Scopes) -> None:
         conditional is not None
         and isinstance(func, ast.Attribute)
         and _passes_keyword(call, name or "", conditional.within)
+        and (name != "compile" or _compile_in_keras2_form(call))
     ):
         _method_to_function(source, call, func, conditional)
     outside = _OUTSIDE.get(name or "")
@@ -239,6 +240,25 @@ def _passes_keyword(call: ast.Call, name: str, keywords: tuple[str, ...]) -> boo
     positions = [_POSITIONS.get((name, keyword_), -1) for keyword_ in keywords]
     starred = any(isinstance(arg, ast.Starred) for arg in call.args)
     return not starred and any(0 <= at < len(call.args) for at in positions)
+
+
+def _compile_in_keras2_form(call: ast.Call) -> bool:
+    """Whether a ``compile`` call with metrics needs Keras 2's meaning: its metrics are
+    positional (Keras 3 takes ``loss_weights`` there), or its ``loss`` or
+    ``loss_weights`` says the model may have several outputs (a list or tuple of two or
+    more, a dict, or a name the file may have bound to one)."""
+    if len(call.args) > 2:
+        return True
+    given = {keyword_.arg: keyword_.value for keyword_ in call.keywords}
+    if len(call.args) > 1:
+        given["loss"] = call.args[1]
+    for argument in ("loss", "loss_weights"):
+        value = given.get(argument)
+        if isinstance(value, (ast.List, ast.Tuple)) and len(value.elts) > 1:
+            return True
+        if isinstance(value, (ast.Dict, ast.Name)):
+            return True
+    return False
 
 
 def _on_self(func: ast.Attribute) -> bool:

@@ -604,6 +604,8 @@ RULES: tuple[Rule, ...] = (
         within=("class_weight",),
     ),
     # Keras 2's metrics=[...] of a model with several outputs: each metric on each output.
+    # Only where the call says so: metrics given by position, or a loss (or loss_weights)
+    # that is a list of two or more, a dict, or a name (kutils._migrate_calls).
     Rule(
         "method-keyword",
         "compile",

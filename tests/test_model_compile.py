@@ -95,14 +95,18 @@ def test_anything_else_with_a_compile_method_has_it_called():
         kutils.compile_model(3, "adam")
 
 
-def test_migrate_rewrites_only_compile_calls_with_metrics():
+def test_migrate_rewrites_compile_calls_with_metrics_of_several_outputs():
     source = (
         "import keras\n"
         "import re\n"
         "self.discriminator.compile(loss=['binary_crossentropy', 'categorical_crossentropy'],\n"
         "    optimizer=optimizer, metrics=['accuracy'])\n"
         "self.combined.compile(loss=['binary_crossentropy'], optimizer=optimizer)\n"
+        "d.compile(loss='mse', optimizer='adam', metrics=['mae'])\n"
+        "d.compile(loss=['mse'], optimizer='adam', metrics=['mae'])\n"
+        "d.compile('adam', 'mse', metrics=['mae'])\n"
         "model.compile('adam', 'mse', ['mae'])\n"
+        "acgan.compile(loss=losses, optimizer='adam', metrics=['accuracy'])\n"
         "pattern = re.compile('x')\n"
     )
     text, findings, _ = migrate_source(source)
@@ -114,7 +118,11 @@ def test_migrate_rewrites_only_compile_calls_with_metrics():
         "compile_model(self.discriminator, loss=['binary_crossentropy', 'categorical_crossentropy'],\n"
         "    optimizer=optimizer, metrics=['accuracy'])\n"
         "self.combined.compile(loss=['binary_crossentropy'], optimizer=optimizer)\n"
+        "d.compile(loss='mse', optimizer='adam', metrics=['mae'])\n"
+        "d.compile(loss=['mse'], optimizer='adam', metrics=['mae'])\n"
+        "d.compile('adam', 'mse', metrics=['mae'])\n"
         "compile_model(model, 'adam', 'mse', ['mae'])\n"
+        "compile_model(acgan, loss=losses, optimizer='adam', metrics=['accuracy'])\n"
         "pattern = re.compile('x')\n"
     )
     assert migrate_source(text)[0] == text
