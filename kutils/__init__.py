@@ -49,11 +49,11 @@ _EXPORTS: dict[str, str] = {
     "predict_proba": "kutils.predictions",
     "reset_states": "kutils.stateful",
     "train_on_batch": "kutils.class_weights",
-    "compile_model": "kutils.model_compile",
     "load_model": "kutils.saved_models",
     "load_weights": "kutils.saved_models",
     "model_from_json": "kutils.saved_models",
     "model_from_yaml": "kutils.saved_models",
+    "save_weights": "kutils.saved_models",
 }
 
 # Keras 2's module paths (``keras.utils.np_utils``...): ``import kutils.np_utils`` works
@@ -79,7 +79,6 @@ __all__ = [
     "SequenceEnqueuer",
     "__version__",
     "add_loss",
-    "compile_model",
     "convert_all_kernels_in_model",
     "custom_object_scope",
     "data_parallel",
@@ -102,6 +101,7 @@ __all__ = [
     "predict_proba",
     "print_summary",
     "reset_states",
+    "save_weights",
     "serialize_keras_object",
     "to_categorical",
     "train_on_batch",
@@ -121,14 +121,19 @@ if TYPE_CHECKING:
     from kutils.generators import evaluate_generator, fit_generator, predict_generator
     from kutils.hdf5_dataset import HDF5Dataset
     from kutils.hdf5_matrix import HDF5Matrix
-    from kutils.model_compile import compile_model
     from kutils.model_losses import add_loss
     from kutils.multi_gpu import multi_gpu_model
     from kutils.parallel import data_parallel
     from kutils.plotting import model_to_dot, plot_model
     from kutils.predictions import predict_classes, predict_proba
     from kutils.progbar import Progbar
-    from kutils.saved_models import load_model, load_weights, model_from_json, model_from_yaml
+    from kutils.saved_models import (
+        load_model,
+        load_weights,
+        model_from_json,
+        model_from_yaml,
+        save_weights,
+    )
     from kutils.sequence import Sequence
     from kutils.serialization import deserialize_keras_object, serialize_keras_object
     from kutils.stateful import reset_states

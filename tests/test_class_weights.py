@@ -29,13 +29,15 @@ IGNORED = {"one_output_list_of_two"}
 
 def test_the_goldens_come_from_keras_2_3_1():
     assert GOLDEN["keras"] == "2.3.1"
-    assert len(CASES) == 10
+    assert len(CASES) == 9
 
 
 def _run_migrated(name: str) -> dict:
     text, findings, _ = migrate_source(CASES[name]["snippet"])
-    assert findings == []
-    assert "from kutils import compile_model, train_on_batch" in text
+    # The metrics-per-output rewrite notes Keras 3's order of the metrics it returns;
+    # kutils.train_on_batch returns Keras 2's (checked against the golden below).
+    assert [f for f in findings if "metrics given per output" not in f[1]] == []
+    assert "from kutils import train_on_batch" in text
     assert ".train_on_batch(" not in text.replace("m.train_on_batch(x", "")
     scope: dict = {}
     expect_warning = name in IGNORED
@@ -204,11 +206,10 @@ def test_metrics_come_in_keras_2s_order_output_by_output():
     valid = keras.layers.Dense(1, activation="sigmoid", name="valid")(code)
     label = keras.layers.Dense(3, activation="softmax", name="label")(code)
     model = keras.Model(inputs, [valid, label])
-    kutils.compile_model(
-        model,
-        keras.optimizers.SGD(0.0),
-        ["binary_crossentropy", "categorical_crossentropy"],
-        metrics=["accuracy", "mae"],
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.0),
+        loss=["binary_crossentropy", "categorical_crossentropy"],
+        metrics=[["accuracy", "mae"], ["accuracy", "mae"]],
     )
     x, targets_valid, labels = _data()
     ours = kutils.train_on_batch(model, x, [targets_valid, labels], class_weight=[None, None])

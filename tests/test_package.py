@@ -102,6 +102,8 @@ LEGACY_SIGNATURES = {
         ("skip_mismatch", False),
         ("reshape", False),
     ],
+    # Network.save_weights(filepath, overwrite=True), with the model first.
+    "save_weights": [("model", _), ("filepath", _), ("overwrite", True)],
     "fit_generator": [
         ("model", _),
         ("generator", _),
@@ -136,18 +138,6 @@ LEGACY_SIGNATURES = {
     "reset_states": [("obj", _), ("states", None)],
     # Network.add_loss(losses, inputs=None), taken as a function of the model.
     "add_loss": [("model", _), ("losses", _), ("inputs", None)],
-    # Model.compile, taken as a function of the model (for its metrics of several outputs).
-    "compile_model": [
-        ("model", _),
-        ("optimizer", _),
-        ("loss", None),
-        ("metrics", None),
-        ("loss_weights", None),
-        ("sample_weight_mode", None),
-        ("weighted_metrics", None),
-        ("target_tensors", None),
-        ("kwargs", _),
-    ],
     # Model.train_on_batch, taken as a function of the model (for its class_weight).
     "train_on_batch": [
         ("model", _),

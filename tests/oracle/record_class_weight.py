@@ -9,13 +9,11 @@ on a small model with fixed weights (two outputs, a sigmoid and a softmax head, 
 discriminator of a semi-supervised GAN; or one output), compiled with SGD of a fixed
 learning rate. It leaves a dict ``result``: what two ``train_on_batch`` calls return (the
 total loss and each output's loss), every weight after them, and the predictions; or the
-name of the error Keras 2 raised. Two snippets compile with Keras 2's ``metrics`` (one
-list for a model with two outputs; the metrics as ``compile``'s third argument, where
-Keras 3 has ``loss_weights``). This script runs each under Keras 2.3.1 and writes
+name of the error Keras 2 raised. One snippet compiles with one list of metrics for both
+outputs (returned output by output in Keras 2). This script runs each under Keras 2.3.1 and writes
 ``cases.json`` into ``tests/goldens/class_weight/`` (or ``outdir``).
 ``tests/test_class_weights.py`` migrates each snippet with ``kutils migrate`` (which
-rewrites the calls into ``train_on_batch(model, ...)`` and ``compile_model(model, ...)``),
-runs it on Keras 3 and compares.
+rewrites the calls into ``train_on_batch(model, ...)``), runs it on Keras 3 and compares.
 """
 
 from __future__ import annotations
@@ -51,7 +49,7 @@ cw_valid = {0: 1.0, 1: 3.0}
 cw_label = {0: 0.5, 1: 2.0, 2: 1.5}
 
 
-def build(label_loss="categorical_crossentropy", outputs=2, metrics=None):
+def build(label_loss="categorical_crossentropy", outputs=2):
     inputs = Input((4,))
     code = Dense(3, activation="tanh")(inputs)
     heads = [
@@ -61,9 +59,7 @@ def build(label_loss="categorical_crossentropy", outputs=2, metrics=None):
     model = Model(inputs, heads[:outputs])
     model.set_weights(weights[: 2 + 2 * outputs])
     losses = ["binary_crossentropy", label_loss][:outputs]
-    model.compile(
-        optimizer=SGD(lr=0.1), loss=losses, loss_weights=[0.5, 0.5][:outputs], metrics=metrics
-    )
+    model.compile(optimizer=SGD(lr=0.1), loss=losses, loss_weights=[0.5, 0.5][:outputs])
     return model
 
 
@@ -141,17 +137,17 @@ result = measure(model, [
     # One list of metrics for a model with two outputs: Keras 2 put each on each output
     # (the GAN discriminator's metrics=['accuracy']); with the class weights.
     "flat_metrics": """
-model = build(metrics=["accuracy", "mae"])
+model = build()
+model.compile(
+    optimizer=SGD(lr=0.1),
+    loss=["binary_crossentropy", "categorical_crossentropy"],
+    loss_weights=[0.5, 0.5],
+    metrics=["accuracy", "mae"],
+)
 result = measure(model, [
     lambda m: m.train_on_batch(x, [valid, labels], class_weight=[cw_valid, cw_label]),
     lambda m: m.train_on_batch(x, [1 - valid, labels], class_weight={"label": cw_label}),
 ])
-""",
-    # Keras 2's argument order: optimizer, loss, metrics (Keras 3: loss_weights third).
-    "metrics_by_position": """
-model = build(outputs=1)
-model.compile(SGD(lr=0.1), "binary_crossentropy", ["accuracy"])
-result = measure(model, [lambda m: m.train_on_batch(x, valid, class_weight=cw_valid)])
 """,
     # A class of the data without a weight: Keras 2's ValueError.
     "missing_class": """
