@@ -29,6 +29,7 @@ import concurrent.futures
 import multiprocessing
 import multiprocessing.connection
 import pickle
+import select
 import sys
 import threading
 import time
@@ -37,7 +38,7 @@ from collections.abc import Generator, Iterator, Sequence
 from typing import Any
 
 from kutils._loader_wire import Inherited, ResultReader, rebuild_error
-from kutils._loader_worker import worker_main
+from kutils._loader_worker import BOUND, PASS, WORKERS, worker_main
 from kutils._worker_threads import DaemonThreadPool
 
 __all__ = ["OrderedLoader"]
@@ -94,12 +95,12 @@ class OrderedLoader:
         self._threads: DaemonThreadPool | None = None
         self._processes: list[Any] = []
         self._controls: list[Any] = []
-        self._tasks: Any = None
+        self._doorbells: list[Any] = []  # one semaphore per worker process
+        self._shared: Any = None  # the pass number, credit bound and worker count
         self._results: Any = None
         self._reading = False  # the iterating thread is between two yields, reading
         self._pass = 0  # the number of the pass in progress; end_pass() bumps it
         self._next_position = 0  # positions count on across passes
-        self._generation = 0  # the sequence state the workers should use
         self._payload: bytes | None = None
         self._started = False
         self._pending: list[concurrent.futures.Future[Any]] = []
@@ -140,10 +141,13 @@ class OrderedLoader:
 
         With threads, batches of the pass not yet begun are cancelled and those being
         loaded are waited for, so no ``__getitem__`` of the pass overlaps what the
-        caller does next (such as ``on_epoch_end``).
+        caller does next (such as ``on_epoch_end``). Worker processes drop the rest of
+        their part of the pass before their next batch.
         """
         with self._lock:
             self._pass += 1
+            if self._shared is not None:
+                self._shared[PASS] = self._pass
             pending, self._pending = self._pending, []
         for future in pending:
             future.cancel()
@@ -166,8 +170,9 @@ class OrderedLoader:
             self._closed = True
             threads, self._threads = self._threads, None
             processes, self._processes = self._processes, []
-            tasks, results = self._tasks, self._results
+            results, shared = self._results, self._shared
             controls, self._controls = self._controls, []
+            doorbells = self._doorbells
             # A reader in use by the iterating thread is closed by that thread when it
             # sees the loader closed: closing its descriptor under it could let a file
             # opened meanwhile take the number and be read as results.
@@ -176,11 +181,8 @@ class OrderedLoader:
         if threads is not None:
             threads.shutdown(grace)
         if processes:
-            _stop_processes(processes, tasks, grace)
-        for channel in [tasks, *controls]:
-            if channel is not None:
-                channel.cancel_join_thread()
-                channel.close()
+            _stop_processes(processes, controls, doorbells, shared, grace)
+        _close_channels(controls)
         if not readers_in_use:
             _close_readers(results or [])
 
@@ -225,7 +227,7 @@ class OrderedLoader:
     # -- processes --------------------------------------------------------------------
 
     def _start_processes(self) -> None:
-        """Start the worker processes, each with the sequence (generation 0).
+        """Start the worker processes, each with the sequence.
 
         Spawned workers get it pickled. Forked workers inherit it: a sequence that
         cannot be pickled (an open file in it) still works there, as in Keras 2.
@@ -247,22 +249,27 @@ class OrderedLoader:
                 return
             self._payload = payload if isinstance(payload, bytes) else None
             self._started = True
-            self._tasks = context.Queue()
             self._results = readers  # filled below; close() closes what is there
+            self._shared = context.RawArray("q", 3)
+            self._shared[PASS] = -1
+            self._shared[WORKERS] = self._workers
             for _ in range(self._workers):
                 # One results pipe per worker: the parent reads each one without blocking
                 # and knows which worker a half-received batch came from.
                 receiver, sender = context.Pipe(duplex=False)
-                # One control queue per worker: each must see every new sequence state.
+                # One control queue per worker: each must see every new sequence state,
+                # and each gets its own plan of the pass.
                 control = context.Queue()
+                doorbell = context.Semaphore(0)
                 process = context.Process(  # type: ignore[attr-defined]
                     target=worker_main,
-                    args=(payload, self._tasks, control, sender),
+                    args=(payload, control, doorbell, self._shared, sender),
                     name="kutils_sequence_worker",
                     daemon=True,
                 )
                 readers.append(ResultReader(receiver, process))
                 self._controls.append(control)
+                self._doorbells.append(doorbell)
                 try:
                     with warnings.catch_warnings():
                         # Python 3.12+ warns that forking a multi-threaded process may
@@ -281,15 +288,12 @@ class OrderedLoader:
         """Fork the workers again (a sequence that cannot be pickled: Keras 2's way)."""
         with self._lock:
             processes, self._processes = self._processes, []
-            tasks, self._tasks = self._tasks, None
             controls, self._controls = self._controls, []
+            doorbells, self._doorbells = self._doorbells, []
             readers, self._results = self._results or [], None
             self._started = False
-        _stop_processes(processes, tasks, _JOIN_SECONDS)
-        for channel in [tasks, *controls]:
-            if channel is not None:
-                channel.cancel_join_thread()
-                channel.close()
+        _stop_processes(processes, controls, doorbells, self._shared, _JOIN_SECONDS)
+        _close_channels(controls)
         _close_readers(readers)
         self._start_processes()
 
@@ -312,9 +316,8 @@ class OrderedLoader:
             if self._closed or payload == self._payload:
                 return
             self._payload = payload
-            self._generation += 1
             for control in self._controls:
-                control.put((self._generation, payload))
+                control.put(("state", payload))
 
     def _iterate_processes(self, indices: list[int], number: int) -> Generator[Any, None, None]:
         if not self._started:
@@ -324,15 +327,13 @@ class OrderedLoader:
         with self._lock:
             if self._stopped(number):
                 return
-            tasks, processes = self._tasks, list(self._processes)
-            readers = list(self._results)
+            processes, readers = list(self._processes), list(self._results)
             first = self._next_position
             self._next_position += len(indices)
-            generation = self._generation
+            self._announce_pass(number, first, indices)
+            self._reading = True
         try:
-            with self._lock:
-                self._reading = not self._stopped(number)
-            yield from self._deliver(tasks, readers, processes, indices, number, first, generation)
+            yield from self._deliver(readers, processes, len(indices), number, first)
         finally:
             with self._lock:
                 self._reading = False
@@ -340,78 +341,120 @@ class OrderedLoader:
             if closed:
                 _close_readers(readers)
 
+    def _announce_pass(self, number: int, first: int, indices: list[int]) -> None:
+        """Send each worker its part of the pass and wake it (the lock is held).
+
+        Worker ``k`` serves steps ``k``, ``k + workers``, ... and loads a batch once its
+        position is below the shared bound, ``max_queue_size`` past the consumer's.
+        """
+        shared, workers = self._shared, len(self._controls)
+        shared[PASS] = number  # before the bound, as _loader_worker reads them
+        shared[BOUND] = first + self._max_queue_size
+        for offset, control in enumerate(self._controls):
+            control.put(("plan", number, first + offset, indices[offset::workers]))
+        for doorbell in self._doorbells:
+            doorbell.release()
+
     def _deliver(
-        self,
-        tasks: Any,
-        readers: list[ResultReader],
-        processes: list[Any],
-        indices: list[int],
-        number: int,
-        first: int,
-        generation: int,
+        self, readers: list[ResultReader], processes: list[Any], total: int, number: int, first: int
     ) -> Iterator[Any]:
-        total = len(indices)
-        submitted = 0
         ready: dict[int, tuple[bool, bytes]] = {}
+        results = _Results(readers, processes, ready, first)
+        shared, doorbells, window = self._shared, self._doorbells, self._max_queue_size
         for step in range(total):
             position = first + step
-            while submitted < total and submitted - step < self._max_queue_size:
-                tasks.put((generation, first + submitted, indices[submitted]))
-                submitted += 1
             while position not in ready:
                 if self._stopped(number):
                     return
-                self._wait(readers, processes)
-                # Exit codes first, reading second: all that a dead worker wrote is then
-                # in its pipe, so its last complete result (or start-up error) is used.
-                dead = [process for process in processes if process.exitcode is not None]
-                if not self._read(readers, ready, first):
+                if not results.receive(position, self):
                     return
-                if position not in ready and dead:
-                    raise _worker_died(dead[0])
             ok, value = ready.pop(position)
             if not ok:
                 raise rebuild_error(pickle.loads(value))
             batch = pickle.loads(value)
             with self._lock:
                 self._reading = False
+                # One more batch may be loaded: raise the bound, wake the worker of that
+                # step. Under the lock and only while the pass runs, so that a pass
+                # ended early never lowers the bound of the next one.
+                if not self._stopped(number):
+                    shared[BOUND] = position + 1 + window
+                    if step + window < total:
+                        doorbells[(step + window) % len(doorbells)].release()
             yield batch
             with self._lock:
                 self._reading = not self._stopped(number)
 
-    def _wait(self, readers: list[ResultReader], processes: list[Any]) -> None:
-        """Wait up to _POLL_SECONDS for a result to arrive or a worker to end."""
-        waitables = [reader.connection for reader in readers if not reader.at_end]
-        waitables += [process.sentinel for process in processes]
-        try:
-            multiprocessing.connection.wait(waitables, timeout=_POLL_SECONDS)
-        except (OSError, ValueError):
-            if not self._closed:  # else the pipes were closed under us
-                raise
 
-    def _read(
-        self, readers: list[ResultReader], ready: dict[int, tuple[bool, bytes]], first: int
-    ) -> bool:
+class _Results:
+    """Waits for and stores the results of one pass (the iterating thread's side)."""
+
+    def __init__(
+        self,
+        readers: list[ResultReader],
+        processes: list[Any],
+        ready: dict[int, tuple[bool, bytes]],
+        first: int,
+    ) -> None:
+        self._readers = {reader.connection.fileno(): reader for reader in readers}
+        self._processes = processes
+        self._ready = ready
+        self._first = first
+        # One poll object for the pass, not one per wait: results arrive thousands of
+        # times a second with tiny batches.
+        self._poll = select.poll()
+        for fd, reader in self._readers.items():
+            if not reader.at_end:
+                self._poll.register(fd, select.POLLIN)
+        for process in processes:
+            self._poll.register(process.sentinel, select.POLLIN)
+
+    def receive(self, position: int, loader: OrderedLoader) -> bool:
+        """Wait up to _POLL_SECONDS for results; False if the loader was closed meanwhile.
+
+        Raises WorkerDied when a worker ended and ``position`` has not arrived.
+        """
+        events = self._poll.poll(_POLL_SECONDS * 1000)
+        woken = [self._readers[fd] for fd, _ in events if fd in self._readers]
+        if not self._read(woken, loader):
+            return False
+        if position in self._ready:
+            return True
+        # Exit codes first, reading second: all that a dead worker wrote is then in
+        # its pipe, so its last complete result (or start-up error) is used.
+        dead = [process for process in self._processes if process.exitcode is not None]
+        if dead:
+            if not self._read(list(self._readers.values()), loader):
+                return False
+            if position not in self._ready:
+                raise _worker_died(dead[0])
+        return True
+
+    def _read(self, readers: list[ResultReader], loader: OrderedLoader) -> bool:
         """Store the results that have arrived; False if the loader was closed meanwhile.
 
         Results of positions before ``first`` belong to an earlier pass that was ended
         early and are dropped.
         """
         for reader in readers:
+            if reader.at_end:
+                continue
             # Reading never blocks: a reader takes what its pipe holds now and keeps a
             # half-received message for later, so a worker killed mid-send cannot stall
             # this loop (its exit code is seen by the caller).
             try:
                 messages = reader.read_available()
             except (OSError, ValueError):
-                if self._closed:
+                if loader.closed:
                     return False
                 raise
+            if reader.at_end:
+                self._poll.unregister(reader.connection.fileno())
             for where, ok, value in messages:
                 if where < 0:  # the worker could not start
                     raise rebuild_error(pickle.loads(value))
-                if where >= first:
-                    ready[where] = (ok, value)
+                if where >= self._first:
+                    self._ready[where] = (ok, value)
         return True
 
 
@@ -481,13 +524,19 @@ def _worker_died(process: Any) -> WorkerDied:
     return WorkerDied(msg)
 
 
-def _stop_processes(processes: list[Any], tasks: Any, grace: float) -> None:
+def _stop_processes(
+    processes: list[Any], controls: list[Any], doorbells: list[Any], shared: Any, grace: float
+) -> None:
     """Ask the workers to stop; terminate those still busy after ``grace`` seconds."""
-    for _ in processes:
+    if shared is not None:
+        shared[PASS] = -1  # no pass: a worker waiting for credit drops its plan
+    for control in controls:
         try:
-            tasks.put(None)
+            control.put(None)
         except (OSError, ValueError):
             break
+    for doorbell in doorbells:
+        doorbell.release()
     deadline = time.monotonic() + grace
     for process in processes:
         process.join(max(0.0, deadline - time.monotonic()))
@@ -499,3 +548,9 @@ def _stop_processes(processes: list[Any], tasks: Any, grace: float) -> None:
         if process.is_alive():
             process.kill()
             process.join(_JOIN_SECONDS)
+
+
+def _close_channels(channels: list[Any]) -> None:
+    for channel in channels:
+        channel.cancel_join_thread()
+        channel.close()

@@ -25,8 +25,11 @@ from typing import Any
 # END; ABORT drops the message begun (pickling failed part-way) before an ERROR one.
 HEADER = struct.Struct("<iq")
 BATCH, ERROR, DATA, END, ABORT = 1, 2, 3, 4, 5
-# Small pickle frames are sent with their header in one write.
+# A worker gathers a result's frames up to this many bytes into one write, and the
+# parent reads up to this many bytes a call; a bigger DATA frame is written and read
+# on its own, straight from and into the batch's memory.
 _SMALL_WRITE = 1 << 16
+_READ_SIZE = 1 << 16
 
 
 class RemoteTraceback(Exception):
@@ -98,7 +101,7 @@ class ResultReader:
         self._close_lock = threading.Lock()
         self._closed = False
         os.set_blocking(self._fd, False)
-        self._header = bytearray()
+        self._buffer = bytearray()  # received bytes not yet parsed into frames
         self._payload: bytearray | None = None
         self._filled = 0
         self._message: tuple[int, bool] | None = None
@@ -117,6 +120,7 @@ class ResultReader:
         messages: list[tuple[int, bool, bytes]] = []
         while not self.at_end:
             if self._payload is not None:
+                # A big DATA frame is read straight into its own buffer, not in chunks.
                 view = memoryview(self._payload)[self._filled :]
                 try:
                     count = os.readv(self._fd, [view])
@@ -131,30 +135,48 @@ class ResultReader:
                     self._payload = None
                 continue
             try:
-                chunk = os.read(self._fd, HEADER.size - len(self._header))
+                # Small messages come several to a read: one system call for all the
+                # results a worker wrote since the last one.
+                chunk = os.read(self._fd, _READ_SIZE)
             except BlockingIOError:
                 break
             if not chunk:
                 self.at_end = True
                 break
-            self._header += chunk
-            if len(self._header) == HEADER.size:
-                tag, value = HEADER.unpack(self._header)
-                self._header.clear()
-                message = self._frame(tag, value)
-                if message is not None:
-                    messages.append(message)
+            self._buffer += chunk
+            self._parse(messages)
         return messages
+
+    def _parse(self, messages: list[tuple[int, bool, bytes]]) -> None:
+        """Take the complete frames at the start of the buffer (a big one: its start)."""
+        buffer = self._buffer
+        offset = 0
+        while len(buffer) - offset >= HEADER.size:
+            tag, value = HEADER.unpack_from(buffer, offset)
+            body = offset + HEADER.size
+            if tag == DATA and len(buffer) - body < value:
+                if value <= _READ_SIZE:
+                    break  # a small frame not all here yet: wait for the rest
+                # A big frame: what arrived goes into its buffer, the rest is read there.
+                self._payload = bytearray(value)
+                self._filled = len(buffer) - body
+                self._payload[: self._filled] = buffer[body:]
+                offset = len(buffer)
+                break
+            if tag == DATA:
+                self._parts.append(buffer[body : body + value])
+                offset = body + value
+                continue
+            offset = body
+            message = self._frame(tag, value)
+            if message is not None:
+                messages.append(message)
+        del buffer[:offset]
 
     def _frame(self, tag: int, value: int) -> tuple[int, bool, bytes] | None:
         if tag in (BATCH, ERROR):
             self._message = (value, tag == BATCH)
             self._parts = []
-        elif tag == DATA:
-            self._payload = bytearray(value)
-            self._filled = 0
-            if value == 0:
-                self._payload = None
         elif tag == ABORT:
             self._message, self._parts = None, []
         elif tag == END and self._message is not None:
@@ -172,28 +194,36 @@ class FrameWriter:
     """A file-like object for ``pickle.dump`` that sends each write as a DATA frame.
 
     Pickling straight into the pipe keeps one copy of a batch in the worker instead of
-    two (the pickled bytes and the object), so a batch begins to arrive while it is
-    still being pickled.
+    two (the pickled bytes and the object), so a big batch begins to arrive while it is
+    still being pickled. Small frames are gathered and sent by ``flush()`` in one write,
+    so a small result is one system call and wakes the parent once.
     """
 
     def __init__(self, fd: int) -> None:
         self._fd = fd
+        self._pending = bytearray()
 
     def write(self, data: Any) -> int:
         view = memoryview(data).cast("B")
         size = view.nbytes
         if size == 0:
             return 0
-        header = HEADER.pack(DATA, size)
-        if size <= _SMALL_WRITE:
-            _write_all(self._fd, header + view.tobytes())
+        if len(self._pending) + HEADER.size + size <= _SMALL_WRITE:
+            self._pending += HEADER.pack(DATA, size)
+            self._pending += view
         else:
-            _write_all(self._fd, header)
+            self._pending += HEADER.pack(DATA, size)
+            self.flush()
             _write_all(self._fd, view)
         return size
 
     def frame(self, tag: int, value: int = 0) -> None:
-        _write_all(self._fd, HEADER.pack(tag, value))
+        self._pending += HEADER.pack(tag, value)
+
+    def flush(self) -> None:
+        if self._pending:
+            _write_all(self._fd, self._pending)
+            self._pending.clear()
 
 
 def _write_all(fd: int, data: Any) -> None:
@@ -207,3 +237,4 @@ def send(writer: FrameWriter, position: int, ok: bool, value: Any) -> None:
     writer.frame(BATCH if ok else ERROR, position)
     pickle.dump(value, writer, protocol=pickle.HIGHEST_PROTOCOL)
     writer.frame(END)
+    writer.flush()
