@@ -360,7 +360,11 @@ class OrderedLoader:
     ) -> Iterator[Any]:
         ready: dict[int, tuple[bool, bytes]] = {}
         results = _Results(readers, processes, ready, first)
-        shared, doorbells, window = self._shared, self._doorbells, self._max_queue_size
+        window = self._max_queue_size
+        # The bound is raised a hop at a time, not a batch at a time: a worker that has
+        # caught up then loads several batches per wake-up instead of one (tiny batches
+        # would otherwise cost a wake-up of a worker process each).
+        hop = max(1, window // 2)
         for step in range(total):
             position = first + step
             while position not in ready:
@@ -374,16 +378,20 @@ class OrderedLoader:
             batch = pickle.loads(value)
             with self._lock:
                 self._reading = False
-                # One more batch may be loaded: raise the bound, wake the worker of that
-                # step. Under the lock and only while the pass runs, so that a pass
-                # ended early never lowers the bound of the next one.
-                if not self._stopped(number):
-                    shared[BOUND] = position + 1 + window
-                    if step + window < total:
-                        doorbells[(step + window) % len(doorbells)].release()
+                # Under the lock and only while the pass runs, so that a pass ended
+                # early never lowers the bound of the next one.
+                if (step + 1) % hop == 0 and not self._stopped(number):
+                    self._raise_bound(first, step + 1, window, hop, total)
             yield batch
             with self._lock:
                 self._reading = not self._stopped(number)
+
+    def _raise_bound(self, first: int, consumed: int, window: int, hop: int, total: int) -> None:
+        """Let the workers load up to ``window`` steps past ``consumed``; wake them."""
+        self._shared[BOUND] = first + consumed + window
+        opened = range(consumed + window - hop, min(consumed + window, total))
+        for worker in {step % len(self._doorbells) for step in opened}:
+            self._doorbells[worker].release()
 
 
 class _Results:
