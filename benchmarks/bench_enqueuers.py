@@ -1,6 +1,6 @@
-"""OrderedEnqueuer with thread and process workers: start-up, steady state, CPU-bound.
+"""OrderedEnqueuer with thread and process workers: steady state, epoch ends, start-up.
 
-Three figures, each process workers against thread workers, 2 workers, best of
+Four figures, each process workers against thread workers, 2 workers, best of
 ``ROUNDS`` runs that alternate the two sides (so both see the same machine load); the
 load average is printed with each figure.
 
@@ -10,13 +10,18 @@ load average is printed with each figure.
    numpy batches (thousands of batches, so the timing is far above timer noise). This is
    the per-batch cost of the workers themselves, the cost a training loop pays on every
    step for as long as it runs.
-2. **Start-up**: from ``start()`` to the first batch. Thread workers start in well under
+2. **Epoch boundaries**: the same per epoch with epochs of ``SHORT_BATCHES`` tiny
+   batches (the workload of issue 25's first measurement, without the start-up). Each
+   epoch boundary is a round trip that no worker can run ahead of: the next epoch's
+   order and the state ``on_epoch_end`` left reach the live workers only after the last
+   batch was handed out, as in Keras 2.3.1, so short epochs weigh that latency more.
+3. **Start-up**: from ``start()`` to the first batch. Thread workers start in well under
    a millisecond; process workers are spawned (a fresh interpreter each, importing numpy
    and the sequence's module), about 0.2 s on this machine, once per ``start()``. No
    pool of spawned processes can start in the time threads need, so this is reported
    beside the steady state and not hidden, but it is not what the target measures: it
    is paid once, not per batch, and Keras 2.3.1 paid it every epoch.
-3. **CPU-bound**: batches decoded by a pure-Python loop that holds the GIL, start-up
+4. **CPU-bound**: batches decoded by a pure-Python loop that holds the GIL, start-up
    included, where processes escape the GIL (lower is better for processes).
 
 This module imports no TensorFlow, so neither do the spawned workers.
@@ -41,6 +46,8 @@ ROUNDS = 5
 TARGET = 1.5
 STEADY_BATCHES = 500
 STEADY_EPOCHS = 4
+SHORT_BATCHES = 8
+SHORT_EPOCHS = 250
 CPU_BATCHES = 8
 CPU_EPOCHS = 3
 
@@ -81,6 +88,22 @@ def steady_and_startup(use_multiprocessing: bool) -> tuple[float, float]:
     per_batch = (time.perf_counter() - begin) / (STEADY_EPOCHS * STEADY_BATCHES)
     enqueuer.stop()
     return per_batch, startup
+
+
+def short_epochs(use_multiprocessing: bool) -> float:
+    """Seconds per epoch of SHORT_BATCHES tiny batches, after the first epoch."""
+    sequence = TinyBatches(SHORT_BATCHES)
+    enqueuer = OrderedEnqueuer(sequence, use_multiprocessing=use_multiprocessing)
+    enqueuer.start(workers=WORKERS, max_queue_size=QUEUE)
+    batches = enqueuer.get()
+    for _ in range(SHORT_BATCHES):
+        next(batches)
+    begin = time.perf_counter()
+    for _ in range(SHORT_EPOCHS * SHORT_BATCHES):
+        next(batches)
+    per_epoch = (time.perf_counter() - begin) / SHORT_EPOCHS
+    enqueuer.stop()
+    return per_epoch
 
 
 def cpu_bound(use_multiprocessing: bool) -> float:
@@ -131,6 +154,13 @@ def main() -> None:
     print(
         f"start-up, start() to the first batch: threads {thread_start * 1e3:.1f} ms, "
         f"processes {process_start * 1e3:.1f} ms (paid once per start()); {load()}"
+    )
+    threads, processes = best_alternating(short_epochs, ROUNDS)
+    print(
+        f"epoch boundaries, {SHORT_EPOCHS} epochs x {SHORT_BATCHES} tiny batches after the "
+        f"first: threads {min(threads) * 1e6:.0f} us/epoch, processes "
+        f"{min(processes) * 1e6:.0f} us/epoch, processes/threads "
+        f"{min(processes) / min(threads):.2f}x; {load()}"
     )
     threads, processes = best_alternating(cpu_bound, max(1, ROUNDS // 2))
     print(

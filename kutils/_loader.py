@@ -37,7 +37,7 @@ import warnings
 from collections.abc import Generator, Iterator, Sequence
 from typing import Any
 
-from kutils._loader_wire import Inherited, ResultReader, rebuild_error
+from kutils._loader_wire import ControlSender, Inherited, ResultReader, rebuild_error
 from kutils._loader_worker import BOUND, PASS, WORKERS, worker_main
 from kutils._worker_threads import DaemonThreadPool
 
@@ -94,7 +94,7 @@ class OrderedLoader:
         self._closed = False
         self._threads: DaemonThreadPool | None = None
         self._processes: list[Any] = []
-        self._controls: list[Any] = []
+        self._controls: list[ControlSender] = []
         self._doorbells: list[Any] = []  # one semaphore per worker process
         self._shared: Any = None  # the pass number, credit bound and worker count
         self._results: Any = None
@@ -182,7 +182,6 @@ class OrderedLoader:
             threads.shutdown(grace)
         if processes:
             _stop_processes(processes, controls, doorbells, shared, grace)
-        _close_channels(controls)
         if not readers_in_use:
             _close_readers(results or [])
 
@@ -257,18 +256,19 @@ class OrderedLoader:
                 # One results pipe per worker: the parent reads each one without blocking
                 # and knows which worker a half-received batch came from.
                 receiver, sender = context.Pipe(duplex=False)
-                # One control queue per worker: each must see every new sequence state,
-                # and each gets its own plan of the pass.
-                control = context.Queue()
+                # One control pipe per worker: each must see every new sequence state,
+                # and each gets its own plan of the pass. Written by this thread, not
+                # by a queue's feeder thread: a pass then starts without a thread switch.
+                control_end, control = context.Pipe(duplex=False)
                 doorbell = context.Semaphore(0)
                 process = context.Process(  # type: ignore[attr-defined]
                     target=worker_main,
-                    args=(payload, control, doorbell, self._shared, sender),
+                    args=(payload, control_end, doorbell, self._shared, sender),
                     name="kutils_sequence_worker",
                     daemon=True,
                 )
                 readers.append(ResultReader(receiver, process))
-                self._controls.append(control)
+                self._controls.append(ControlSender(control))
                 self._doorbells.append(doorbell)
                 try:
                     with warnings.catch_warnings():
@@ -282,6 +282,7 @@ class OrderedLoader:
                     # The worker holds the only write end left, so its death is an end
                     # of file here and never a read that waits for bytes that cannot come.
                     sender.close()
+                    control_end.close()
                 self._processes.append(process)
 
     def _restart_processes(self) -> None:
@@ -293,7 +294,6 @@ class OrderedLoader:
             readers, self._results = self._results or [], None
             self._started = False
         _stop_processes(processes, controls, doorbells, self._shared, _JOIN_SECONDS)
-        _close_channels(controls)
         _close_readers(readers)
         self._start_processes()
 
@@ -317,7 +317,7 @@ class OrderedLoader:
                 return
             self._payload = payload
             for control in self._controls:
-                control.put(("state", payload))
+                control.send(("state", payload))
 
     def _iterate_processes(self, indices: list[int], number: int) -> Generator[Any, None, None]:
         if not self._started:
@@ -351,7 +351,7 @@ class OrderedLoader:
         shared[PASS] = number  # before the bound, as _loader_worker reads them
         shared[BOUND] = first + self._max_queue_size
         for offset, control in enumerate(self._controls):
-            control.put(("plan", number, first + offset, indices[offset::workers]))
+            control.send(("plan", number, first + offset, indices[offset::workers]))
         for doorbell in self._doorbells:
             doorbell.release()
 
@@ -359,7 +359,7 @@ class OrderedLoader:
         self, readers: list[ResultReader], processes: list[Any], total: int, number: int, first: int
     ) -> Iterator[Any]:
         ready: dict[int, tuple[bool, bytes]] = {}
-        results = _Results(readers, processes, ready, first)
+        results = _Results(readers, processes, list(self._controls), ready, first)
         window = self._max_queue_size
         # The bound is raised a hop at a time, not a batch at a time: a worker that has
         # caught up then loads several batches per wake-up instead of one (tiny batches
@@ -401,9 +401,11 @@ class _Results:
         self,
         readers: list[ResultReader],
         processes: list[Any],
+        controls: list[ControlSender],
         ready: dict[int, tuple[bool, bytes]],
         first: int,
     ) -> None:
+        self._controls = controls
         self._readers = {reader.connection.fileno(): reader for reader in readers}
         self._processes = processes
         self._ready = ready
@@ -422,7 +424,15 @@ class _Results:
 
         Raises WorkerDied when a worker ended and ``position`` has not arrived.
         """
+        # Control messages the pipes could not take at once (a big new state) go out
+        # as the workers read them, while this thread waits for results.
+        waiting = [control for control in self._controls if control.pending]
+        for control in waiting:
+            self._poll.register(control.fd, select.POLLOUT)
         events = self._poll.poll(_POLL_SECONDS * 1000)
+        for control in waiting:
+            self._poll.unregister(control.fd)
+            control.flush()
         woken = [self._readers[fd] for fd, _ in events if fd in self._readers]
         if not self._read(woken, loader):
             return False
@@ -533,16 +543,18 @@ def _worker_died(process: Any) -> WorkerDied:
 
 
 def _stop_processes(
-    processes: list[Any], controls: list[Any], doorbells: list[Any], shared: Any, grace: float
+    processes: list[Any],
+    controls: list[ControlSender],
+    doorbells: list[Any],
+    shared: Any,
+    grace: float,
 ) -> None:
     """Ask the workers to stop; terminate those still busy after ``grace`` seconds."""
     if shared is not None:
         shared[PASS] = -1  # no pass: a worker waiting for credit drops its plan
     for control in controls:
-        try:
-            control.put(None)
-        except (OSError, ValueError):
-            break
+        control.send(None)
+        control.close()  # a stop message that did not fit: the end of file says it too
     for doorbell in doorbells:
         doorbell.release()
     deadline = time.monotonic() + grace
@@ -556,9 +568,3 @@ def _stop_processes(
         if process.is_alive():
             process.kill()
             process.join(_JOIN_SECONDS)
-
-
-def _close_channels(channels: list[Any]) -> None:
-    for channel in channels:
-        channel.cancel_join_thread()
-        channel.close()

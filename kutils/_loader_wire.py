@@ -1,6 +1,8 @@
 """The wire between the loader and its worker processes: frames, payloads, errors.
 
-Each worker has a results pipe of its own whose only write end it holds. It pickles a
+Each worker has a control pipe (``ControlSender`` in the parent, ``ControlReader`` in
+the worker) that brings it new states of the sequence and the plan of each pass, and a
+results pipe of its own whose only write end it holds. It pickles a
 batch straight into the pipe as a message of frames (``FrameWriter``, ``send``); the
 parent reads the pipe without ever blocking (``ResultReader``), keeping a half-received
 message, so a worker that dies half-way through a batch leaves nothing waiting. An
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import select
 import struct
 import threading
 import traceback
@@ -238,3 +241,87 @@ def send(writer: FrameWriter, position: int, ok: bool, value: Any) -> None:
     pickle.dump(value, writer, protocol=pickle.HIGHEST_PROTOCOL)
     writer.frame(END)
     writer.flush()
+
+
+# A control message (parent to worker): its length, then the message pickled.
+LENGTH = struct.Struct("<q")
+TIMED_OUT = object()  # what ControlReader.get returns when nothing came in time
+
+
+class ControlSender:
+    """The parent's end of one worker's control pipe; ``send`` never blocks.
+
+    What the pipe cannot take at once waits here and goes with ``flush()``, which the
+    loader calls when the pipe is writable again, so a big new state of the sequence
+    never blocks the parent while the worker is busy. Written from the iterating thread
+    and closed from the thread that stops the loader: the lock keeps a write from ever
+    reaching a descriptor closed (and perhaps reused) meanwhile.
+    """
+
+    def __init__(self, connection: Any) -> None:
+        self.connection = connection
+        self.fd = connection.fileno()
+        os.set_blocking(self.fd, False)
+        self._backlog = bytearray()
+        self._lock = threading.Lock()
+        self._closed = False
+
+    @property
+    def pending(self) -> bool:
+        return bool(self._backlog)
+
+    def send(self, message: Any) -> None:
+        data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+        with self._lock:
+            self._backlog += LENGTH.pack(len(data))
+            self._backlog += data
+        self.flush()
+
+    def flush(self) -> None:
+        """Write what the pipe takes now (the worker may have gone: then drop it)."""
+        with self._lock:
+            while self._backlog and not self._closed:
+                try:
+                    written = os.write(self.fd, self._backlog)
+                except BlockingIOError:
+                    return
+                except OSError:  # the worker ended; the loader sees its exit code
+                    self._backlog.clear()
+                    return
+                del self._backlog[:written]
+
+    def close(self) -> None:
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._backlog.clear()
+                self.connection.close()
+
+
+class ControlReader:
+    """The worker's end of its control pipe: whole messages, waiting with a timeout."""
+
+    def __init__(self, connection: Any) -> None:
+        self._connection = connection
+        self._fd = connection.fileno()
+        self._buffer = bytearray()
+
+    def get(self, timeout: float) -> Any:
+        """The next message; None at end of file (the parent closed it); TIMED_OUT."""
+        poller = select.poll()
+        poller.register(self._fd, select.POLLIN)
+        while True:
+            if len(self._buffer) >= LENGTH.size:
+                (size,) = LENGTH.unpack_from(self._buffer)
+                end = LENGTH.size + size
+                if len(self._buffer) >= end:
+                    with memoryview(self._buffer) as view:
+                        message = pickle.loads(view[LENGTH.size : end])
+                    del self._buffer[:end]
+                    return message
+            if not poller.poll(timeout * 1000):
+                return TIMED_OUT
+            chunk = os.read(self._fd, 1 << 20)
+            if not chunk:
+                return None
+            self._buffer += chunk

@@ -1,7 +1,7 @@
 """The code that runs inside a loader worker process (the child side of the boundary).
 
 A worker receives the sequence once when it starts (pickled, or inherited when forked).
-Its control queue then brings, in order, newer states of the sequence (what the
+Its control pipe then brings, in order, newer states of the sequence (what the
 parent's ``on_epoch_end`` changed) and the plan of each pass: the positions and
 indices this worker serves (every ``workers``-th step of the pass). The worker runs
 through its plan without a request per batch, as far ahead as the parent's credit
@@ -12,7 +12,7 @@ that ``__getitem__`` raised, goes back through the worker's own results pipe
 (``kutils._loader_wire``).
 
 A pass ends when the parent changes the pass number in shared memory: the worker drops
-the rest of its plan and reads its control queue for the next message. It exits on the
+the rest of its plan and reads its control pipe for the next message. It exits on the
 stop message, when the parent closes the results pipe, or when it finds its parent
 gone. Nothing here runs in the training process.
 """
@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import multiprocessing
 import pickle
-import queue
 import signal
 from typing import Any
 
 from kutils._loader_wire import (
     ABORT,
+    TIMED_OUT,
+    ControlReader,
     FrameWriter,
     Inherited,
     portable_error,
@@ -48,7 +49,7 @@ def worker_main(payload: Any, control: Any, doorbell: Any, shared: Any, sender: 
     except BaseException as error:
         send(writer, -1, False, portable_error(error))
         return
-    worker = _Worker(sequence, control, doorbell, shared, writer)
+    worker = _Worker(sequence, ControlReader(control), doorbell, shared, writer)
     try:
         worker.serve()
     except BrokenPipeError:  # the parent closed the results pipe: nobody wants more
@@ -84,14 +85,15 @@ class _Worker:
                 return
 
     def _next_message(self) -> Any:
-        """The next control message; None for the stop message or an orphaned worker."""
+        """The next control message; None for the stop message (or the pipe closed by the
+        parent) and for an orphaned worker."""
         while True:
-            try:
-                return self._control.get(timeout=PARENT_CHECK_SECONDS)
-            except queue.Empty:
-                # A parent killed without stopping its workers never sends the stop message.
-                if self._parent is not None and not self._parent.is_alive():
-                    return None
+            message = self._control.get(PARENT_CHECK_SECONDS)
+            if message is not TIMED_OUT:
+                return message
+            # A parent killed without stopping its workers never sends the stop message.
+            if self._parent is not None and not self._parent.is_alive():
+                return None
 
     def _run_plan(self, number: int, first: int, indices: range | list[int]) -> bool:
         """Serve pass ``number`` from ``first`` on; False if orphaned.
@@ -106,7 +108,7 @@ class _Worker:
             if credit is None:
                 return False
             if not credit:
-                return True  # the pass ended: back to the control queue
+                return True  # the pass ended: back to the control pipe
             self._load(position, index)
         return True
 
