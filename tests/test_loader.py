@@ -529,3 +529,43 @@ def test_small_results_written_together_are_all_read_in_order():
     assert got[:2] == values[:2] and got[3] == values[3]
     np.testing.assert_array_equal(got[2], big)
     assert isinstance(got[4], ValueError) and str(got[4]) == "batch 4"
+
+
+class HeavyStateBatches(StatefulBatches):
+    """A sequence whose pickled state is far bigger than a pipe holds (64 kB)."""
+
+    def __init__(self):
+        super().__init__(length=4)
+        self.table = np.zeros(2**20, "uint8")
+
+    def __getitem__(self, index):
+        return os.getpid(), self.offset + index, int(self.table[index])
+
+
+@pytest.mark.parametrize("start_method", ["spawn", "fork"])
+def test_a_new_state_bigger_than_the_pipe_reaches_busy_workers(start_method):
+    """The parent never blocks writing a big state: what the control pipe cannot take
+    goes out while it waits for results, and each worker sees the whole new state."""
+    sequence = HeavyStateBatches()
+    loader = OrderedLoader(
+        sequence,
+        [],
+        workers=2,
+        use_multiprocessing=True,
+        max_queue_size=2,
+        start_method=start_method,
+    )
+    try:
+        assert [batch[1:] for batch in loader.run(range(4))] == [(i, 0) for i in range(4)]
+        for round_number in range(1, 4):
+            sequence.offset = 10 * round_number
+            sequence.table = np.full(2**20, round_number, "uint8")
+            batches = loader.run([3, 2, 1, 0])
+            got, error, _ = next_within(batches, BOUND)
+            assert error is None
+            got = [got, *batches]
+            assert [batch[1:] for batch in got] == [
+                (10 * round_number + i, round_number) for i in (3, 2, 1, 0)
+            ]
+    finally:
+        loader.close()
