@@ -10,13 +10,18 @@ sequence pickled once when it starts (the sequence must be picklable and its cla
 importable by name) and sends back each batch pickled, or the exception that
 ``__getitem__`` raised with the text of its traceback.
 
-Each worker has a results pipe of its own whose only write end it holds; it pickles a
-batch straight into the pipe as a message of frames. The main process reads the pipes
+Each worker gets, per pass, its part of the order (every ``workers``-th step) through
+a control pipe of its own, and loads ahead on its own as far as a bound in shared
+memory allows (``max_queue_size`` batches past the consumer, raised half a window at a
+time), so tiny batches cost no request and no wake-up each. It has a results pipe of
+its own whose only write end it holds; it pickles a batch straight into the pipe as a
+message of frames (a small one in one write). The main process reads the pipes
 without blocking, keeping half-received messages, while it watches the workers' exits,
 so a worker that dies at any moment, also half-way through a batch, is reported as
 ``WorkerDied`` within a poll interval instead of leaving a read waiting for ever.
 
-This module is the parent side. The frames and the error transport are in
+This module is the parent side; ``kutils._loader_results`` waits for one pass's
+results. The frames, control pipes and the error transport are in
 ``kutils._loader_wire``; the code that runs inside a worker process is in
 ``kutils._loader_worker``, and nothing of it runs here.
 """
@@ -27,9 +32,7 @@ import ast
 import collections
 import concurrent.futures
 import multiprocessing
-import multiprocessing.connection
 import pickle
-import select
 import sys
 import threading
 import time
@@ -37,22 +40,17 @@ import warnings
 from collections.abc import Generator, Iterator, Sequence
 from typing import Any
 
+from kutils._loader_results import POLL_SECONDS, PassResults, WorkerDied
 from kutils._loader_wire import ControlSender, Inherited, ResultReader, rebuild_error
 from kutils._loader_worker import BOUND, PASS, WORKERS, worker_main
 from kutils._worker_threads import DaemonThreadPool
 
-__all__ = ["OrderedLoader"]
+__all__ = ["OrderedLoader", "WorkerDied"]
 
-# How long the consumer waits for a result before it checks whether it was closed or a
-# worker process died. Short enough for a prompt reaction, long enough not to spin.
-_POLL_SECONDS = 0.1
+_POLL_SECONDS = POLL_SECONDS
 # How long close() gives worker processes to exit after the stop message before it
 # terminates them (a worker may be inside a slow __getitem__).
 _JOIN_SECONDS = 2.0
-
-
-class WorkerDied(RuntimeError):
-    """A worker process ended while the batches of an epoch were being loaded."""
 
 
 class OrderedLoader:
@@ -359,7 +357,7 @@ class OrderedLoader:
         self, readers: list[ResultReader], processes: list[Any], total: int, number: int, first: int
     ) -> Iterator[Any]:
         ready: dict[int, tuple[bool, bytes]] = {}
-        results = _Results(readers, processes, list(self._controls), ready, first)
+        results = PassResults(readers, processes, list(self._controls), ready, first)
         window = self._max_queue_size
         # The bound is raised a hop at a time, not a batch at a time: a worker that has
         # caught up then loads several batches per wake-up instead of one (tiny batches
@@ -392,88 +390,6 @@ class OrderedLoader:
         opened = range(consumed + window - hop, min(consumed + window, total))
         for worker in {step % len(self._doorbells) for step in opened}:
             self._doorbells[worker].release()
-
-
-class _Results:
-    """Waits for and stores the results of one pass (the iterating thread's side)."""
-
-    def __init__(
-        self,
-        readers: list[ResultReader],
-        processes: list[Any],
-        controls: list[ControlSender],
-        ready: dict[int, tuple[bool, bytes]],
-        first: int,
-    ) -> None:
-        self._controls = controls
-        self._readers = {reader.connection.fileno(): reader for reader in readers}
-        self._processes = processes
-        self._ready = ready
-        self._first = first
-        # One poll object for the pass, not one per wait: results arrive thousands of
-        # times a second with tiny batches.
-        self._poll = select.poll()
-        for fd, reader in self._readers.items():
-            if not reader.at_end:
-                self._poll.register(fd, select.POLLIN)
-        for process in processes:
-            self._poll.register(process.sentinel, select.POLLIN)
-
-    def receive(self, position: int, loader: OrderedLoader) -> bool:
-        """Wait up to _POLL_SECONDS for results; False if the loader was closed meanwhile.
-
-        Raises WorkerDied when a worker ended and ``position`` has not arrived.
-        """
-        # Control messages the pipes could not take at once (a big new state) go out
-        # as the workers read them, while this thread waits for results.
-        waiting = [control for control in self._controls if control.pending]
-        for control in waiting:
-            self._poll.register(control.fd, select.POLLOUT)
-        events = self._poll.poll(_POLL_SECONDS * 1000)
-        for control in waiting:
-            self._poll.unregister(control.fd)
-            control.flush()
-        woken = [self._readers[fd] for fd, _ in events if fd in self._readers]
-        if not self._read(woken, loader):
-            return False
-        if position in self._ready:
-            return True
-        # Exit codes first, reading second: all that a dead worker wrote is then in
-        # its pipe, so its last complete result (or start-up error) is used.
-        dead = [process for process in self._processes if process.exitcode is not None]
-        if dead:
-            if not self._read(list(self._readers.values()), loader):
-                return False
-            if position not in self._ready:
-                raise _worker_died(dead[0])
-        return True
-
-    def _read(self, readers: list[ResultReader], loader: OrderedLoader) -> bool:
-        """Store the results that have arrived; False if the loader was closed meanwhile.
-
-        Results of positions before ``first`` belong to an earlier pass that was ended
-        early and are dropped.
-        """
-        for reader in readers:
-            if reader.at_end:
-                continue
-            # Reading never blocks: a reader takes what its pipe holds now and keeps a
-            # half-received message for later, so a worker killed mid-send cannot stall
-            # this loop (its exit code is seen by the caller).
-            try:
-                messages = reader.read_available()
-            except (OSError, ValueError):
-                if loader.closed:
-                    return False
-                raise
-            if reader.at_end:
-                self._poll.unregister(reader.connection.fileno())
-            for where, ok, value in messages:
-                if where < 0:  # the worker could not start
-                    raise rebuild_error(pickle.loads(value))
-                if where >= self._first:
-                    self._ready[where] = (ok, value)
-        return True
 
 
 def default_start_method() -> str:
@@ -531,15 +447,6 @@ def _pickle_sequence(sequence: Any) -> bytes:
             f"(use_multiprocessing=False). Received: sequence={sequence!r}"
         )
         raise TypeError(msg) from error
-
-
-def _worker_died(process: Any) -> WorkerDied:
-    msg = (
-        f"A Sequence worker process (pid {process.pid}) exited with code "
-        f"{process.exitcode} while loading batches. It may have run out of memory "
-        "or crashed in native code; try fewer workers or use_multiprocessing=False."
-    )
-    return WorkerDied(msg)
 
 
 def _stop_processes(
