@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from kutils import _migrate_rules as rules
@@ -159,51 +158,6 @@ def backend_function(source: Source, node: ast.AST, rule: rules.Rule) -> bool:
         return False  # reported, and the caller reports the fix
     source.edits.append((start, end, keras + rule.keras3[len("keras") :]))
     return True
-
-
-# The size arguments of the layers Keras 3 refuses numpy integers for (position, keyword).
-LAYER_SIZES = {"Dense": ((0, "units"),), "Embedding": ((0, "input_dim"), (1, "output_dim"))}
-# numpy functions whose result is an integer when their input is: int() keeps its value.
-# On a float result Keras 2.3.1 failed to build the layer, so no working code changes.
-_NUMPY_INTEGERS = frozenset(
-    {
-        *("amax", "amin", "argmax", "argmin", "count_nonzero", "max", "min", "prod"),
-        *("product", "size", "sum", "int_", "intc", "int8", "int16", "int32", "int64"),
-        *("uint8", "uint16", "uint32", "uint64"),
-    }
-)
-_INTEGER_OPERATORS = (ast.Add, ast.Sub, ast.Mult, ast.FloorDiv)
-
-
-def numpy_layer_sizes(
-    source: Source, call: ast.Call, path: str, resolve: Callable[[ast.AST], str | None]
-) -> None:
-    """``Dense(np.prod(shape))`` -> ``Dense(int(np.prod(shape)))``: Keras 3 wants an int."""
-    name = path.rsplit(".", 1)[-1]
-    if not path.startswith("keras.layers.") or name not in LAYER_SIZES:
-        return
-    keywords = {k.arg: k.value for k in call.keywords}
-    for position, keyword in LAYER_SIZES[name]:
-        positional = call.args[: position + 1]
-        if any(isinstance(a, ast.Starred) for a in positional):
-            return
-        value = call.args[position] if position < len(call.args) else keywords.get(keyword)
-        if value is not None and _numpy_integer(value, resolve, True):
-            start, end = source.span(value)
-            source.edits.extend([(start, start, "int("), (end, end, ")")])
-
-
-def _numpy_integer(node: ast.AST, resolve: Callable[[ast.AST], str | None], top: bool) -> bool:
-    """Whether ``node`` is a numpy integer function's call, or integer arithmetic on one."""
-    if isinstance(node, ast.Call):
-        path = resolve(node.func) or ""
-        return path.startswith("numpy.") and path[6:] in _NUMPY_INTEGERS
-    if isinstance(node, ast.BinOp) and isinstance(node.op, _INTEGER_OPERATORS):
-        sides = (node.left, node.right)
-        numpy = [_numpy_integer(side, resolve, False) for side in sides]
-        plain = [isinstance(s, ast.Constant) and type(s.value) is int for s in sides]
-        return any(numpy) and all(n or p for n, p in zip(numpy, plain, strict=True))
-    return False
 
 
 def numpy_alias(source: Source, node: ast.Attribute, path: str) -> bool:

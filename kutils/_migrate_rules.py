@@ -27,7 +27,9 @@ The kinds:
   (``kutils._migrate_rewrites.optimizer_keywords``); the others are reported.
 - ``callback-mode``: a callback class whose ``mode='auto'`` Keras 2 inferred from the
   monitored name (``max`` when a word of ``within`` is in it): the mode is written out.
-- ``outside-method``: a method reported when called on anything but ``self``.
+- ``outside-method``: a method called on anything but ``self`` (or ``super()``): with
+  ``keras3`` set to a kutils function, rewritten like a ``method`` rule; otherwise
+  reported.
 - ``saving-built``: like ``saving``, for a file name built at run time.
 - ``saving``: a file name ending in ``.h5`` or ``.hdf5`` (not ``.weights.h5``) given to
   the functions or methods ``within`` names.
@@ -566,13 +568,20 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "method", "_make_predict_function", "Keras 3 has no _make_predict_function: remove the call"
     ),
+    Rule(
+        "method",
+        "reset_states",
+        "Keras 3 models have no reset_states: call kutils.reset_states(model) instead",
+        keras3="kutils.reset_states",
+    ),
     Rule("method", "_make_train_function", "Keras 3 has no _make_train_function: remove the call"),
     Rule("method", "_make_test_function", "Keras 3 has no _make_test_function: remove the call"),
     # -- a loss added to a model from outside a layer: Keras 2 took symbolic tensors
     Rule(
         "outside-method",
         "add_loss",
-        "Keras 3 rejects add_loss with a symbolic tensor of a functional model: compute the loss inside a layer's call() with self.add_loss(...), or subclass keras.Model and override compute_loss",
+        "Keras 3 rejects add_loss with a symbolic tensor of a functional model: call kutils.add_loss(model, loss) instead",
+        keras3="kutils.add_loss",
     ),
     # -- keyword arguments Keras 3 rejects, in the calls named by `within`
     Rule(
@@ -625,6 +634,21 @@ RULES: tuple[Rule, ...] = (
         "keyword",
         "weights",
         "Keras 3 layers reject weights=: build the layer, then call layer.set_weights(weights) (or pass the values through embeddings_initializer=keras.initializers.Constant(...))",
+        within=("keras.layers.",),
+    ),
+    # A fixed batch for a Sequential model's input (stateful RNNs): kutils._migrate_batch
+    Rule(
+        "keyword",
+        "batch_size",
+        "Keras 3 layers reject batch_size=: Keras 2 used it with input_shape= only on a Sequential model's first layer, as the input's batch size; put keras.Input(shape=..., batch_size=...) first in the model (model.add(keras.Input(...)) or Sequential([keras.Input(...), ...])) and remove the layer's batch_size= and input_shape=; elsewhere Keras 2 ignored it: remove it (a functional model takes keras.Input(..., batch_size=...))",
+        keras3="keras.Input",
+        within=("keras.layers.",),
+    ),
+    Rule(
+        "keyword",
+        "batch_input_shape",
+        "Keras 3 layers reject batch_input_shape=: Keras 2 used it only on a Sequential model's first layer, as the input's shape with its batch size; put keras.Input(batch_shape=...) first in the model (model.add(keras.Input(...)) or Sequential([keras.Input(...), ...])) and remove the layer's batch_input_shape=; elsewhere Keras 2 ignored it: remove it (a functional model takes keras.Input(batch_shape=...))",
+        keras3="keras.Input",
         within=("keras.layers.",),
     ),
     # -- callbacks whose mode='auto' Keras 2 inferred from the monitored name

@@ -51,6 +51,34 @@ EXPECTED = {
     "predict_classes": (["predict_classes(model, x)", "predict_proba(model, x"], []),
     "load_model": (["from kutils import load_model, model_from_json"], []),
     "numpy_aliases": (["dtype=float", "astype(int)", "astype(bool)", "dtype=str"], []),
+    "layer_sizes_by_name": (
+        [
+            "Dense(int(self.units))",
+            "RepeatVector(int(steps))",
+            "LSTM(units=int(self.units))",
+            "RNN(LSTMCell(int(steps)))",
+            "Embedding(int(num_classes), int(self.codes))",
+            'Dense(int(num_classes), activation="softmax")',
+        ],
+        [],
+    ),
+    "stateful_batch_size": (
+        [
+            "    model.add(keras.Input(shape=(3, 2), batch_size=2))",
+            "reset_states(model)",
+            "reset_states(model.layers[0], states=initial)",
+            "from kutils import reset_states",
+            "import keras",
+        ],
+        [],
+    ),
+    "stateful_batch_input_shape": (
+        [
+            "model = Sequential([keras.Input(batch_shape=(2, 3, 2)), SimpleRNN(3, stateful=True,",
+            "reset_states(model.layers[1])",
+        ],
+        [],
+    ),
 }
 
 
@@ -126,6 +154,14 @@ def test_the_decay_golden_differs_from_training_without_decay():
     assert not np.allclose(result["momentum"]["values"], result["no_decay"]["values"], atol=1e-3)
 
 
+def test_keras_3_refuses_the_layer_sizes_named_by_the_golden_left_unchanged():
+    # Otherwise the layer_sizes_by_name case would prove nothing about the rewrite.
+    scope: dict = {}
+    snippet = CASES["layer_sizes_by_name"]["snippet"]
+    with pytest.raises(ValueError, match=r"expected a positive integer\. Received: units=4"):
+        exec(compile(snippet, "<layer_sizes_by_name>", "exec"), scope)
+
+
 def test_decay_schedule_without_lr_uses_the_optimizer_default():
     text, findings, _ = migrate_source(
         "from keras.optimizers import Adam, SGD\na = Adam(decay=0.2)\nb = SGD(decay=1e-3)\n"
@@ -199,7 +235,7 @@ def test_weights_file_name_built_with_the_keras_3_suffix_is_not_reported():
     assert migrate_source(source)[:2] == (source, [])
 
 
-def test_add_loss_outside_a_layer_is_reported_and_inside_is_not():
+def test_add_loss_outside_a_layer_is_rewritten_and_inside_is_not():
     source = (
         "import keras\n"
         "model.add_loss(keras.ops.mean(x))\n"
@@ -209,8 +245,9 @@ def test_add_loss_outside_a_layer_is_reported_and_inside_is_not():
         "        return x\n"
     )
     text, findings, _ = migrate_source(source)
-    assert text == source
-    assert [line for line, message in findings if "add_loss" in message] == [2]
+    assert findings == []
+    assert text.splitlines()[2:4] == ["add_loss(model, keras.ops.mean(x))", source.splitlines()[2]]
+    assert "        self.add_loss(keras.ops.sum(x))" in text.splitlines()
 
 
 def test_load_model_reached_through_keras_becomes_kutils_load_model():
@@ -285,3 +322,15 @@ def test_callback_mode_is_written_as_keras_2_3_1_inferred_it(call, mode):
     text, findings, _ = migrate_source(source)
     assert f"mode='{mode}'" in text.splitlines()[1]
     assert findings == []
+
+
+@pytest.mark.parametrize("name", ["stateful_batch_size", "stateful_batch_input_shape"])
+def test_the_stateful_goldens_show_the_state_carried_and_reset(name):
+    # Otherwise the stateful cases would prove nothing about the fixed batch or the reset.
+    result = {key: np.array(value["values"]) for key, value in CASES[name]["result"].items()}
+    assert not np.allclose(result["first"], result["carried"], atol=1e-3)
+    np.testing.assert_array_equal(result["after_reset"], result["first"])
+    assert result["batch_shape"].tolist()[0] == 2
+    if "partly" in result:  # one layer reset, the other not: a third result
+        assert not np.allclose(result["partly"], result["first"], atol=1e-3)
+        assert not np.allclose(result["partly"], result["carried"], atol=1e-3)
