@@ -189,7 +189,12 @@ def test_big_batches_arrive_whole_and_in_order():
         assert big[0].shape == (BIG,) and int(big[0].sum()) == BIG
 
 
-def test_workers_of_a_killed_parent_exit(tmp_path):
+@pytest.mark.parametrize(
+    "consume",
+    ["for batch in loader: pass", "next(iter(loader))"],
+    ids=["idle workers", "workers waiting for credit mid-pass"],
+)
+def test_workers_of_a_killed_parent_exit(tmp_path, consume):
     script = textwrap.dedent(
         f"""
         import sys, time
@@ -197,10 +202,9 @@ def test_workers_of_a_killed_parent_exit(tmp_path):
         from test_loader import BigBatches
         from kutils._loader import OrderedLoader
         if __name__ == "__main__":
-            loader = OrderedLoader(BigBatches(), [0], workers=2, use_multiprocessing=True,
-                                   max_queue_size=1)
-            for batch in loader:
-                pass
+            loader = OrderedLoader(BigBatches(length=50), [0] + list(range(2, 50)),
+                                   workers=2, use_multiprocessing=True, max_queue_size=1)
+            {consume}
             print(" ".join(str(p.pid) for p in loader._processes), flush=True)
             time.sleep(600)
         """
