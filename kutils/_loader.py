@@ -42,7 +42,7 @@ from typing import Any
 
 from kutils._loader_results import POLL_SECONDS, PassResults, WorkerDied
 from kutils._loader_wire import ControlSender, Inherited, ResultReader, rebuild_error
-from kutils._loader_worker import BOUND, PASS, WORKERS, worker_main
+from kutils._loader_worker import BOUND, PASS, WINDOW, WORKERS, worker_main
 from kutils._worker_threads import DaemonThreadPool
 
 __all__ = ["OrderedLoader", "WorkerDied"]
@@ -247,7 +247,7 @@ class OrderedLoader:
             self._payload = payload if isinstance(payload, bytes) else None
             self._started = True
             self._results = readers  # filled below; close() closes what is there
-            self._shared = context.RawArray("q", 3)
+            self._shared = context.RawArray("q", 4)
             self._shared[PASS] = -1
             self._shared[WORKERS] = self._workers
             for _ in range(self._workers):
@@ -346,6 +346,7 @@ class OrderedLoader:
         position is below the shared bound, ``max_queue_size`` past the consumer's.
         """
         shared, workers = self._shared, len(self._controls)
+        shared[WINDOW] = self._max_queue_size
         shared[PASS] = number  # before the bound, as _loader_worker reads them
         shared[BOUND] = first + self._max_queue_size
         for offset, control in enumerate(self._controls):

@@ -237,10 +237,10 @@ def _write_all(fd: int, data: Any) -> None:
 
 
 def send(writer: FrameWriter, position: int, ok: bool, value: Any) -> None:
+    """Write one result message; a small one may stay in ``writer`` until its flush()."""
     writer.frame(BATCH if ok else ERROR, position)
     pickle.dump(value, writer, protocol=pickle.HIGHEST_PROTOCOL)
     writer.frame(END)
-    writer.flush()
 
 
 # A control message (parent to worker): its length, then the message pickled.

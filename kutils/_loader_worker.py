@@ -9,7 +9,8 @@ allows: a position is loaded once it is below the bound the parent keeps in shar
 memory (``max_queue_size`` batches ahead of the consumer), and the parent rings the
 worker's doorbell (a semaphore) when it raises the bound. Each batch, or the exception
 that ``__getitem__`` raised, goes back through the worker's own results pipe
-(``kutils._loader_wire``).
+(``kutils._loader_wire``); quick small results that the consumer will not read within
+the next half window are held and written together, before the worker sleeps.
 
 A pass ends when the parent changes the pass number in shared memory: the worker drops
 the rest of its plan and reads its control pipe for the next message. It exits on the
@@ -22,6 +23,7 @@ from __future__ import annotations
 import multiprocessing
 import pickle
 import signal
+import time
 from typing import Any
 
 from kutils._loader_wire import (
@@ -37,7 +39,9 @@ from kutils._loader_wire import (
 # How often an idle worker checks that its parent is still alive.
 PARENT_CHECK_SECONDS = 1.0
 # The slots of the shared array the parent writes and the workers read.
-PASS, BOUND, WORKERS = 0, 1, 2
+PASS, BOUND, WORKERS, WINDOW = 0, 1, 2, 3
+# A result that took longer than this to load and pickle is sent at once, never held.
+HOLD_SECONDS = 0.001
 
 
 def worker_main(payload: Any, control: Any, doorbell: Any, shared: Any, sender: Any) -> None:
@@ -48,6 +52,7 @@ def worker_main(payload: Any, control: Any, doorbell: Any, shared: Any, sender: 
         sequence = payload.sequence if isinstance(payload, Inherited) else pickle.loads(payload)
     except BaseException as error:
         send(writer, -1, False, portable_error(error))
+        writer.flush()
         return
     worker = _Worker(sequence, ControlReader(control), doorbell, shared, writer)
     try:
@@ -101,15 +106,29 @@ class _Worker:
         ``indices`` are this worker's: the sequence index of position ``first``, of
         ``first + workers``, ``first + 2 * workers``, ...
         """
-        stride = self._shared[WORKERS]
-        for step, index in enumerate(indices):
-            position = first + step * stride
-            credit = self._wait_for_credit(number, position)
-            if credit is None:
-                return False
-            if not credit:
-                return True  # the pass ended: back to the control pipe
-            self._load(position, index)
+        shared, writer = self._shared, self._writer
+        stride, window = shared[WORKERS], shared[WINDOW]
+        hop = max(1, window // 2)
+        try:
+            for step, index in enumerate(indices):
+                position = first + step * stride
+                credit = self._wait_for_credit(number, position)
+                if credit is None:
+                    return False
+                if not credit:
+                    return True  # the pass ended: back to the control pipe
+                began = time.monotonic()
+                self._load(position, index)
+                # A quick result far enough ahead of the consumer (not among the next
+                # half window it reads) is held and sent with the next ones: tiny
+                # batches then cost one write and one wake-up of the parent per few.
+                # Whatever is held goes before this worker waits or loads a batch the
+                # consumer may be waiting for.
+                needed_soon = position < shared[BOUND] - window + hop
+                if needed_soon or time.monotonic() - began > HOLD_SECONDS:
+                    writer.flush()
+        finally:
+            writer.flush()
         return True
 
     def _wait_for_credit(self, number: int, position: int) -> bool | None:
@@ -124,6 +143,7 @@ class _Worker:
                 return False
             if allowed:
                 return True
+            self._writer.flush()  # nothing held while this worker sleeps
             # Rings counted while running ahead are stale: drop them, read the bound
             # again, then sleep until the next ring (a ring after the read is counted).
             while doorbell.acquire(False):

@@ -509,6 +509,7 @@ def test_small_results_written_together_are_all_read_in_order():
     def write():
         for position, value in enumerate(values):
             send(writer, position, position != 4, value)
+        writer.flush()  # the small results go in one write
         sender.close()
 
     thread = threading.Thread(target=write, daemon=True)
