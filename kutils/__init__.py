@@ -52,6 +52,7 @@ _EXPORTS: dict[str, str] = {
     "load_weights": "kutils.saved_models",
     "model_from_json": "kutils.saved_models",
     "model_from_yaml": "kutils.saved_models",
+    "save_weights": "kutils.saved_models",
 }
 
 # Keras 2's module paths (``keras.utils.np_utils``...): ``import kutils.np_utils`` works
@@ -99,6 +100,7 @@ __all__ = [
     "predict_proba",
     "print_summary",
     "reset_states",
+    "save_weights",
     "serialize_keras_object",
     "to_categorical",
 ]
@@ -122,7 +124,13 @@ if TYPE_CHECKING:
     from kutils.plotting import model_to_dot, plot_model
     from kutils.predictions import predict_classes, predict_proba
     from kutils.progbar import Progbar
-    from kutils.saved_models import load_model, load_weights, model_from_json, model_from_yaml
+    from kutils.saved_models import (
+        load_model,
+        load_weights,
+        model_from_json,
+        model_from_yaml,
+        save_weights,
+    )
     from kutils.sequence import Sequence
     from kutils.serialization import deserialize_keras_object, serialize_keras_object
     from kutils.stateful import reset_states

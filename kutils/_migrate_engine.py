@@ -23,8 +23,10 @@ from collections.abc import Callable
 
 from kutils import _migrate_batch as batch
 from kutils import _migrate_calls as calls
+from kutils import _migrate_defaults as defaults
 from kutils import _migrate_imports as imports
 from kutils import _migrate_names as names
+from kutils import _migrate_rewrites as rewrites
 from kutils import _migrate_rules as rules
 from kutils import _migrate_sizes as sizes
 from kutils._migrate_source import Findings, Source
@@ -59,8 +61,13 @@ def rewrite(text: str, tree: ast.Module) -> tuple[str, Findings, int]:
     }
     words = source.watched | set(rules.by_kind("method")) | {"class", "weights"}
     words |= set(batch.KEYWORDS)
+    source.default_classes = defaults.CLASS_NAMES | defaults.bound_names(source)
+    words |= source.default_classes | {"compile"}
     words |= set(rules.by_kind("outside-method")) | set(sizes.LAYER_SIZES)
+    words |= set(rules.by_kind("weights-call")) | set(rules.by_kind("compile-metrics"))
     words |= {path.rsplit(".", 1)[-1] for path in rules.by_kind("callback-mode")}
+    words |= {path.rsplit(".", 1)[-1] for path in rewrites.IGNORED}
+    words |= {"next"} if "ImageDataGenerator" in text else set()
     words |= {name for rule in rules.by_kind("saving").values() for name in rule.within}
     alternatives = "|".join(sorted(map(re.escape, words)))
     # One match per line at most: the line's start.

@@ -324,3 +324,84 @@ def _append_keyword(source: Source, call: ast.Call, keyword: str) -> None:
         return
     last_end = max(source.span(a)[1] for a in arguments)
     source.edits.append((last_end, last_end, f", {keyword}"))
+
+
+# The ignored-keyword rules, by the call they apply to and the keyword.
+IGNORED: dict[str, dict[str, rules.Rule]] = {}
+for _rule in rules.RULES:
+    if _rule.kind == "ignored-keyword":
+        for _call in _rule.within:
+            IGNORED.setdefault(_call, {})[_rule.keras2] = _rule
+# Keras 2.3.1's parameters of each such call, in order, and how many of the first ones
+# Keras 3 takes in the same positions (the others are written as keywords).
+_KERAS2_PARAMETERS = {
+    "keras.callbacks.TensorBoard": (
+        "log_dir",
+        "histogram_freq",
+        "batch_size",
+        "write_graph",
+        "write_grads",
+        "write_images",
+        "embeddings_freq",
+        "embeddings_layer_names",
+        "embeddings_metadata",
+        "embeddings_data",
+        "update_freq",
+    ),
+}
+_KERAS3_SAME_POSITIONS = {"keras.callbacks.TensorBoard": 2}
+
+
+def ignored_keywords(source: Source, call: ast.Call, path: str) -> set[str]:
+    """``TensorBoard(log_dir, batch_size=32)`` -> ``TensorBoard(log_dir)``.
+
+    Removes the arguments Keras 2.3.1 ignored, given by keyword or by position, and
+    writes the call's later positional arguments as keywords (Keras 3 orders its
+    parameters otherwise). Returns the keywords handled (rewritten or reported here).
+    """
+    ignored = IGNORED.get(path)
+    if ignored is None:
+        return set()
+    parameters = _KERAS2_PARAMETERS[path]
+    arguments: list[ast.expr | ast.keyword] = [*call.args, *call.keywords]
+    arguments.sort(key=lambda n: (n.lineno, n.col_offset))
+    names = [
+        node.arg if isinstance(node, ast.keyword) else parameters[min(i, len(parameters) - 1)]
+        for i, node in enumerate(arguments)
+    ]
+    same = _KERAS3_SAME_POSITIONS[path]
+    dropped = [name in ignored for name in names]
+    moved = [isinstance(node, ast.expr) and i >= same for i, node in enumerate(arguments)]
+    if not any(dropped) and not any(moved):
+        return set()
+    unknown = any(isinstance(a, ast.Starred) for a in call.args) or None in names
+    _, call_end = source.span(call)
+    ends = [source.span(node)[1] for node in arguments]
+    starts = [source.span(node)[0] for node in arguments]
+    gaps = [source.text[e:s] for e, s in zip(ends, [*starts[1:], call_end - 1], strict=True)]
+    if unknown or len(call.args) > len(parameters) or any("#" in gap for gap in gaps):
+        for node, name in zip(arguments, names, strict=True):
+            if name in ignored:
+                source.report(node, ignored[name].message)
+        if any(moved):
+            source.report(call, f"{path.rsplit('.', 1)[-1]}: {_ORDER_MESSAGE}")
+        return set(ignored)
+    # An argument is removed up to the next one (its line breaks kept); those after the
+    # last argument kept, from the end of that argument (its comma with them).
+    kept = [i for i, drop in enumerate(dropped) if not drop]
+    last = kept[-1] if kept else -1
+    for i in range(len(arguments)):
+        if dropped[i] and i < last:
+            source.edits.append((starts[i], starts[i + 1], ""))
+        elif moved[i]:
+            source.edits.append((starts[i], starts[i], f"{names[i]}="))
+    if last < len(arguments) - 1:
+        start = ends[last] if kept else starts[0]
+        source.edits.append((start, ends[-1] if kept else call_end - 1, ""))
+    return set(ignored)
+
+
+_ORDER_MESSAGE = (
+    "Keras 3 orders the parameters after histogram_freq otherwise than Keras 2.3.1: write "
+    "the arguments after the second as keywords, without the ones Keras 2.3.1 ignored"
+)

@@ -102,6 +102,8 @@ LEGACY_SIGNATURES = {
         ("skip_mismatch", False),
         ("reshape", False),
     ],
+    # Network.save_weights(filepath, overwrite=True), with the model first.
+    "save_weights": [("model", _), ("filepath", _), ("overwrite", True)],
     "fit_generator": [
         ("model", _),
         ("generator", _),

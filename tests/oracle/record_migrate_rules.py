@@ -213,6 +213,43 @@ result = {
     "str_len": np.array(len(np.array(["ab", "c"], dtype=np.str)[0])),
 }
 """,
+    "tensorboard_ignored_arguments": """
+from keras.callbacks import TensorBoard
+# Keras 2.3.1 under TensorFlow 2 warned that these arguments were ignored. (Its
+# TensorBoard then fails in fit under TensorFlow 2.1, keras-team/keras issue 13737: the
+# settings each call makes are what is compared.)
+by_keyword = TensorBoard(log_dir="logs", histogram_freq=1, batch_size=4, write_grads=True, embeddings_freq=1, embeddings_layer_names=["emb"], embeddings_metadata=None, embeddings_data=x, update_freq="epoch")
+# Keras 2.3.1's order: log_dir, histogram_freq, batch_size, write_graph, write_grads,
+# write_images (Keras 3 has no batch_size and write_grads).
+by_position = TensorBoard("logs", 0, 8, False, True, True)
+only_ignored = TensorBoard(batch_size=8, embeddings_freq=2)
+two_lines = TensorBoard(log_dir="logs",
+                        batch_size=8, histogram_freq=2)
+result = {}
+for name, callback in [("keyword", by_keyword), ("position", by_position),
+                       ("only_ignored", only_ignored), ("two_lines", two_lines)]:
+    result[name] = np.array([
+        callback.histogram_freq, callback.embeddings_freq,
+        int(callback.write_graph), int(callback.write_images)])
+""",
+    "iterator_next": """
+from keras.preprocessing.image import ImageDataGenerator
+images = rng.uniform(0, 1, (6, 4, 4, 1)).astype("float32")
+labels = np.arange(6)
+flow = ImageDataGenerator(rescale=2.0).flow(images, labels, batch_size=4, shuffle=False)
+first_x, first_y = flow.next()
+second_x, second_y = flow.next()  # the 2 samples left
+
+
+def batches(data):
+    augment = ImageDataGenerator(samplewise_center=True)
+    stream = augment.flow(data, batch_size=3, shuffle=False)
+    return [stream.next() for _ in range(3)]
+
+
+result = {"first_x": first_x, "first_y": first_y, "second_x": second_x,
+          "second_y": second_y, "centred": np.stack(batches(images))}
+""",
     "stateful_batch_size": """
 from keras.models import Sequential
 from keras.layers import LSTM, Dense
