@@ -31,6 +31,7 @@ class); no Keras class is patched. This module imports Keras only when called.
 
 from __future__ import annotations
 
+import threading
 import weakref
 from typing import Any
 
@@ -41,10 +42,12 @@ __all__ = ["compile"]
 # Optimizer instances already given to a compile call: the next compile with the same
 # instance gets a copy sharing its step count (Keras 2 gave each compile its own slots).
 _USED_OPTIMIZERS: weakref.WeakSet[Any] = weakref.WeakSet()
-_PINNED_CLASSES: dict[type, type] = {}
+_PINNED_CLASSES: dict[tuple[type, type], type] = {}
+# How many training steps of models compiled here are being traced in this thread.
+_STEPS = threading.local()
 
 
-def compile(model: Any, *args: Any, **kwargs: Any) -> None:  # noqa: A001
+def compile(model: Any, *args: Any, **kwargs: Any) -> None:
     """Compile a model so that it trains the weights trainable now (Keras 2's method).
 
     Args:
@@ -77,8 +80,28 @@ def compile(model: Any, *args: Any, **kwargs: Any) -> None:  # noqa: A001
         return
     args, kwargs = _own_optimizer(args, kwargs)
     if not isinstance(model, _PinnedTraining):
-        model.__class__ = _pinned_class(type(model))
+        model.__class__ = _mixed(_PinnedTraining, type(model))
     model.compile(*args, **kwargs)
+    _keras2_batch_norms(model)
+
+
+def _keras2_batch_norms(model: Any) -> None:
+    """Give the model's BatchNormalization layers Keras 2.3.1's frozen behaviour."""
+    import keras
+
+    stack, seen = [model], set()
+    while stack:
+        layer = stack.pop()
+        if id(layer) in seen:
+            continue
+        seen.add(id(layer))
+        stack.extend(getattr(layer, "layers", ()))
+        if (
+            isinstance(layer, keras.layers.BatchNormalization)
+            and not isinstance(layer, _FrozenBatchNormalization)
+            and type(layer).call is keras.layers.BatchNormalization.call
+        ):
+            layer.__class__ = _mixed(_FrozenBatchNormalization, type(layer))
 
 
 def _own_optimizer(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, Any]:
@@ -115,29 +138,65 @@ class _PinnedTraining:
         if self._kutils_pinned is None:
             object.__setattr__(self, "_kutils_pinned", tuple(super().trainable_weights))  # type: ignore[misc]
         object.__setattr__(self, "_kutils_in_step", True)
+        _STEPS.depth = getattr(_STEPS, "depth", 0) + 1
         try:
             return super().train_step(data)  # type: ignore[misc]
         finally:
+            _STEPS.depth -= 1
             object.__setattr__(self, "_kutils_in_step", False)
 
     @property
     def trainable_weights(self) -> list[Any]:
         if self._kutils_in_step and self._kutils_pinned is not None:
             return list(self._kutils_pinned)
-        return super().trainable_weights  # type: ignore[misc,no-any-return]
+        return super().trainable_weights  # type: ignore[misc]
 
     @property
     def trainable_variables(self) -> list[Any]:
         if self._kutils_in_step and self._kutils_pinned is not None:
             return list(self._kutils_pinned)
-        return super().trainable_variables  # type: ignore[misc,no-any-return]
+        return super().trainable_variables  # type: ignore[misc]
 
 
-def _pinned_class(cls: type) -> type:
-    """``cls`` with :class:`_PinnedTraining` mixed in, made once, named as ``cls``."""
-    made = _PINNED_CLASSES.get(cls)
+class _FrozenBatchNormalization:
+    """Mixed into a BatchNormalization layer: Keras 2.3.1's behaviour when frozen.
+
+    Keras 2.3.1's layer ignored ``trainable`` in its call: in a training step it
+    normalized with the batch's statistics, and, frozen (or in a frozen model), its
+    moving statistics were not updated (a frozen layer or model had no updates). Keras
+    3's frozen layer normalizes with its moving statistics. Only in the training steps of
+    models compiled by :func:`compile`; elsewhere it is Keras 3's layer.
+    """
+
+    def call(self, inputs: Any, training: Any = None, mask: Any = None) -> Any:
+        layer: Any = self
+        if not (training and not layer.trainable and getattr(_STEPS, "depth", 0)):
+            return super().call(inputs, training=training, mask=mask)  # type: ignore[misc]
+        if mask is not None or layer.renorm:
+            return super().call(inputs, training=training, mask=mask)  # type: ignore[misc]
+        import keras
+        from keras import ops
+
+        x = ops.cast(inputs, keras.backend.result_type(inputs.dtype, "float32"))
+        axis = layer.axis % len(x.shape)
+        mean, variance = ops.moments(x, axes=[i for i in range(len(x.shape)) if i != axis])
+        outputs = ops.batch_normalization(
+            x=x,
+            mean=mean,
+            variance=variance,
+            axis=axis,
+            offset=ops.cast(layer.beta, x.dtype) if layer.center else None,
+            scale=ops.cast(layer.gamma, x.dtype) if layer.scale else None,
+            epsilon=layer.epsilon,
+        )
+        return ops.cast(outputs, layer.compute_dtype)
+
+
+def _mixed(mixin: type, cls: type) -> type:
+    """``cls`` with ``mixin`` mixed in, made once, named as ``cls`` (for saving)."""
+    made = _PINNED_CLASSES.get((mixin, cls))
     if made is None:
         namespace = {"__module__": cls.__module__, "__qualname__": cls.__qualname__}
-        made = type(cls.__name__, (_PinnedTraining, cls), namespace)
-        _PINNED_CLASSES[cls] = made
+        made = type(cls.__name__, (mixin, cls), namespace)
+        _PINNED_CLASSES[(mixin, cls)] = made
     return made

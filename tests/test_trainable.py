@@ -31,7 +31,7 @@ CASES = GOLDEN["cases"]
 
 def test_the_goldens_come_from_keras_2_3_1():
     assert GOLDEN["keras"] == "2.3.1"
-    assert sorted(CASES) == ["fit_after_freeze", "momentum_and_metric", "own_optimizers"]
+    assert sorted(CASES) == ["batch_normalization", "fit_after_freeze", "momentum_and_metric", "own_optimizers"]
 
 
 @pytest.mark.filterwarnings("ignore:Do not pass an `input_shape`/`input_dim`")
@@ -102,7 +102,9 @@ def test_an_optimizer_given_to_both_compiles_keeps_one_step_count():
     assert int(optimizer.iterations) == 4
     assert int(combined.optimizer.iterations) == 4
     assert combined.optimizer is not optimizer  # slots of its own for the generator
-    assert all(not np.allclose(a, b.numpy()) for a, b in zip(before, generator.weights))
+    assert all(
+        not np.allclose(a, b.numpy()) for a, b in zip(before, generator.weights, strict=True)
+    )
 
 
 def test_outside_training_trainable_weights_are_keras_3s():
@@ -117,7 +119,9 @@ def test_compiling_again_collects_the_weights_again():
     before = [w.numpy().copy() for w in discriminator.weights]
     with pytest.warns(UserWarning, match="does not have any trainable weights"):
         discriminator.train_on_batch(np.ones((4, 3)), np.zeros((4, 1)))
-    assert all(np.array_equal(a, b.numpy()) for a, b in zip(before, discriminator.weights))
+    assert all(
+        np.array_equal(a, b.numpy()) for a, b in zip(before, discriminator.weights, strict=True)
+    )
 
 
 def test_the_compiled_model_saves_and_loads_as_its_keras_class(tmp_path):
@@ -126,7 +130,7 @@ def test_the_compiled_model_saves_and_loads_as_its_keras_class(tmp_path):
     discriminator.save(tmp_path / "d.keras")
     loaded = keras.models.load_model(tmp_path / "d.keras")
     assert type(loaded) is keras.Sequential
-    for ours, theirs in zip(discriminator.weights, loaded.weights):
+    for ours, theirs in zip(discriminator.weights, loaded.weights, strict=True):
         np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
 
 

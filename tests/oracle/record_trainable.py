@@ -29,7 +29,7 @@ import numpy as np
 # The two models every snippet builds: fixed weights, fixed data.
 SETUP = """
 import numpy as np
-from keras.layers import Dense, Input
+from keras.layers import BatchNormalization, Dense, Input
 from keras.models import Model, Sequential
 from keras.optimizers import SGD
 
@@ -114,6 +114,30 @@ for step in range(2):
     g_loss = combined.train_on_batch(noise, ones)
     result["weights_after_g_%d" % step] = snapshot(discriminator, generator)
     result["losses_%d" % step] = losses([d_real, d_fake, g_loss])
+""",
+    # BatchNormalization in the discriminator: Keras 2.3.1 normalized the frozen
+    # discriminator's batches with their own statistics in every training step and
+    # never updated its moving statistics (a frozen model had no updates). (Not in the
+    # generator: Keras 2.3.1's moving variance took the unbiased batch variance, Keras
+    # 3's the biased one, another difference, in docs/compat.md.)
+    "batch_normalization": """
+discriminator = Sequential([Dense(4, input_dim=3), BatchNormalization(momentum=0.8), Dense(1, activation="sigmoid")])
+discriminator.set_weights(d_weights[:2] + [np.array([1.5, 0.5, 1.0, 2.0], "float32"), np.array([0.1, -0.2, 0.3, 0.0], "float32"), np.zeros(4, "float32"), np.ones(4, "float32")] + d_weights[2:])
+discriminator.compile(loss="binary_crossentropy", optimizer=SGD(lr=0.1), metrics=["accuracy"])
+generator = build_generator()
+z = Input(shape=(2,))
+discriminator.trainable = False
+combined = Model(z, discriminator(generator(z)))
+combined.compile(loss="binary_crossentropy", optimizer=SGD(lr=0.1))
+result = {}
+for step in range(2):
+    fake = generator.predict(noise)
+    d_loss = discriminator.train_on_batch(np.concatenate([real, fake]), np.concatenate([ones, zeros]))
+    result["weights_after_d_%d" % step] = snapshot(discriminator, generator)
+    g_loss = combined.train_on_batch(noise, ones)
+    result["weights_after_g_%d" % step] = snapshot(discriminator, generator)
+    result["losses_%d" % step] = losses([d_loss, g_loss])
+    result["predict_%d" % step] = discriminator.predict(real).reshape(-1)
 """,
     # The discriminator trained with fit (one batch of all samples) after the freeze.
     "fit_after_freeze": """
