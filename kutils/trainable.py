@@ -32,6 +32,7 @@ class); no Keras class is patched. This module imports Keras only when called.
 from __future__ import annotations
 
 import threading
+import warnings
 import weakref
 from typing import Any
 
@@ -47,42 +48,105 @@ _PINNED_CLASSES: dict[tuple[type, type], type] = {}
 _STEPS = threading.local()
 
 
-def compile(model: Any, *args: Any, **kwargs: Any) -> None:
+def compile(
+    model: Any,
+    optimizer: Any,
+    loss: Any = None,
+    metrics: Any = None,
+    loss_weights: Any = None,
+    sample_weight_mode: Any = None,
+    weighted_metrics: Any = None,
+    target_tensors: Any = None,
+    *,
+    run_eagerly: bool | None = None,
+    steps_per_execution: int | None = None,
+    jit_compile: Any = None,
+    auto_scale_loss: bool | None = None,
+) -> None:
     """Compile a model so that it trains the weights trainable now (Keras 2's method).
 
     Args:
         model: a Keras model. Anything else with a ``compile`` method (a class of the
-            user's own) has that method called with the same arguments.
-        *args: the arguments of Keras 3's ``Model.compile`` (``optimizer`` first).
-        **kwargs: the same, by keyword.
+            user's own) has that method called with the arguments given.
+        optimizer: an optimizer instance or name, as for Keras's ``compile``. An
+            instance given to an earlier ``compile`` is copied for this model, the copy
+            sharing its step count and learning rate (Keras 2's slots for each model).
+        loss: the loss, or one per output (Keras's ``compile``).
+        metrics: the metrics, or one list per output (Keras's ``compile``).
+        loss_weights: the weights of the outputs' losses (Keras's ``compile``).
+        sample_weight_mode: Keras 2's ``'temporal'`` (or ``None``): Keras 3 takes 2D
+            sample weights as they come, so the argument is ignored with a warning.
+        weighted_metrics: the metrics weighted by the sample weights.
+        target_tensors: only ``None``: Keras 3 trains on the targets given to each step.
+        run_eagerly: Keras 3's argument, passed on when given.
+        steps_per_execution: Keras 3's argument, passed on when given.
+        jit_compile: Keras 3's argument, passed on when given.
+        auto_scale_loss: Keras 3's argument, passed on when given.
 
     Raises:
         TypeError: ``model`` has no ``compile`` method.
+        NotImplementedError: ``target_tensors`` is given.
 
     Example:
-        >>> compile(discriminator, loss="binary_crossentropy", optimizer=opt)  # doctest: +SKIP
+        >>> compile(discriminator, opt, loss="binary_crossentropy")  # doctest: +SKIP
         >>> discriminator.trainable = False  # doctest: +SKIP
-        >>> compile(combined, loss="binary_crossentropy", optimizer=opt)  # doctest: +SKIP
-        >>> discriminator.train_on_batch(x, y)  # doctest: +SKIP  (trains it, as Keras 2)
+        >>> compile(combined, opt, loss="binary_crossentropy")  # doctest: +SKIP
+        >>> discriminator.train_on_batch(x, y)  # doctest: +SKIP
     """
     import keras
 
+    given = {
+        "loss": loss,
+        "metrics": metrics,
+        "loss_weights": loss_weights,
+        "weighted_metrics": weighted_metrics,
+        "run_eagerly": run_eagerly,
+        "steps_per_execution": steps_per_execution,
+        "jit_compile": jit_compile,
+        "auto_scale_loss": auto_scale_loss,
+    }
+    keywords = {name: value for name, value in given.items() if value is not None}
     if not isinstance(model, keras.Model):
-        method = getattr(model, "compile", None)
-        if not callable(method):
-            msg = (
-                "compile takes a Keras model as its first argument (kutils migrate writes "
-                "model.compile(...) as compile(model, ...)). "
-                f"Received: {model!r}"
-            )
-            raise TypeError(msg)
-        method(*args, **kwargs)
+        _own_compile(model, optimizer, keywords, sample_weight_mode, target_tensors)
         return
-    args, kwargs = _own_optimizer(args, kwargs)
+    if target_tensors is not None:
+        msg = (
+            "compile's target_tensors has no Keras 3 counterpart: give the targets to "
+            f"fit or train_on_batch. Received: target_tensors={target_tensors!r}"
+        )
+        raise NotImplementedError(msg)
+    if sample_weight_mode is not None:
+        msg = (
+            f"compile(sample_weight_mode={sample_weight_mode!r}) is ignored: Keras 3 has "
+            "no such argument and takes 2D sample weights as they come."
+        )
+        warnings.warn(msg, stacklevel=2)
+    if isinstance(optimizer, keras.optimizers.Optimizer):
+        if optimizer in _USED_OPTIMIZERS or optimizer.built:
+            optimizer = _keras_compat.optimizer_sharing_step(optimizer)
+        _USED_OPTIMIZERS.add(optimizer)
     if not isinstance(model, _PinnedTraining):
         model.__class__ = _mixed(_PinnedTraining, type(model))
-    model.compile(*args, **kwargs)
+    model.compile(optimizer=optimizer, **keywords)
     _keras2_batch_norms(model)
+
+
+def _own_compile(
+    receiver: Any, optimizer: Any, keywords: dict[str, Any], mode: Any, targets: Any
+) -> None:
+    """Anything but a Keras model: its own ``compile``, with the arguments given."""
+    method = getattr(receiver, "compile", None)
+    if not callable(method):
+        msg = (
+            "compile takes a Keras model as its first argument (kutils migrate writes "
+            f"model.compile(...) as compile(model, ...)). Received: {receiver!r}"
+        )
+        raise TypeError(msg)
+    if mode is not None:
+        keywords["sample_weight_mode"] = mode
+    if targets is not None:
+        keywords["target_tensors"] = targets
+    method(optimizer, **keywords)
 
 
 def _keras2_batch_norms(model: Any) -> None:
@@ -102,22 +166,6 @@ def _keras2_batch_norms(model: Any) -> None:
             and type(layer).call is keras.layers.BatchNormalization.call
         ):
             layer.__class__ = _mixed(_FrozenBatchNormalization, type(layer))
-
-
-def _own_optimizer(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, Any]:
-    """The arguments, with an optimizer instance used before replaced by its copy."""
-    import keras
-
-    in_args = bool(args)
-    optimizer = args[0] if in_args else kwargs.get("optimizer")
-    if not isinstance(optimizer, keras.optimizers.Optimizer):
-        return args, kwargs
-    if optimizer in _USED_OPTIMIZERS or optimizer.built:
-        optimizer = _keras_compat.optimizer_sharing_step(optimizer)
-    _USED_OPTIMIZERS.add(optimizer)
-    if in_args:
-        return (optimizer, *args[1:]), kwargs
-    return args, {**kwargs, "optimizer": optimizer}
 
 
 class _PinnedTraining:

@@ -31,7 +31,12 @@ CASES = GOLDEN["cases"]
 
 def test_the_goldens_come_from_keras_2_3_1():
     assert GOLDEN["keras"] == "2.3.1"
-    assert sorted(CASES) == ["batch_normalization", "fit_after_freeze", "momentum_and_metric", "own_optimizers"]
+    assert sorted(CASES) == [
+        "batch_normalization",
+        "fit_after_freeze",
+        "momentum_and_metric",
+        "own_optimizers",
+    ]
 
 
 @pytest.mark.filterwarnings("ignore:Do not pass an `input_shape`/`input_dim`")
@@ -140,13 +145,27 @@ def test_anything_else_with_a_compile_method_has_it_called():
             self.called = (args, kwargs)
 
     trainer = Trainer()
-    kutils.compile(trainer, "sgd", loss="mse")
-    assert trainer.called == (("sgd",), {"loss": "mse"})
+    kutils.compile(trainer, "sgd", "mse", sample_weight_mode="temporal")
+    assert trainer.called == (("sgd",), {"loss": "mse", "sample_weight_mode": "temporal"})
 
 
 def test_an_object_without_compile_is_refused_naming_it():
     with pytest.raises(TypeError, match="Received: 3"):
-        kutils.compile(3, loss="mse")
+        kutils.compile(3, "sgd", loss="mse")
+
+
+def test_target_tensors_are_refused_naming_them():
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    with pytest.raises(NotImplementedError, match="Received: target_tensors="):
+        kutils.compile(model, "sgd", "mse", target_tensors=[keras.ops.ones((2, 1))])
+
+
+def test_keras2_positional_metrics_are_the_metrics():
+    # Keras 2's compile(optimizer, loss, metrics): Keras 3's third is loss_weights.
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    kutils.compile(model, "sgd", "mse", ["mae"])
+    logs = model.train_on_batch(np.ones((4, 3)), np.zeros((4, 1)), return_dict=True)
+    assert sorted(logs) == ["loss", "mae"]
 
 
 def test_migrate_rewrites_compile_only_in_files_that_set_trainable():
