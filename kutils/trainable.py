@@ -193,6 +193,15 @@ class _PinnedTraining:
             _STEPS.depth -= 1
             object.__setattr__(self, "_kutils_in_step", False)
 
+    def _symbolic_build(self, *args: Any, **kwargs: Any) -> Any:
+        # Under a distribution strategy Keras builds the optimizer here, from
+        # trainable_variables: the pinned ones.
+        object.__setattr__(self, "_kutils_in_step", True)
+        try:
+            return super()._symbolic_build(*args, **kwargs)  # type: ignore[misc]
+        finally:
+            object.__setattr__(self, "_kutils_in_step", False)
+
     @property
     def trainable_weights(self) -> list[Any]:
         if self._kutils_in_step and self._kutils_pinned is not None:

@@ -218,3 +218,15 @@ def test_the_keras2_pattern_runs_after_migrate(tmp_path):
     )
     assert ran.returncode == 0, ran.stderr[-2000:]
     assert ran.stdout.strip().endswith("ok")
+
+
+def test_under_a_strategy_the_optimizer_is_built_for_the_pinned_weights():
+    import tensorflow as tf
+
+    with tf.distribute.OneDeviceStrategy("/cpu:0").scope():
+        discriminator, _, combined = _gan("sgd", "sgd")
+    kernel = discriminator.layers[0].kernel.numpy().copy()
+    discriminator.train_on_batch(np.ones((4, 3)), np.zeros((4, 1)) + 5)
+    assert len(discriminator.optimizer.variables) > 0
+    assert not np.array_equal(discriminator.layers[0].kernel.numpy(), kernel)
+    combined.train_on_batch(np.ones((4, 2)), np.ones((4, 1)))
