@@ -22,11 +22,15 @@ the function calls Keras 3's ``compile`` and gives the model Keras 2's meaning:
 * an optimizer instance given to several ``compile`` calls keeps, as in Keras 2, one
   step count and one learning rate for all of them, and its own slots (Adam's moments,
   ...) for each model;
+* in those steps a frozen ``BatchNormalization`` (or one in a frozen model) normalizes
+  with the batch's statistics and leaves its moving statistics alone, as Keras 2.3.1's
+  did (Keras 3's uses its moving statistics);
 * outside training, ``trainable``, ``trainable_weights``, ``summary``, saving and
   loading are Keras 3's.
 
-Only the model given is changed (its class is swapped for a subclass made once per
-class); no Keras class is patched. This module imports Keras only when called.
+Only the model given and its BatchNormalization layers are changed (their class is
+swapped for a subclass made once per class, with the same name); no Keras class is
+patched. This module imports Keras only when called.
 """
 
 from __future__ import annotations
