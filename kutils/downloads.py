@@ -383,7 +383,7 @@ def _download(
     # The disk writes start as the file grows, so the fsync before the rename is short.
     syncer = Writeback(tmp.fileno())
     try:
-        writer = HashingWriter(tmp, algorithm, on_write=syncer.wrote)
+        writer = HashingWriter(tmp, algorithm, on_write=syncer.wrote, on_total=syncer.expect)
         try:
             fetch(origin, writer, options)
             actual = writer.hexdigest()
