@@ -76,16 +76,20 @@ class Writeback:
     """Start the disk writes of a file that is being appended to, ``step`` bytes at a time.
 
     Call ``wrote(size)`` after each write with the file's new size (a smaller size means
-    the file was emptied and written again), and ``stop()`` when done. The calls are made
-    by a thread, so that a busy disk never holds up the transfer. The first failure of
-    the disk is kept in ``error``: a failed flush can clear the error the final ``fsync``
-    would otherwise report, so the caller must check it.
+    the file was emptied and written again), ``finish(size)`` once the last byte is
+    written, and ``stop()`` when done. The calls are made by a thread, so that a busy
+    disk never holds up the transfer; after ``finish`` the thread also calls ``fsync``
+    on the file, while the caller waits for the hashing to end. The first failure of the disk is
+    kept in ``error``: a failed flush can clear the error a later ``fsync`` would
+    otherwise report, so the caller must check it after ``stop()``.
     """
 
     def __init__(self, fd: int, step: int = 8 << 20) -> None:
         self._fd = fd
         self._step = step
         self._queued = 0
+        self._finished = False
+        self.synced = False
         self.error: OSError | None = None
         self._sizes: queue.SimpleQueue[int | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="kutils-writeback", daemon=True)
@@ -114,6 +118,16 @@ class Writeback:
             self._queued = size
             self._sizes.put(size)
 
+    def finish(self, size: int) -> None:
+        """Every byte is written: start the writes of the rest, then fsync the file.
+
+        Call from the thread that wrote, after its last write; ``stop()`` waits for it,
+        and ``synced`` then tells whether the fsync succeeded.
+        """
+        self._finished = True
+        self._sizes.put(size)
+        self._sizes.put(None)
+
     def stop(self) -> None:
         if self._thread.is_alive():
             self._sizes.put(None)
@@ -138,6 +152,13 @@ class Writeback:
                 else:
                     self.error = exc
             started = size
+        if self._finished and self.error is None:
+            try:
+                os.fsync(self._fd)
+            except OSError as exc:
+                self.error = exc
+            else:
+                self.synced = True
 
 
 def sync_folder(folder: str) -> None:
