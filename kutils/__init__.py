@@ -44,8 +44,10 @@ _EXPORTS: dict[str, str] = {
     "fit_generator": "kutils.generators",
     "evaluate_generator": "kutils.generators",
     "predict_generator": "kutils.generators",
+    "add_loss": "kutils.model_losses",
     "predict_classes": "kutils.predictions",
     "predict_proba": "kutils.predictions",
+    "reset_states": "kutils.stateful",
     "load_model": "kutils.saved_models",
     "load_weights": "kutils.saved_models",
     "model_from_json": "kutils.saved_models",
@@ -74,6 +76,7 @@ __all__ = [
     "Sequence",
     "SequenceEnqueuer",
     "__version__",
+    "add_loss",
     "convert_all_kernels_in_model",
     "custom_object_scope",
     "data_parallel",
@@ -95,6 +98,7 @@ __all__ = [
     "predict_generator",
     "predict_proba",
     "print_summary",
+    "reset_states",
     "serialize_keras_object",
     "to_categorical",
 ]
@@ -112,6 +116,7 @@ if TYPE_CHECKING:
     from kutils.generators import evaluate_generator, fit_generator, predict_generator
     from kutils.hdf5_dataset import HDF5Dataset
     from kutils.hdf5_matrix import HDF5Matrix
+    from kutils.model_losses import add_loss
     from kutils.multi_gpu import multi_gpu_model
     from kutils.parallel import data_parallel
     from kutils.plotting import model_to_dot, plot_model
@@ -120,6 +125,7 @@ if TYPE_CHECKING:
     from kutils.saved_models import load_model, load_weights, model_from_json, model_from_yaml
     from kutils.sequence import Sequence
     from kutils.serialization import deserialize_keras_object, serialize_keras_object
+    from kutils.stateful import reset_states
     from kutils.summary import print_summary
 
 

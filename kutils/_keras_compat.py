@@ -476,6 +476,21 @@ def contains_layer_type(model: Any, layer_type: type) -> bool:
     )
 
 
+def add_call_loss(model: Any, value: Any) -> None:
+    """Record ``value`` as a loss of ``model`` from inside its ``call``.
+
+    ``keras.layers.Layer.add_loss``, the base implementation: ``Functional.add_loss``
+    overrides it to raise ``NotImplementedError``. Keras clears the model's losses when
+    a call starts and reads them in ``compute_loss`` (``Model.losses``).
+    """
+    import keras
+
+    own = getattr(keras.layers.Layer, "add_loss", None)
+    if not callable(own) or not hasattr(model, "_losses"):
+        raise _missing("Layer.add_loss/Layer._losses", "add a loss to a functional model")
+    own(model, value)
+
+
 _TRAIN_STEP_ATTRIBUTES = ("_compute_loss", "_loss_tracker", "_call_has_training_arg")
 
 

@@ -11,12 +11,16 @@ file does not use for anything else.
 from __future__ import annotations
 
 import ast
+from functools import partial
 from typing import TYPE_CHECKING
 
+from kutils import _migrate_batch as batch
 from kutils import _migrate_imports as imports
+from kutils import _migrate_iterators as iterators
 from kutils import _migrate_names as names
 from kutils import _migrate_rewrites as rewrites
 from kutils import _migrate_rules as rules
+from kutils import _migrate_sizes as sizes
 
 if TYPE_CHECKING:
     from kutils._migrate_source import Source
@@ -34,6 +38,7 @@ _OUTSIDE = rules.by_kind("outside-method")
 _KUTILS = ("kutils", "kutils.generators")
 _CUSTOM_OBJECT = next(iter(rules.by_kind("custom-object").values()))
 _CALLBACK_NAMES = {path.rsplit(".", 1)[-1] for path in rules.by_kind("callback-mode")}
+_CALLBACK_NAMES |= {path.rsplit(".", 1)[-1] for path in rewrites.IGNORED}
 
 
 def visit(source: Source, node: ast.AST, scopes: Scopes) -> bool:
@@ -176,10 +181,15 @@ def _call(source: Source, call: ast.Call, scopes: Scopes) -> None:
         path = resolve(source, func, scopes) or ""
         if path.startswith("keras.optimizers."):
             handled = rewrites.optimizer_keywords(source, call, path)
-        rewrites.callback_mode(source, call, path.replace(".callbacks.callbacks.", ".callbacks."))
-    if name in rewrites.LAYER_SIZES:
+        elif path.startswith("keras.layers."):
+            handled = batch.layer_call(source, call, path, lambda n: resolve(source, n, scopes))
+        callback = path.replace(".callbacks.callbacks.", ".callbacks.")
+        rewrites.callback_mode(source, call, callback)
+        if not _through_tensorflow(source, func):  # tf.keras's TensorBoard is another
+            handled |= rewrites.ignored_keywords(source, call, callback)
+    if name in sizes.LAYER_SIZES:
         path = path if path is not None else resolve(source, func, scopes) or ""
-        rewrites.numpy_layer_sizes(source, call, path, lambda n: resolve(source, n, scopes))
+        sizes.numpy_layer_sizes(source, call, path, scopes, partial(resolve, source))
     for keyword_ in call.keywords:
         if keyword_.arg in handled:
             continue
@@ -190,6 +200,8 @@ def _call(source: Source, call: ast.Call, scopes: Scopes) -> None:
                 w.endswith(".") and (path or "").startswith(w) for w in rule.within
             ):
                 source.report(keyword_, rule.message)
+    if name == "next":
+        iterators.iterator_next(source, call, scopes, lambda n: resolve(source, n, scopes))
     method = _METHODS.get(name or "")
     if method is not None and method.keras3 is not None and isinstance(func, ast.Attribute):
         func._kutils_called = True  # type: ignore[attr-defined]
@@ -197,9 +209,32 @@ def _call(source: Source, call: ast.Call, scopes: Scopes) -> None:
     if name in _SAVING.within:
         _check_saving(source, call)
     outside = _OUTSIDE.get(name or "")
-    on_self = isinstance(func, ast.Attribute) and getattr(func.value, "id", None) == "self"
-    if outside is not None and isinstance(func, ast.Attribute) and not on_self:
-        source.report(func, outside.message)
+    if outside is not None and isinstance(func, ast.Attribute) and not _on_self(func):
+        if outside.keras3 is None:
+            source.report(func, outside.message)
+        else:
+            _method_to_function(source, call, func, outside)
+
+
+def _on_self(func: ast.Attribute) -> bool:
+    """``self.method`` or ``super().method``: a layer's own method, inside its class."""
+    receiver = func.value
+    if isinstance(receiver, ast.Name):
+        return receiver.id == "self"
+    return (
+        isinstance(receiver, ast.Call)
+        and isinstance(receiver.func, ast.Name)
+        and receiver.func.id == "super"
+    )
+
+
+def _through_tensorflow(source: Source, func: ast.AST) -> bool:
+    """Whether ``func`` is reached from a ``tensorflow`` import (``tf.keras.X``)."""
+    nodes = _chain_of(func)
+    if nodes is None:
+        return False
+    binding = source.bindings.get(_names(nodes)[0], "")
+    return binding == "tensorflow" or binding.startswith("tensorflow.")
 
 
 def _check_saving(source: Source, call: ast.Call) -> None:
@@ -244,6 +279,9 @@ def _method_to_function(
     assert rule.keras3 is not None
     if _on_kutils(source, func):
         return  # kutils.fit_generator(model, ...): migrated already
+    receiver = func.value
+    if isinstance(receiver, ast.Call) and getattr(receiver.func, "id", None) == "super":
+        return  # super().reset_states(): the method of a class the file subclasses
     kind = source.own.receiver(func.value, call.lineno, func.attr)
     if kind == "own":  # the file's own class: its own method
         return

@@ -21,11 +21,13 @@ import bisect
 import re
 from collections.abc import Callable
 
+from kutils import _migrate_batch as batch
 from kutils import _migrate_calls as calls
 from kutils import _migrate_imports as imports
 from kutils import _migrate_names as names
 from kutils import _migrate_rewrites as rewrites
 from kutils import _migrate_rules as rules
+from kutils import _migrate_sizes as sizes
 from kutils._migrate_source import Findings, Source
 
 _NUMPY_ALIAS = re.compile(r"\.\s*(?:" + "|".join(p[6:] for p in rules.by_kind("numpy")) + r")\b")
@@ -57,8 +59,11 @@ def rewrite(text: str, tree: ast.Module) -> tuple[str, Findings, int]:
         if names.watched(path) or (path == "numpy" and numpy_aliases)
     }
     words = source.watched | set(rules.by_kind("method")) | {"class", "weights"}
-    words |= set(rules.by_kind("outside-method")) | set(rewrites.LAYER_SIZES)
+    words |= set(batch.KEYWORDS)
+    words |= set(rules.by_kind("outside-method")) | set(sizes.LAYER_SIZES)
     words |= {path.rsplit(".", 1)[-1] for path in rules.by_kind("callback-mode")}
+    words |= {path.rsplit(".", 1)[-1] for path in rewrites.IGNORED}
+    words |= {"next"} if "ImageDataGenerator" in text else set()
     words |= {name for rule in rules.by_kind("saving").values() for name in rule.within}
     alternatives = "|".join(sorted(map(re.escape, words)))
     # One match per line at most: the line's start.

@@ -114,6 +114,23 @@ class Scopes:
         imported, other, _ = self._bindings(self.tree)
         return name in other and name not in imported
 
+    def owner(self, name: str, scopes: tuple[ast.AST, ...]) -> ast.AST | None:
+        """The scope whose ``name`` a use inside ``scopes`` reads (the module's tree for a
+        module-level name), or None when a scope declares it global or nonlocal or
+        nothing in the file binds it."""
+        innermost = len(scopes) - 1
+        for index in range(innermost, -1, -1):
+            scope = scopes[index]
+            if isinstance(scope, ast.ClassDef) and index != innermost:
+                continue
+            imported, other, declared = self._bindings(scope)
+            if name in declared:
+                return None
+            if name in imported or name in other:
+                return scope
+        imported, other, _ = self._bindings(self.tree)
+        return self.tree if name in imported or name in other else None
+
     def _bindings(self, scope: ast.AST) -> tuple[set[str], set[str], set[str]]:
         key = id(scope)
         found = self._bound.get(key)

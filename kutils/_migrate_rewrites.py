@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from kutils import _migrate_rules as rules
@@ -159,51 +158,6 @@ def backend_function(source: Source, node: ast.AST, rule: rules.Rule) -> bool:
         return False  # reported, and the caller reports the fix
     source.edits.append((start, end, keras + rule.keras3[len("keras") :]))
     return True
-
-
-# The size arguments of the layers Keras 3 refuses numpy integers for (position, keyword).
-LAYER_SIZES = {"Dense": ((0, "units"),), "Embedding": ((0, "input_dim"), (1, "output_dim"))}
-# numpy functions whose result is an integer when their input is: int() keeps its value.
-# On a float result Keras 2.3.1 failed to build the layer, so no working code changes.
-_NUMPY_INTEGERS = frozenset(
-    {
-        *("amax", "amin", "argmax", "argmin", "count_nonzero", "max", "min", "prod"),
-        *("product", "size", "sum", "int_", "intc", "int8", "int16", "int32", "int64"),
-        *("uint8", "uint16", "uint32", "uint64"),
-    }
-)
-_INTEGER_OPERATORS = (ast.Add, ast.Sub, ast.Mult, ast.FloorDiv)
-
-
-def numpy_layer_sizes(
-    source: Source, call: ast.Call, path: str, resolve: Callable[[ast.AST], str | None]
-) -> None:
-    """``Dense(np.prod(shape))`` -> ``Dense(int(np.prod(shape)))``: Keras 3 wants an int."""
-    name = path.rsplit(".", 1)[-1]
-    if not path.startswith("keras.layers.") or name not in LAYER_SIZES:
-        return
-    keywords = {k.arg: k.value for k in call.keywords}
-    for position, keyword in LAYER_SIZES[name]:
-        positional = call.args[: position + 1]
-        if any(isinstance(a, ast.Starred) for a in positional):
-            return
-        value = call.args[position] if position < len(call.args) else keywords.get(keyword)
-        if value is not None and _numpy_integer(value, resolve, True):
-            start, end = source.span(value)
-            source.edits.extend([(start, start, "int("), (end, end, ")")])
-
-
-def _numpy_integer(node: ast.AST, resolve: Callable[[ast.AST], str | None], top: bool) -> bool:
-    """Whether ``node`` is a numpy integer function's call, or integer arithmetic on one."""
-    if isinstance(node, ast.Call):
-        path = resolve(node.func) or ""
-        return path.startswith("numpy.") and path[6:] in _NUMPY_INTEGERS
-    if isinstance(node, ast.BinOp) and isinstance(node.op, _INTEGER_OPERATORS):
-        sides = (node.left, node.right)
-        numpy = [_numpy_integer(side, resolve, False) for side in sides]
-        plain = [isinstance(s, ast.Constant) and type(s.value) is int for s in sides]
-        return any(numpy) and all(n or p for n, p in zip(numpy, plain, strict=True))
-    return False
 
 
 def numpy_alias(source: Source, node: ast.Attribute, path: str) -> bool:
@@ -370,3 +324,84 @@ def _append_keyword(source: Source, call: ast.Call, keyword: str) -> None:
         return
     last_end = max(source.span(a)[1] for a in arguments)
     source.edits.append((last_end, last_end, f", {keyword}"))
+
+
+# The ignored-keyword rules, by the call they apply to and the keyword.
+IGNORED: dict[str, dict[str, rules.Rule]] = {}
+for _rule in rules.RULES:
+    if _rule.kind == "ignored-keyword":
+        for _call in _rule.within:
+            IGNORED.setdefault(_call, {})[_rule.keras2] = _rule
+# Keras 2.3.1's parameters of each such call, in order, and how many of the first ones
+# Keras 3 takes in the same positions (the others are written as keywords).
+_KERAS2_PARAMETERS = {
+    "keras.callbacks.TensorBoard": (
+        "log_dir",
+        "histogram_freq",
+        "batch_size",
+        "write_graph",
+        "write_grads",
+        "write_images",
+        "embeddings_freq",
+        "embeddings_layer_names",
+        "embeddings_metadata",
+        "embeddings_data",
+        "update_freq",
+    ),
+}
+_KERAS3_SAME_POSITIONS = {"keras.callbacks.TensorBoard": 2}
+
+
+def ignored_keywords(source: Source, call: ast.Call, path: str) -> set[str]:
+    """``TensorBoard(log_dir, batch_size=32)`` -> ``TensorBoard(log_dir)``.
+
+    Removes the arguments Keras 2.3.1 ignored, given by keyword or by position, and
+    writes the call's later positional arguments as keywords (Keras 3 orders its
+    parameters otherwise). Returns the keywords handled (rewritten or reported here).
+    """
+    ignored = IGNORED.get(path)
+    if ignored is None:
+        return set()
+    parameters = _KERAS2_PARAMETERS[path]
+    arguments: list[ast.expr | ast.keyword] = [*call.args, *call.keywords]
+    arguments.sort(key=lambda n: (n.lineno, n.col_offset))
+    names = [
+        node.arg if isinstance(node, ast.keyword) else parameters[min(i, len(parameters) - 1)]
+        for i, node in enumerate(arguments)
+    ]
+    same = _KERAS3_SAME_POSITIONS[path]
+    dropped = [name in ignored for name in names]
+    moved = [isinstance(node, ast.expr) and i >= same for i, node in enumerate(arguments)]
+    if not any(dropped) and not any(moved):
+        return set()
+    unknown = any(isinstance(a, ast.Starred) for a in call.args) or None in names
+    _, call_end = source.span(call)
+    ends = [source.span(node)[1] for node in arguments]
+    starts = [source.span(node)[0] for node in arguments]
+    gaps = [source.text[e:s] for e, s in zip(ends, [*starts[1:], call_end - 1], strict=True)]
+    if unknown or len(call.args) > len(parameters) or any("#" in gap for gap in gaps):
+        for node, name in zip(arguments, names, strict=True):
+            if name in ignored:
+                source.report(node, ignored[name].message)
+        if any(moved):
+            source.report(call, f"{path.rsplit('.', 1)[-1]}: {_ORDER_MESSAGE}")
+        return set(ignored)
+    # An argument is removed up to the next one (its line breaks kept); those after the
+    # last argument kept, from the end of that argument (its comma with them).
+    kept = [i for i, drop in enumerate(dropped) if not drop]
+    last = kept[-1] if kept else -1
+    for i in range(len(arguments)):
+        if dropped[i] and i < last:
+            source.edits.append((starts[i], starts[i + 1], ""))
+        elif moved[i]:
+            source.edits.append((starts[i], starts[i], f"{names[i]}="))
+    if last < len(arguments) - 1:
+        start = ends[last] if kept else starts[0]
+        source.edits.append((start, ends[-1] if kept else call_end - 1, ""))
+    return set(ignored)
+
+
+_ORDER_MESSAGE = (
+    "Keras 3 orders the parameters after histogram_freq otherwise than Keras 2.3.1: write "
+    "the arguments after the second as keywords, without the ones Keras 2.3.1 ignored"
+)

@@ -27,12 +27,20 @@ The kinds:
   (``kutils._migrate_rewrites.optimizer_keywords``); the others are reported.
 - ``callback-mode``: a callback class whose ``mode='auto'`` Keras 2 inferred from the
   monitored name (``max`` when a word of ``within`` is in it): the mode is written out.
-- ``outside-method``: a method reported when called on anything but ``self``.
+- ``outside-method``: a method called on anything but ``self`` (or ``super()``): with
+  ``keras3`` set to a kutils function, rewritten like a ``method`` rule; otherwise
+  reported.
 - ``saving-built``: like ``saving``, for a file name built at run time.
 - ``saving``: a file name ending in ``.h5`` or ``.hdf5`` (not ``.weights.h5``) given to
   the functions or methods ``within`` names.
 - ``custom-object``: a subclass of one of :data:`CUSTOM_OBJECT_BASES` whose ``__init__``
   takes arguments but which has no ``get_config``.
+- ``ignored-keyword``: an argument that Keras 2.3.1 accepted and ignored under
+  TensorFlow 2 in the calls ``within`` names (full paths) and that Keras 3 rejects:
+  removed, and the call's other Keras 2 positional arguments written as keywords
+  (``kutils._migrate_rewrites.ignored_keywords``); ``keras3`` is ``""``.
+- ``iterator-next``: ``x.next()`` where ``x`` holds a flow of one of the classes
+  ``within`` names: rewritten to ``next(x)`` (``kutils._migrate_iterators``).
 """
 
 from __future__ import annotations
@@ -338,6 +346,7 @@ RULES: tuple[Rule, ...] = (
         "the learning phase is gone: branch on the training argument of call()",
     ),
     Rule("backend", "batch_dot", "use keras.ops.einsum or keras.ops.matmul"),
+    Rule("backend", "map_fn", "use keras.ops.map"),
     Rule("backend", "batch_flatten", "use keras.ops.reshape(x, (keras.ops.shape(x)[0], -1))"),
     Rule("backend", "flatten", "use keras.ops.reshape(x, (-1,))"),
     Rule("backend", "gather", "use keras.ops.take(x, indices, axis=0)"),
@@ -566,13 +575,20 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "method", "_make_predict_function", "Keras 3 has no _make_predict_function: remove the call"
     ),
+    Rule(
+        "method",
+        "reset_states",
+        "Keras 3 models have no reset_states: call kutils.reset_states(model) instead",
+        keras3="kutils.reset_states",
+    ),
     Rule("method", "_make_train_function", "Keras 3 has no _make_train_function: remove the call"),
     Rule("method", "_make_test_function", "Keras 3 has no _make_test_function: remove the call"),
     # -- a loss added to a model from outside a layer: Keras 2 took symbolic tensors
     Rule(
         "outside-method",
         "add_loss",
-        "Keras 3 rejects add_loss with a symbolic tensor of a functional model: compute the loss inside a layer's call() with self.add_loss(...), or subclass keras.Model and override compute_loss",
+        "Keras 3 rejects add_loss with a symbolic tensor of a functional model: call kutils.add_loss(model, loss) instead",
+        keras3="kutils.add_loss",
     ),
     # -- keyword arguments Keras 3 rejects, in the calls named by `within`
     Rule(
@@ -627,6 +643,21 @@ RULES: tuple[Rule, ...] = (
         "Keras 3 layers reject weights=: build the layer, then call layer.set_weights(weights) (or pass the values through embeddings_initializer=keras.initializers.Constant(...))",
         within=("keras.layers.",),
     ),
+    # A fixed batch for a Sequential model's input (stateful RNNs): kutils._migrate_batch
+    Rule(
+        "keyword",
+        "batch_size",
+        "Keras 3 layers reject batch_size=: Keras 2 used it with input_shape= only on a Sequential model's first layer, as the input's batch size; put keras.Input(shape=..., batch_size=...) first in the model (model.add(keras.Input(...)) or Sequential([keras.Input(...), ...])) and remove the layer's batch_size= and input_shape=; elsewhere Keras 2 ignored it: remove it (a functional model takes keras.Input(..., batch_size=...))",
+        keras3="keras.Input",
+        within=("keras.layers.",),
+    ),
+    Rule(
+        "keyword",
+        "batch_input_shape",
+        "Keras 3 layers reject batch_input_shape=: Keras 2 used it only on a Sequential model's first layer, as the input's shape with its batch size; put keras.Input(batch_shape=...) first in the model (model.add(keras.Input(...)) or Sequential([keras.Input(...), ...])) and remove the layer's batch_input_shape=; elsewhere Keras 2 ignored it: remove it (a functional model takes keras.Input(batch_shape=...))",
+        keras3="keras.Input",
+        within=("keras.layers.",),
+    ),
     # -- callbacks whose mode='auto' Keras 2 inferred from the monitored name
     Rule(
         "callback-mode",
@@ -648,6 +679,36 @@ RULES: tuple[Rule, ...] = (
         "Keras 2 inferred mode='max' when 'acc' is in monitor, else 'min'; Keras 3 infers from the metric object: pass mode= explicitly",
         keras3="mode",
         within=("acc",),
+    ),
+    # -- TensorBoard arguments Keras 2.3.1 ignored under TensorFlow 2 (it warned that
+    # they were ignored and did not pass them on); Keras 3 rejects them: removed
+    *(
+        Rule(
+            "ignored-keyword",
+            keyword,
+            f"Keras 2.3.1 ignored TensorBoard's {keyword}= under TensorFlow 2 and Keras 3 rejects it: remove it",
+            keras3="",
+            within=("keras.callbacks.TensorBoard",),
+        )
+        for keyword in (
+            "batch_size",
+            "write_grads",
+            "embeddings_freq",
+            "embeddings_layer_names",
+            "embeddings_metadata",
+            "embeddings_data",
+        )
+    ),
+    # -- Keras 2's image iterators had next() (Python 2's spelling); Keras 3's have __next__
+    Rule(
+        "iterator-next",
+        "next",
+        "Keras 3's image iterators have no next() method: call next(iterator)",
+        keras3="next",
+        within=(
+            "keras.preprocessing.image.ImageDataGenerator",
+            "kutils.preprocessing.ImageDataGenerator",
+        ),
     ),
     # -- a file name built at run time (format, f-string, %, +) given to a saving call
     Rule(

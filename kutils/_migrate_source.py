@@ -49,6 +49,8 @@ class Source:
         self.kutils_leading = False  # a leading import binds `kutils`
         self._taken: dict[str, bool] = {}
         self.lines: list[int] = []
+        # Layer calls first in a Sequential model (kutils._migrate_batch), found when needed.
+        self.first_layers: dict[int, tuple[str, ast.AST, ast.Call]] | None = None
 
     def pos(self, line: int, col: int) -> int:
         """Offset in the text of ``col`` (UTF-8 bytes, as ast counts) on ``line``."""

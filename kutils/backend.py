@@ -26,6 +26,7 @@ from typing import Any
 __all__ = [
     "argmax",
     "argmin",
+    "batch_dot",
     "batch_flatten",
     "clip",
     "concatenate",
@@ -41,6 +42,7 @@ __all__ = [
     "l2_normalize",
     "less",
     "less_equal",
+    "map_fn",
     "maximum",
     "minimum",
     "not_equal",
@@ -285,3 +287,79 @@ def hard_sigmoid(x: Any) -> Any:
     ops = _ops()
     x = ops.convert_to_tensor(x)
     return ops.clip(ops.add(ops.multiply(x, 0.2), 0.5), 0.0, 1.0)
+
+
+def batch_dot(x: Any, y: Any, axes: int | Sequence[int] | None = None) -> Any:
+    """Keras 2.3.1's batchwise dot product of ``x`` and ``y`` (no ``keras.ops`` namesake).
+
+    For each sample ``i`` of the batch (axis 0 of both), the dot product of ``x[i]`` and
+    ``y[i]`` over axis ``axes[0]`` of ``x`` and ``axes[1]`` of ``y`` (an int: the same
+    axis of both; None: the last of ``x`` with the last of a rank-2 ``y``, else its
+    second to last). The result's axes are ``x``'s without the summed one, then ``y``'s
+    without its batch axis and the summed one; a result of rank 1 becomes ``(batch, 1)``.
+
+    This is the meaning Keras 2.2.5 gave ``batch_dot`` and 2.3.1 kept. Keras 2.2.4 and
+    earlier computed something else when the ranks of ``x`` and ``y`` differ (a
+    ``matmul`` over their last two axes): code written for those releases, such as a
+    capsule layer's ``batch_dot(x, W, [2, 3])`` of a rank-3 ``x`` and a rank-4 ``W``,
+    gets Keras 2.3.1's larger result here, or its error.
+
+    Raises:
+        ValueError: as Keras 2.3.1 did, for a rank below 2, different batch sizes, a
+            summed axis 0 or of different lengths, or more than one axis per tensor.
+    """
+    x_shape = int_shape(x) or ()
+    y_shape = int_shape(y) or ()
+    received = f"Received: x.shape={x_shape}, y.shape={y_shape}, axes={axes}"
+    if len(x_shape) < 2 or len(y_shape) < 2:
+        raise ValueError(f"batch_dot needs tensors of rank 2 or more. {received}")
+    if None not in (x_shape[0], y_shape[0]) and x_shape[0] != y_shape[0]:
+        raise ValueError(f"batch_dot needs the same batch size for x and y. {received}")
+    pair = _batch_dot_axes(axes, len(x_shape), len(y_shape), received)
+    x_length, y_length = x_shape[pair[0]], y_shape[pair[1]]
+    if None not in (x_length, y_length) and x_length != y_length:
+        raise ValueError(
+            f"batch_dot sums x's axis {pair[0]} (length {x_length}) with y's axis "
+            f"{pair[1]} (length {y_length}): the lengths must be equal. {received}"
+        )
+    letters = "bcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    x_letters = "a" + letters[: len(x_shape) - 1]
+    y_letters = ["a", *letters[len(x_shape) - 1 : len(x_shape) + len(y_shape) - 2]]
+    y_letters[pair[1]] = x_letters[pair[0]]
+    kept = x_letters.replace(x_letters[pair[0]], "")
+    kept += "".join(y_letters[1 : pair[1]] + y_letters[pair[1] + 1 :])
+    ops = _ops()
+    result = ops.einsum(f"{x_letters},{''.join(y_letters)}->{kept}", x, y)
+    return ops.expand_dims(result, 1) if len(kept) == 1 else result
+
+
+def _batch_dot_axes(axes: Any, x_rank: int, y_rank: int, received: str) -> tuple[int, int]:
+    """Keras 2.3.1's pair of summed axes of ``batch_dot``, both made non-negative."""
+    if isinstance(axes, int):
+        axes = (axes, axes)
+    if axes is None:
+        axes = (x_rank - 1, y_rank - 1 if y_rank == 2 else y_rank - 2)
+    if any(isinstance(axis, (list, tuple)) for axis in axes):
+        raise ValueError(f"batch_dot sums one axis of x and one of y. {received}")
+    first, second = (int(axis) for axis in axes)
+    first += x_rank if first < 0 else 0
+    second += y_rank if second < 0 else 0
+    if 0 in (first, second):
+        msg = (
+            "batch_dot cannot sum over the batch axis 0; to treat unbatched tensors as one "
+            f"batch, add an axis with expand_dims(x, 0). {received}"
+        )
+        raise ValueError(msg)
+    return first, second
+
+
+def map_fn(fn: Any, elems: Any, name: str | None = None, dtype: Any = None) -> Any:
+    """``fn`` applied to each slice ``elems[i]``, the results stacked (``tf.map_fn``).
+
+    ``dtype`` is the results' dtype when it differs from ``elems``' (Keras 2's argument,
+    TensorFlow's ``fn_output_signature``); ``keras.ops.map`` has neither ``dtype`` nor
+    ``name``.
+    """
+    import tensorflow as tf
+
+    return tf.map_fn(fn, elems, name=name, fn_output_signature=dtype)

@@ -227,6 +227,29 @@ def test_canary_keras_Model__call_has_training_arg(functional):
     assert _keras_compat.call_has_training_arg(NoTraining()) is False
 
 
+def test_canary_keras_Layer_add_loss_on_a_functional_model(functional):
+    # kutils.add_loss: Functional refuses add_loss; the base Layer.add_loss, called from
+    # inside the model's call (found on the instance), records a loss that Model.losses
+    # returns, and the next outermost call starts from no loss.
+    model = keras.models.clone_model(functional)
+    with pytest.raises(NotImplementedError):
+        model.add_loss(keras.ops.ones(()))
+    own_call = model.call
+
+    def call(inputs, training=None, mask=None):
+        outputs = own_call(inputs, training=training, mask=mask)
+        _keras_compat.add_call_loss(model, keras.ops.sum(outputs))
+        return outputs
+
+    object.__setattr__(model, "call", call)
+    x = np.ones((2, 3), "float32")
+    outputs = model(x)
+    assert len(model.losses) == 1
+    assert float(model.losses[0]) == pytest.approx(float(np.sum(outputs)))
+    model(x)
+    assert len(model.losses) == 1
+
+
 def test_canary_keras_src_losses_loss_unscale_loss_for_distribution(mirrored):
     unscale = _keras_compat.unscale_loss_for_distribution_function()
     assert float(unscale(tf.constant(3.0))) == 3.0  # no strategy: unchanged

@@ -33,11 +33,13 @@ DIFFERS = {"mean_int": lambda i: ("float32", np.mean(i, axis=1, dtype="float64")
 NOT_TRACED = {"int_shape"}
 # Cases run in a Lambda layer on a symbolic input (a single argument, batch axis kept).
 LAYER = [
+    "batch_dot_self",
     "batch_flatten",
     "clip",
     "argmax_axis",
     "expand_dims_default",
     "l2_normalize_last",
+    "map_fn",
     "mean_negative_keepdims",
     "permute_dimensions",
     "relu_all",
@@ -48,8 +50,12 @@ LAYER = [
 ]
 
 
+ERRORS = GOLDEN["errors"]
+
+
 def _migrated(name: str) -> dict:
-    text, findings, edits = migrate_source(CASES[name]["snippet"])
+    snippet = CASES[name]["snippet"] if name in CASES else ERRORS[name]["snippet"]
+    text, findings, edits = migrate_source(snippet)
     assert findings == [], findings
     assert edits > 0
     body = text.split("def f(", 1)[1]
@@ -169,11 +175,32 @@ def test_backend_rewrite_uses_the_files_keras_name():
 
 
 def test_functions_without_a_proven_rewrite_are_still_reported():
-    text, findings, _ = migrate_source("from keras import backend as K\ny = K.batch_dot(a, b)\n")
-    assert "K.batch_dot" in text
+    text, findings, _ = migrate_source("from keras import backend as K\ny = K.reverse(a, 1)\n")
+    assert "K.reverse" in text
     assert [m for _, m in findings] == [
-        "keras.backend.batch_dot is not in Keras 3: use keras.ops.einsum or keras.ops.matmul"
+        "keras.backend.reverse is not in Keras 3: use keras.ops.flip"
     ]
+
+
+@pytest.mark.parametrize("name", sorted(ERRORS))
+def test_rewritten_call_refuses_what_keras_2_3_1_refused(name):
+    scope = _migrated(name)
+    with pytest.raises(ValueError) as info:  # every error recorded is a ValueError
+        scope["f"](*scope["arguments"])
+    assert type(info.value).__name__ == ERRORS[name]["error"]
+    assert "Received: x.shape=" in str(info.value)
+
+
+def test_batch_dot_of_keras_2_2_4_capsule_code_fails_as_in_keras_2_3_1_when_traced():
+    # The failure comes while the layer is traced (static shapes), as in Keras 2.3.1,
+    # before a tensor of Keras 2.3.1's larger intermediate shape is ever allocated.
+    import tensorflow as tf
+
+    scope = _migrated("batch_dot_keras_2_2_4_capsules")
+    arguments = scope["arguments"]
+    signature = [tf.TensorSpec([None, *a.shape[1:]], a.dtype) for a in arguments]
+    with pytest.raises(ValueError, match="lengths must be equal"):
+        tf.function(scope["f"], input_signature=signature).get_concrete_function()
 
 
 def test_numpy_layer_sizes_are_wrapped_in_int_and_build_the_keras_2_3_1_model():

@@ -132,6 +132,10 @@ LEGACY_SIGNATURES = {
     # Sequential's methods, taken as functions of the model (the model comes first).
     "predict_classes": [("model", _), ("x", _), ("batch_size", 32), ("verbose", 0)],
     "predict_proba": [("model", _), ("x", _), ("batch_size", 32), ("verbose", 0)],
+    # Network.reset_states() and RNN.reset_states(states=None), taken as a function.
+    "reset_states": [("obj", _), ("states", None)],
+    # Network.add_loss(losses, inputs=None), taken as a function of the model.
+    "add_loss": [("model", _), ("losses", _), ("inputs", None)],
     "predict_generator": [
         ("model", _),
         ("generator", _),

@@ -163,6 +163,21 @@ CASES = {
     "cumsum_default": ("a", "K.cumsum(a)"),
     "cumsum_negative": ("a", "K.cumsum(a, axis=-1)"),
     "cumsum_int": ("i", "K.cumsum(i, 1)"),
+    "batch_dot_default": ("a, c", "K.batch_dot(a, c)"),
+    "batch_dot_int_axes": ("a, b", "K.batch_dot(a, b, axes=1)"),
+    "batch_dot_self": ("a", "K.batch_dot(a, a, axes=(2, 2))"),
+    "batch_dot_negative_axes": ("a, c", "K.batch_dot(a, c, axes=[-1, -2])"),
+    "batch_dot_matrices": ("m", "K.batch_dot(m, m * 2.0)"),
+    "batch_dot_matrix_first": ("a, c", "K.batch_dot(a[:, 0], c, axes=(1, 1))"),
+    "batch_dot_matrix_second": ("a, c", "K.batch_dot(c, a[:, 0], (1, 1))"),
+    "batch_dot_rank_3_4": (
+        "a, c",
+        "K.batch_dot(a, K.stack([c, c * 2.0, c - 1.0], axis=1), [2, 2])",
+    ),
+    "batch_dot_rank_4_3": ("a, c", "K.batch_dot(K.stack([c, c + 1.0], axis=3), a, axes=(1, 2))"),
+    "map_fn": ("a", "K.map_fn(lambda r: K.sum(r, axis=0) * 2.0, a)"),
+    "map_fn_dtype": ("a", "K.map_fn(lambda r: K.cast(K.argmax(r), 'int32'), a, dtype='int32')"),
+    "map_fn_keywords": ("a", "K.map_fn(fn=lambda r: K.batch_dot(r, r, [1, 1]), elems=a, name='m')"),
     "random_normal": ("", "K.random_normal((200, 100), mean=1.0, stddev=2.0, seed=5)"),
     "random_normal_default": ("", "K.random_normal(shape=(200, 100))"),
     "random_normal_double": ("", "K.random_normal((200, 100), 0.5, 1.5, dtype='float64')"),
@@ -192,12 +207,27 @@ result = {
 }
 """
 
+# Calls Keras 2.3.1 refused: name -> (the arguments of f, its body's expression); the
+# type of the exception is recorded.
+ERRORS = {
+    "batch_dot_lengths_differ": ("a, b", "K.batch_dot(a, b, axes=(2, 1))"),
+    "batch_dot_batch_axis": ("a, b", "K.batch_dot(a, b, axes=0)"),
+    "batch_dot_rank_1": ("a", "K.batch_dot(a[0, 0], a[0, 0])"),
+    "batch_dot_two_axes": ("a, b", "K.batch_dot(a, b, axes=[(1, 2), (1, 2)])"),
+    # A capsule layer's routing step written for Keras 2.2.4's batch_dot: Keras 2.3.1
+    # sums other axes, and the third product's lengths differ.
+    "batch_dot_keras_2_2_4_capsules": (
+        "a, c",
+        "K.batch_dot(K.batch_dot(a, K.stack([c, c], 1), [2, 2]), K.stack([c, c], 1), [2, 3])",
+    ),
+}
+
 # Cases whose result is a sample: recorded by its statistics.
 RANDOM = tuple(name for name in CASES if name.startswith("random_"))
 
 
 def snippet(name):
-    args, expression = CASES[name]
+    args, expression = CASES[name] if name in CASES else ERRORS[name]
     return f"{_SETUP}\ndef f({args}):\n    return {expression}\n\narguments = ({args}{',' if args else ''})\n"
 
 
@@ -241,10 +271,22 @@ def main():
     cases = {}
     for name in CASES:
         cases[name] = {"snippet": snippet(name), "result": describe(name, run(name))}
+    errors = {}
+    for name in ERRORS:
+        try:
+            run(name)
+        except Exception as error:  # the type is what is recorded
+            errors[name] = {"snippet": snippet(name), "error": type(error).__name__}
+        else:
+            raise AssertionError(f"Keras 2.3.1 accepted {name}")
     scope = {}
     exec(compile(LAYER_SIZES, "<layer_sizes>", "exec"), scope)
     layers = {key: describe(key, np.asarray(v)) for key, v in sorted(scope["result"].items())}
-    golden = {"cases": cases, "layer_sizes": {"snippet": LAYER_SIZES, "result": layers}}
+    golden = {
+        "cases": cases,
+        "errors": errors,
+        "layer_sizes": {"snippet": LAYER_SIZES, "result": layers},
+    }
     with open(os.path.join(outdir, "cases.json"), "w") as handle:
         json.dump({"keras": keras.__version__, **golden}, handle, indent=1, sort_keys=True)
     print(len(cases), "cases recorded")

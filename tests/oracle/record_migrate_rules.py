@@ -160,6 +160,48 @@ result = {
     "evaluated": np.array(loaded.evaluate(x, np.abs(y[:, :1]), verbose=0)),
 }
 """,
+    "layer_sizes_by_name": """
+from keras.models import Model
+from keras.layers import Dense, Embedding, Flatten, Input, LSTM, LSTMCell, RNN, RepeatVector
+from keras.layers import concatenate
+labels = rng.randint(0, 4, (16, 1))
+# Layer sizes computed with numpy and handed on by a name: numpy integers.
+num_classes = np.max(labels) + 1
+steps = np.prod((1, 3))
+
+
+class Classifier:
+    def __init__(self, picture):
+        self.picture = picture
+        self.units = np.prod(picture) * 2
+        self.codes = np.int64(3)
+
+    def build(self):
+        inputs = Input((4,))
+        self.dense = Dense(self.units)
+        self.repeat = RepeatVector(steps)
+        self.lstm = LSTM(units=self.units)
+        self.cell = RNN(LSTMCell(steps))
+        repeated = self.repeat(self.dense(inputs))
+        hidden = concatenate([self.lstm(repeated), self.cell(repeated)])
+        label = Input((1,), dtype="int32")
+        self.embed = Embedding(num_classes, self.codes)
+        code = Flatten()(self.embed(label))
+        self.out = Dense(num_classes, activation="softmax")
+        return Model([inputs, label], self.out(concatenate([hidden, code])))
+
+
+net = Classifier((1, 2))
+model = net.build()
+result = {}
+for name in ("dense", "lstm", "cell", "embed", "out"):
+    layer = getattr(net, name)
+    shapes = [w.shape for w in layer.get_weights()]
+    layer.set_weights([np.linspace(-1, 1, np.prod(s)).reshape(s) for s in shapes])
+    result[name + "_weights"] = np.array([d for s in shapes for d in s])
+result["out"] = model.predict([x, labels])
+result["sizes"] = np.array([int(num_classes), int(steps), int(net.units), int(net.codes)])
+""",
     "numpy_aliases": """
 values = [1.7, -2.2, 3.0]
 result = {
@@ -169,6 +211,107 @@ result = {
     "complex": np.array(values, dtype=np.complex),
     "object_kind": np.array(np.dtype(np.object).kind),
     "str_len": np.array(len(np.array(["ab", "c"], dtype=np.str)[0])),
+}
+""",
+    "tensorboard_ignored_arguments": """
+from keras.callbacks import TensorBoard
+# Keras 2.3.1 under TensorFlow 2 warned that these arguments were ignored. (Its
+# TensorBoard then fails in fit under TensorFlow 2.1, keras-team/keras issue 13737: the
+# settings each call makes are what is compared.)
+by_keyword = TensorBoard(log_dir="logs", histogram_freq=1, batch_size=4, write_grads=True, embeddings_freq=1, embeddings_layer_names=["emb"], embeddings_metadata=None, embeddings_data=x, update_freq="epoch")
+# Keras 2.3.1's order: log_dir, histogram_freq, batch_size, write_graph, write_grads,
+# write_images (Keras 3 has no batch_size and write_grads).
+by_position = TensorBoard("logs", 0, 8, False, True, True)
+only_ignored = TensorBoard(batch_size=8, embeddings_freq=2)
+two_lines = TensorBoard(log_dir="logs",
+                        batch_size=8, histogram_freq=2)
+result = {}
+for name, callback in [("keyword", by_keyword), ("position", by_position),
+                       ("only_ignored", only_ignored), ("two_lines", two_lines)]:
+    result[name] = np.array([
+        callback.histogram_freq, callback.embeddings_freq,
+        int(callback.write_graph), int(callback.write_images)])
+""",
+    "iterator_next": """
+from keras.preprocessing.image import ImageDataGenerator
+images = rng.uniform(0, 1, (6, 4, 4, 1)).astype("float32")
+labels = np.arange(6)
+flow = ImageDataGenerator(rescale=2.0).flow(images, labels, batch_size=4, shuffle=False)
+first_x, first_y = flow.next()
+second_x, second_y = flow.next()  # the 2 samples left
+
+
+def batches(data):
+    augment = ImageDataGenerator(samplewise_center=True)
+    stream = augment.flow(data, batch_size=3, shuffle=False)
+    return [stream.next() for _ in range(3)]
+
+
+result = {"first_x": first_x, "first_y": first_y, "second_x": second_x,
+          "second_y": second_y, "centred": np.stack(batches(images))}
+""",
+    "stateful_batch_size": """
+from keras.models import Sequential
+from keras.layers import LSTM, Dense
+seq = rng.normal(0, 1, (4, 3, 2)).astype("float32")
+targets = rng.normal(0, 1, (4, 1)).astype("float32")
+initial = [rng.normal(0, 1, (2, 3)).astype("float32") for _ in range(2)]
+
+def build():
+    model = Sequential()
+    # A fixed batch of 2 for the stateful layer (Keras 2's layer arguments).
+    model.add(LSTM(3,
+                   input_shape=(3, 2),
+                   batch_size=2,
+                   stateful=True))
+    model.add(Dense(1))
+    return model
+
+model = build()
+model.set_weights([rng.uniform(-1, 1, w.shape).astype("float32") for w in model.get_weights()])
+first = model.predict(seq[:2], batch_size=2)
+carried = model.predict(seq[:2], batch_size=2)
+model.reset_states()
+after_reset = model.predict(seq[:2], batch_size=2)
+model.reset_states()
+both = model.predict(seq, batch_size=2)
+model.layers[0].reset_states(states=initial)
+from_states = model.predict(seq[:2], batch_size=2)
+model.reset_states()
+model.compile("sgd", "mse")
+model.fit(seq, targets, batch_size=2, epochs=2, shuffle=False, verbose=0)
+result = {
+    "first": first,
+    "carried": carried,
+    "after_reset": after_reset,
+    "both": both,
+    "from_states": from_states,
+    "trained_kernel": model.get_weights()[0],
+    "after_fit": model.predict(seq[:2], batch_size=2),
+    "batch_shape": np.array([-1 if d is None else d for d in model.input_shape]),
+}
+""",
+    "stateful_batch_input_shape": """
+from keras.models import Sequential
+from keras.layers import SimpleRNN, LSTM, Dense
+seq = rng.normal(0, 1, (2, 3, 2)).astype("float32")
+model = Sequential([SimpleRNN(3, batch_input_shape=(2, 3, 2), stateful=True,
+                              return_sequences=True),
+                    LSTM(2, stateful=True),
+                    Dense(1)])
+model.set_weights([rng.uniform(-1, 1, w.shape).astype("float32") for w in model.get_weights()])
+first = model.predict(seq)
+carried = model.predict(seq)
+# Only the LSTM: the SimpleRNN keeps its state.
+model.layers[1].reset_states()
+partly = model.predict(seq)
+model.reset_states()
+result = {
+    "first": first,
+    "carried": carried,
+    "partly": partly,
+    "after_reset": model.predict(seq),
+    "batch_shape": np.array(model.input_shape),
 }
 """,
 }
