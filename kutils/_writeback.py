@@ -80,9 +80,9 @@ class Writeback:
     the file was emptied and written again), ``finish(size)`` once the last byte is
     written, and ``stop()`` when done. The calls are made by a thread, so that a busy
     disk never holds up the transfer; after ``finish`` the thread also calls ``fsync``
-    on the file, while the caller waits for the hashing to end. The first failure of the disk is
-    kept in ``error``: a failed flush can clear the error a later ``fsync`` would
-    otherwise report, so the caller must check it after ``stop()``.
+    on the file, while the caller waits for the hashing to end. The first failure of
+    the disk is kept in ``error``: a failed flush can clear the error a later ``fsync``
+    would otherwise report, so the caller must check it after ``stop()``.
     """
 
     def __init__(self, fd: int, step: int = 8 << 20) -> None:
