@@ -17,9 +17,10 @@ must also get the file onto the disk before it moves it into place (``fsync``; s
 tests/test_downloads_durability.py), so it does strictly more work than both sides of
 the target together. For that reason a third, durable baseline is printed beside the
 target (not part of it): the same plain download followed by ``fsync`` of the file.
-On 2 cores the plain download alone keeps both busy (the server's ``sendfile``, the
-loopback TCP processing and the client's copies), so the target leaves get_file little
-more than the CPU time of the two sides added up and split over the two cores.
+On 2 cores the plain download alone uses well over one core (the server's ``sendfile``,
+the loopback TCP processing and the client's copies) and the hashing most of the other,
+so the target leaves get_file little more than the CPU time of the two sides added up
+and split over the two cores (docs/performance.md).
 
 Each figure is the best of several runs, the sides alternating so that load on the
 machine hits them alike. The load average is printed before and after, since the ratios
