@@ -48,10 +48,12 @@ _EXPORTS: dict[str, str] = {
     "predict_classes": "kutils.predictions",
     "predict_proba": "kutils.predictions",
     "reset_states": "kutils.stateful",
+    "train_on_batch": "kutils.class_weights",
     "load_model": "kutils.saved_models",
     "load_weights": "kutils.saved_models",
     "model_from_json": "kutils.saved_models",
     "model_from_yaml": "kutils.saved_models",
+    "save_weights": "kutils.saved_models",
 }
 
 # Keras 2's module paths (``keras.utils.np_utils``...): ``import kutils.np_utils`` works
@@ -99,13 +101,16 @@ __all__ = [
     "predict_proba",
     "print_summary",
     "reset_states",
+    "save_weights",
     "serialize_keras_object",
     "to_categorical",
+    "train_on_batch",
 ]
 
 if TYPE_CHECKING:
     from kutils._layer_functions import convert_all_kernels_in_model, get_source_inputs
     from kutils.categorical import normalize, to_categorical
+    from kutils.class_weights import train_on_batch
     from kutils.custom_objects import (
         CustomObjectScope,
         custom_object_scope,
@@ -122,7 +127,13 @@ if TYPE_CHECKING:
     from kutils.plotting import model_to_dot, plot_model
     from kutils.predictions import predict_classes, predict_proba
     from kutils.progbar import Progbar
-    from kutils.saved_models import load_model, load_weights, model_from_json, model_from_yaml
+    from kutils.saved_models import (
+        load_model,
+        load_weights,
+        model_from_json,
+        model_from_yaml,
+        save_weights,
+    )
     from kutils.sequence import Sequence
     from kutils.serialization import deserialize_keras_object, serialize_keras_object
     from kutils.stateful import reset_states

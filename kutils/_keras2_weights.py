@@ -1,4 +1,5 @@
-"""Keras 2 HDF5 weights (``model.save`` and ``save_weights`` files) into Keras 3 layers.
+"""Keras 2 HDF5 weights (``model.save`` and ``save_weights`` files): read into Keras 3
+layers, and written from them in Keras 2's layout (``kutils.save_weights``).
 
 Keras 2 stores one HDF5 group per layer of the model, in the order of ``model.layers``,
 with the group's attribute ``weight_names`` listing the layer's weights in Keras 2's
@@ -12,7 +13,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-__all__ = ["WeightsMismatch", "keras2_order", "load_weights_from_group"]
+__all__ = ["WeightsMismatch", "keras2_order", "load_weights_from_group", "save_weights_to_group"]
 
 
 class WeightsMismatch(ValueError):
@@ -77,8 +78,25 @@ def load_weights_from_group(
             warnings.warn(f"{msg}. Skipped (skip_mismatch=True).", stacklevel=3)
             continue
         raise WeightsMismatch(msg)
+    assignments += _top_level(group, model, by_name)
     for variable, value in assignments:
         variable.assign(value)
+
+
+def _top_level(group: Any, model: Any, by_name: bool) -> list[tuple[Any, Any]]:
+    """The weights a model holds outside its layers (Keras 3's ``top_level_model_weights``
+    group, which ``save_weights_to_group`` writes when there are some)."""
+    if by_name or "top_level_model_weights" not in group:
+        return []
+    stored = group["top_level_model_weights"]
+    values = [stored[_decode(name)][()] for name in stored.attrs.get("weight_names", [])]
+    in_layers = {id(weight) for layer in model.layers for weight in layer.weights}
+    targets = [weight for weight in keras2_order(model) if id(weight) not in in_layers]
+    problem = _mismatch(targets, values)
+    if problem is not None:
+        msg = f"The model's own weights (outside its layers) do not fit the file's: {problem}"
+        raise WeightsMismatch(msg)
+    return list(zip(targets, values, strict=True))
 
 
 def _pairs_by_order(stored: list[tuple[str, list[Any]]], model: Any) -> list[Any]:
@@ -115,3 +133,64 @@ def _mismatch(targets: list[Any], values: list[Any]) -> str | None:
                 f"file's has shape {tuple(value.shape)}"
             )
     return None
+
+
+def save_weights_to_group(group: Any, model: Any) -> None:
+    """Write ``model``'s weights into ``group`` as Keras 2.3.1's ``save_weights`` did.
+
+    The attributes ``layer_names`` (every layer of ``model.layers``, in order),
+    ``backend`` and ``keras_version`` (the running Keras); one group per layer with the
+    attribute ``weight_names`` and one dataset per weight, in Keras 2's order, named as
+    Keras 2's TensorFlow backend named them (``dense_1/kernel:0``). Weights the model
+    holds outside its layers, which Keras 2 left out of the file, go to the group
+    ``top_level_model_weights`` that Keras 3's loader reads (only when there are some).
+    """
+    import keras
+
+    from kutils._keras_compat import hdf5_attribute_writer
+
+    write_attribute = hdf5_attribute_writer()
+    layers = list(model.layers)
+    write_attribute(group, "layer_names", _strings([layer.name for layer in layers]))
+    group.attrs["backend"] = keras.backend.backend().encode("utf8")
+    group.attrs["keras_version"] = str(keras.__version__).encode("utf8")
+    for layer in layers:
+        weights = keras2_order(layer)
+        _write_weights(group.create_group(layer.name), weights, layer.name, write_attribute)
+    in_layers = {id(weight) for layer in layers for weight in layer.weights}
+    own = [weight for weight in keras2_order(model) if id(weight) not in in_layers]
+    if own:
+        group_ = group.create_group("top_level_model_weights")
+        _write_weights(group_, own, model.name, write_attribute)
+
+
+def _strings(values: list[str]) -> Any:
+    """Keras 2's form of a list of names in an attribute: fixed-length bytes (``|S5``)."""
+    import numpy as np
+
+    return np.asarray([value.encode("utf8") for value in values])
+
+
+def _write_weights(group: Any, weights: list[Any], owner: str, write_attribute: Any) -> None:
+    import keras
+
+    names: list[str] = []
+    for weight in weights:
+        base = str(weight.path)
+        if base.startswith(f"{owner}/") and base.count("/") > 1:
+            # A nested model's weight (inner/dense_1/kernel): Keras 2 named it by its
+            # own layer only (dense_1/kernel:0).
+            base = base[len(owner) + 1 :]
+        name, count = f"{base}:0", 0
+        while name in names:  # TensorFlow made such names unique as _1, _2
+            count += 1
+            name = f"{base}_{count}:0"
+        names.append(name)
+    write_attribute(group, "weight_names", _strings(names))
+    for name, weight in zip(names, weights, strict=True):
+        value = keras.ops.convert_to_numpy(weight)
+        dataset = group.create_dataset(name, value.shape, dtype=value.dtype)
+        if value.shape:
+            dataset[:] = value
+        else:
+            dataset[()] = value

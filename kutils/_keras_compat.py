@@ -685,3 +685,28 @@ def optimizer_slot_variables(optimizer: Any, attribute: str) -> Any:
         raise _missing(f"{type(optimizer).__name__}.{attribute}", "restore its state")
     found = getattr(optimizer, attribute)
     return [] if found is None else found
+
+
+# ---------------------------------------------------------------------------------------
+# Keras 2's HDF5 attribute chunking, for writing Keras 2 weights files (saved_models.py)
+# ---------------------------------------------------------------------------------------
+
+# An HDF5 attribute holds at most 64 KB; Keras 2 and Keras 3's legacy HDF5 code store a
+# longer list (``layer_names`` of a model with thousands of layers) as ``layer_names0``,
+# ``layer_names1``... Keras 3 keeps that writer, unchanged since Keras 2, in
+# keras.src.legacy.saving.legacy_h5_format (3.0 to 3.15); its reader is the same module's.
+
+
+def hdf5_attribute_writer() -> Callable[[Any, str, list[bytes]], None]:
+    """Keras's ``save_attributes_to_hdf5_group(group, name, data)`` (Keras 2's chunking).
+
+    Raises:
+        KerasInternalsChanged: Keras no longer ships it.
+    """
+    check_keras_version("kutils.save_weights")
+    return _private_attribute(
+        "legacy.saving.legacy_h5_format",
+        "save_attributes_to_hdf5_group",
+        "write Keras 2 weights files",
+        call=True,
+    )

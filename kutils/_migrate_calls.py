@@ -15,8 +15,10 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from kutils import _migrate_batch as batch
+from kutils import _migrate_defaults as defaults
 from kutils import _migrate_imports as imports
 from kutils import _migrate_iterators as iterators
+from kutils import _migrate_model_calls as model_calls
 from kutils import _migrate_names as names
 from kutils import _migrate_rewrites as rewrites
 from kutils import _migrate_rules as rules
@@ -35,6 +37,10 @@ for _rule in rules.RULES:
 _SAVING = next(iter(rules.by_kind("saving").values()))
 _SAVING_BUILT = next(iter(rules.by_kind("saving-built").values()))
 _OUTSIDE = rules.by_kind("outside-method")
+_METHOD_KEYWORDS = rules.by_kind("method-keyword")
+# Where a keyword of a method-keyword rule stands when passed by position (Keras 2's
+# train_on_batch(x, y, sample_weight, class_weight)): the number of arguments before it.
+_POSITIONS = {("train_on_batch", "class_weight"): 3}
 _KUTILS = ("kutils", "kutils.generators")
 _CUSTOM_OBJECT = next(iter(rules.by_kind("custom-object").values()))
 _CALLBACK_NAMES = {path.rsplit(".", 1)[-1] for path in rules.by_kind("callback-mode")}
@@ -187,6 +193,11 @@ def _call(source: Source, call: ast.Call, scopes: Scopes) -> None:
         rewrites.callback_mode(source, call, callback)
         if not _through_tensorflow(source, func):  # tf.keras's TensorBoard is another
             handled |= rewrites.ignored_keywords(source, call, callback)
+    if name in source.default_classes:
+        path = path if path is not None else resolve(source, func, scopes) or ""
+        defaults.class_call(source, call, path)
+    elif name == "compile" and isinstance(func, ast.Attribute):
+        defaults.compile_call(source, call)
     if name in sizes.LAYER_SIZES:
         path = path if path is not None else resolve(source, func, scopes) or ""
         sizes.numpy_layer_sizes(source, call, path, scopes, partial(resolve, source))
@@ -206,14 +217,52 @@ def _call(source: Source, call: ast.Call, scopes: Scopes) -> None:
     if method is not None and method.keras3 is not None and isinstance(func, ast.Attribute):
         func._kutils_called = True  # type: ignore[attr-defined]
         _method_to_function(source, call, func, method)
-    if name in _SAVING.within:
+    if name in model_calls.WEIGHT_CALLS and _weights_call(source, call, func, name):
+        pass  # through kutils: any file name is fine
+    elif name in _SAVING.within and not _kutils_function(source, func, "save_weights"):
         _check_saving(source, call)
+    conditional = _METHOD_KEYWORDS.get(name or "")
+    if (
+        conditional is not None
+        and isinstance(func, ast.Attribute)
+        and _passes_keyword(call, name or "", conditional.within)
+    ):
+        _method_to_function(source, call, func, conditional)
+    if name == "compile" and isinstance(func, ast.Attribute):
+        model_calls.compile_metrics(source, call, scopes)
     outside = _OUTSIDE.get(name or "")
     if outside is not None and isinstance(func, ast.Attribute) and not _on_self(func):
         if outside.keras3 is None:
             source.report(func, outside.message)
         else:
             _method_to_function(source, call, func, outside)
+
+
+def _passes_keyword(call: ast.Call, name: str, keywords: tuple[str, ...]) -> bool:
+    """Whether ``call`` passes one of ``keywords``, by name or by position."""
+    if any(keyword_.arg in keywords for keyword_ in call.keywords):
+        return True
+    positions = [_POSITIONS.get((name, keyword_), -1) for keyword_ in keywords]
+    starred = any(isinstance(arg, ast.Starred) for arg in call.args)
+    return not starred and any(0 <= at < len(call.args) for at in positions)
+
+
+def _weights_call(source: Source, call: ast.Call, func: ast.expr, name: str) -> bool:
+    """``x.save_weights(name)``/``x.load_weights(name)`` rewritten to kutils, if it is one
+    whose name the weights-name rule does not rename (``kutils._migrate_model_calls``)."""
+    if not isinstance(func, ast.Attribute) or _on_kutils(source, func):
+        return False
+    if not model_calls.weights_call_through_kutils(call, name):
+        return False
+    _method_to_function(source, call, func, model_calls.WEIGHT_CALLS[name])
+    return True
+
+
+def _kutils_function(source: Source, func: ast.expr, name: str) -> bool:
+    """``func`` is kutils' function ``name`` (``save_weights`` imported from kutils)."""
+    if isinstance(func, ast.Name):
+        return source.bindings.get(func.id) == f"kutils.{name}"
+    return isinstance(func, ast.Attribute) and func.attr == name and _on_kutils(source, func)
 
 
 def _on_self(func: ast.Attribute) -> bool:
@@ -243,7 +292,7 @@ def _check_saving(source: Source, call: ast.Call) -> None:
             if _legacy_h5(value.value):
                 source.report(value, _SAVING.message)
                 return
-        elif _legacy_h5(_built_name_end(value)):
+        elif _legacy_h5(model_calls.built_name_end(value)):
             source.report(value, _SAVING_BUILT.message)
             return
 
@@ -251,25 +300,6 @@ def _check_saving(source: Source, call: ast.Call) -> None:
 def _legacy_h5(name: str) -> bool:
     lowered = name.lower()
     return lowered.endswith((".h5", ".hdf5")) and not lowered.endswith(".weights.h5")
-
-
-def _built_name_end(value: ast.AST) -> str:
-    """The constant end of a name built at run time: ``'w{}.h5'.format(i)``, f-strings,
-    ``'w%d.h5' % i`` and ``prefix + '.h5'``; "" for anything else."""
-    if isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute):
-        if value.func.attr == "format":
-            value = value.func.value
-        else:
-            return ""
-    elif isinstance(value, ast.BinOp) and isinstance(value.op, ast.Mod):
-        value = value.left
-    elif isinstance(value, ast.BinOp) and isinstance(value.op, ast.Add):
-        value = value.right
-    elif isinstance(value, ast.JoinedStr) and value.values:
-        value = value.values[-1]
-    if isinstance(value, ast.Constant) and isinstance(value.value, str):
-        return value.value
-    return ""
 
 
 def _method_to_function(

@@ -23,6 +23,7 @@ from collections.abc import Callable
 
 from kutils import _migrate_batch as batch
 from kutils import _migrate_calls as calls
+from kutils import _migrate_defaults as defaults
 from kutils import _migrate_imports as imports
 from kutils import _migrate_names as names
 from kutils import _migrate_rewrites as rewrites
@@ -60,7 +61,11 @@ def rewrite(text: str, tree: ast.Module) -> tuple[str, Findings, int]:
     }
     words = source.watched | set(rules.by_kind("method")) | {"class", "weights"}
     words |= set(batch.KEYWORDS)
+    source.default_classes = defaults.CLASS_NAMES | defaults.bound_names(source)
+    words |= source.default_classes | {"compile"}
     words |= set(rules.by_kind("outside-method")) | set(sizes.LAYER_SIZES)
+    words |= set(rules.by_kind("weights-call")) | set(rules.by_kind("compile-metrics"))
+    words |= set(rules.by_kind("method-keyword"))
     words |= {path.rsplit(".", 1)[-1] for path in rules.by_kind("callback-mode")}
     words |= {path.rsplit(".", 1)[-1] for path in rewrites.IGNORED}
     words |= {"next"} if "ImageDataGenerator" in text else set()

@@ -319,7 +319,9 @@ def _binds(node: ast.AST, name: str) -> bool:
 
 # -- the file's own classes ---------------------------------------------------------------
 
-_OWN_METHOD = re.compile(r"\bdef\s+(?:" + "|".join(rules.by_kind("method")) + r")\b")
+_OWN_METHOD = re.compile(
+    r"\bdef\s+(?:" + "|".join([*rules.by_kind("method"), *rules.by_kind("weights-call")]) + r")\b"
+)
 
 
 class OwnClasses:

@@ -21,6 +21,10 @@ The kinds:
   ``kutils.backend`` form; the others are reported.
 - ``method``: a method called on any receiver. With ``keras3`` set to a kutils function,
   ``x.method(args)`` becomes ``function(x, args)``; otherwise it is reported.
+- ``method-keyword``: a method called with one of the keyword arguments ``within``
+  names (or with as many positional arguments as put the first of them in place): with
+  ``keras3`` set to a kutils function, rewritten like a ``method`` rule; calls without
+  it are left alone.
 - ``keyword``: a keyword argument of the calls ``within`` names: a path prefix ending in
   ``.`` (``keras.optimizers.``: calls resolved to that path) or ``.method`` (calls of that
   method on any receiver). The optimizer rules ``lr`` and ``decay`` are rewritten
@@ -33,6 +37,23 @@ The kinds:
 - ``saving-built``: like ``saving``, for a file name built at run time.
 - ``saving``: a file name ending in ``.h5`` or ``.hdf5`` (not ``.weights.h5``) given to
   the functions or methods ``within`` names.
+- ``weights-call``: ``x.save_weights(name)`` or ``x.load_weights(name)`` whose name is
+  not a literal the weights-name rule renames (built at run time, a variable, or a
+  literal without an ``.h5``/``.hdf5``/``.weights.h5`` suffix): rewritten to the kutils
+  function ``keras3`` names, ``save_weights(x, name)``, which keeps Keras 2's meaning
+  at any name (``kutils._migrate_model_calls``).
+- ``compile-metrics``: ``compile(loss=<n losses>, metrics=[...])`` with a flat metrics
+  list, which Keras 2 applied to every output: with ``n`` known from the code (a list,
+  tuple or dict literal of losses, or a name assigned one once in the same scope), the
+  list is given per output; otherwise reported (``kutils._migrate_model_calls``).
+- ``default``: an argument whose Keras 2.3.1 default Keras 3 changed, of the class
+  ``keras2`` names: ``within`` is the keyword, Keras 2's position of the argument (or
+  ``""``) and the Keras 2 keywords that give it too (``lr``); ``keras3`` is Keras 2's
+  value, written out when the call leaves the argument out
+  (``kutils._migrate_defaults``); without ``keras3`` (or ``within``) it is reported.
+  Only for standalone ``keras``: ``tf.keras`` 2.x already had Keras 3's defaults.
+- ``optimizer-name``: an optimizer named by a string in ``compile`` whose defaults
+  changed: rewritten to ``keras3``, the class, with the ``default`` arguments written out.
 - ``custom-object``: a subclass of one of :data:`CUSTOM_OBJECT_BASES` whose ``__init__``
   takes arguments but which has no ``get_config``.
 - ``ignored-keyword``: an argument that Keras 2.3.1 accepted and ignored under
@@ -590,6 +611,15 @@ RULES: tuple[Rule, ...] = (
         "Keras 3 rejects add_loss with a symbolic tensor of a functional model: call kutils.add_loss(model, loss) instead",
         keras3="kutils.add_loss",
     ),
+    # -- a method Keras 3 still has, rewritten only when called with what Keras 3 lost:
+    # Keras 2's class_weight of a model with several outputs (a list or dict of dicts).
+    Rule(
+        "method-keyword",
+        "train_on_batch",
+        "Keras 3's train_on_batch takes class_weight for one output only: call kutils.train_on_batch(model, x, y, class_weight=...) instead",
+        keras3="kutils.train_on_batch",
+        within=("class_weight",),
+    ),
     # -- keyword arguments Keras 3 rejects, in the calls named by `within`
     Rule(
         "keyword",
@@ -658,6 +688,84 @@ RULES: tuple[Rule, ...] = (
         keras3="keras.Input",
         within=("keras.layers.",),
     ),
+    # -- Keras 2.3.1 defaults that Keras 3 changed silently: written out (kutils._migrate_defaults)
+    Rule(
+        "default",
+        "keras.layers.GRU",
+        "Keras 3's GRU defaults to reset_after=True, Keras 2.3.1's to False (other weights, other outputs): pass reset_after=False",
+        keras3="False",
+        within=("reset_after", "22"),
+    ),
+    Rule(
+        "default",
+        "keras.layers.GRUCell",
+        "Keras 3's GRUCell defaults to reset_after=True, Keras 2.3.1's to False (other weights, other outputs): pass reset_after=False",
+        keras3="False",
+        within=("reset_after", "16"),
+    ),
+    Rule(
+        "default",
+        "keras.layers.ConvLSTM2D",
+        "Keras 2.3.1's ConvLSTM2D defaults to recurrent_activation='hard_sigmoid', clip(0.2 * x + 0.5, 0, 1); Keras 3's to 'sigmoid' (and Keras 3's 'hard_sigmoid' is relu6(x + 3) / 6): pass recurrent_activation=kutils.backend.hard_sigmoid for Keras 2's",
+        within=("recurrent_activation", "7"),
+    ),
+    Rule(
+        "default",
+        "keras.optimizers.Adadelta",
+        "Keras 3's Adadelta defaults to learning_rate=0.001, Keras 2.3.1's to 1.0: pass learning_rate=1.0",
+        keras3="1.0",
+        within=("learning_rate", "0", "lr", "decay"),
+    ),
+    Rule(
+        "default",
+        "keras.optimizers.Adagrad",
+        "Keras 3's Adagrad defaults to learning_rate=0.001, Keras 2.3.1's to 0.01: pass learning_rate=0.01",
+        keras3="0.01",
+        within=("learning_rate", "0", "lr", "decay"),
+    ),
+    Rule(
+        "default",
+        "keras.optimizers.Adagrad",
+        "Keras 3's Adagrad starts its accumulators at 0.1, Keras 2.3.1's at 0: pass initial_accumulator_value=0.0",
+        keras3="0.0",
+        within=("initial_accumulator_value", ""),
+    ),
+    Rule(
+        "default",
+        "keras.optimizers.Adamax",
+        "Keras 3's Adamax defaults to learning_rate=0.001, Keras 2.3.1's to 0.002: pass learning_rate=0.002",
+        keras3="0.002",
+        within=("learning_rate", "0", "lr", "decay"),
+    ),
+    Rule(
+        "default",
+        "keras.optimizers.Nadam",
+        "Keras 3's Nadam defaults to learning_rate=0.001, Keras 2.3.1's to 0.002: pass learning_rate=0.002",
+        keras3="0.002",
+        within=("learning_rate", "0", "lr"),
+    ),
+    Rule(
+        "default",
+        "keras.optimizers.Nadam",
+        "Keras 3's Nadam warms its momentum up with 0.96 ** step, Keras 2.3.1's with 0.96 ** (0.004 * step) (schedule_decay): training differs and no Keras 3 argument restores it; use Adam, or keep Keras 2's Nadam in your code",
+    ),
+    Rule(
+        "keyword",
+        "schedule_decay",
+        "Keras 3's Nadam has no schedule_decay (its momentum schedule is fixed at 0.96 ** step)",
+        within=("keras.optimizers.",),
+    ),
+    # -- the same optimizers named in compile: to the class, with Keras 2's defaults
+    *(
+        Rule(
+            "optimizer-name",
+            name.lower(),
+            f"compile(optimizer='{name.lower()}') builds Keras 3's {name}, whose defaults differ from Keras 2.3.1's: pass keras.optimizers.{name}(...) with Keras 2's values",
+            keras3=f"keras.optimizers.{name}",
+            within=(".compile",),
+        )
+        for name in ("Adadelta", "Adagrad", "Adamax", "Nadam")
+    ),
     # -- callbacks whose mode='auto' Keras 2 inferred from the monitored name
     Rule(
         "callback-mode",
@@ -723,6 +831,26 @@ RULES: tuple[Rule, ...] = (
         ".h5",
         "Keras 3 saves models in the .keras format: model.save('x.h5') writes legacy HDF5 with a warning, save_weights needs a name ending in .weights.h5, and ModelCheckpoint needs .keras (or .weights.h5 with save_weights_only=True)",
         within=("ModelCheckpoint", "save", "save_model", "save_weights"),
+    ),
+    # -- save_weights/load_weights with a name the weights-name rule cannot rename
+    Rule(
+        "weights-call",
+        "save_weights",
+        "Keras 3's save_weights needs a name ending in .weights.h5: call kutils.save_weights(model, name), which writes Keras 2's HDF5 weights file at any name",
+        keras3="kutils.save_weights",
+    ),
+    Rule(
+        "weights-call",
+        "load_weights",
+        "Keras 3's load_weights reads only .keras, .weights.h5, .h5 and .hdf5 names: call kutils.load_weights(model, name), which reads Keras 2 and Keras 3 weights files at any name",
+        keras3="kutils.load_weights",
+    ),
+    # -- a flat metrics list for a model with several outputs (Keras 2: every output)
+    Rule(
+        "compile-metrics",
+        "metrics",
+        "Keras 2 applied a flat metrics list to every output; Keras 3 fails on a model with several outputs (tuple arity mismatch): give one list per output, metrics=[[...], [...]] (or a dict by output name)",
+        keras3="metrics",
     ),
     # -- a custom layer or model that Keras 3 cannot rebuild on loading
     Rule(

@@ -44,6 +44,7 @@ class Source:
         self.own = names.OwnClasses(text, tree)
         self.needs_kutils = False
         self.needs_keras = False  # a rewrite uses the name keras, which no import binds
+        self.default_classes: frozenset[str] = frozenset()  # kutils._migrate_defaults
         self.functions: set[str] = set()  # kutils functions the rewrites call by name
         self.leading = _leading_statements(tree)
         self.kutils_leading = False  # a leading import binds `kutils`

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from kutils._migrate_result import FileResult, WeightSite
 
@@ -183,9 +183,12 @@ def apply(result: FileResult, chosen: set[str], kept: dict[str, list[str]]) -> N
     mine = [site for site in result.weight_sites if site.save and site.name in kept]
     if not mine and not any(site.name in chosen for site in result.weight_sites):
         return
+    # The sites' lines are those of the rewritten text, the findings' those of the file
+    # as it was: an import the rewrite added moves the lines below it.
+    original = _original_line(result)
     renamed_at = _rename(result, chosen) if result.error is None else []
-    drop = {(cell, line) for cell, line in renamed_at}
-    drop |= {(site.cell, site.line) for site in mine}
+    drop = {(cell, original(cell, line)) for cell, line in renamed_at}
+    drop |= {(site.cell, original(site.cell, site.line)) for site in mine}
     result.findings = [
         (line, m) for line, m in result.findings if not (m == generic and (0, line) in drop)
     ]
@@ -208,9 +211,25 @@ def apply(result: FileResult, chosen: set[str], kept: dict[str, list[str]]) -> N
         if site.cell:
             result.cell_findings.append((site.cell, site.line, message))
         else:
-            result.findings.append((site.line, message))
+            result.findings.append((original(0, site.line), message))
     result.findings.sort()
     result.cell_findings.sort()
+
+
+def _original_line(result: FileResult) -> Callable[[int, int], int]:
+    """``(cell, line of the rewritten text) -> line of the original`` for a ``.py`` file
+    (a notebook's cells keep their numbers)."""
+    if result.new is None or result.path.lower().endswith(".ipynb"):
+        return lambda cell, line: line
+    import difflib
+
+    old, new = result.original.splitlines(), result.new.splitlines()
+    mapping: dict[int, int] = {}
+    matcher = difflib.SequenceMatcher(None, old, new, autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "equal" or (tag == "replace" and i2 - i1 == j2 - j1):
+            mapping.update({j1 + k + 1: i1 + k + 1 for k in range(j2 - j1)})
+    return lambda cell, line: line if cell else mapping.get(line, line)
 
 
 def _rename(result: FileResult, chosen: set[str]) -> list[tuple[int, int]]:

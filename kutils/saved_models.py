@@ -1,4 +1,5 @@
-"""Keras 2 saved models on Keras 3: ``load_model``, ``model_from_json``, ``load_weights``.
+"""Keras 2 saved models on Keras 3: ``load_model``, ``model_from_json``, ``load_weights``,
+``save_weights``.
 
 Keras 2.2/2.3 (and tf.keras 1.x/2.x) users saved models with ``model.save('x.h5')`` or
 ``model.to_json()`` plus ``model.save_weights('x_weights.h5')``. Keras 3 reads most of
@@ -21,7 +22,7 @@ import os
 import zipfile
 from typing import Any
 
-__all__ = ["load_model", "load_weights", "model_from_json", "model_from_yaml"]
+__all__ = ["load_model", "load_weights", "model_from_json", "model_from_yaml", "save_weights"]
 
 PathLike = str | os.PathLike[str]
 
@@ -297,7 +298,10 @@ def load_weights(
         return
     with h5py.File(path, "r") as file:
         group = file.get("model_weights", file)
-        if "layer_names" not in group.attrs or _written_by_keras3(file):
+        # Keras 3's reader of its own legacy .h5 files; it refuses other names, which
+        # kutils.save_weights writes: those go to kutils' reader (the same layout).
+        keras3_name = path.lower().endswith((".h5", ".hdf5"))
+        if "layer_names" not in group.attrs or (_written_by_keras3(file) and keras3_name):
             if _written_by_keras3(file) or by_name:
                 model.load_weights(path, skip_mismatch=skip_mismatch, by_name=by_name)
             else:
@@ -307,6 +311,95 @@ def load_weights(
         _keras2_weights.load_weights_from_group(
             group, model, by_name=by_name, skip_mismatch=skip_mismatch, reshape=reshape
         )
+
+
+def save_weights(model: Any, filepath: PathLike, overwrite: bool = True) -> None:
+    """Save ``model``'s weights to an HDF5 file of any name, as Keras 2's ``save_weights``.
+
+    Keras 2.3.1 wrote an HDF5 weights file at whatever name it was given
+    (``"gen_weights.hdf5"``, ``"model.ckpt"``); Keras 3 refuses a name that does not end
+    in ``.weights.h5``. This writes Keras 2's layout (a group per layer of
+    ``model.layers`` with its ``weight_names``), which Keras 2.3.1's and Keras 3's
+    ``model.load_weights`` and :func:`load_weights` read. The file is written to a
+    temporary file beside ``filepath`` and moved into place, so an interrupted save
+    never leaves a truncated file at ``filepath``.
+
+    Args:
+        model: a Keras 3 model (or layer) with weights.
+        filepath: where to write. A name ending in ``.weights.h5`` is Keras 3's own
+            format, the one Keras 3's ``load_weights`` expects at such a name: the file
+            is written by Keras 3's ``model.save_weights``.
+        overwrite: ``True`` replaces an existing file silently. ``False`` asks on the
+            terminal, as Keras 2 did (``[WARNING] ... already exists - overwrite?
+            [y/n]``); on ``n`` nothing is written.
+
+    Raises:
+        TypeError: ``filepath`` is not a path.
+        IsADirectoryError: ``filepath`` is a folder.
+        FileExistsError: ``overwrite=False``, the file exists and there is no answer to
+            the question (standard input is closed, as in a batch job).
+
+    Differences:
+        From Keras 2: weight names are the Keras 3 variable paths with ``:0`` (those of
+        a nested model's layers name the layer, as in Keras 2, where TensorFlow named
+        them the same way); the ``keras_version`` attribute is the running Keras's;
+        weights a subclassed model holds outside its layers, which Keras 2 dropped
+        silently, are saved too. From Keras 3: any file name; no ``max_shard_size``.
+
+    Example:
+        >>> save_weights(model, "saved_model/generator_weights.hdf5")  # doctest: +SKIP
+        >>> load_weights(model, "saved_model/generator_weights.hdf5")  # doctest: +SKIP
+    """
+    if not isinstance(filepath, (str, os.PathLike)):
+        msg = (
+            "save_weights writes to a file path. "
+            f"Received: filepath of type {type(filepath).__name__}"
+        )
+        raise TypeError(msg)
+    path = os.fspath(filepath)
+    if os.path.isdir(path):
+        msg = f"{path!r} is a folder: give save_weights a file name. Received: filepath={path!r}"
+        raise IsADirectoryError(msg)
+    if path.lower().endswith(".weights.h5"):
+        model.save_weights(path, overwrite=overwrite)
+        return
+    if not overwrite and os.path.isfile(path) and not _may_overwrite(path):
+        return
+    _write_hdf5_atomically(path, model)
+
+
+def _may_overwrite(path: str) -> bool:
+    from kutils._io_functions import ask_to_proceed_with_overwrite
+
+    try:
+        return ask_to_proceed_with_overwrite(path)
+    except EOFError as error:
+        msg = (
+            f"{path!r} exists and save_weights was called with overwrite=False, but there "
+            "is no terminal input to confirm overwriting it. Pass overwrite=True, or save "
+            f"under another name. Received: filepath={path!r}, overwrite=False"
+        )
+        raise FileExistsError(msg) from error
+
+
+def _write_hdf5_atomically(path: str, model: Any) -> None:
+    import secrets
+
+    import h5py
+
+    from kutils._keras2_weights import save_weights_to_group
+
+    folder = os.path.dirname(os.path.abspath(path))
+    temporary = os.path.join(folder, f".{os.path.basename(path)}.{secrets.token_hex(4)}.tmp")
+    # Created with mode 0o666 for the umask to apply: the mode h5py.File(path, "w") gives.
+    os.close(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+    try:
+        with h5py.File(temporary, "w") as file:
+            save_weights_to_group(file, model)
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
 
 
 # The errors callers may catch, importable from here.

@@ -655,3 +655,22 @@ def test_canary_keras_optimizers_slots_without_momentum_or_amsgrad():
     ]:
         instance.build([keras.Variable(np.ones((2,)))])
         assert list(_keras_compat.optimizer_slot_variables(instance, attribute)) == []
+
+
+def test_canary_keras_src_legacy_saving_legacy_h5_format_save_attributes_to_hdf5_group(tmp_path):
+    # Keras 2's chunking of a long attribute (name0, name1, ...), which Keras 3's legacy
+    # reader reassembles: kutils.save_weights writes layer_names and weight_names with it.
+    import h5py
+    from keras.src.legacy.saving import legacy_h5_format
+
+    write = _keras_compat.hdf5_attribute_writer()
+    assert write is legacy_h5_format.save_attributes_to_hdf5_group
+    assert _params(write) == ("group", "name", "data")
+    names = np.asarray([f"layer_{index:05d}".encode() for index in range(8000)])
+    with h5py.File(tmp_path / "a.h5", "w") as file:
+        write(file, "layer_names", names)
+        write(file, "short", np.asarray([b"a", b"bc"]))
+        assert "layer_names" not in file.attrs and "layer_names0" in file.attrs
+        assert file.attrs["short"].dtype == np.dtype("S2")  # Keras 2's fixed-length bytes
+        read = legacy_h5_format.load_attributes_from_hdf5_group(file, "layer_names")
+    assert read == [name.decode() for name in names]

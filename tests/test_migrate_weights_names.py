@@ -224,3 +224,33 @@ def test_a_literal_that_cannot_be_rewritten_as_written_keeps_the_name(tmp_path, 
     main([str(tree)])
     assert {name: _read(tree, name) for name in files} == files
     assert "weights file 'w.h5' not renamed" in capsys.readouterr().out
+
+
+def test_reports_name_the_original_lines_when_the_rewrite_adds_an_import(tmp_path, capsys):
+    # load_weights(model, name) adds `from kutils import load_weights` above: the saves'
+    # reports and the renamed saves are on the lines of the file as it was.
+    tree = _project(
+        tmp_path,
+        {
+            "vae.py": (
+                "import keras\nvae.load_weights(args.weights)\nvae.save_weights('vae.h5')\n"
+            ),
+            "gan.py": (
+                "import os, keras\n"
+                "gan.load_weights(args.weights)\n"
+                "gan.save_weights('gan.h5')\n"
+                "found = os.path.exists('gan.h5')\n"
+            ),
+        },
+    )
+    status = main([str(tree)])
+    out = capsys.readouterr().out
+    assert _read(tree, "vae.py").splitlines()[1:] == [
+        "from kutils import load_weights",
+        "load_weights(vae, args.weights)",
+        "vae.save_weights('vae.weights.h5')",
+    ]
+    assert "vae.py:" not in out  # renamed: nothing to report
+    gan = [line for line in out.splitlines() if line.startswith(str(tree / "gan.py"))]
+    assert len(gan) == 1 and gan[0].startswith(f"{tree / 'gan.py'}:3: weights file 'gan.h5'")
+    assert status == 1
