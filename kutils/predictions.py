@@ -228,11 +228,11 @@ def _column(array: Any) -> Any:
 
 def _first_length(arrays: list[Any], names: list[str] | None) -> list[Any]:
     """Every array cut to the first one's length, as Keras 2's batches sliced them."""
-    lengths = [len(a) if isinstance(a, np.ndarray) else None for a in arrays]
-    if len(arrays) < 2 or None in lengths or len(set(lengths)) == 1:
+    if len(arrays) < 2 or not all(isinstance(a, np.ndarray) for a in arrays):
         return arrays
+    lengths = [len(a) for a in arrays]
     first = lengths[0]
-    if min(lengths) < first:  # type: ignore[type-var]
+    if len(set(lengths)) == 1 or min(lengths) < first:
         return arrays  # Keras 2 failed too (an index past the end): Keras 3's error
     labels = names or [str(i) for i in range(len(arrays))]
     described = ", ".join(f"{label}: {n}" for label, n in zip(labels, lengths, strict=True))
