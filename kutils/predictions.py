@@ -138,6 +138,10 @@ def predict(
     Returns:
         The predictions: an array, or a list of arrays for a model with several outputs.
 
+    Raises:
+        IndexError: an input has fewer rows than the first (Keras 2's error type).
+        TypeError: ``model`` is neither a Keras model nor has a ``predict`` method.
+
     Warns:
         UserWarning: inputs of different lengths (the lengths are in the message).
 
@@ -232,10 +236,18 @@ def _first_length(arrays: list[Any], names: list[str] | None) -> list[Any]:
         return arrays
     lengths = [len(a) for a in arrays]
     first = lengths[0]
-    if len(set(lengths)) == 1 or min(lengths) < first:
-        return arrays  # Keras 2 failed too (an index past the end): Keras 3's error
-    labels = names or [str(i) for i in range(len(arrays))]
+    if len(set(lengths)) == 1:
+        return arrays
+    labels = names or [f"input {i}" for i in range(len(arrays))]
     described = ", ".join(f"{label}: {n}" for label, n in zip(labels, lengths, strict=True))
+    if min(lengths) < first:
+        msg = (
+            f"predict takes the number of samples from the first input, as Keras 2 did, "
+            f"and another input has fewer rows ({described}); Keras 2 failed here too "
+            "(IndexError). Pass inputs of one length. Received: lengths="
+            f"{lengths}"
+        )
+        raise IndexError(msg)
     warnings.warn(
         f"predict was given inputs of different lengths ({described} rows): as Keras 2 "
         f"did, it predicts the {first} samples of the first input, and the rows the "
