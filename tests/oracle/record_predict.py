@@ -24,7 +24,7 @@ from _snippets import record
 # The models every snippet builds: fixed weights, fixed data.
 SETUP = """
 import numpy as np
-from keras.layers import Dense, Embedding, Flatten, Input, concatenate
+from keras.layers import Dense, Embedding, Flatten, Input, concatenate, multiply
 from keras.models import Model, Sequential
 
 rng = np.random.RandomState(23)
@@ -46,6 +46,22 @@ def two_inputs():
         rng.uniform(-0.5, 0.5, 5).astype("float32"),
         rng.uniform(-1, 1, (5, 2)).astype("float32"),
         rng.uniform(-0.5, 0.5, 2).astype("float32"),
+    ])
+    return model
+
+
+def conditional():
+    # A conditional GAN's generator: noise times the label's embedding, through a
+    # Sequential model nested in the functional one (Keras-GAN's acgan).
+    noise = Input(shape=(4,))
+    label = Input(shape=(1,), dtype="int32")
+    code = multiply([noise, Flatten()(Embedding(4, 4)(label))])
+    inner = Sequential([Dense(3, activation="tanh", input_dim=4)])
+    model = Model([noise, label], inner(code))
+    model.set_weights([
+        rng.uniform(-1, 1, (4, 4)).astype("float32"),
+        rng.uniform(-1, 1, (4, 3)).astype("float32"),
+        rng.uniform(-0.5, 0.5, 3).astype("float32"),
     ])
     return model
 
@@ -74,6 +90,16 @@ SNIPPETS = {
     "one_d_int_labels": """
 model = two_inputs()
 result = {"predict": model.predict([labels, vectors])}
+""",
+    # A conditional GAN's generator: first columns of labels (the training loop), then a
+    # 1-D array (the sample images): Keras 3 alone fails on the second call (as_list()
+    # is not defined on an unknown TensorShape), having traced the first.
+    "conditional_columns_then_one_d": """
+model = conditional()
+result = {
+    "columns": model.predict([vectors, labels.reshape(-1, 1)]),
+    "one_d": model.predict([vectors, labels]),
+}
 """,
     # The same with the column Keras 3 accepts as it is.
     "column_labels": """
