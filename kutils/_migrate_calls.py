@@ -235,12 +235,16 @@ def _call(source: Source, call: ast.Call, scopes: Scopes) -> None:
             _method_to_function(source, call, func, _TRAINABLE_COMPILE)
     outside = _OUTSIDE.get(name or "")
     if outside is not None and isinstance(func, ast.Attribute) and not _on_self(func):
-        if outside.within and not _fits_signature(call, outside.within):
-            return  # not a call Keras 2's method accepted: another library's method
-        if outside.keras3 is None:
-            source.report(func, outside.message)
-        else:
-            _method_to_function(source, call, func, outside)
+        _outside_method(source, call, func, outside)
+
+
+def _outside_method(source: Source, call: ast.Call, func: ast.Attribute, rule: rules.Rule) -> None:
+    if rule.within and not _fits_signature(call, rule.within):
+        return  # not a call Keras 2's method accepted: another library's method
+    if rule.keras3 is None:
+        source.report(func, rule.message)
+    else:
+        _method_to_function(source, call, func, rule)
 
 
 def _fits_signature(call: ast.Call, parameters: tuple[str, ...]) -> bool:

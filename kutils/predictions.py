@@ -8,8 +8,9 @@ into ``predict_classes(model, x)``; the result is what Keras 2.3.1's method retu
 * ``predict_classes``: the index of the largest prediction when the model has more than
   one output unit, else ``(prediction > 0.5)`` as int32, keeping the last axis of 1.
 
-Both run ``model.predict(x, batch_size=..., verbose=...)`` with Keras 2's defaults
+Both run ``predict(model, x, batch_size=..., verbose=...)`` (below) with Keras 2's defaults
 (``batch_size=32``, ``verbose=0``; Keras 3's ``predict`` prints progress by default).
+
 ``predict``: Keras 3 still has the method, but reads its inputs differently from Keras
 2.3.1, whose ``predict`` turned every 1-D array into a column ``(n, 1)`` and took the
 number of samples from the first input (the rows other inputs have beyond it were never
@@ -89,7 +90,8 @@ def _predict(model: Any, x: Any, batch_size: int, verbose: int, name: str) -> np
             f"model.{name}(x) as {name}(model, x)). Received: model={model!r}"
         )
         raise TypeError(msg)
-    predictions = model.predict(x, batch_size=batch_size, verbose=verbose)
+    # Keras 2's Sequential methods called its predict: the inputs read as Keras 2 did.
+    predictions = predict(model, x, batch_size=batch_size, verbose=verbose)
     if not isinstance(predictions, np.ndarray):
         msg = (
             f"{name} needs a model with one output, as Keras 2's Sequential had; this "
