@@ -48,6 +48,7 @@ _EXPORTS: dict[str, str] = {
     "predict_classes": "kutils.predictions",
     "predict_proba": "kutils.predictions",
     "reset_states": "kutils.stateful",
+    "train_on_batch": "kutils.class_weights",
     "load_model": "kutils.saved_models",
     "load_weights": "kutils.saved_models",
     "model_from_json": "kutils.saved_models",
@@ -103,11 +104,13 @@ __all__ = [
     "save_weights",
     "serialize_keras_object",
     "to_categorical",
+    "train_on_batch",
 ]
 
 if TYPE_CHECKING:
     from kutils._layer_functions import convert_all_kernels_in_model, get_source_inputs
     from kutils.categorical import normalize, to_categorical
+    from kutils.class_weights import train_on_batch
     from kutils.custom_objects import (
         CustomObjectScope,
         custom_object_scope,

@@ -10,13 +10,18 @@ sequence pickled once when it starts (the sequence must be picklable and its cla
 importable by name) and sends back each batch pickled, or the exception that
 ``__getitem__`` raised with the text of its traceback.
 
-Each worker has a results pipe of its own whose only write end it holds; it pickles a
-batch straight into the pipe as a message of frames. The main process reads the pipes
+Each worker gets, per pass, its part of the order (every ``workers``-th step) through
+a control pipe of its own, and loads ahead on its own as far as a bound in shared
+memory allows (``max_queue_size`` batches past the consumer, raised half a window at a
+time), so tiny batches cost no request and no wake-up each. It has a results pipe of
+its own whose only write end it holds; it pickles a batch straight into the pipe as a
+message of frames (a small one in one write). The main process reads the pipes
 without blocking, keeping half-received messages, while it watches the workers' exits,
 so a worker that dies at any moment, also half-way through a batch, is reported as
 ``WorkerDied`` within a poll interval instead of leaving a read waiting for ever.
 
-This module is the parent side. The frames and the error transport are in
+This module is the parent side; ``kutils._loader_results`` waits for one pass's
+results. The frames, control pipes and the error transport are in
 ``kutils._loader_wire``; the code that runs inside a worker process is in
 ``kutils._loader_worker``, and nothing of it runs here.
 """
@@ -27,7 +32,6 @@ import ast
 import collections
 import concurrent.futures
 import multiprocessing
-import multiprocessing.connection
 import pickle
 import sys
 import threading
@@ -36,22 +40,17 @@ import warnings
 from collections.abc import Generator, Iterator, Sequence
 from typing import Any
 
-from kutils._loader_wire import Inherited, ResultReader, rebuild_error
-from kutils._loader_worker import worker_main
+from kutils._loader_results import POLL_SECONDS, PassResults, WorkerDied
+from kutils._loader_wire import ControlSender, Inherited, ResultReader, rebuild_error
+from kutils._loader_worker import BOUND, PASS, WINDOW, WORKERS, worker_main
 from kutils._worker_threads import DaemonThreadPool
 
-__all__ = ["OrderedLoader"]
+__all__ = ["OrderedLoader", "WorkerDied"]
 
-# How long the consumer waits for a result before it checks whether it was closed or a
-# worker process died. Short enough for a prompt reaction, long enough not to spin.
-_POLL_SECONDS = 0.1
+_POLL_SECONDS = POLL_SECONDS
 # How long close() gives worker processes to exit after the stop message before it
 # terminates them (a worker may be inside a slow __getitem__).
 _JOIN_SECONDS = 2.0
-
-
-class WorkerDied(RuntimeError):
-    """A worker process ended while the batches of an epoch were being loaded."""
 
 
 class OrderedLoader:
@@ -93,13 +92,13 @@ class OrderedLoader:
         self._closed = False
         self._threads: DaemonThreadPool | None = None
         self._processes: list[Any] = []
-        self._controls: list[Any] = []
-        self._tasks: Any = None
+        self._controls: list[ControlSender] = []
+        self._doorbells: list[Any] = []  # one semaphore per worker process
+        self._shared: Any = None  # the pass number, credit bound and worker count
         self._results: Any = None
         self._reading = False  # the iterating thread is between two yields, reading
         self._pass = 0  # the number of the pass in progress; end_pass() bumps it
         self._next_position = 0  # positions count on across passes
-        self._generation = 0  # the sequence state the workers should use
         self._payload: bytes | None = None
         self._started = False
         self._pending: list[concurrent.futures.Future[Any]] = []
@@ -140,10 +139,13 @@ class OrderedLoader:
 
         With threads, batches of the pass not yet begun are cancelled and those being
         loaded are waited for, so no ``__getitem__`` of the pass overlaps what the
-        caller does next (such as ``on_epoch_end``).
+        caller does next (such as ``on_epoch_end``). Worker processes drop the rest of
+        their part of the pass before their next batch.
         """
         with self._lock:
             self._pass += 1
+            if self._shared is not None:
+                self._shared[PASS] = self._pass
             pending, self._pending = self._pending, []
         for future in pending:
             future.cancel()
@@ -166,8 +168,9 @@ class OrderedLoader:
             self._closed = True
             threads, self._threads = self._threads, None
             processes, self._processes = self._processes, []
-            tasks, results = self._tasks, self._results
+            results, shared = self._results, self._shared
             controls, self._controls = self._controls, []
+            doorbells = self._doorbells
             # A reader in use by the iterating thread is closed by that thread when it
             # sees the loader closed: closing its descriptor under it could let a file
             # opened meanwhile take the number and be read as results.
@@ -176,11 +179,7 @@ class OrderedLoader:
         if threads is not None:
             threads.shutdown(grace)
         if processes:
-            _stop_processes(processes, tasks, grace)
-        for channel in [tasks, *controls]:
-            if channel is not None:
-                channel.cancel_join_thread()
-                channel.close()
+            _stop_processes(processes, controls, doorbells, shared, grace)
         if not readers_in_use:
             _close_readers(results or [])
 
@@ -225,7 +224,7 @@ class OrderedLoader:
     # -- processes --------------------------------------------------------------------
 
     def _start_processes(self) -> None:
-        """Start the worker processes, each with the sequence (generation 0).
+        """Start the worker processes, each with the sequence.
 
         Spawned workers get it pickled. Forked workers inherit it: a sequence that
         cannot be pickled (an open file in it) still works there, as in Keras 2.
@@ -247,22 +246,28 @@ class OrderedLoader:
                 return
             self._payload = payload if isinstance(payload, bytes) else None
             self._started = True
-            self._tasks = context.Queue()
             self._results = readers  # filled below; close() closes what is there
+            self._shared = context.RawArray("q", 4)
+            self._shared[PASS] = -1
+            self._shared[WORKERS] = self._workers
             for _ in range(self._workers):
                 # One results pipe per worker: the parent reads each one without blocking
                 # and knows which worker a half-received batch came from.
                 receiver, sender = context.Pipe(duplex=False)
-                # One control queue per worker: each must see every new sequence state.
-                control = context.Queue()
+                # One control pipe per worker: each must see every new sequence state,
+                # and each gets its own plan of the pass. Written by this thread, not
+                # by a queue's feeder thread: a pass then starts without a thread switch.
+                control_end, control = context.Pipe(duplex=False)
+                doorbell = context.Semaphore(0)
                 process = context.Process(  # type: ignore[attr-defined]
                     target=worker_main,
-                    args=(payload, self._tasks, control, sender),
+                    args=(payload, control_end, doorbell, self._shared, sender),
                     name="kutils_sequence_worker",
                     daemon=True,
                 )
                 readers.append(ResultReader(receiver, process))
-                self._controls.append(control)
+                self._controls.append(ControlSender(control))
+                self._doorbells.append(doorbell)
                 try:
                     with warnings.catch_warnings():
                         # Python 3.12+ warns that forking a multi-threaded process may
@@ -275,21 +280,18 @@ class OrderedLoader:
                     # The worker holds the only write end left, so its death is an end
                     # of file here and never a read that waits for bytes that cannot come.
                     sender.close()
+                    control_end.close()
                 self._processes.append(process)
 
     def _restart_processes(self) -> None:
         """Fork the workers again (a sequence that cannot be pickled: Keras 2's way)."""
         with self._lock:
             processes, self._processes = self._processes, []
-            tasks, self._tasks = self._tasks, None
             controls, self._controls = self._controls, []
+            doorbells, self._doorbells = self._doorbells, []
             readers, self._results = self._results or [], None
             self._started = False
-        _stop_processes(processes, tasks, _JOIN_SECONDS)
-        for channel in [tasks, *controls]:
-            if channel is not None:
-                channel.cancel_join_thread()
-                channel.close()
+        _stop_processes(processes, controls, doorbells, self._shared, _JOIN_SECONDS)
         _close_readers(readers)
         self._start_processes()
 
@@ -312,9 +314,8 @@ class OrderedLoader:
             if self._closed or payload == self._payload:
                 return
             self._payload = payload
-            self._generation += 1
             for control in self._controls:
-                control.put((self._generation, payload))
+                control.send(("state", payload))
 
     def _iterate_processes(self, indices: list[int], number: int) -> Generator[Any, None, None]:
         if not self._started:
@@ -324,15 +325,13 @@ class OrderedLoader:
         with self._lock:
             if self._stopped(number):
                 return
-            tasks, processes = self._tasks, list(self._processes)
-            readers = list(self._results)
+            processes, readers = list(self._processes), list(self._results)
             first = self._next_position
             self._next_position += len(indices)
-            generation = self._generation
+            self._announce_pass(number, first, indices)
+            self._reading = True
         try:
-            with self._lock:
-                self._reading = not self._stopped(number)
-            yield from self._deliver(tasks, readers, processes, indices, number, first, generation)
+            yield from self._deliver(readers, processes, len(indices), number, first)
         finally:
             with self._lock:
                 self._reading = False
@@ -340,79 +339,58 @@ class OrderedLoader:
             if closed:
                 _close_readers(readers)
 
+    def _announce_pass(self, number: int, first: int, indices: list[int]) -> None:
+        """Send each worker its part of the pass and wake it (the lock is held).
+
+        Worker ``k`` serves steps ``k``, ``k + workers``, ... and loads a batch once its
+        position is below the shared bound, ``max_queue_size`` past the consumer's.
+        """
+        shared, workers = self._shared, len(self._controls)
+        shared[WINDOW] = self._max_queue_size
+        shared[PASS] = number  # before the bound, as _loader_worker reads them
+        shared[BOUND] = first + self._max_queue_size
+        for offset, control in enumerate(self._controls):
+            control.send(("plan", number, first + offset, indices[offset::workers]))
+        for doorbell in self._doorbells:
+            doorbell.release()
+
     def _deliver(
-        self,
-        tasks: Any,
-        readers: list[ResultReader],
-        processes: list[Any],
-        indices: list[int],
-        number: int,
-        first: int,
-        generation: int,
+        self, readers: list[ResultReader], processes: list[Any], total: int, number: int, first: int
     ) -> Iterator[Any]:
-        total = len(indices)
-        submitted = 0
         ready: dict[int, tuple[bool, bytes]] = {}
+        results = PassResults(readers, processes, list(self._controls), ready, first)
+        window = self._max_queue_size
+        # The bound is raised a hop at a time, not a batch at a time: a worker that has
+        # caught up then loads several batches per wake-up instead of one (tiny batches
+        # would otherwise cost a wake-up of a worker process each).
+        hop = max(1, window // 2)
         for step in range(total):
             position = first + step
-            while submitted < total and submitted - step < self._max_queue_size:
-                tasks.put((generation, first + submitted, indices[submitted]))
-                submitted += 1
             while position not in ready:
                 if self._stopped(number):
                     return
-                self._wait(readers, processes)
-                # Exit codes first, reading second: all that a dead worker wrote is then
-                # in its pipe, so its last complete result (or start-up error) is used.
-                dead = [process for process in processes if process.exitcode is not None]
-                if not self._read(readers, ready, first):
+                if not results.receive(position, self):
                     return
-                if position not in ready and dead:
-                    raise _worker_died(dead[0])
             ok, value = ready.pop(position)
             if not ok:
                 raise rebuild_error(pickle.loads(value))
             batch = pickle.loads(value)
             with self._lock:
                 self._reading = False
+                # Under the lock and only while the pass runs, so that a pass ended
+                # early never lowers the bound of the next one.
+                if (step + 1) % hop == 0 and not self._stopped(number):
+                    self._raise_bound(first, step + 1, window, hop, total)
             yield batch
             with self._lock:
                 self._reading = not self._stopped(number)
 
-    def _wait(self, readers: list[ResultReader], processes: list[Any]) -> None:
-        """Wait up to _POLL_SECONDS for a result to arrive or a worker to end."""
-        waitables = [reader.connection for reader in readers if not reader.at_end]
-        waitables += [process.sentinel for process in processes]
-        try:
-            multiprocessing.connection.wait(waitables, timeout=_POLL_SECONDS)
-        except (OSError, ValueError):
-            if not self._closed:  # else the pipes were closed under us
-                raise
-
-    def _read(
-        self, readers: list[ResultReader], ready: dict[int, tuple[bool, bytes]], first: int
-    ) -> bool:
-        """Store the results that have arrived; False if the loader was closed meanwhile.
-
-        Results of positions before ``first`` belong to an earlier pass that was ended
-        early and are dropped.
-        """
-        for reader in readers:
-            # Reading never blocks: a reader takes what its pipe holds now and keeps a
-            # half-received message for later, so a worker killed mid-send cannot stall
-            # this loop (its exit code is seen by the caller).
-            try:
-                messages = reader.read_available()
-            except (OSError, ValueError):
-                if self._closed:
-                    return False
-                raise
-            for where, ok, value in messages:
-                if where < 0:  # the worker could not start
-                    raise rebuild_error(pickle.loads(value))
-                if where >= first:
-                    ready[where] = (ok, value)
-        return True
+    def _raise_bound(self, first: int, consumed: int, window: int, hop: int, total: int) -> None:
+        """Let the workers load up to ``window`` steps past ``consumed``; wake them."""
+        self._shared[BOUND] = first + consumed + window
+        opened = range(consumed + window - hop, min(consumed + window, total))
+        for worker in {step % len(self._doorbells) for step in opened}:
+            self._doorbells[worker].release()
 
 
 def default_start_method() -> str:
@@ -472,22 +450,21 @@ def _pickle_sequence(sequence: Any) -> bytes:
         raise TypeError(msg) from error
 
 
-def _worker_died(process: Any) -> WorkerDied:
-    msg = (
-        f"A Sequence worker process (pid {process.pid}) exited with code "
-        f"{process.exitcode} while loading batches. It may have run out of memory "
-        "or crashed in native code; try fewer workers or use_multiprocessing=False."
-    )
-    return WorkerDied(msg)
-
-
-def _stop_processes(processes: list[Any], tasks: Any, grace: float) -> None:
+def _stop_processes(
+    processes: list[Any],
+    controls: list[ControlSender],
+    doorbells: list[Any],
+    shared: Any,
+    grace: float,
+) -> None:
     """Ask the workers to stop; terminate those still busy after ``grace`` seconds."""
-    for _ in processes:
-        try:
-            tasks.put(None)
-        except (OSError, ValueError):
-            break
+    if shared is not None:
+        shared[PASS] = -1  # no pass: a worker waiting for credit drops its plan
+    for control in controls:
+        control.send(None)
+        control.close()  # a stop message that did not fit: the end of file says it too
+    for doorbell in doorbells:
+        doorbell.release()
     deadline = time.monotonic() + grace
     for process in processes:
         process.join(max(0.0, deadline - time.monotonic()))

@@ -1,6 +1,8 @@
 """The wire between the loader and its worker processes: frames, payloads, errors.
 
-Each worker has a results pipe of its own whose only write end it holds. It pickles a
+Each worker has a control pipe (``ControlSender`` in the parent, ``ControlReader`` in
+the worker) that brings it new states of the sequence and the plan of each pass, and a
+results pipe of its own whose only write end it holds. It pickles a
 batch straight into the pipe as a message of frames (``FrameWriter``, ``send``); the
 parent reads the pipe without ever blocking (``ResultReader``), keeping a half-received
 message, so a worker that dies half-way through a batch leaves nothing waiting. An
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import select
 import struct
 import threading
 import traceback
@@ -25,8 +28,11 @@ from typing import Any
 # END; ABORT drops the message begun (pickling failed part-way) before an ERROR one.
 HEADER = struct.Struct("<iq")
 BATCH, ERROR, DATA, END, ABORT = 1, 2, 3, 4, 5
-# Small pickle frames are sent with their header in one write.
+# A worker gathers a result's frames up to this many bytes into one write, and the
+# parent reads up to this many bytes a call; a bigger DATA frame is written and read
+# on its own, straight from and into the batch's memory.
 _SMALL_WRITE = 1 << 16
+_READ_SIZE = 1 << 16
 
 
 class RemoteTraceback(Exception):
@@ -98,7 +104,7 @@ class ResultReader:
         self._close_lock = threading.Lock()
         self._closed = False
         os.set_blocking(self._fd, False)
-        self._header = bytearray()
+        self._buffer = bytearray()  # received bytes not yet parsed into frames
         self._payload: bytearray | None = None
         self._filled = 0
         self._message: tuple[int, bool] | None = None
@@ -117,6 +123,7 @@ class ResultReader:
         messages: list[tuple[int, bool, bytes]] = []
         while not self.at_end:
             if self._payload is not None:
+                # A big DATA frame is read straight into its own buffer, not in chunks.
                 view = memoryview(self._payload)[self._filled :]
                 try:
                     count = os.readv(self._fd, [view])
@@ -131,30 +138,48 @@ class ResultReader:
                     self._payload = None
                 continue
             try:
-                chunk = os.read(self._fd, HEADER.size - len(self._header))
+                # Small messages come several to a read: one system call for all the
+                # results a worker wrote since the last one.
+                chunk = os.read(self._fd, _READ_SIZE)
             except BlockingIOError:
                 break
             if not chunk:
                 self.at_end = True
                 break
-            self._header += chunk
-            if len(self._header) == HEADER.size:
-                tag, value = HEADER.unpack(self._header)
-                self._header.clear()
-                message = self._frame(tag, value)
-                if message is not None:
-                    messages.append(message)
+            self._buffer += chunk
+            self._parse(messages)
         return messages
+
+    def _parse(self, messages: list[tuple[int, bool, bytes]]) -> None:
+        """Take the complete frames at the start of the buffer (a big one: its start)."""
+        buffer = self._buffer
+        offset = 0
+        while len(buffer) - offset >= HEADER.size:
+            tag, value = HEADER.unpack_from(buffer, offset)
+            body = offset + HEADER.size
+            if tag == DATA and len(buffer) - body < value:
+                if value <= _READ_SIZE:
+                    break  # a small frame not all here yet: wait for the rest
+                # A big frame: what arrived goes into its buffer, the rest is read there.
+                self._payload = bytearray(value)
+                self._filled = len(buffer) - body
+                self._payload[: self._filled] = buffer[body:]
+                offset = len(buffer)
+                break
+            if tag == DATA:
+                self._parts.append(buffer[body : body + value])
+                offset = body + value
+                continue
+            offset = body
+            message = self._frame(tag, value)
+            if message is not None:
+                messages.append(message)
+        del buffer[:offset]
 
     def _frame(self, tag: int, value: int) -> tuple[int, bool, bytes] | None:
         if tag in (BATCH, ERROR):
             self._message = (value, tag == BATCH)
             self._parts = []
-        elif tag == DATA:
-            self._payload = bytearray(value)
-            self._filled = 0
-            if value == 0:
-                self._payload = None
         elif tag == ABORT:
             self._message, self._parts = None, []
         elif tag == END and self._message is not None:
@@ -172,28 +197,36 @@ class FrameWriter:
     """A file-like object for ``pickle.dump`` that sends each write as a DATA frame.
 
     Pickling straight into the pipe keeps one copy of a batch in the worker instead of
-    two (the pickled bytes and the object), so a batch begins to arrive while it is
-    still being pickled.
+    two (the pickled bytes and the object), so a big batch begins to arrive while it is
+    still being pickled. Small frames are gathered and sent by ``flush()`` in one write,
+    so a small result is one system call and wakes the parent once.
     """
 
     def __init__(self, fd: int) -> None:
         self._fd = fd
+        self._pending = bytearray()
 
     def write(self, data: Any) -> int:
         view = memoryview(data).cast("B")
         size = view.nbytes
         if size == 0:
             return 0
-        header = HEADER.pack(DATA, size)
-        if size <= _SMALL_WRITE:
-            _write_all(self._fd, header + view.tobytes())
+        if len(self._pending) + HEADER.size + size <= _SMALL_WRITE:
+            self._pending += HEADER.pack(DATA, size)
+            self._pending += view
         else:
-            _write_all(self._fd, header)
+            self._pending += HEADER.pack(DATA, size)
+            self.flush()
             _write_all(self._fd, view)
         return size
 
     def frame(self, tag: int, value: int = 0) -> None:
-        _write_all(self._fd, HEADER.pack(tag, value))
+        self._pending += HEADER.pack(tag, value)
+
+    def flush(self) -> None:
+        if self._pending:
+            _write_all(self._fd, self._pending)
+            self._pending.clear()
 
 
 def _write_all(fd: int, data: Any) -> None:
@@ -204,6 +237,91 @@ def _write_all(fd: int, data: Any) -> None:
 
 
 def send(writer: FrameWriter, position: int, ok: bool, value: Any) -> None:
+    """Write one result message; a small one may stay in ``writer`` until its flush()."""
     writer.frame(BATCH if ok else ERROR, position)
     pickle.dump(value, writer, protocol=pickle.HIGHEST_PROTOCOL)
     writer.frame(END)
+
+
+# A control message (parent to worker): its length, then the message pickled.
+LENGTH = struct.Struct("<q")
+TIMED_OUT = object()  # what ControlReader.get returns when nothing came in time
+
+
+class ControlSender:
+    """The parent's end of one worker's control pipe; ``send`` never blocks.
+
+    What the pipe cannot take at once waits here and goes with ``flush()``, which the
+    loader calls when the pipe is writable again, so a big new state of the sequence
+    never blocks the parent while the worker is busy. Written from the iterating thread
+    and closed from the thread that stops the loader: the lock keeps a write from ever
+    reaching a descriptor closed (and perhaps reused) meanwhile.
+    """
+
+    def __init__(self, connection: Any) -> None:
+        self.connection = connection
+        self.fd = connection.fileno()
+        os.set_blocking(self.fd, False)
+        self._backlog = bytearray()
+        self._lock = threading.Lock()
+        self._closed = False
+
+    @property
+    def pending(self) -> bool:
+        return bool(self._backlog)
+
+    def send(self, message: Any) -> None:
+        data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+        with self._lock:
+            self._backlog += LENGTH.pack(len(data))
+            self._backlog += data
+        self.flush()
+
+    def flush(self) -> None:
+        """Write what the pipe takes now (the worker may have gone: then drop it)."""
+        with self._lock:
+            while self._backlog and not self._closed:
+                try:
+                    written = os.write(self.fd, self._backlog)
+                except BlockingIOError:
+                    return
+                except OSError:  # the worker ended; the loader sees its exit code
+                    self._backlog.clear()
+                    return
+                del self._backlog[:written]
+
+    def close(self) -> None:
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._backlog.clear()
+                self.connection.close()
+
+
+class ControlReader:
+    """The worker's end of its control pipe: whole messages, waiting with a timeout."""
+
+    def __init__(self, connection: Any) -> None:
+        self._connection = connection
+        self._fd = connection.fileno()
+        self._buffer = bytearray()
+
+    def get(self, timeout: float) -> Any:
+        """The next message; None at end of file (the parent closed it); TIMED_OUT."""
+        poller = select.poll()
+        poller.register(self._fd, select.POLLIN)
+        while True:
+            if len(self._buffer) >= LENGTH.size:
+                (size,) = LENGTH.unpack_from(self._buffer)
+                end = LENGTH.size + size
+                if len(self._buffer) >= end:
+                    with memoryview(self._buffer) as view:
+                        message = pickle.loads(view[LENGTH.size : end])
+                    del self._buffer[:end]
+                    return message
+            if not poller.poll(timeout * 1000):
+                return TIMED_OUT
+            chunk = os.read(self._fd, 1 << 20)
+            if not chunk:
+                return None
+            self._buffer += chunk

@@ -37,6 +37,10 @@ for _rule in rules.RULES:
 _SAVING = next(iter(rules.by_kind("saving").values()))
 _SAVING_BUILT = next(iter(rules.by_kind("saving-built").values()))
 _OUTSIDE = rules.by_kind("outside-method")
+_METHOD_KEYWORDS = rules.by_kind("method-keyword")
+# Where a keyword of a method-keyword rule stands when passed by position (Keras 2's
+# train_on_batch(x, y, sample_weight, class_weight)): the number of arguments before it.
+_POSITIONS = {("train_on_batch", "class_weight"): 3}
 _KUTILS = ("kutils", "kutils.generators")
 _CUSTOM_OBJECT = next(iter(rules.by_kind("custom-object").values()))
 _CALLBACK_NAMES = {path.rsplit(".", 1)[-1] for path in rules.by_kind("callback-mode")}
@@ -217,6 +221,13 @@ def _call(source: Source, call: ast.Call, scopes: Scopes) -> None:
         pass  # through kutils: any file name is fine
     elif name in _SAVING.within and not _kutils_function(source, func, "save_weights"):
         _check_saving(source, call)
+    conditional = _METHOD_KEYWORDS.get(name or "")
+    if (
+        conditional is not None
+        and isinstance(func, ast.Attribute)
+        and _passes_keyword(call, name or "", conditional.within)
+    ):
+        _method_to_function(source, call, func, conditional)
     if name == "compile" and isinstance(func, ast.Attribute):
         model_calls.compile_metrics(source, call, scopes)
     outside = _OUTSIDE.get(name or "")
@@ -225,6 +236,15 @@ def _call(source: Source, call: ast.Call, scopes: Scopes) -> None:
             source.report(func, outside.message)
         else:
             _method_to_function(source, call, func, outside)
+
+
+def _passes_keyword(call: ast.Call, name: str, keywords: tuple[str, ...]) -> bool:
+    """Whether ``call`` passes one of ``keywords``, by name or by position."""
+    if any(keyword_.arg in keywords for keyword_ in call.keywords):
+        return True
+    positions = [_POSITIONS.get((name, keyword_), -1) for keyword_ in keywords]
+    starred = any(isinstance(arg, ast.Starred) for arg in call.args)
+    return not starred and any(0 <= at < len(call.args) for at in positions)
 
 
 def _weights_call(source: Source, call: ast.Call, func: ast.expr, name: str) -> bool:

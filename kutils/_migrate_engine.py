@@ -65,6 +65,7 @@ def rewrite(text: str, tree: ast.Module) -> tuple[str, Findings, int]:
     words |= source.default_classes | {"compile"}
     words |= set(rules.by_kind("outside-method")) | set(sizes.LAYER_SIZES)
     words |= set(rules.by_kind("weights-call")) | set(rules.by_kind("compile-metrics"))
+    words |= set(rules.by_kind("method-keyword"))
     words |= {path.rsplit(".", 1)[-1] for path in rules.by_kind("callback-mode")}
     words |= {path.rsplit(".", 1)[-1] for path in rewrites.IGNORED}
     words |= {"next"} if "ImageDataGenerator" in text else set()

@@ -21,6 +21,10 @@ The kinds:
   ``kutils.backend`` form; the others are reported.
 - ``method``: a method called on any receiver. With ``keras3`` set to a kutils function,
   ``x.method(args)`` becomes ``function(x, args)``; otherwise it is reported.
+- ``method-keyword``: a method called with one of the keyword arguments ``within``
+  names (or with as many positional arguments as put the first of them in place): with
+  ``keras3`` set to a kutils function, rewritten like a ``method`` rule; calls without
+  it are left alone.
 - ``keyword``: a keyword argument of the calls ``within`` names: a path prefix ending in
   ``.`` (``keras.optimizers.``: calls resolved to that path) or ``.method`` (calls of that
   method on any receiver). The optimizer rules ``lr`` and ``decay`` are rewritten
@@ -606,6 +610,15 @@ RULES: tuple[Rule, ...] = (
         "add_loss",
         "Keras 3 rejects add_loss with a symbolic tensor of a functional model: call kutils.add_loss(model, loss) instead",
         keras3="kutils.add_loss",
+    ),
+    # -- a method Keras 3 still has, rewritten only when called with what Keras 3 lost:
+    # Keras 2's class_weight of a model with several outputs (a list or dict of dicts).
+    Rule(
+        "method-keyword",
+        "train_on_batch",
+        "Keras 3's train_on_batch takes class_weight for one output only: call kutils.train_on_batch(model, x, y, class_weight=...) instead",
+        keras3="kutils.train_on_batch",
+        within=("class_weight",),
     ),
     # -- keyword arguments Keras 3 rejects, in the calls named by `within`
     Rule(

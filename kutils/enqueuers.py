@@ -263,8 +263,9 @@ class OrderedEnqueuer(SequenceEnqueuer):
     ``get()`` has handed out the last batch of the epoch, and ``len(sequence)`` is read
     again at the start of every epoch. Worker processes live from ``start()`` to
     ``stop()``; before each epoch they get the sequence again (pickled) when
-    ``on_epoch_end`` changed it, so they see what it changed. (Keras 2.3.1 started a
-    new pool every epoch for that.)
+    ``on_epoch_end`` changed it, so they see what it changed (Keras 2.3.1 started a
+    new pool every epoch for that), and each gets its share of the epoch's order,
+    which it loads ahead without a request per batch.
 
     An exception raised by ``__getitem__``, ``__len__`` or ``on_epoch_end`` stops the
     enqueuer and is raised by ``get()`` with its own type (from a worker process, with

@@ -189,7 +189,12 @@ def test_big_batches_arrive_whole_and_in_order():
         assert big[0].shape == (BIG,) and int(big[0].sum()) == BIG
 
 
-def test_workers_of_a_killed_parent_exit(tmp_path):
+@pytest.mark.parametrize(
+    "consume",
+    ["for batch in loader: pass", "next(iter(loader))"],
+    ids=["idle workers", "workers waiting for credit mid-pass"],
+)
+def test_workers_of_a_killed_parent_exit(tmp_path, consume):
     script = textwrap.dedent(
         f"""
         import sys, time
@@ -197,10 +202,9 @@ def test_workers_of_a_killed_parent_exit(tmp_path):
         from test_loader import BigBatches
         from kutils._loader import OrderedLoader
         if __name__ == "__main__":
-            loader = OrderedLoader(BigBatches(), [0], workers=2, use_multiprocessing=True,
-                                   max_queue_size=1)
-            for batch in loader:
-                pass
+            loader = OrderedLoader(BigBatches(length=50), [0] + list(range(2, 50)),
+                                   workers=2, use_multiprocessing=True, max_queue_size=1)
+            {consume}
             print(" ".join(str(p.pid) for p in loader._processes), flush=True)
             time.sleep(600)
         """
@@ -406,3 +410,167 @@ def test_unknown_start_method_is_rejected_with_what_was_received():
         OrderedLoader(
             [1], [0], workers=1, use_multiprocessing=True, max_queue_size=1, start_method="forked"
         )
+
+
+class RecordingBatches:
+    """Appends each index a worker process loads to ``log``, one line per call."""
+
+    def __init__(self, log, length=200):
+        self.log = str(log)
+        self.length = length
+
+    def __len__(self):
+        return self.length
+
+    def __getitem__(self, index):
+        with open(self.log, "a", encoding="utf-8") as file:
+            file.write(f"{index}\n")
+        return index
+
+
+def loaded(log, settle=0.5):
+    """The indices the workers loaded, once they had ``settle`` seconds to run ahead."""
+    time.sleep(settle)
+    return [int(line) for line in Path(log).read_text(encoding="utf-8").split()]
+
+
+def test_process_workers_run_ahead_without_requests_up_to_max_queue_size(tmp_path):
+    """Workers get the pass's order once and load ahead on their own; the consumer's
+    position plus max_queue_size bounds them at every moment."""
+    log = tmp_path / "loaded"
+    log.touch()
+    loader = OrderedLoader(
+        RecordingBatches(log), [], workers=2, use_multiprocessing=True, max_queue_size=4
+    )
+    try:
+        order = list(range(199, 99, -1))
+        batches = loader.run(order)
+        taken = [next_within(batches, BOUND)[0]]
+        assert taken == [199]
+        # the first window, loaded with no request per batch
+        assert sorted(loaded(log)) == sorted(order[:4])
+        for _ in range(6):
+            taken.append(next_within(batches, BOUND)[0])
+        assert taken == order[:7]
+        # The bound moves half a window at a time (at 2, 4, 6 taken): 6 + 4 loaded, never
+        # more than 7 taken + max_queue_size.
+        assert sorted(loaded(log)) == sorted(order[:10])
+        assert list(batches) == order[7:]
+    finally:
+        loader.close()
+
+
+def test_a_pass_ended_early_stops_its_process_workers_loading(tmp_path):
+    log = tmp_path / "loaded"
+    log.touch()
+    loader = OrderedLoader(
+        RecordingBatches(log), [], workers=2, use_multiprocessing=True, max_queue_size=3
+    )
+    try:
+        batches = loader.run(range(200))
+        assert next_within(batches, BOUND)[0] == 0
+        loaded(log)
+        loader.end_pass()
+        assert len(loaded(log)) <= 1 + 3  # the rest of the 200 was dropped, not loaded
+        assert list(loader.run([150, 3])) == [150, 3]
+        assert len(loaded(log)) <= 1 + 3 + 2
+    finally:
+        loader.close()
+
+
+@pytest.mark.parametrize("max_queue_size", [1, 2, 3, 7])
+def test_process_workers_deliver_every_window_in_order(max_queue_size):
+    loader = OrderedLoader(
+        StatefulBatches(length=50),
+        [],
+        workers=3,
+        use_multiprocessing=True,
+        max_queue_size=max_queue_size,
+    )
+    try:
+        for length in (50, 1, 2, 13):
+            order = list(range(length))[::-1]
+            assert [value for _, value in loader.run(order)] == order
+    finally:
+        loader.close()
+
+
+def test_small_results_written_together_are_all_read_in_order():
+    """A worker's results arrive several to a read, a big one split across reads."""
+    from kutils._loader_wire import FrameWriter, ResultReader, send
+
+    receiver, sender = multiprocessing.Pipe(duplex=False)
+    reader = ResultReader(receiver, None)
+    writer = FrameWriter(sender.fileno())
+    big = np.arange(100_000, dtype="int64")  # 800 kB: more than a pipe holds
+    values = [("small", 0), ("small", 1), big, ("small", 3), ValueError("batch 4")]
+    received = []
+
+    def write():
+        for position, value in enumerate(values):
+            send(writer, position, position != 4, value)
+        writer.flush()  # the small results go in one write
+        sender.close()
+
+    thread = threading.Thread(target=write, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + BOUND
+    while not reader.at_end:
+        assert time.monotonic() < deadline
+        received += reader.read_available()
+        time.sleep(0.001)
+    thread.join(BOUND)
+    reader.close()
+    assert [(position, ok) for position, ok, _ in received] == [
+        (0, True),
+        (1, True),
+        (2, True),
+        (3, True),
+        (4, False),
+    ]
+    import pickle
+
+    got = [pickle.loads(data) for _, _, data in received]
+    assert got[:2] == values[:2] and got[3] == values[3]
+    np.testing.assert_array_equal(got[2], big)
+    assert isinstance(got[4], ValueError) and str(got[4]) == "batch 4"
+
+
+class HeavyStateBatches(StatefulBatches):
+    """A sequence whose pickled state is far bigger than a pipe holds (64 kB)."""
+
+    def __init__(self):
+        super().__init__(length=4)
+        self.table = np.zeros(2**20, "uint8")
+
+    def __getitem__(self, index):
+        return os.getpid(), self.offset + index, int(self.table[index])
+
+
+@pytest.mark.parametrize("start_method", ["spawn", "fork"])
+def test_a_new_state_bigger_than_the_pipe_reaches_busy_workers(start_method):
+    """The parent never blocks writing a big state: what the control pipe cannot take
+    goes out while it waits for results, and each worker sees the whole new state."""
+    sequence = HeavyStateBatches()
+    loader = OrderedLoader(
+        sequence,
+        [],
+        workers=2,
+        use_multiprocessing=True,
+        max_queue_size=2,
+        start_method=start_method,
+    )
+    try:
+        assert [batch[1:] for batch in loader.run(range(4))] == [(i, 0) for i in range(4)]
+        for round_number in range(1, 4):
+            sequence.offset = 10 * round_number
+            sequence.table = np.full(2**20, round_number, "uint8")
+            batches = loader.run([3, 2, 1, 0])
+            got, error, _ = next_within(batches, BOUND)
+            assert error is None
+            got = [got, *batches]
+            assert [batch[1:] for batch in got] == [
+                (10 * round_number + i, round_number) for i in (3, 2, 1, 0)
+            ]
+    finally:
+        loader.close()

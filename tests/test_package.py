@@ -138,6 +138,15 @@ LEGACY_SIGNATURES = {
     "reset_states": [("obj", _), ("states", None)],
     # Network.add_loss(losses, inputs=None), taken as a function of the model.
     "add_loss": [("model", _), ("losses", _), ("inputs", None)],
+    # Model.train_on_batch, taken as a function of the model (for its class_weight).
+    "train_on_batch": [
+        ("model", _),
+        ("x", _),
+        ("y", _),
+        ("sample_weight", None),
+        ("class_weight", None),
+        ("reset_metrics", True),
+    ],
     "predict_generator": [
         ("model", _),
         ("generator", _),
