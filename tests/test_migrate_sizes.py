@@ -90,7 +90,7 @@ def test_a_name_assigned_only_numpy_integers_is_wrapped_in_int(body, expected):
         "def f(np):\n    n = np.prod(s)\n    return Dense(n)\n",  # np is not numpy here
         "n = np.prod(s)\nwith open(p) as n:\n    pass\nlayer = Dense(n)\n",
         "n = np.prod(s)\ndel n\nlayer = Dense(n)\n",
-        "n = np.prod(s)\nlayer = GRU(n)\n",  # Keras 2.3.1's GRU refused numpy integers
+        "n = np.prod(s)\nlayer = GRU(n, reset_after=False)\n",  # Keras 2.3.1's GRU refused numpy integers
     ],
 )
 def test_a_name_not_shown_to_be_a_numpy_integer_is_left_alone(body):
