@@ -49,6 +49,7 @@ _EXPORTS: dict[str, str] = {
     "predict_proba": "kutils.predictions",
     "reset_states": "kutils.stateful",
     "train_on_batch": "kutils.class_weights",
+    "compile": "kutils.trainable",
     "load_model": "kutils.saved_models",
     "load_weights": "kutils.saved_models",
     "model_from_json": "kutils.saved_models",
@@ -79,6 +80,7 @@ __all__ = [
     "SequenceEnqueuer",
     "__version__",
     "add_loss",
+    "compile",
     "convert_all_kernels_in_model",
     "custom_object_scope",
     "data_parallel",
@@ -138,6 +140,7 @@ if TYPE_CHECKING:
     from kutils.serialization import deserialize_keras_object, serialize_keras_object
     from kutils.stateful import reset_states
     from kutils.summary import print_summary
+    from kutils.trainable import compile
 
 
 def __getattr__(name: str) -> Any:

@@ -687,6 +687,30 @@ def optimizer_slot_variables(optimizer: Any, attribute: str) -> Any:
     return [] if found is None else found
 
 
+def optimizer_sharing_step(optimizer: Any) -> Any:
+    """A new optimizer of ``optimizer``'s configuration that shares its step count and
+    learning rate variable (``_iterations``, ``_learning_rate``), with slots of its own.
+
+    Keras 2's optimizer made new slots at each ``compile`` but kept one ``iterations``
+    and one ``lr`` (``kutils.compile``); a Keras 3 optimizer serves one list of
+    variables only.
+
+    Raises:
+        KerasInternalsChanged: the optimizer no longer keeps these attributes.
+    """
+    check_keras_version("sharing an optimizer between compiled models")
+    for name in ("_iterations", "_learning_rate"):
+        if not hasattr(optimizer, name):
+            raise _missing(f"{type(optimizer).__name__}.{name}", "share it between models")
+    copy = type(optimizer).from_config(optimizer.get_config())
+    # object.__setattr__: the optimizer's tracker would list the shared variables as
+    # the copy's own a second time.
+    object.__setattr__(copy, "_iterations", optimizer._iterations)
+    if not callable(optimizer._learning_rate):
+        object.__setattr__(copy, "_learning_rate", optimizer._learning_rate)
+    return copy
+
+
 # ---------------------------------------------------------------------------------------
 # Keras 2's HDF5 attribute chunking, for writing Keras 2 weights files (saved_models.py)
 # ---------------------------------------------------------------------------------------

@@ -43,6 +43,7 @@ _METHOD_KEYWORDS = rules.by_kind("method-keyword")
 _POSITIONS = {("train_on_batch", "class_weight"): 3}
 _KUTILS = ("kutils", "kutils.generators")
 _CUSTOM_OBJECT = next(iter(rules.by_kind("custom-object").values()))
+_TRAINABLE_COMPILE = rules.by_kind("trainable-compile")["compile"]
 _CALLBACK_NAMES = {path.rsplit(".", 1)[-1] for path in rules.by_kind("callback-mode")}
 _CALLBACK_NAMES |= {path.rsplit(".", 1)[-1] for path in rewrites.IGNORED}
 
@@ -230,12 +231,28 @@ def _call(source: Source, call: ast.Call, scopes: Scopes) -> None:
         _method_to_function(source, call, func, conditional)
     if name == "compile" and isinstance(func, ast.Attribute):
         model_calls.compile_metrics(source, call, scopes)
+        if _sets_trainable(source) and not _on_self(func):
+            _method_to_function(source, call, func, _TRAINABLE_COMPILE)
     outside = _OUTSIDE.get(name or "")
     if outside is not None and isinstance(func, ast.Attribute) and not _on_self(func):
         if outside.keras3 is None:
             source.report(func, outside.message)
         else:
             _method_to_function(source, call, func, outside)
+
+
+def _sets_trainable(source: Source) -> bool:
+    """Whether the file assigns ``.trainable`` on something (``d.trainable = False``)."""
+    found = getattr(source, "_sets_trainable", None)
+    if found is None:
+        found = ".trainable" in source.text and any(
+            isinstance(target, ast.Attribute) and target.attr == "trainable"
+            for node in ast.walk(source.tree)
+            if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign))
+            for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
+        )
+        source._sets_trainable = found  # type: ignore[attr-defined]
+    return bool(found)
 
 
 def _passes_keyword(call: ast.Call, name: str, keywords: tuple[str, ...]) -> bool:

@@ -46,6 +46,9 @@ The kinds:
   list, which Keras 2 applied to every output: with ``n`` known from the code (a list,
   tuple or dict literal of losses, or a name assigned one once in the same scope), the
   list is given per output; otherwise reported (``kutils._migrate_model_calls``).
+- ``trainable-compile``: ``x.compile(...)`` in a file that assigns ``.trainable`` on
+  something: rewritten to ``compile(x, ...)`` (``keras3``), which trains the weights
+  trainable when it ran, as Keras 2 did; compile calls of other files are left alone.
 - ``default``: an argument whose Keras 2.3.1 default Keras 3 changed, of the class
   ``keras2`` names: ``within`` is the keyword, Keras 2's position of the argument (or
   ``""``) and the Keras 2 keywords that give it too (``lr``); ``keras3`` is Keras 2's
@@ -851,6 +854,14 @@ RULES: tuple[Rule, ...] = (
         "metrics",
         "Keras 2 applied a flat metrics list to every output; Keras 3 fails on a model with several outputs (tuple arity mismatch): give one list per output, metrics=[[...], [...]] (or a dict by output name)",
         keras3="metrics",
+    ),
+    # -- compile in a file that changes trainable: Keras 2 trained the weights trainable
+    # at compile time, Keras 3 those trainable at the first step (the GAN pattern)
+    Rule(
+        "trainable-compile",
+        "compile",
+        "Keras 2 trained the weights trainable when compile ran (a discriminator frozen after its compile kept training); Keras 3 reads trainable at the first training step: call kutils.compile(model, ...)",
+        keras3="kutils.compile",
     ),
     # -- a custom layer or model that Keras 3 cannot rebuild on loading
     Rule(

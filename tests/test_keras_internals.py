@@ -674,3 +674,47 @@ def test_canary_keras_src_legacy_saving_legacy_h5_format_save_attributes_to_hdf5
         assert file.attrs["short"].dtype == np.dtype("S2")  # Keras 2's fixed-length bytes
         read = legacy_h5_format.load_attributes_from_hdf5_group(file, "layer_names")
     assert read == [name.decode() for name in names]
+
+
+# -- kutils.compile (trainable.py) --------------------------------------------------------
+
+
+def test_canary_keras_optimizer__iterations_and__learning_rate_shared():
+    # A copy of an optimizer given the original's step count and learning rate variable
+    # counts its steps there and reads the rate from there, with slots of its own.
+    original = keras.optimizers.Adam(0.1)
+    copy = _keras_compat.optimizer_sharing_step(original)
+    variable = keras.Variable(np.ones((2,), "float32"))
+    copy.apply_gradients([(keras.ops.ones((2,)), variable)])
+    assert int(original.iterations) == 1
+    original.learning_rate = 0.5
+    assert float(copy.learning_rate) == 0.5
+    assert not original.built and copy.built
+
+
+def test_canary_keras_train_step_trains_model_trainable_weights():
+    # kutils.compile: Keras 3's TensorFlow train_step reads self.trainable_weights (a
+    # property a subclass can override) for the gradients and the optimizer.
+    class Fixed(keras.Sequential):
+        @property
+        def trainable_weights(self):
+            return [self.layers[0].kernel]
+
+    model = Fixed([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    bias = model.layers[0].bias.numpy().copy()
+    kernel = model.layers[0].kernel.numpy().copy()
+    model.train_on_batch(np.ones((4, 2)), np.full((4, 1), 3.0))
+    np.testing.assert_array_equal(model.layers[0].bias.numpy(), bias)
+    assert not np.array_equal(model.layers[0].kernel.numpy(), kernel)
+
+
+def test_canary_keras_BatchNormalization_call_and_attributes():
+    # kutils.compile's frozen BatchNormalization: call(inputs, training, mask) and the
+    # attributes it normalizes with.
+    layer = keras.layers.BatchNormalization()
+    layer.build((None, 3))
+    parameters = list(inspect.signature(type(layer).call).parameters)
+    assert parameters == ["self", "inputs", "training", "mask"]
+    for name in ("axis", "center", "scale", "beta", "gamma", "epsilon", "renorm"):
+        assert hasattr(layer, name), name

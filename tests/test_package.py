@@ -138,6 +138,17 @@ LEGACY_SIGNATURES = {
     "reset_states": [("obj", _), ("states", None)],
     # Network.add_loss(losses, inputs=None), taken as a function of the model.
     "add_loss": [("model", _), ("losses", _), ("inputs", None)],
+    # Model.compile, taken as a function of the model (for the weights it collected).
+    "compile": [
+        ("model", _),
+        ("optimizer", _),
+        ("loss", None),
+        ("metrics", None),
+        ("loss_weights", None),
+        ("sample_weight_mode", None),
+        ("weighted_metrics", None),
+        ("target_tensors", None),
+    ],
     # Model.train_on_batch, taken as a function of the model (for its class_weight).
     "train_on_batch": [
         ("model", _),
