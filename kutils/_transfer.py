@@ -83,7 +83,8 @@ class HashingWriter:
     buffer is written here and queued for hashing, and returns to the free list once
     hashed. ``restart`` empties the file and the hash when a server ignores a Range
     request and sends the whole body again. ``on_write`` is called with the file's size
-    after each write (``get_file`` starts the disk writes of the new bytes there).
+    after each write (``get_file`` starts the disk writes of the new bytes there), and
+    ``on_total`` with the size the server announced, before the first byte of a body.
     """
 
     def __init__(
@@ -93,14 +94,19 @@ class HashingWriter:
         *,
         chunk_size: int = CHUNK_SIZE,
         on_write: Callable[[int], None] | None = None,
+        on_total: Callable[[int], None] | None = None,
     ) -> None:
         self._file = file
         self._algorithm = algorithm
         self._on_write = on_write
+        self._on_total = on_total
         self.size = 0
+        self._chunk_size = chunk_size
+        # Buffers are made when the free ones run out, up to _BUFFERS: when the hashing
+        # keeps up, two or three go round, stay in the CPU caches, and the 8 MiB of
+        # zeroed memory is not paid for before the first byte.
         self._free: queue.SimpleQueue[bytearray] = queue.SimpleQueue()
-        for _ in range(_BUFFERS):
-            self._free.put(bytearray(chunk_size))
+        self._made = 0
         self._full: queue.SimpleQueue[tuple[bytearray, int] | None] = queue.SimpleQueue()
         self._hasher: Any = None
         self._thread: threading.Thread | None = None
@@ -125,6 +131,12 @@ class HashingWriter:
             self._free.put(buf)
 
     def buffer(self) -> bytearray:
+        if self._made < _BUFFERS:
+            try:
+                return self._free.get_nowait()
+            except queue.Empty:
+                self._made += 1
+                return bytearray(self._chunk_size)
         return self._free.get()
 
     def commit(self, buf: bytearray, n: int) -> None:
@@ -155,6 +167,11 @@ class HashingWriter:
             if not written:
                 raise WriteError(errno.EIO, "the file accepted no more bytes")
             done += written
+
+    def expect(self, total: int) -> None:
+        """The body about to be written holds ``total`` bytes (as its server announced)."""
+        if self._on_total is not None:
+            self._on_total(total)
 
     def give_back(self, buf: bytearray) -> None:
         self._free.put(buf)
@@ -270,6 +287,7 @@ def _fetch_file(origin: str, writer: HashingWriter, progress: Progress) -> None:
         raise URLFetchError(f"URL fetch failure on {origin} : None -- {exc}", url=origin) from exc
     with source:
         progress.total = os.fstat(source.fileno()).st_size
+        writer.expect(progress.total)
         _copy(source.readinto, writer, progress)
 
 
@@ -403,6 +421,8 @@ def _start_body(response: Any, writer: HashingWriter, state: _ResumeState) -> No
         state.total = _range_total(response)
     else:
         state.total = _content_length(response)
+    if state.total is not None:
+        writer.expect(state.total)
     state.accepts_ranges = response.headers.get("Accept-Ranges", "").lower() == "bytes"
     etag = response.headers.get("ETag")
     strong_etag = etag if etag and not etag.startswith("W/") else None

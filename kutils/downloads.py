@@ -383,9 +383,12 @@ def _download(
     # The disk writes start as the file grows, so the fsync before the rename is short.
     syncer = Writeback(tmp.fileno())
     try:
-        writer = HashingWriter(tmp, algorithm, on_write=syncer.wrote)
+        writer = HashingWriter(tmp, algorithm, on_write=syncer.wrote, on_total=syncer.expect)
         try:
             fetch(origin, writer, options)
+            # The last writes and the fsync run on the writeback thread while the
+            # hashing of the last buffers ends here.
+            syncer.finish(writer.size)
             actual = writer.hexdigest()
         except WriteError as exc:
             raise _storage_error(exc, "writing to", origin, tmp_path, fpath) from exc
@@ -394,7 +397,7 @@ def _download(
             syncer.stop()
         if syncer.error is not None:
             raise _storage_error(syncer.error, "saving", origin, tmp_path, fpath)
-        _commit_to_disk(tmp, writer.size, origin, tmp_path, fpath)
+        _commit_to_disk(tmp, writer.size, syncer.synced, origin, tmp_path, fpath)
         if file_hash is not None and actual != file_hash.lower():
             msg = (
                 f"The file downloaded from {origin} does not have the expected {algorithm} "
@@ -415,17 +418,21 @@ def _download(
             os.remove(tmp_path)
 
 
-def _commit_to_disk(tmp: BinaryIO, size: int, origin: str, tmp_path: str, fpath: str) -> None:
+def _commit_to_disk(
+    tmp: BinaryIO, size: int, synced: bool, origin: str, tmp_path: str, fpath: str
+) -> None:
     """Check the file holds every byte, and get it to the disk; a failure raises OSError.
 
     A full disk or an exhausted quota can show only now, on a network filesystem or
     with delayed allocation: fsync and close report it, and the file is not used.
+    ``synced``: the writeback thread has already fsync'd it since the last write.
     """
     try:
         stored = os.fstat(tmp.fileno()).st_size
         if stored != size:
             raise OSError(errno.EIO, f"the file holds {stored} bytes, {size} were written")
-        os.fsync(tmp.fileno())
+        if not synced:
+            os.fsync(tmp.fileno())
     except OSError as exc:
         raise _storage_error(exc, "saving", origin, tmp_path, fpath) from exc
     try:

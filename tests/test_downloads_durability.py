@@ -20,9 +20,11 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+from loopback_http import Action, Handler
 from test_downloads import ROOT, leftovers, serve
 from test_downloads_faults import _kill, _Stalls, _start_stalled_download, partials
 
@@ -135,11 +137,31 @@ def _trace(command: list[str], log: Path) -> list[_Call]:
     return calls
 
 
+def _paced(body: bytes, piece: int = 2 * 1024 * 1024, pause: float = 0.01) -> Action:
+    """200 with ``body`` sent in pieces with a pause after each, as a network delivers it.
+
+    Over loopback the whole body can otherwise arrive before the writeback thread is
+    first scheduled on a loaded machine, and the check that the disk writes start while
+    the bytes still arrive would depend on the scheduler instead of on get_file.
+    """
+
+    def action(h: Handler) -> None:
+        h.send_response(200)
+        h.send_header("Content-Length", str(len(body)))
+        h.end_headers()
+        for start in range(0, len(body), piece):
+            h.wfile.write(body[start : start + piece])
+            h.wfile.flush()
+            time.sleep(pause)
+
+    return action
+
+
 def test_data_is_synced_before_the_rename_and_the_folder_after(server, tmp_path):
     cache = tmp_path / "cache"
     folder = cache / "datasets"
     target = folder / "data.bin"
-    server.routes["/data.bin"] = [serve(BIG)]
+    server.routes["/data.bin"] = [_paced(BIG)]
     calls = _trace(_child(server.url("/data.bin"), cache), tmp_path / "strace.log")
     assert hashlib.sha256(target.read_bytes()).hexdigest() == BIG_SHA256
 

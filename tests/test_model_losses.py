@@ -14,6 +14,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+from snippet_goldens import assert_like_golden
 
 import kutils
 from kutils.migrate import migrate_source
@@ -40,13 +41,7 @@ def _run_migrated(name: str) -> dict:
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_migrated_snippet_computes_what_keras_2_3_1_computed(name):
     result = _run_migrated(name)
-    expected = CASES[name]["result"]
-    assert sorted(result) == sorted(expected)
-    for key, recorded in expected.items():
-        value = np.asarray(result[key])
-        assert value.dtype == np.dtype(recorded["dtype"]), key
-        assert list(value.shape) == recorded["shape"], key
-        np.testing.assert_allclose(value, recorded["values"], rtol=1e-5, atol=1e-6, err_msg=key)
+    assert_like_golden(result, CASES[name]["result"])
 
 
 def test_the_goldens_tell_the_cases_apart():

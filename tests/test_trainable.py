@@ -20,6 +20,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+from snippet_goldens import assert_like_golden
 
 import kutils
 from kutils.migrate import migrate_source
@@ -49,13 +50,7 @@ def test_migrated_gan_trains_what_keras_2_3_1_trained(name):
     scope: dict = {}
     exec(compile(text, f"<{name}>", "exec"), scope)
     result = scope["result"]
-    expected = CASES[name]["result"]
-    assert sorted(result) == sorted(expected)
-    for key, recorded in expected.items():
-        value = np.asarray(result[key])
-        assert value.dtype == np.dtype(recorded["dtype"]), key
-        assert list(value.shape) == recorded["shape"], key
-        np.testing.assert_allclose(value, recorded["values"], rtol=1e-5, atol=1e-6, err_msg=key)
+    assert_like_golden(result, CASES[name]["result"])
 
 
 def test_the_goldens_show_the_frozen_discriminator_training_in_its_own_steps():

@@ -17,12 +17,7 @@ snippet with ``kutils migrate`` (which rewrites ``model.add_loss(t)`` into
 
 from __future__ import annotations
 
-import json
-import os
-import sys
-import warnings
-
-import numpy as np
+from _snippets import record
 
 # The model every snippet builds: fixed weights, fixed data.
 SETUP = """
@@ -103,39 +98,8 @@ result = measure(model, y)
 }
 
 
-def run(snippet):
-    """Run a snippet with the shared set-up; its ``result``."""
-    scope: dict = {}
-    exec(compile(SETUP + snippet, "<snippet>", "exec"), scope)
-    return scope["result"]
-
-
-def describe(value):
-    array = np.asarray(value)
-    return {"values": array.tolist(), "dtype": str(array.dtype), "shape": list(array.shape)}
-
-
 def main():
-    outdir = (
-        sys.argv[1]
-        if len(sys.argv) > 1
-        else os.path.join(os.path.dirname(__file__), "..", "goldens", "add_loss")
-    )
-    os.makedirs(outdir, exist_ok=True)
-    warnings.simplefilter("ignore")
-    import keras
-
-    assert keras.__version__ == "2.3.1", keras.__version__
-    cases = {}
-    for name, snippet in SNIPPETS.items():
-        result = run(snippet)
-        cases[name] = {
-            "snippet": SETUP + snippet,
-            "result": {key: describe(value) for key, value in sorted(result.items())},
-        }
-        print(name, "recorded")
-    with open(os.path.join(outdir, "cases.json"), "w") as handle:
-        json.dump({"keras": keras.__version__, "cases": cases}, handle, indent=1, sort_keys=True)
+    record("add_loss", SETUP, SNIPPETS)
 
 
 if __name__ == "__main__":

@@ -19,12 +19,7 @@ snippet with ``kutils migrate`` (which rewrites the compile calls into
 
 from __future__ import annotations
 
-import json
-import os
-import sys
-import warnings
-
-import numpy as np
+from _snippets import record
 
 # The two models every snippet builds: fixed weights, fixed data.
 SETUP = """
@@ -159,42 +154,8 @@ for step in range(2):
 }
 
 
-def run(snippet):
-    """Run a snippet with the shared set-up; its ``result``."""
-    import keras
-
-    keras.backend.clear_session()  # each snippet in a graph of its own
-    scope: dict = {}
-    exec(compile(SETUP + snippet, "<snippet>", "exec"), scope)
-    return scope["result"]
-
-
-def describe(value):
-    array = np.asarray(value)
-    return {"values": array.tolist(), "dtype": str(array.dtype), "shape": list(array.shape)}
-
-
 def main():
-    outdir = (
-        sys.argv[1]
-        if len(sys.argv) > 1
-        else os.path.join(os.path.dirname(__file__), "..", "goldens", "trainable")
-    )
-    os.makedirs(outdir, exist_ok=True)
-    warnings.simplefilter("ignore")
-    import keras
-
-    assert keras.__version__ == "2.3.1", keras.__version__
-    cases = {}
-    for name, snippet in SNIPPETS.items():
-        result = run(snippet)
-        cases[name] = {
-            "snippet": SETUP + snippet,
-            "result": {key: describe(value) for key, value in sorted(result.items())},
-        }
-        print(name, "recorded")
-    with open(os.path.join(outdir, "cases.json"), "w") as handle:
-        json.dump({"keras": keras.__version__, "cases": cases}, handle, indent=1, sort_keys=True)
+    record("trainable", SETUP, SNIPPETS, clear_session=True)
 
 
 if __name__ == "__main__":
