@@ -45,6 +45,7 @@ _EXPORTS: dict[str, str] = {
     "evaluate_generator": "kutils.generators",
     "predict_generator": "kutils.generators",
     "add_loss": "kutils.model_losses",
+    "predict": "kutils.predictions",
     "predict_classes": "kutils.predictions",
     "predict_proba": "kutils.predictions",
     "reset_states": "kutils.stateful",
@@ -98,6 +99,7 @@ __all__ = [
     "multi_gpu_model",
     "normalize",
     "plot_model",
+    "predict",
     "predict_classes",
     "predict_generator",
     "predict_proba",
@@ -127,7 +129,7 @@ if TYPE_CHECKING:
     from kutils.multi_gpu import multi_gpu_model
     from kutils.parallel import data_parallel
     from kutils.plotting import model_to_dot, plot_model
-    from kutils.predictions import predict_classes, predict_proba
+    from kutils.predictions import predict, predict_classes, predict_proba
     from kutils.progbar import Progbar
     from kutils.saved_models import (
         load_model,

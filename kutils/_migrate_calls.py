@@ -235,10 +235,26 @@ def _call(source: Source, call: ast.Call, scopes: Scopes) -> None:
             _method_to_function(source, call, func, _TRAINABLE_COMPILE)
     outside = _OUTSIDE.get(name or "")
     if outside is not None and isinstance(func, ast.Attribute) and not _on_self(func):
-        if outside.keras3 is None:
-            source.report(func, outside.message)
-        else:
-            _method_to_function(source, call, func, outside)
+        _outside_method(source, call, func, outside)
+
+
+def _outside_method(source: Source, call: ast.Call, func: ast.Attribute, rule: rules.Rule) -> None:
+    if rule.within and not _fits_signature(call, rule.within):
+        return  # not a call Keras 2's method accepted: another library's method
+    if rule.keras3 is None:
+        source.report(func, rule.message)
+    else:
+        _method_to_function(source, call, func, rule)
+
+
+def _fits_signature(call: ast.Call, parameters: tuple[str, ...]) -> bool:
+    """Whether ``call`` passes only what a method of these ``parameters`` takes."""
+    if any(isinstance(arg, ast.Starred) for arg in call.args) or len(call.args) > len(parameters):
+        return False
+    named = parameters[len(call.args) :]
+    keywords = [keyword_.arg for keyword_ in call.keywords]
+    first_given = bool(call.args) or parameters[0] in keywords
+    return first_given and all(keyword_ in named for keyword_ in keywords)
 
 
 def _sets_trainable(source: Source) -> bool:

@@ -36,7 +36,8 @@ The kinds:
   monitored name (``max`` when a word of ``within`` is in it): the mode is written out.
 - ``outside-method``: a method called on anything but ``self`` (or ``super()``): with
   ``keras3`` set to a kutils function, rewritten like a ``method`` rule; otherwise
-  reported.
+  reported. With ``within`` set to the Keras 2 method's parameters, only the calls that
+  pass the first and nothing the method did not take (no ``*args``/``**kwargs``).
 - ``saving-built``: like ``saving``, for a file name built at run time.
 - ``saving``: a file name ending in ``.h5`` or ``.hdf5`` (not ``.weights.h5``) given to
   the functions or methods ``within`` names.

@@ -60,6 +60,25 @@ CALL_RULES: tuple[Rule, ...] = (
         "Keras 3 rejects add_loss with a symbolic tensor of a functional model: call kutils.add_loss(model, loss) instead",
         keras3="kutils.add_loss",
     ),
+    # -- Keras 2's predict read 1-D arrays as columns and used the first input's length;
+    # every call that can be Keras 2's (only its arguments) is rewritten: kutils.predict
+    # calls a receiver's own predict when it is not a Keras model (docs/migrate.md).
+    Rule(
+        "outside-method",
+        "predict",
+        "Keras 3's predict refuses 1-D inputs of (n, 1) models and inputs of different lengths: call kutils.predict(model, x) instead",
+        keras3="kutils.predict",
+        within=(
+            "x",
+            "batch_size",
+            "verbose",
+            "steps",
+            "callbacks",
+            "max_queue_size",
+            "workers",
+            "use_multiprocessing",
+        ),
+    ),
     # -- a method Keras 3 still has, rewritten only when called with what Keras 3 lost:
     # Keras 2's class_weight of a model with several outputs (a list or dict of dicts).
     Rule(

@@ -132,6 +132,18 @@ LEGACY_SIGNATURES = {
         ("verbose", 0),
     ],
     # Sequential's methods, taken as functions of the model (the model comes first).
+    # Model.predict, taken as a function of the model (for Keras 2's reading of x).
+    "predict": [
+        ("model", _),
+        ("x", _),
+        ("batch_size", None),
+        ("verbose", 0),
+        ("steps", None),
+        ("callbacks", None),
+        ("max_queue_size", 10),
+        ("workers", 1),
+        ("use_multiprocessing", False),
+    ],
     "predict_classes": [("model", _), ("x", _), ("batch_size", 32), ("verbose", 0)],
     "predict_proba": [("model", _), ("x", _), ("batch_size", 32), ("verbose", 0)],
     # Network.reset_states() and RNN.reset_states(states=None), taken as a function.
