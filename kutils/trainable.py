@@ -233,7 +233,8 @@ class _FrozenBatchNormalization:
         layer: Any = self
         if not (training and not layer.trainable and getattr(_STEPS, "depth", 0)):
             return super().call(inputs, training=training, mask=mask)  # type: ignore[misc]
-        if mask is not None or layer.renorm:
+        # renorm: Keras 3.9 and later (Keras 3.8's layer has no batch renormalization).
+        if mask is not None or getattr(layer, "renorm", False):
             return super().call(inputs, training=training, mask=mask)  # type: ignore[misc]
         import keras
         from keras import ops
