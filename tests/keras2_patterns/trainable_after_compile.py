@@ -5,7 +5,7 @@ import numpy as np
 from keras.layers import Dense, Input
 from keras.models import Model, Sequential
 
-critic = Sequential([Dense(5, activation="relu", input_dim=3), Dense(1, activation="sigmoid")])
+critic = Sequential([Dense(5, activation="tanh", input_dim=3), Dense(1, activation="sigmoid")])
 critic.compile(loss="binary_crossentropy", optimizer="sgd")
 maker = Sequential([Dense(3, input_dim=2)])
 seed = Input((2,))
