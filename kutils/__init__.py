@@ -81,7 +81,8 @@ __all__ = [
     "SequenceEnqueuer",
     "__version__",
     "add_loss",
-    "compile",
+    # "compile" is importable by name but left out of `from kutils import *`, which
+    # would otherwise hide Python's builtin compile() in the importing module.
     "convert_all_kernels_in_model",
     "custom_object_scope",
     "data_parallel",
@@ -142,7 +143,7 @@ if TYPE_CHECKING:
     from kutils.serialization import deserialize_keras_object, serialize_keras_object
     from kutils.stateful import reset_states
     from kutils.summary import print_summary
-    from kutils.trainable import compile
+    from kutils.trainable import compile as compile
 
 
 def __getattr__(name: str) -> Any:

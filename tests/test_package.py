@@ -199,12 +199,27 @@ def test_import_does_not_load_heavy_dependencies():
     assert out.strip() == "[]"
 
 
+# Public, importable by name, but not given by `from kutils import *`: a builtin's name.
+NOT_STARRED = {"compile"}
+PUBLIC = sorted({"__version__", *kutils._EXPORTS})
+
+
 def test_all_lists_exactly_the_names_that_resolve():
-    for name in kutils.__all__:
+    for name in PUBLIC:
         assert getattr(kutils, name) is not None
-    assert set(kutils.__all__) == {"__version__", *LEGACY_SIGNATURES, *NEW_PUBLIC}
-    assert set(kutils.__all__) == {"__version__", *kutils._EXPORTS}
-    assert set(dir(kutils)) >= set(kutils.__all__)
+    assert set(PUBLIC) == {"__version__", *LEGACY_SIGNATURES, *NEW_PUBLIC}
+    assert set(kutils.__all__) == set(PUBLIC) - NOT_STARRED
+    assert set(dir(kutils)) >= set(PUBLIC)
+
+
+def test_star_import_hides_no_builtin():
+    import builtins
+
+    namespace: dict = {}
+    exec("from kutils import *", namespace)
+    hidden = {name for name in namespace if name != "__builtins__"} & set(dir(builtins))
+    assert hidden == set()
+    assert "to_categorical" in namespace
 
 
 def test_no_submodule_shadows_a_public_name():
@@ -215,7 +230,7 @@ def test_no_submodule_shadows_a_public_name():
     for module in pkgutil.iter_modules(kutils.__path__):
         if module.name != "__main__":
             importlib.import_module(f"kutils.{module.name}")
-    for name in kutils.__all__:
+    for name in PUBLIC:
         assert not isinstance(getattr(kutils, name), types.ModuleType), name
 
 
@@ -252,7 +267,7 @@ def test_signature_matches_keras_2(name):
 
 
 def test_public_signatures_are_type_hinted():
-    for name in kutils.__all__:
+    for name in PUBLIC:
         obj = getattr(kutils, name)
         if not callable(obj):
             continue
