@@ -11,17 +11,13 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import shutil
-import subprocess
-import sys
 import warnings
 from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
-from snippet_goldens import assert_like_golden
+from snippet_goldens import assert_like_golden, migrate_and_run_pattern
 
 import kutils
 from kutils.migrate import migrate_source
@@ -174,17 +170,8 @@ def test_migrate_uses_kutils_predict_when_the_file_has_its_own():
 
 @pytest.mark.slow
 def test_the_keras2_pattern_runs_after_migrate(tmp_path):
-    script = tmp_path / "predict_unequal_inputs.py"
-    shutil.copy(HERE / "keras2_patterns" / "predict_unequal_inputs.py", script)
-    env = {**os.environ, "PYTHONPATH": str(HERE.parent), "TF_CPP_MIN_LOG_LEVEL": "2"}
-    migrated = subprocess.run(
-        [sys.executable, "-m", "kutils", "migrate", str(script)], env=env, capture_output=True
-    )
-    assert migrated.returncode == 0, migrated.stderr
-    assert "predict(net, [" in script.read_text()
-    ran = subprocess.run(
-        [sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=300
-    )
+    text, ran = migrate_and_run_pattern("predict_unequal_inputs", tmp_path)
+    assert "predict(net, [" in text
     assert ran.returncode == 0, ran.stderr[-2000:]
     assert ran.stdout.strip().endswith("ok")
     assert "(input 0: 4, input 1: 10 rows)" in ran.stderr

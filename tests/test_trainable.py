@@ -11,16 +11,12 @@ computed.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
-from snippet_goldens import assert_like_golden
+from snippet_goldens import assert_like_golden, migrate_and_run_pattern
 
 import kutils
 from kutils.migrate import migrate_source
@@ -200,17 +196,8 @@ def test_migrate_leaves_a_models_own_self_compile_alone():
 
 @pytest.mark.slow
 def test_the_keras2_pattern_runs_after_migrate(tmp_path):
-    script = tmp_path / "trainable_after_compile.py"
-    shutil.copy(HERE / "keras2_patterns" / "trainable_after_compile.py", script)
-    env = {**os.environ, "PYTHONPATH": str(HERE.parent), "TF_CPP_MIN_LOG_LEVEL": "2"}
-    migrated = subprocess.run(
-        [sys.executable, "-m", "kutils", "migrate", str(script)], env=env, capture_output=True
-    )
-    assert migrated.returncode == 0, migrated.stderr
-    assert "compile(critic," in script.read_text()
-    ran = subprocess.run(
-        [sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=300
-    )
+    text, ran = migrate_and_run_pattern("trainable_after_compile", tmp_path)
+    assert "compile(critic," in text
     assert ran.returncode == 0, ran.stderr[-2000:]
     assert ran.stdout.strip().endswith("ok")
 
