@@ -285,7 +285,7 @@ def _weights_call(source: Source, call: ast.Call, func: ast.expr, name: str) -> 
     whose name the weights-name rule does not rename (``kutils._migrate_model_calls``)."""
     if not isinstance(func, ast.Attribute) or _on_kutils(source, func):
         return False
-    if not model_calls.weights_call_through_kutils(call, name):
+    if not model_calls.weights_call_through_kutils(call, name, source.kept_weights):
         return False
     _method_to_function(source, call, func, model_calls.WEIGHT_CALLS[name])
     return True

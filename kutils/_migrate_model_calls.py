@@ -2,10 +2,11 @@
 
 - ``x.save_weights(name)`` and ``x.load_weights(name)`` (the ``weights-call`` rules):
   Keras 3 saves weights only under a name ending in ``.weights.h5``. A literal
-  ``'x.h5'``/``'x.hdf5'`` is left to the project-wide rename (``kutils._migrate_weights``);
-  any other name (built at run time, held in a variable, or a literal such as
-  ``'model.ckpt'``) goes through kutils, whose ``save_weights`` writes Keras 2's file at
-  any name and whose ``load_weights`` reads it.
+  ``'x.h5'``/``'x.hdf5'`` is left to the project-wide rename (``kutils._migrate_weights``)
+  and goes through kutils where the run keeps the name; any other name (built at run
+  time, held in a variable, or a literal such as ``'model.ckpt'``) goes through kutils,
+  whose ``save_weights`` writes Keras 2's file at any name and whose ``load_weights``
+  reads it.
 - ``compile(loss=<n losses>, metrics=[...])`` (the ``compile-metrics`` rule): Keras 2
   applied every metric of a flat list to every output; Keras 3 wants one list per output.
 """
@@ -13,6 +14,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from typing import TYPE_CHECKING
 
 from kutils import _migrate_rules as rules
@@ -35,8 +37,15 @@ _KERAS3_NAMES = {
 _RENAMED = (".h5", ".hdf5")  # literals kutils._migrate_weights renames or reports
 
 
-def weights_call_through_kutils(call: ast.Call, method: str) -> bool:
-    """Whether ``x.<method>(...)`` (``save_weights``/``load_weights``) goes to kutils."""
+def weights_call_through_kutils(
+    call: ast.Call, method: str, kept: frozenset[str] = frozenset()
+) -> bool:
+    """Whether ``x.<method>(...)`` (``save_weights``/``load_weights``) goes to kutils.
+
+    ``kept``: the ``.h5``/``.hdf5`` names (last path parts) the run does not rename
+    (``kutils._migrate_weights``): their literal saves and loads go to kutils too, which
+    keeps Keras 2's file at that name.
+    """
     allowed = _KEYWORDS[method]
     if any(keyword.arg not in allowed for keyword in call.keywords):
         return False  # **kwargs, or tf.keras's save_format=/options=: left as written
@@ -51,7 +60,8 @@ def weights_call_through_kutils(call: ast.Call, method: str) -> bool:
             return False
         lowered = name.value.lower()
         if lowered.endswith(_RENAMED) and not lowered.endswith(".weights.h5"):
-            return False  # the weights-name rule's: renamed in every file, or reported
+            # The weights-name rule's: renamed in every file, or kept and through kutils.
+            return re.split(r"[/\\]", name.value)[-1] in kept
         return not lowered.endswith(_KERAS3_NAMES[method])
     return not built_name_end(name).lower().endswith(_KERAS3_NAMES[method])
 
