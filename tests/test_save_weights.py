@@ -24,6 +24,7 @@ import pytest
 
 import kutils
 from kutils._migrate_model_calls import ORDER_NOTE
+from kutils.migrate import main as migrate_main
 from kutils.migrate import migrate_source
 
 HERE = Path(__file__).resolve().parent
@@ -96,6 +97,42 @@ def test_migrated_save_writes_the_hdf5_layout_keras_2_3_1_wrote(tmp_path):
         assert written[name] == expected[name], name
     _close(scope["result"]["predict"][0], CASES["save"]["result"]["predict"][0], "predict 0")
     _close(scope["result"]["predict"][1], CASES["save"]["result"]["predict"][1], "predict 1")
+
+
+def test_a_kept_literal_h5_name_is_saved_through_kutils_as_keras_2_3_1_saved_it(
+    tmp_path, monkeypatch, capsys
+):
+    # `model.save_weights("discriminator.h5")`, a name the script also gives
+    # os.path.exists: migrate keeps it and routes the save and the load through kutils.
+    case = CASES["save_literal_name_kept"]
+    project = tmp_path / "project"
+    project.mkdir()
+    script = project / "train.py"
+    script.write_text(case["snippet"])
+    assert migrate_main([str(project)]) == 0  # nothing left to change by hand
+    text = script.read_text()
+    save, load = 'save_weights("discriminator.h5")', 'load_weights("discriminator.h5")'
+    expected = case["snippet"].replace(f"model.{save}", 'save_weights(model, "discriminator.h5")')
+    expected = expected.replace(f"fresh.{load}", 'load_weights(fresh, "discriminator.h5")')
+    expected = expected.replace("fresh.predict(x)", "predict(fresh, x)")
+    imports = "from kutils import load_weights, predict, save_weights\n"
+    assert imports in text and text.replace(imports, "", 1) == expected  # the rest as it was
+    capsys.readouterr()
+    assert migrate_main([str(project)]) == 0
+    assert script.read_text() == text  # a second run changes nothing
+    assert "rewrote 0," in capsys.readouterr().err
+    monkeypatch.chdir(project)
+    scope: dict = {}
+    exec(compile(text, "<save_literal_name_kept>", "exec"), scope)
+    recorded = case["result"]
+    assert bool(scope["result"]["saved"]) is recorded["saved"]["values"] is True
+    for index in range(2):  # the first model's weights, loaded into the second
+        _close(scope["result"]["predict"][index], recorded["predict"][index], f"predict {index}")
+    # The same model and weights as the `save` case: the file Keras 2.3.1 wrote there.
+    with h5py.File(KERAS2_FILE, "r") as keras2, h5py.File("discriminator.h5", "r") as ours:
+        expected_tree, written = _tree(keras2), _tree(ours)
+    expected_tree["/"].pop("keras_version"), written["/"].pop("keras_version")
+    assert written == expected_tree
 
 
 @pytest.mark.parametrize("name", ["load_kutils_file", "load_kutils_file_by_name"])
