@@ -9,6 +9,8 @@
   reads it.
 - ``compile(loss=<n losses>, metrics=[...])`` (the ``compile-metrics`` rule): Keras 2
   applied every metric of a flat list to every output; Keras 3 wants one list per output.
+- ``compile(opt, loss, ['acc'])`` (the ``compile-positional`` rule): Keras 3's
+  ``compile`` orders its arguments after ``loss`` otherwise; they get Keras 2's names.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ if TYPE_CHECKING:
 
 WEIGHT_CALLS = rules.by_kind("weights-call")
 _METRICS = next(iter(rules.by_kind("compile-metrics").values()))
+_POSITIONAL = rules.by_kind("compile-positional")["compile"]
 # Keras 2.3.1's keyword arguments of each (after the file name), which kutils' take too.
 _KEYWORDS = {
     "save_weights": ("filepath", "overwrite"),
@@ -85,12 +88,58 @@ def built_name_end(value: ast.AST) -> str:
     return ""
 
 
+# -- compile(opt, loss, ['acc']): Keras 2's positions --------------------------------
+
+
+def compile_arguments(call: ast.Call, positional: bool = True) -> dict[str, ast.expr]:
+    """``compile``'s arguments by Keras 2's names, those given by position included
+    (none of those when a ``*args`` is among them, or ``positional`` is false)."""
+    found: dict[str, ast.expr] = {}
+    if positional and not any(isinstance(arg, ast.Starred) for arg in call.args):
+        found.update(zip(_POSITIONAL.within, call.args))
+    found.update({keyword.arg: keyword.value for keyword in call.keywords if keyword.arg})
+    return found
+
+
+def compile_positional(source: Source, call: ast.Call, on_self: bool, to_kutils: bool) -> None:
+    """``model.compile(opt, loss, ['acc'])`` -> ``model.compile(opt, loss, metrics=['acc'])``.
+
+    Keras 2's ``compile(optimizer, loss, metrics, loss_weights, sample_weight_mode,
+    weighted_metrics, target_tensors)``; Keras 3's takes ``loss_weights`` third and
+    ``weighted_metrics`` fourth. ``metrics`` and ``loss_weights`` get their names. A fifth
+    or later argument by position is reported: Keras 3 has no ``sample_weight_mode`` or
+    ``target_tensors``, and tf.keras 2 ordered the fifth on otherwise; not when the call
+    becomes ``kutils.compile`` (``to_kutils``), which takes Keras 2's positions.
+    """
+    args = call.args
+    if len(args) < 3 or len(args) > len(_POSITIONAL.within):
+        return  # nothing after loss by position, or not Keras 2's compile
+    if any(isinstance(arg, ast.Starred) for arg in args) or not _uses_keras(source):
+        return
+    if on_self or len(args) > 4:  # self.compile(...): a class's own compile, maybe
+        if not to_kutils or on_self:
+            source.report(args[2], _POSITIONAL.message)
+        return
+    for name, arg in zip(_POSITIONAL.within[2:], args[2:]):
+        start, _ = source.span(arg)
+        source.edits.append((start, start, f"{name}="))
+
+
+def _uses_keras(source: Source) -> bool:
+    return any(
+        path.split(".")[0] in ("keras", "tensorflow") for path in source.bindings.values()
+    )
+
+
 # -- compile(loss=[...], metrics=[...]) -------------------------------------------------
 
 
-def compile_metrics(source: Source, call: ast.Call, scopes: tuple[ast.AST, ...]) -> None:
-    """``metrics=['acc']`` of a model with ``n`` losses -> one list per output."""
-    keywords = {keyword.arg: keyword.value for keyword in call.keywords if keyword.arg}
+def compile_metrics(
+    source: Source, call: ast.Call, scopes: tuple[ast.AST, ...], positional: bool = True
+) -> None:
+    """``metrics=['acc']`` of a model with ``n`` losses -> one list per output (the
+    metrics and the losses given by name or, if ``positional``, by Keras 2's position)."""
+    keywords = compile_arguments(call, positional)
     metrics, loss = keywords.get("metrics"), keywords.get("loss")
     if not isinstance(metrics, (ast.List, ast.Tuple)) or loss is None:
         return

@@ -320,6 +320,22 @@ CALL_RULES: tuple[Rule, ...] = (
         "Keras 2 applied a flat metrics list to every output; Keras 3 fails on a model with several outputs (tuple arity mismatch): give one list per output, metrics=[[...], [...]] (or a dict by output name)",
         keras3="metrics",
     ),
+    # -- compile's arguments after loss given by position: Keras 3 orders them otherwise
+    Rule(
+        "compile-positional",
+        "compile",
+        "Keras 2's compile took metrics third and loss_weights fourth, Keras 3's takes loss_weights third (a metrics list passed third is read as loss weights): pass the arguments after loss by name (metrics=[...], loss_weights=[...])",
+        keras3="keywords",
+        within=(
+            "optimizer",
+            "loss",
+            "metrics",
+            "loss_weights",
+            "sample_weight_mode",
+            "weighted_metrics",
+            "target_tensors",
+        ),
+    ),
     # -- compile in a file that changes trainable: Keras 2 trained the weights trainable
     # at compile time, Keras 3 those trainable at the first step (the GAN pattern)
     Rule(
