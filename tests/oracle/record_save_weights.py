@@ -21,7 +21,12 @@ file name chosen by the caller and ``folder`` the goldens folder. The snippets:
   each snippet runs in a temporary folder of its own;
 - ``metrics_flat_list`` and ``metrics_through_a_name``: ``compile`` with two losses and
   ``metrics=['accuracy']``, then ``evaluate``, ``test_on_batch``, ``train_on_batch`` and
-  ``fit`` with SGD: the values and Keras 2's ``metrics_names``.
+  ``fit`` with SGD: the values and Keras 2's ``metrics_names``;
+- ``metrics_positional``, ``metrics_positional_named_optimizer`` (``"adadelta"``, and
+  ``loss_weights`` fourth) and ``metrics_positional_trainable`` (a layer frozen at
+  ``compile`` and unfrozen after it): ``compile`` with the metrics given third, by
+  position, as Keras 2's signature allowed; the values, names and (the last) weights
+  after a step.
 
 The results go to ``cases.json`` in ``tests/goldens/save_weights/`` (or ``outdir``).
 ``tests/test_save_weights.py`` migrates each snippet with ``kutils migrate`` and runs it
@@ -140,6 +145,53 @@ model.compile(loss=losses, optimizer=SGD(lr=0.05), metrics=["accuracy", "mse"])
 result = {
     "evaluate": model.evaluate(x, [valid, labels], batch_size=12, verbose=0),
     "metrics_names": model.metrics_names,
+}
+""",
+    # compile's arguments after loss given by position (Keras 2's order: metrics third,
+    # loss_weights fourth; Keras 3 takes loss_weights third).
+    "metrics_positional": """
+def compiled():
+    model = build()
+    fixed_weights(model, 1)
+    model.compile(SGD(lr=0.1), ["binary_crossentropy", "sparse_categorical_crossentropy"],
+                  ["accuracy"])
+    return model
+
+
+model = compiled()
+result = {
+    "evaluate": model.evaluate(x, [valid, labels], batch_size=5, verbose=0),
+    "train_on_batch": compiled().train_on_batch(x, [valid, labels]),
+    "metrics_names": model.metrics_names,
+}
+""",
+    "metrics_positional_named_optimizer": """
+model = build()
+fixed_weights(model, 2)
+model.compile("adadelta", ["binary_crossentropy", "sparse_categorical_crossentropy"],
+              ["accuracy", "mse"], [1.0, 0.5])
+before = model.evaluate(x, [valid, labels], batch_size=12, verbose=0)
+model.train_on_batch(x, [valid, labels])
+# The second step's values: computed with the weights the first step (rate 1.0) left.
+result = {
+    "evaluate": before,
+    "train_on_batch": model.train_on_batch(x, [valid, labels]),
+    "metrics_names": model.metrics_names,
+}
+""",
+    # In a file that sets trainable, migrate makes it kutils.compile: the layer frozen at
+    # compile time stays frozen in training, as in Keras 2.
+    "metrics_positional_trainable": """
+model = build()
+fixed_weights(model, 3)
+model.get_layer("label").trainable = False
+model.compile(SGD(lr=0.1), ["binary_crossentropy", "sparse_categorical_crossentropy"],
+              ["accuracy"])
+model.get_layer("label").trainable = True
+result = {
+    "train_on_batch": model.train_on_batch(x, [valid, labels]),
+    "metrics_names": model.metrics_names,
+    "weights": leaf_weights(model),
 }
 """,
 }
