@@ -96,7 +96,7 @@ def compile_arguments(call: ast.Call, positional: bool = True) -> dict[str, ast.
     (none of those when a ``*args`` is among them, or ``positional`` is false)."""
     found: dict[str, ast.expr] = {}
     if positional and not any(isinstance(arg, ast.Starred) for arg in call.args):
-        found.update(zip(_POSITIONAL.within, call.args))
+        found.update(zip(_POSITIONAL.within, call.args, strict=False))
     found.update({keyword.arg: keyword.value for keyword in call.keywords if keyword.arg})
     return found
 
@@ -120,15 +120,13 @@ def compile_positional(source: Source, call: ast.Call, on_self: bool, to_kutils:
         if not to_kutils or on_self:
             source.report(args[2], _POSITIONAL.message)
         return
-    for name, arg in zip(_POSITIONAL.within[2:], args[2:]):
+    for name, arg in zip(_POSITIONAL.within[2:], args[2:], strict=False):
         start, _ = source.span(arg)
         source.edits.append((start, start, f"{name}="))
 
 
 def _uses_keras(source: Source) -> bool:
-    return any(
-        path.split(".")[0] in ("keras", "tensorflow") for path in source.bindings.values()
-    )
+    return any(path.split(".")[0] in ("keras", "tensorflow") for path in source.bindings.values())
 
 
 # -- compile(loss=[...], metrics=[...]) -------------------------------------------------
