@@ -40,7 +40,7 @@ _OUTSIDE = rules.by_kind("outside-method")
 _METHOD_KEYWORDS = rules.by_kind("method-keyword")
 # Where a keyword of a method-keyword rule stands when passed by position (Keras 2's
 # train_on_batch(x, y, sample_weight, class_weight)): the number of arguments before it.
-_POSITIONS = {("train_on_batch", "class_weight"): 3}
+_POSITIONS = {("train_on_batch", "class_weight"): 3, ("fit", "class_weight"): 9}
 _KUTILS = ("kutils", "kutils.generators")
 _CUSTOM_OBJECT = next(iter(rules.by_kind("custom-object").values()))
 _TRAINABLE_COMPILE = rules.by_kind("trainable-compile")["compile"]

@@ -88,6 +88,13 @@ CALL_RULES: tuple[Rule, ...] = (
         keras3="kutils.train_on_batch",
         within=("class_weight",),
     ),
+    Rule(
+        "method-keyword",
+        "fit",
+        "Keras 3's fit takes class_weight for one output only, and not with sample_weight: call kutils.fit(model, x, y, class_weight=...) instead",
+        keras3="kutils.fit",
+        within=("class_weight",),
+    ),
     # -- keyword arguments Keras 3 rejects, in the calls named by `within`
     Rule(
         "keyword",
