@@ -230,17 +230,22 @@ def _call(source: Source, call: ast.Call, scopes: Scopes) -> None:
     ):
         _method_to_function(source, call, func, conditional)
     if name == "compile" and isinstance(func, ast.Attribute):
-        # kutils.compile(model, ...): rewritten already, its positions are not compile's
-        migrated = _on_kutils(source, func)
-        to_kutils = _sets_trainable(source) and not _on_self(func)
-        if not migrated:  # kutils.compile takes Keras 2's positions: only the report goes
-            model_calls.compile_positional(source, call, _on_self(func), to_kutils)
-        model_calls.compile_metrics(source, call, scopes, positional=not migrated)
-        if to_kutils:
-            _method_to_function(source, call, func, _TRAINABLE_COMPILE)
+        _compile(source, call, func, scopes)
     outside = _OUTSIDE.get(name or "")
     if outside is not None and isinstance(func, ast.Attribute) and not _on_self(func):
         _outside_method(source, call, func, outside)
+
+
+def _compile(source: Source, call: ast.Call, func: ast.Attribute, scopes: Scopes) -> None:
+    """``model.compile(...)``: arguments by position, metrics per output, kutils.compile."""
+    # kutils.compile(model, ...): rewritten already, its positions are not compile's.
+    migrated = _on_kutils(source, func)
+    to_kutils = _sets_trainable(source) and not _on_self(func)
+    if not migrated:  # kutils.compile takes Keras 2's positions: only the report goes
+        model_calls.compile_positional(source, call, _on_self(func), to_kutils)
+    model_calls.compile_metrics(source, call, scopes, positional=not migrated)
+    if to_kutils:
+        _method_to_function(source, call, func, _TRAINABLE_COMPILE)
 
 
 def _outside_method(source: Source, call: ast.Call, func: ast.Attribute, rule: rules.Rule) -> None:

@@ -23,46 +23,68 @@ from kutils import class_weights as _cw
 
 __all__ = ["fit"]
 
-# Keras 2.3.1's ``Model.fit`` parameters, in their order.
-_KERAS2_FIT = (
-    "x",
-    "y",
-    "batch_size",
-    "epochs",
-    "verbose",
-    "callbacks",
-    "validation_split",
-    "validation_data",
-    "shuffle",
-    "class_weight",
-    "sample_weight",
-    "initial_epoch",
-    "steps_per_epoch",
-    "validation_steps",
-    "validation_freq",
-    "max_queue_size",
-    "workers",
-    "use_multiprocessing",
-)
+# Keras 2.3.1's ``fit`` arguments that Keras 3's ``fit`` does not take, with their
+# defaults: they only acted on generator and Sequence input.
+_KERAS2_ONLY = {"max_queue_size": 10, "workers": 1, "use_multiprocessing": False}
 
 
-def fit(model: Any, *args: Any, **kwargs: Any) -> Any:
+def fit(
+    model: Any,
+    x: Any = None,
+    y: Any = None,
+    batch_size: int | None = None,
+    epochs: int = 1,
+    verbose: Any = 1,
+    callbacks: Any = None,
+    validation_split: float = 0.0,
+    validation_data: Any = None,
+    shuffle: Any = True,
+    class_weight: Any = None,
+    sample_weight: Any = None,
+    initial_epoch: int = 0,
+    steps_per_epoch: int | None = None,
+    validation_steps: int | None = None,
+    validation_freq: Any = 1,
+    max_queue_size: int = 10,
+    workers: int = 1,
+    use_multiprocessing: bool = False,
+    *,
+    validation_batch_size: int | None = None,
+) -> Any:
     """Train a model on arrays, with Keras 2's ``class_weight`` (Keras 2's method).
 
-    Takes the arguments of Keras 2.3.1's ``Model.fit``, in its order (``x, y,
-    batch_size, epochs, verbose, callbacks, validation_split, validation_data, shuffle,
-    class_weight, sample_weight, ...``), by position or by name.
+    The arguments are Keras 2.3.1's ``Model.fit``'s, in its order, after the model.
 
     Args:
         model: a compiled Keras model. Anything else with a ``fit`` method (a class of
-            the user's own, a scikit-learn estimator) has that method called with the
-            arguments given.
-        *args: Keras 2's ``fit`` arguments by position.
-        **kwargs: Keras 2's ``fit`` arguments by name (and Keras 3's, passed on).
-            ``class_weight``: ``None``, a dict mapping each class to its weight (one
-            output), or one such dict per output: a list in the order of the outputs,
-            or a dict by output name (an output left out, or given ``None``, is not
-            weighted). ``sample_weight`` is multiplied in, as in Keras 2.3.1.
+            the user's own, a scikit-learn estimator) has that method called with ``x``,
+            ``y`` and the arguments given other values than Keras 2's defaults.
+        x: the inputs, as for Keras's ``fit``.
+        y: the targets: an array for a model with one output; a list (in the order of
+            the outputs) or a dict by output name for a model with several.
+        batch_size: as for Keras's ``fit``.
+        epochs: as for Keras's ``fit``.
+        verbose: as for Keras's ``fit``; 1 by default, as in Keras 2.
+        callbacks: as for Keras's ``fit``.
+        validation_split: as for Keras's ``fit``; the samples set apart keep their
+            weights, as in Keras 2.
+        validation_data: as for Keras's ``fit`` (not class-weighted, as in Keras 2).
+        shuffle: as for Keras's ``fit``.
+        class_weight: ``None``, a dict mapping each class to its weight (one output), or
+            one such dict per output: a list in the order of the outputs, or a dict by
+            output name (an output left out, or given ``None``, is not weighted).
+        sample_weight: ``None``, or per-sample weights: an array of shape ``(n,)`` for
+            one output; a list or a dict by output name for several. Multiplied by the
+            class weights, as in Keras 2.3.1.
+        initial_epoch: as for Keras's ``fit``.
+        steps_per_epoch: as for Keras's ``fit``.
+        validation_steps: as for Keras's ``fit``.
+        validation_freq: as for Keras's ``fit``.
+        max_queue_size: Keras 2's, for generator input; Keras 3's ``fit`` has no such
+            argument: a value other than the default is passed on, and refused there.
+        workers: the same.
+        use_multiprocessing: the same.
+        validation_batch_size: Keras 3's, passed on when given.
 
     Returns:
         The ``History`` of Keras 3's ``fit``.
@@ -71,11 +93,11 @@ def fit(model: Any, *args: Any, **kwargs: Any) -> Any:
         ValueError: a class of the targets is missing from its dict, the targets of a
             weighted output have rank 3 or more, or a list has not one entry per output
             (Keras 2's errors).
-        TypeError: an argument is given twice or is not one of ``fit``'s, or the
-            weights of a model with several outputs are neither a list nor a dict.
-        NotImplementedError: ``class_weight`` of a model with several outputs together
-            with inputs that are not arrays (a generator, a ``Sequence``, a dataset):
-            Keras 2 took class weights only with arrays in ``fit``, too.
+        TypeError: the weights of a model with several outputs are neither a list nor a
+            dict.
+        NotImplementedError: ``class_weight`` of a model with several outputs with
+            inputs that are not arrays (a generator, a ``Sequence``, a dataset): give
+            each batch its sample weights instead.
 
     Example:
         >>> fit(discriminator, imgs, [valid, labels], epochs=3,
@@ -83,13 +105,11 @@ def fit(model: Any, *args: Any, **kwargs: Any) -> Any:
     """
     import keras
 
+    given = _keras3_arguments(locals())
     if not isinstance(model, keras.Model):
-        return _own_fit(model, args, kwargs)
-    given = _by_name(args, kwargs)
-    class_weight = given.pop("class_weight", None)
+        return _own_fit(model, x, y, class_weight, sample_weight, given)
     if class_weight is None:
-        return model.fit(**given)
-    x, y = given.pop("x", None), given.pop("y", None)
+        return model.fit(x, y, sample_weight=sample_weight, **given)
     names = _cw._output_names(model, y)
     if y is None:
         if len(names) > 1:
@@ -100,16 +120,9 @@ def fit(model: Any, *args: Any, **kwargs: Any) -> Any:
                 f"{type(x).__name__}"
             )
             raise NotImplementedError(msg)
-        return model.fit(x, class_weight=class_weight, **given)  # Keras 3's, one output
+        return model.fit(x, class_weight=class_weight, sample_weight=sample_weight, **given)
     targets = _cw._per_output(y, names, "y")
-    samples = _cw._standardize(given.pop("sample_weight", None), names, "sample_weight")
-    classes = _cw._standardize(class_weight, names, "class_weight")
-    _cw._warn_ignored(class_weight, classes, names)
-    floatx = keras.backend.floatx()
-    weights = [
-        _cw._keras2_weights(target, sample, cls, floatx)
-        for target, sample, cls in zip(targets, samples, classes, strict=True)
-    ]
+    weights = _keras2_sample_weights(targets, names, class_weight, sample_weight)
     if len(names) == 1:
         return model.fit(x, targets[0], sample_weight=weights[0], **given)
     # Targets and weights as lists in the order of the outputs (Keras 3 matches a dict of
@@ -117,25 +130,41 @@ def fit(model: Any, *args: Any, **kwargs: Any) -> Any:
     return model.fit(x, targets, sample_weight=weights, **given)
 
 
-def _by_name(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
-    """The arguments by Keras 2's names."""
-    if len(args) > len(_KERAS2_FIT):
-        msg = (
-            f"fit takes at most {len(_KERAS2_FIT)} arguments after the model (Keras 2's "
-            f"{', '.join(_KERAS2_FIT)}). Received: {len(args)} positional arguments"
-        )
-        raise TypeError(msg)
-    given = dict(zip(_KERAS2_FIT, args, strict=False))
-    twice = sorted(set(given) & set(kwargs))
-    if twice:
-        msg = f"fit got {twice} both by position and by name. Received: {twice}"
-        raise TypeError(msg)
-    given.update(kwargs)
+def _keras3_arguments(arguments: dict[str, Any]) -> dict[str, Any]:
+    """``fit``'s arguments for Keras 3's ``fit``, but ``x``, ``y`` and the weights:
+    Keras 2's own ones only when not at their defaults (Keras 3 then refuses them)."""
+    skipped = {"model", "x", "y", "class_weight", "sample_weight", "keras"}
+    given = {
+        name: value
+        for name, value in arguments.items()
+        if name not in skipped and not (name in _KERAS2_ONLY and value == _KERAS2_ONLY[name])
+    }
+    if given["validation_batch_size"] is None:
+        del given["validation_batch_size"]
     return given
 
 
-def _own_fit(receiver: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    """Anything but a Keras model: its own ``fit``, as the code called it."""
+def _keras2_sample_weights(
+    targets: list[Any], names: list[str], class_weight: Any, sample_weight: Any
+) -> list[Any]:
+    """Keras 2.3.1's sample weights of each output, from its class and sample weights."""
+    import keras
+
+    samples = _cw._standardize(sample_weight, names, "sample_weight")
+    classes = _cw._standardize(class_weight, names, "class_weight")
+    _cw._warn_ignored(class_weight, classes, names)
+    floatx = keras.backend.floatx()
+    return [
+        _cw._keras2_weights(target, sample, cls, floatx)
+        for target, sample, cls in zip(targets, samples, classes, strict=True)
+    ]
+
+
+def _own_fit(
+    receiver: Any, x: Any, y: Any, class_weight: Any, sample_weight: Any, given: dict[str, Any]
+) -> Any:
+    """Anything but a Keras model: its own ``fit``, with ``x``, ``y`` and the arguments
+    given values other than Keras 2's defaults."""
     method = getattr(receiver, "fit", None)
     if not callable(method):
         msg = (
@@ -144,4 +173,14 @@ def _own_fit(receiver: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> An
             f"Received: {receiver!r}"
         )
         raise TypeError(msg)
-    return method(*args, **kwargs)
+    import inspect
+
+    defaults = {
+        name: parameter.default for name, parameter in inspect.signature(fit).parameters.items()
+    }
+    keywords = {name: value for name, value in given.items() if defaults.get(name) != value}
+    if class_weight is not None:
+        keywords["class_weight"] = class_weight
+    if sample_weight is not None:
+        keywords["sample_weight"] = sample_weight
+    return method(x, y, **keywords)
