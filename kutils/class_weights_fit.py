@@ -96,8 +96,9 @@ def fit(
         TypeError: the weights of a model with several outputs are neither a list nor a
             dict.
         NotImplementedError: ``class_weight`` of a model with several outputs with
-            inputs that are not arrays (a generator, a ``Sequence``, a dataset): give
-            each batch its sample weights instead.
+            inputs that are not arrays (a generator, a ``Sequence``, a dataset, which
+            Keras 2.3.1 handed on to ``fit_generator``): give each batch its sample
+            weights instead.
 
     Example:
         >>> fit(discriminator, imgs, [valid, labels], epochs=3,
