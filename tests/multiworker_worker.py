@@ -12,7 +12,8 @@ OUT.npz.started after its first step (for the killed-worker test); MODE ``broken
 fits a kutils Sequence whose batch 3 raises KeyError; MODE ``caught:sequence`` does the
 same and ``caught:callback`` has worker 1's callback raise at batch 2, and worker 1
 catches the error, writes it to OUT.npz.caught.txt and stays alive; MODE ``threads``
-records the thread count after each of several fit calls.
+records the thread count after each of several fit calls; MODE ``devices`` writes the
+device counts of this worker to OUT.npz.devices.txt.
 """
 
 from __future__ import annotations
@@ -80,6 +81,16 @@ def main() -> int:
             with open("/proc/self/status") as f:
                 counts += [int(line.split()[1]) for line in f if line.startswith("Threads:")]
         np.savez(out_path + ".threads.npz", counts=np.array(counts))
+    elif mode == "devices":
+        # Logical CPU devices listed in this process (every worker's, once the cluster
+        # is up), those of this worker, and the accelerators reported to the strategy.
+        from kutils._cluster_setup import task_devices
+
+        resolver = strategy.cluster_resolver
+        own = task_devices("CPU", resolver.task_type, resolver.task_id)
+        listed = len(tf.config.list_logical_devices("CPU"))
+        with open(out_path + ".devices.txt", "w") as f:
+            f.write(f"{listed};{own};{resolver.num_accelerators()}")
     elif mode == "broken":
         # A class_weight is refused before anything runs; then batch 3 raises on the
         # worker that reads it (worker 1, with batches 1 and 3 of 4).
