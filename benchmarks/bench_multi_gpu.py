@@ -217,7 +217,8 @@ def main() -> None:
     x = rng.random((SAMPLES, FEATURES), dtype=np.float32)
     y = rng.integers(0, CLASSES, SAMPLES)
     if not ARGS.scaling_only:
-        compare(x, y)
+        with tf.device("/cpu:0"):  # on a GPU machine too: the comparison is on the CPU
+            compare(x, y)
     found = scaling_devices(ARGS.scaling)
     if found is None:
         print(

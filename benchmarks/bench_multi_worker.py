@@ -51,7 +51,7 @@ REPEATS = 5
 SHORT_STEPS = 16  # a short fit call, where the per-call cost shows
 SAMPLES, FEATURES, CLASSES, BATCH = 65536, 64, 10, 256
 TARGET = 1.05
-QUICK_SAMPLES, QUICK_SUB_BATCH = 512, 16  # --quick: the scaling section's tiny run
+QUICK_SUB_BATCH = 16  # --quick: the scaling section's rows per replica
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -60,7 +60,7 @@ def main() -> int:
         return _role(sys.argv[1], Path(sys.argv[2]), sys.argv[3:])
     args = _parse_args()
     if not args.scaling_only:
-        _compare()
+        _compare(args.quick)
     _scaling(args.scaling, args.quick)
     return 0
 
@@ -92,20 +92,22 @@ def _parse_args() -> argparse.Namespace:
     return args
 
 
-def _compare() -> None:
+def _compare(quick: bool) -> None:
     """The kutils and hand-written sides on two workers, and one process, as in the docs."""
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
-        _run([[sys.executable, __file__, "single", str(out / "single.json")]], [None])
+        flag = str(int(quick))
+        _run([[sys.executable, __file__, "single", str(out / "single.json"), flag]], [None])
         one = json.loads((out / "single.json").read_text())["plain"]
-        two = _run_cluster("worker", out, [])[0]
-    steps = SAMPLES // BATCH
+        two = _run_cluster("worker", out, [flag])[0]
+    steps = _samples("worker", quick) // BATCH
+    repeats = 1 if quick else REPEATS
     load_after = os.getloadavg()
     print(
         f"load average (1, 5, 15 min) at start: {_load(load_before)}, at end: {_load(load_after)}"
     )
-    print(f"MLP {FEATURES}-256-256-{CLASSES}, global batch {BATCH}; median of {REPEATS} runs")
+    print(f"MLP {FEATURES}-256-256-{CLASSES}, global batch {BATCH}; median of {repeats} runs")
     print(f"one process, plain Keras fit:       {one * 1e3:8.2f} ms/step")
     for label, key in ((f"{steps} steps per fit", ""), (f"{SHORT_STEPS} steps per fit", "short_")):
         kutils, hand = two[key + "kutils"], two[key + "hand"]
@@ -224,20 +226,32 @@ def _role(role: str, out: Path, extra: list[str]) -> int:
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     import numpy as np
 
-    quick = role == "scale" and extra[1] == "1"
-    samples = QUICK_SAMPLES if quick else SAMPLES
+    quick = extra[-1] == "1"
+    if role != "scale":  # the comparison runs on the CPU, as in docs/performance.md
+        import tensorflow as tf
+
+        tf.config.set_visible_devices([], "GPU")
+    samples = _samples(role, quick)
+    repeats = 1 if quick else REPEATS
     rng = np.random.default_rng(0)
     x = rng.normal(size=(samples, FEATURES)).astype("float32")
     y = rng.integers(0, CLASSES, size=samples)
     if role == "single":
-        result: dict = {"plain": _single(x, y)}
+        result: dict = {"plain": _single(x, y, repeats)}
     elif role == "worker":
-        result = _worker(x, y)
+        result = _worker(x, y, repeats)
     else:
         kind, _, count = extra[0].partition(":")
-        result = _scale(x, y, kind, int(count), QUICK_SUB_BATCH if quick else BATCH, quick)
+        result = _scale(x, y, kind, int(count), QUICK_SUB_BATCH if quick else BATCH, repeats)
     out.write_text(json.dumps(result))
     return 0
+
+
+def _samples(role: str, quick: bool) -> int:
+    """Rows of the data: ``--quick`` keeps 32 long and 16 short steps, or 512 rows to scale."""
+    if not quick:
+        return SAMPLES
+    return 512 if role == "scale" else 2 * SHORT_STEPS * BATCH
 
 
 def _mlp():  # type: ignore[no-untyped-def]
@@ -259,7 +273,7 @@ def _loss():  # type: ignore[no-untyped-def]
     return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
 
-def _single(x, y) -> float:  # type: ignore[no-untyped-def]
+def _single(x, y, repeats: int) -> float:  # type: ignore[no-untyped-def]
     import keras
 
     model = _mlp()
@@ -267,12 +281,12 @@ def _single(x, y) -> float:  # type: ignore[no-untyped-def]
     model.fit(x, y, batch_size=BATCH, epochs=1, shuffle=False, verbose=0)
     times = [
         _timed(lambda: model.fit(x, y, batch_size=BATCH, shuffle=False, verbose=0))
-        for _ in range(REPEATS)
+        for _ in range(repeats)
     ]
-    return statistics.median(times) / (SAMPLES // BATCH)
+    return statistics.median(times) / (len(x) // BATCH)
 
 
-def _worker(x, y) -> dict[str, float]:  # type: ignore[no-untyped-def]
+def _worker(x, y, repeats: int) -> dict[str, float]:  # type: ignore[no-untyped-def]
     import keras
 
     from kutils.parallel import data_parallel, multi_worker_strategy
@@ -289,15 +303,15 @@ def _worker(x, y) -> dict[str, float]:  # type: ignore[no-untyped-def]
     short = SHORT_STEPS * BATCH
     short_dataset = distribute(x[:short], y[:short])
     sides = {
-        "kutils": (kutils_epoch, SAMPLES // BATCH),
-        "hand": (lambda: hand_epoch(dataset, SAMPLES // BATCH), SAMPLES // BATCH),
+        "kutils": (kutils_epoch, len(x) // BATCH),
+        "hand": (lambda: hand_epoch(dataset, len(x) // BATCH), len(x) // BATCH),
         "short_kutils": (
             lambda: parallel.fit(x[:short], y[:short], batch_size=BATCH, shuffle=False, verbose=0),
             SHORT_STEPS,
         ),
         "short_hand": (lambda: hand_epoch(short_dataset, SHORT_STEPS), SHORT_STEPS),
     }
-    return _median_times(sides, REPEATS)
+    return _median_times(sides, repeats)
 
 
 def _hand_written(strategy, batch: int):  # type: ignore[no-untyped-def]
@@ -349,7 +363,7 @@ def _median_times(sides: dict, repeats: int) -> dict[str, float]:
     return {name: statistics.median(values) for name, values in times.items()}
 
 
-def _scale(x, y, kind: str, count: int, sub_batch: int, quick: bool) -> dict:  # type: ignore[no-untyped-def]
+def _scale(x, y, kind: str, count: int, sub_batch: int, repeats: int) -> dict:  # type: ignore[no-untyped-def]
     """One worker of the scaling section, on ``count`` local GPUs or logical CPUs."""
     import keras
     import tensorflow as tf
@@ -376,7 +390,7 @@ def _scale(x, y, kind: str, count: int, sub_batch: int, quick: bool) -> dict:  #
         "kutils": (lambda: parallel.fit(x, y, batch_size=batch, shuffle=False, verbose=0), steps),
         "hand": (lambda: hand_epoch(dataset, steps), steps),
     }
-    times = _median_times(sides, 1 if quick else REPEATS)
+    times = _median_times(sides, repeats)
 
     @tf.function
     def rows(iterator):  # type: ignore[no-untyped-def]
