@@ -19,7 +19,8 @@ iterator per call, as a loop of one ``fit`` per epoch would). Two processes on t
 share its CPUs, so the two-worker figures measure overhead, not speed-up.
 
 Scaling section: with GPUs present, the script then runs the two workers again with
-1 to N local GPUs each (every worker uses its local GPUs, one replica per GPU) and
+1 to N GPUs each, N being half the machine's GPUs (every worker uses GPUs of its own,
+one replica per GPU) and
 prints, per device count, each worker's devices, how the global batch is split into
 per-replica sub-batches (read from the distributed dataset), the time per step of the
 kutils and hand-written sides, their ratio, and the speed-up in samples per second over
@@ -177,13 +178,15 @@ def _scaling(request: tuple[str, int] | None, quick: bool) -> None:
                 "(--scaling-devices cpu:N runs it on N logical CPU devices per worker)"
             )
             return
-        if not gpus or count > gpus:
+        each = gpus // 2  # the two workers get GPUs of their own
+        if not each or count > each:
             raise SystemExit(
-                f"--scaling-devices asks for {count or 'every'} GPU(s) per worker; this "
-                f"machine has {gpus}. Received: --scaling-devices gpu:{count or ''}"
+                f"--scaling-devices asks for {count or 'all'} GPU(s) for each of 2 workers; "
+                f"this machine has {gpus}, so at most {each} each. "
+                f"Received: --scaling-devices gpu{f':{count}' if count else ''}"
             )
-        count = count or gpus
-        print(f"GPU scaling: two workers on 127.0.0.1, 1 to {count} GPU(s) each")
+        count = count or each
+        print(f"GPU scaling: two workers on 127.0.0.1, 1 to {count} GPU(s) of their own each")
     else:
         print(
             f"GPU scaling, run on 1 to {count} logical CPU devices per worker (two workers "
@@ -374,8 +377,10 @@ def _scale(x, y, kind: str, count: int, sub_batch: int, repeats: int) -> dict:  
             cpu, [tf.config.LogicalDeviceConfiguration()] * count
         )
         _replicas_on_logical_cpus(count)
-    else:
-        tf.config.set_visible_devices(tf.config.list_physical_devices("GPU")[:count], "GPU")
+    else:  # the two workers share the machine: worker i takes GPUs i*count to i*count+count-1
+        first = json.loads(os.environ["TF_CONFIG"])["task"]["index"] * count
+        gpus = tf.config.list_physical_devices("GPU")[first : first + count]
+        tf.config.set_visible_devices(gpus, "GPU")
     from kutils.parallel import data_parallel, multi_worker_strategy
 
     strategy = multi_worker_strategy()
