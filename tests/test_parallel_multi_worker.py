@@ -397,9 +397,7 @@ def test_killed_worker_stops_the_other_with_a_clear_error(tmp_path: Path, proble
 
 
 @pytest.mark.slow
-def test_each_worker_counts_its_own_devices_not_the_clusters(
-    tmp_path: Path, problem: Path
-) -> None:
+def test_each_worker_counts_its_own_devices_not_the_clusters(tmp_path: Path, problem: Path) -> None:
     # Once the cluster is up, TensorFlow lists every worker's devices in each process;
     # multi_worker_strategy reports this worker's GPUs to the strategy (one replica per
     # GPU), so it must count this worker's alone. No GPU here: the same count on CPUs.
