@@ -493,7 +493,7 @@ def test_fit_calls_do_not_pile_up_threads(tmp_path: Path, problem: Path) -> None
 def test_each_replica_reads_its_own_rows_of_a_global_batch(
     runs: list[tuple[int, int]], parts: int, expected: list[list[tuple[int, int]]]
 ) -> None:
-    from kutils._per_worker_input import _part_of_runs
+    from kutils._row_shards import _part_of_runs
 
     got = [_part_of_runs(runs, part, parts) for part in range(parts)]
     assert got == expected
@@ -502,7 +502,7 @@ def test_each_replica_reads_its_own_rows_of_a_global_batch(
 
 
 def test_a_worker_batch_is_split_between_its_replicas_in_order() -> None:
-    from kutils._per_worker_input import _split_rows
+    from kutils._sequence_shards import _split_rows
 
     x, y = np.arange(10).reshape(5, 2), np.arange(5)
     pieces = list(_split_rows(([x], y), 2))
@@ -532,7 +532,8 @@ def test_sequence_hdf5_and_shuffled_numpy_inputs_are_read_in_shards(tmp_path: Pa
 
     from kutils import HDF5Dataset, HDF5Matrix, Sequence
     from kutils._array_feed import ArrayShards
-    from kutils._per_worker_input import _RowShards, _SequenceShards
+    from kutils._row_shards import _RowShards
+    from kutils._sequence_shards import _SequenceShards
     from kutils._strategy_parallel import sharded_input
 
     class Batches(Sequence):
