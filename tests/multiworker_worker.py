@@ -12,7 +12,8 @@ OUT.npz.started after its first step (for the killed-worker test); MODE ``broken
 fits a kutils Sequence whose batch 3 raises KeyError; MODE ``caught:sequence`` does the
 same and ``caught:callback`` has worker 1's callback raise at batch 2, and worker 1
 catches the error, writes it to OUT.npz.caught.txt and stays alive; MODE ``threads``
-records the thread count after each of several fit calls.
+records the thread count after each of several fit calls; MODE ``devices`` writes the
+device counts of this worker to OUT.npz.devices.txt.
 """
 
 from __future__ import annotations
@@ -53,6 +54,8 @@ def main() -> int:
         fit_and_record(parallel, mode.removeprefix("fit:"), data, data_path, out_path)
     elif mode == "threads":
         count_threads(parallel, data, out_path)
+    elif mode == "devices":
+        record_devices(strategy, out_path)
     elif mode == "broken":
         fit_broken(parallel, data, data_path, out_path)
     elif mode.startswith("caught:"):
@@ -109,6 +112,21 @@ def count_threads(parallel: Any, data: Any, out_path: str) -> None:
         with open("/proc/self/status") as f:
             counts += [int(line.split()[1]) for line in f if line.startswith("Threads:")]
     np.savez(out_path + ".threads.npz", counts=np.array(counts))
+
+
+def record_devices(strategy: Any, out_path: str) -> None:
+    """MODE devices: the logical CPU devices listed in this process (every worker's, once
+    the cluster is up), those of this worker, and the accelerators reported to the
+    strategy."""
+    import tensorflow as tf
+
+    from kutils._cluster_setup import task_devices
+
+    resolver = strategy.cluster_resolver
+    own = task_devices("CPU", resolver.task_type, resolver.task_id)
+    listed = len(tf.config.list_logical_devices("CPU"))
+    with open(out_path + ".devices.txt", "w") as f:
+        f.write(f"{listed};{own};{resolver.num_accelerators()}")
 
 
 def fit_broken(parallel: Any, data: Any, data_path: str, out_path: str) -> None:

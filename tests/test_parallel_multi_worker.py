@@ -396,6 +396,22 @@ def test_killed_worker_stops_the_other_with_a_clear_error(tmp_path: Path, proble
     assert not _workers_alive(), "a worker process was left behind"
 
 
+@pytest.mark.slow
+def test_each_worker_counts_its_own_devices_not_the_clusters(tmp_path: Path, problem: Path) -> None:
+    # Once the cluster is up, TensorFlow lists every worker's devices in each process;
+    # multi_worker_strategy reports this worker's GPUs to the strategy (one replica per
+    # GPU), so it must count this worker's alone. No GPU here: the same count on CPUs.
+    with _cluster(tmp_path, problem, (2, 2), "devices") as procs:
+        hung = _wait_finished(tmp_path, procs)
+    for index, proc in enumerate(procs):
+        assert index in hung or proc.returncode == 0, _log(tmp_path, index)
+    for index in range(2):
+        text = (tmp_path / f"out{index}.npz.devices.txt").read_text()
+        listed, own, accelerators = text.split(";")
+        assert (int(listed), int(own)) == (4, 2), text
+        assert accelerators == "{}", text  # no GPU: the strategy uses the CPU
+
+
 def _workers_alive() -> list[Any]:
     import psutil
 
