@@ -11,8 +11,13 @@ Prints the time per training step (same model, same global batches) of:
   ``fit`` fails under that strategy.
 
 Target: kutils at most 1.05x the hand-written code. Each worker alternates the kutils and
-hand-written sides on the same strategy, after one untimed run of each, and keeps the
-median of REPEATS; worker 0's figures are printed. Both are timed with long fit calls
+hand-written sides on the same strategy, after one untimed run of each. Before every timed
+call the workers meet at an untimed all-reduce; a call's time is the cluster's, from the
+later of the two starts to the later of the two ends, and the median of REPEATS calls is
+printed with the spread. (Timed by each worker alone, back to back, a call's work that
+follows its last all-reduce on one worker, such as freeing the hand-written side's
+iterator, was counted in the other worker's next call, which waited for it at its first
+all-reduce.) Both are timed with long fit calls
 (256 steps) and short ones (16 steps), where a per-call cost would weigh more (kutils
 copies the weights to and from the template; the hand-written side makes a new
 iterator per call, as a loop of one ``fit`` per epoch would). Two processes on the 2-core test machine
@@ -56,7 +61,7 @@ def main() -> int:
         commands = [[sys.executable, __file__, "worker", str(out / f"w{i}.json")] for i in range(2)]
         _run(commands, configs)
         one = json.loads((out / "single.json").read_text())["plain"]
-        two = json.loads((out / "w0.json").read_text())
+        calls = _cluster_calls([json.loads((out / f"w{i}.json").read_text()) for i in range(2)])
         del single
     steps = SAMPLES // BATCH
     load_after = os.getloadavg()
@@ -66,14 +71,36 @@ def main() -> int:
     print(f"MLP {FEATURES}-256-256-{CLASSES}, global batch {BATCH}; median of {REPEATS} runs")
     print(f"one process, plain Keras fit:       {one * 1e3:8.2f} ms/step")
     for label, key in ((f"{steps} steps per fit", ""), (f"{SHORT_STEPS} steps per fit", "short_")):
-        kutils, hand = two[key + "kutils"], two[key + "hand"]
+        per_step = SHORT_STEPS if key else steps
+        kutils = statistics.median(calls[key + "kutils"]) / per_step
+        hand = statistics.median(calls[key + "hand"]) / per_step
         print(f"{label}:")
-        print(f"  two workers, kutils data_parallel: {kutils * 1e3:8.2f} ms/step")
-        print(f"  two workers, hand-written MWMS:    {hand * 1e3:8.2f} ms/step")
+        print(f"  two workers, kutils data_parallel: {kutils * 1e3:8.2f} ms/step", end="")
+        print(f"  (calls: {_spread(calls[key + 'kutils'], per_step)})")
+        print(f"  two workers, hand-written MWMS:    {hand * 1e3:8.2f} ms/step", end="")
+        print(f"  (calls: {_spread(calls[key + 'hand'], per_step)})")
         print(f"  kutils / hand-written:       {kutils / hand:.3f}x (target <= {TARGET}x)")
         print(f"  kutils / one process:        {kutils / one:.3f}x")
         print(f"  hand-written / one process:  {hand / one:.3f}x")
     return 0
+
+
+def _cluster_calls(workers: list[dict[str, list[list[float]]]]) -> dict[str, list[float]]:
+    """Each call's time for the cluster: from the later start to the later end (seconds).
+
+    ``workers`` holds, per worker, the ``[start, end]`` wall-clock times of every timed
+    call of each side; the workers run on one machine, so their clocks agree.
+    """
+    calls: dict[str, list[float]] = {}
+    for name in workers[0]:
+        spans = zip(*(worker[name] for worker in workers), strict=True)
+        calls[name] = [max(end for _, end in call) - max(s for s, _ in call) for call in spans]
+    return calls
+
+
+def _spread(seconds: list[float], steps: int) -> str:
+    low, mid, high = min(seconds), statistics.median(seconds), max(seconds)
+    return f"min {low / steps * 1e3:.1f} / median {mid / steps * 1e3:.1f} / max {high / steps * 1e3:.1f}"
 
 
 def _load(load: tuple[float, float, float]) -> str:
@@ -155,7 +182,7 @@ def _single(x, y) -> float:  # type: ignore[no-untyped-def]
     return statistics.median(times) / (SAMPLES // BATCH)
 
 
-def _worker(x, y) -> dict[str, float]:  # type: ignore[no-untyped-def]
+def _worker(x, y) -> dict[str, list[list[float]]]:  # type: ignore[no-untyped-def]
     import keras
     import tensorflow as tf
 
@@ -201,27 +228,40 @@ def _worker(x, y) -> dict[str, float]:  # type: ignore[no-untyped-def]
         tf.data.Dataset.from_tensor_slices((x[:short], y[:short])).batch(BATCH)
     )
     sides = {
-        "kutils": (kutils_epoch, SAMPLES // BATCH),
-        "hand": (hand_epoch, SAMPLES // BATCH),
-        "short_kutils": (
-            lambda: parallel.fit(x[:short], y[:short], batch_size=BATCH, shuffle=False, verbose=0),
-            SHORT_STEPS,
+        "kutils": kutils_epoch,
+        "hand": hand_epoch,
+        "short_kutils": lambda: parallel.fit(
+            x[:short], y[:short], batch_size=BATCH, shuffle=False, verbose=0
         ),
-        "short_hand": (lambda: hand_epoch(short_dataset, SHORT_STEPS), SHORT_STEPS),
+        "short_hand": lambda: hand_epoch(short_dataset, SHORT_STEPS),
     }
-    times: dict[str, list[float]] = {name: [] for name in sides}
-    for run, _ in sides.values():
+
+    @tf.function(autograph=False)
+    def meet():  # type: ignore[no-untyped-def]
+        # An all-reduce returns on each worker once every worker has reached it.
+        one = strategy.run(lambda: tf.distribute.get_replica_context().all_reduce("SUM", 1.0))
+        return strategy.reduce("SUM", one, axis=None)
+
+    spans: dict[str, list[list[float]]] = {name: [] for name in sides}
+    for run in sides.values():
         run()  # untimed: traces the functions
     for _ in range(REPEATS):
-        for name, (run, steps) in sides.items():
-            times[name].append(_timed(run) / steps)
-    return {name: statistics.median(values) for name, values in times.items()}
+        for name, run in sides.items():
+            meet().numpy()
+            spans[name].append(_span(run))
+    return spans
 
 
 def _timed(run) -> float:  # type: ignore[no-untyped-def]
     start = time.perf_counter()
     run()
     return time.perf_counter() - start
+
+
+def _span(run) -> list[float]:  # type: ignore[no-untyped-def]
+    start = time.time()  # wall clock: compared across the worker processes
+    run()
+    return [start, time.time()]
 
 
 if __name__ == "__main__":

@@ -80,6 +80,8 @@ def main() -> int:
             with open("/proc/self/status") as f:
                 counts += [int(line.split()[1]) for line in f if line.startswith("Threads:")]
         np.savez(out_path + ".threads.npz", counts=np.array(counts))
+    elif mode == "calls":
+        record_collective_instances(parallel, strategy, data["x"], data["y"], out_path)
     elif mode == "broken":
         # A class_weight is refused before anything runs; then batch 3 raises on the
         # worker that reads it (worker 1, with batches 1 and 3 of 4).
@@ -125,6 +127,28 @@ def main() -> int:
     np.savez(out_path, *model.get_weights())
     open(out_path + ".done", "w").close()  # every result is written
     return 0
+
+
+def record_collective_instances(parallel, strategy, x, y, out_path: str) -> None:  # type: ignore[no-untyped-def]
+    """The collective instances made so far, after each of several rounds of calls.
+
+    tf.distribute takes a new instance key for every collective op it makes: once per
+    trace of a function, and once per run of an eager all-reduce. Each new instance is
+    set up with the other workers, and an eager one waits for them there.
+    """
+    import numpy as np
+
+    # The instance counters of every (group, device): TensorFlow internals of
+    # CollectiveAllReduceExtended, read here only.
+    table = strategy.extended._collective_keys._instance_key_table
+    counts = []
+    for _ in range(4):
+        parallel.fit(x, y, batch_size=8, shuffle=False, verbose=0)
+        parallel.fit(x, y, batch_size=8, shuffle=True, verbose=0)
+        parallel.evaluate(x, y, batch_size=8, verbose=0)
+        parallel.predict(x, batch_size=8, verbose=0)
+        counts.append(sum(sum(group.values()) for group in table.values()))
+    np.savez(out_path + ".calls.npz", counts=np.array(counts))
 
 
 def make_inputs(kind: str, data, data_path: str, out_path: str):  # type: ignore[no-untyped-def]

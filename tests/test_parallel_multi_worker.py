@@ -480,6 +480,21 @@ def test_fit_calls_do_not_pile_up_threads(tmp_path: Path, problem: Path) -> None
         assert counts[-1] - counts[0] < 100, counts
 
 
+@pytest.mark.slow
+def test_repeated_calls_make_no_new_collective(tmp_path: Path, problem: Path) -> None:
+    # After the first call of each kind, fit, evaluate and predict on numpy arrays
+    # neither retrace a function with a collective in it nor run an eager all-reduce:
+    # either would set up a new collective with the other workers on every call (the
+    # per-call cost docs/performance.md measured before the change).
+    with _cluster(tmp_path, problem, (2, 1), "calls") as procs:
+        hung = _wait_finished(tmp_path, procs)
+    for index, proc in enumerate(procs):
+        assert index in hung or proc.returncode == 0, _log(tmp_path, index)
+        counts = np.load(tmp_path / f"out{index}.npz.calls.npz")["counts"]
+        assert counts[0] > 0, counts  # the steps' all-reduces were counted
+        assert list(counts) == [counts[0]] * len(counts), counts
+
+
 @pytest.mark.parametrize(
     ("runs", "parts", "expected"),
     [
