@@ -81,7 +81,7 @@ def main() -> int:
                 counts += [int(line.split()[1]) for line in f if line.startswith("Threads:")]
         np.savez(out_path + ".threads.npz", counts=np.array(counts))
     elif mode == "calls":
-        record_collective_instances(parallel, strategy, data["x"], data["y"], out_path)
+        record_collectives_set_up(parallel, data["x"], data["y"], out_path)
     elif mode == "broken":
         # A class_weight is refused before anything runs; then batch 3 raises on the
         # worker that reads it (worker 1, with batches 1 and 3 of 4).
@@ -129,26 +129,44 @@ def main() -> int:
     return 0
 
 
-def record_collective_instances(parallel, strategy, x, y, out_path: str) -> None:  # type: ignore[no-untyped-def]
-    """The collective instances made so far, after each of several rounds of calls.
+def record_collectives_set_up(parallel, x, y, out_path: str) -> None:  # type: ignore[no-untyped-def]
+    """Collectives traced or run eagerly in each of several rounds of calls.
 
-    tf.distribute takes a new instance key for every collective op it makes: once per
-    trace of a function, and once per run of an eager all-reduce. Each new instance is
-    set up with the other workers, and an eager one waits for them there.
+    tf.distribute takes a collective's instance key (``_next_instance_key`` of
+    TensorFlow's ``CollectiveReplicaLauncher``) when it traces the collective into a
+    function, again at every call of that function (a deferred capture,
+    ``wrapped_closure``), and at every run of an eager collective. The first and the
+    last wait for the other workers outside any training step; the calls of a traced
+    step are the steps' own all-reduces, not counted here.
     """
-    import numpy as np
+    import sys
 
-    # The instance counters of every (group, device): TensorFlow internals of
-    # CollectiveAllReduceExtended, read here only.
-    table = strategy.extended._collective_keys._instance_key_table
-    counts = []
-    for _ in range(4):
+    import numpy as np
+    import tensorflow as tf
+    from tensorflow.python.distribute import cross_device_utils
+
+    launcher = cross_device_utils.CollectiveReplicaLauncher
+    next_key = launcher._next_instance_key
+    counts = {"traced": 0, "eager": 0}
+
+    def counted(self):  # type: ignore[no-untyped-def]
+        if not tf.executing_eagerly():
+            counts["traced"] += 1
+        elif sys._getframe(1).f_code.co_name != "wrapped_closure":
+            counts["eager"] += 1
+        return next_key(self)
+
+    launcher._next_instance_key = counted
+    rounds = []
+    for _ in range(3):
         parallel.fit(x, y, batch_size=8, shuffle=False, verbose=0)
         parallel.fit(x, y, batch_size=8, shuffle=True, verbose=0)
         parallel.evaluate(x, y, batch_size=8, verbose=0)
         parallel.predict(x, batch_size=8, verbose=0)
-        counts.append(sum(sum(group.values()) for group in table.values()))
-    np.savez(out_path + ".calls.npz", counts=np.array(counts))
+        rounds.append([counts["traced"], counts["eager"]])
+        counts.update(traced=0, eager=0)
+    launcher._next_instance_key = next_key
+    np.savez(out_path + ".calls.npz", rounds=np.array(rounds))
 
 
 def make_inputs(kind: str, data, data_path: str, out_path: str):  # type: ignore[no-untyped-def]
