@@ -8,11 +8,10 @@ results of the pass by position until the loader yields them in order.
 
 from __future__ import annotations
 
-import pickle
 import select
 from typing import Any
 
-from kutils._loader_wire import ControlSender, ResultReader, rebuild_error
+from kutils._loader_wire import ControlSender, ResultReader, loads, rebuild_error
 
 # How long the consumer waits for a result before it checks whether it was closed or a
 # worker process died. Short enough for a prompt reaction, long enough not to spin.
@@ -31,7 +30,7 @@ class PassResults:
         readers: list[ResultReader],
         processes: list[Any],
         controls: list[ControlSender],
-        ready: dict[int, tuple[bool, bytes]],
+        ready: dict[int, tuple[bool, Any, list[bytearray]]],
         first: int,
     ) -> None:
         self._controls = controls
@@ -97,11 +96,11 @@ class PassResults:
                 raise
             if reader.at_end:
                 self._poll.unregister(reader.connection.fileno())
-            for where, ok, value in messages:
+            for where, ok, data, buffers in messages:
                 if where < 0:  # the worker could not start
-                    raise rebuild_error(pickle.loads(value))
+                    raise rebuild_error(loads(data, buffers))
                 if where >= self._first:
-                    self._ready[where] = (ok, value)
+                    self._ready[where] = (ok, data, buffers)
         return True
 
 

@@ -521,7 +521,7 @@ def test_small_results_written_together_are_all_read_in_order():
         time.sleep(0.001)
     thread.join(BOUND)
     reader.close()
-    assert [(position, ok) for position, ok, _ in received] == [
+    assert [(position, ok) for position, ok, _, _ in received] == [
         (0, True),
         (1, True),
         (2, True),
@@ -530,7 +530,7 @@ def test_small_results_written_together_are_all_read_in_order():
     ]
     import pickle
 
-    got = [pickle.loads(data) for _, _, data in received]
+    got = [pickle.loads(data, buffers=buffers) for _, _, data, buffers in received]
     assert got[:2] == values[:2] and got[3] == values[3]
     np.testing.assert_array_equal(got[2], big)
     assert isinstance(got[4], ValueError) and str(got[4]) == "batch 4"
