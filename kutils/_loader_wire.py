@@ -15,6 +15,7 @@ Both sides import this module: ``kutils._loader`` (the parent) and
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import select
@@ -34,6 +35,8 @@ BATCH, ERROR, DATA, END, ABORT, BUFFER = 1, 2, 3, 4, 5, 6
 # on its own, straight from and into the batch's memory.
 _SMALL_WRITE = 1 << 16
 _READ_SIZE = 1 << 16
+# The size a results pipe is given once a big frame comes through it.
+_BIG_PIPE = 1 << 20
 # Buffers of at least this many bytes (an array's memory) travel out of band.
 _OUT_OF_BAND = 1 << 16
 # A complete result: (position, ok, the pickle's bytes, its out-of-band buffers).
@@ -112,6 +115,7 @@ class ResultReader:
         self._rest = b""  # received bytes not yet parsed into frames
         self._payload: bytearray | None = None  # a big frame being read into its buffer
         self._payload_tag = DATA
+        self._widened = False
         self._filled = 0
         self._message: tuple[int, bool] | None = None
         self._parts: list[Any] = []  # the pickle's bytes, as views of what was read
@@ -174,6 +178,7 @@ class ResultReader:
                         break  # a small frame not all here yet: wait for the rest
                     self._payload = bytearray(value)
                     self._payload_tag = tag
+                    self._widen()
                     self._filled = size - body
                     self._payload[: self._filled] = view[body:]
                     offset = size
@@ -189,6 +194,25 @@ class ResultReader:
             if message is not None:
                 messages.append(message)
         self._rest = bytes(view[offset:]) if offset < size else b""
+
+    def _widen(self) -> None:
+        """Let the pipe hold more than 64 KiB once big batches come through it.
+
+        Each refill of the pipe costs a read here and a wake-up of the writer: a big
+        pipe makes them 16 times rarer. Linux only; where the user's pipe memory is at
+        its limit, the pipe keeps its size.
+        """
+        if self._widened:
+            return
+        self._widened = True
+        try:
+            import fcntl  # not on Windows
+        except ImportError:
+            return
+        setsize = getattr(fcntl, "F_SETPIPE_SZ", None)
+        if setsize is not None:
+            with contextlib.suppress(OSError):
+                fcntl.fcntl(self._fd, setsize, _BIG_PIPE)
 
     def _add(self, tag: int, part: Any) -> None:
         (self._buffers if tag == BUFFER else self._parts).append(part)

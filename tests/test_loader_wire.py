@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import fcntl
 import multiprocessing
 import threading
 import time
 
 import numpy as np
+import pytest
 
 from kutils._loader_wire import FrameWriter, ResultReader, loads, send
 
 BOUND = 20.0  # seconds within which every wait must end
 
 
-def send_and_read(values):
-    """Send ``values`` as results 0, 1, ... through a real pipe; the messages read."""
+def send_and_read(values, sizes=None):
+    """Send ``values`` as results 0, 1, ... through a real pipe; the messages read.
+
+    ``sizes`` (a list) gets the pipe's capacity after each read that returned messages.
+    """
     receiver, sender = multiprocessing.Pipe(duplex=False)
     reader = ResultReader(receiver, None)
     writer = FrameWriter(sender.fileno())
@@ -31,7 +36,10 @@ def send_and_read(values):
     deadline = time.monotonic() + BOUND
     while not reader.at_end:
         assert time.monotonic() < deadline, "the reader never saw the end of the pipe"
-        received += reader.read_available()
+        messages = reader.read_available()
+        if messages and sizes is not None:
+            sizes.append(fcntl.fcntl(receiver.fileno(), fcntl.F_GETPIPE_SZ))
+        received += messages
         time.sleep(0.001)
     thread.join(BOUND)
     reader.close()
@@ -84,3 +92,15 @@ def test_non_contiguous_and_fortran_arrays_arrive_intact():
     for sent, arrived in zip(values, got, strict=True):
         np.testing.assert_array_equal(sent, arrived)
     assert got[1].flags.f_contiguous
+
+
+@pytest.mark.skipif(not hasattr(fcntl, "F_GETPIPE_SZ"), reason="Linux pipes only")
+def test_a_pipe_that_carries_a_big_batch_is_widened_and_one_of_small_ones_is_not():
+    """16 times fewer reads and writer wake-ups per big batch; tiny batches take no
+    more kernel memory than a default pipe."""
+    sizes: list[int] = []
+    send_and_read([np.ones((4, 4))] * 3, sizes)
+    assert sizes and max(sizes) <= 2**16  # the default (less where pipe memory is short)
+    sizes.clear()
+    send_and_read([np.ones((4, 4)), np.ones(2**20), np.ones((4, 4))], sizes)
+    assert sizes[-1] == 2**20
