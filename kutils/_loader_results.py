@@ -44,8 +44,9 @@ class PassResults:
         for fd, reader in self._readers.items():
             if not reader.at_end:
                 self._poll.register(fd, select.POLLIN)
-        for process in processes:
-            self._poll.register(process.sentinel, select.POLLIN)
+        self._sentinels = {process.sentinel for process in processes}
+        for sentinel in self._sentinels:
+            self._poll.register(sentinel, select.POLLIN)
 
     def receive(self, position: int, loader: Any) -> bool:
         """Wait up to POLL_SECONDS for results; False if the loader was closed meanwhile.
@@ -61,10 +62,15 @@ class PassResults:
         for control in waiting:
             self._poll.unregister(control.fd)
             control.flush()
-        woken = [self._readers[fd] for fd, _ in events if fd in self._readers]
+        readers = self._readers
+        woken = [readers[fd] for fd, _ in events if fd in readers]
         if not self._read(woken, loader):
             return False
         if position in self._ready:
+            return True
+        # A worker's exit shows as its sentinel in the events (or the wait timed out):
+        # only then are the exit codes asked for, a system call per worker.
+        if events and not any(fd in self._sentinels for fd, _ in events):
             return True
         # Exit codes first, reading second: all that a dead worker wrote is then in
         # its pipe, so its last complete result (or start-up error) is used.
