@@ -25,6 +25,8 @@ the function calls Keras 3's ``compile`` and gives the model Keras 2's meaning:
 * in those steps a frozen ``BatchNormalization`` (or one in a frozen model) normalizes
   with the batch's statistics and leaves its moving statistics alone, as Keras 2.3.1's
   did (Keras 3's uses its moving statistics);
+* its ``train_on_batch`` and ``test_on_batch`` return the batch's own loss and metrics,
+  as Keras 2's did (Keras before 3.15 returns their means since ``fit`` or ``evaluate``);
 * outside training, ``trainable``, ``trainable_weights``, ``summary``, saving and
   loading are Keras 3's.
 
@@ -185,6 +187,16 @@ class _PinnedTraining:
         built = getattr(self, "built", False)
         pinned = tuple(super().trainable_weights) if built else None  # type: ignore[misc]
         object.__setattr__(self, "_kutils_pinned", pinned)
+
+    # Keras 2.3.1's train_on_batch and test_on_batch returned the batch's own values,
+    # which Keras before 3.15 (3.8 ...) does not (see kutils/_batch_steps.py).
+    def train_on_batch(self, *args: Any, **kwargs: Any) -> Any:
+        self.reset_metrics()  # type: ignore[attr-defined]
+        return super().train_on_batch(*args, **kwargs)  # type: ignore[misc]
+
+    def test_on_batch(self, *args: Any, **kwargs: Any) -> Any:
+        self.reset_metrics()  # type: ignore[attr-defined]
+        return super().test_on_batch(*args, **kwargs)  # type: ignore[misc]
 
     def train_step(self, data: Any) -> Any:
         if self._kutils_pinned is None:

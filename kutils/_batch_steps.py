@@ -1,0 +1,42 @@
+"""Keras 2's ``train_on_batch`` and ``test_on_batch``: the values of the batch given.
+
+Keras 2.3.1 (``reset_metrics=True``, its default) returned the loss and metrics of the
+batch given. Keras 3 resets a model's metrics at the start of these calls only since
+keras-team/keras#22617 (April 2026; Keras 3.15 has it). Older releases (Keras 3.8
+among them) do not: a call returns the running mean over every batch since the metrics
+were last reset, by the start of a ``fit`` or ``evaluate`` call (``test_on_batch``
+after ``evaluate`` on 16 samples returns the mean over those 16 and its own batch).
+
+The functions that give a model Keras 2's meaning (``add_loss``, ``compile``,
+``train_on_batch`` with ``class_weight``) reset the metrics before each call, whatever
+the Keras version (on a Keras that resets them itself, resetting twice changes nothing).
+Public Keras API only; imports no Keras.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+__all__ = ["keep_batch_values", "reset_then_test", "reset_then_train"]
+
+
+def reset_then_train(model: Any, *args: Any, **kwargs: Any) -> Any:
+    """The model's ``train_on_batch``, returning the batch's own loss and metrics."""
+    model.reset_metrics()
+    return type(model).train_on_batch(model, *args, **kwargs)
+
+
+def reset_then_test(model: Any, *args: Any, **kwargs: Any) -> Any:
+    """The model's ``test_on_batch``, returning the batch's own loss and metrics."""
+    model.reset_metrics()
+    return type(model).test_on_batch(model, *args, **kwargs)
+
+
+def keep_batch_values(model: Any) -> None:
+    """Make ``model.train_on_batch`` and ``model.test_on_batch`` return the batch's own
+    values, for this model only (the methods of its class at each call, so a class
+    swapped later, by ``kutils.compile``, is the one called)."""
+    # object.__setattr__: Keras's attribute tracking and the weights file do not see them.
+    object.__setattr__(model, "train_on_batch", functools.partial(reset_then_train, model))
+    object.__setattr__(model, "test_on_batch", functools.partial(reset_then_test, model))
