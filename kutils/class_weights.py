@@ -92,7 +92,9 @@ def train_on_batch(
     if class_weight is None:
         if len(_output_names(model, y)) == 1:
             return _batch_steps.reset_then_train(model, x, y, sample_weight=sample_weight)
-        logs = _batch_steps.reset_then_train(model, x, y, sample_weight=sample_weight, return_dict=True)
+        logs = _batch_steps.reset_then_train(
+            model, x, y, sample_weight=sample_weight, return_dict=True
+        )
         return _keras2_order(logs, _output_names(model, y))
     names = _output_names(model, y)
     targets = _per_output(y, names, "y")
