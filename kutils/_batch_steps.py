@@ -22,15 +22,15 @@ __all__ = ["keep_batch_values", "reset_then_test", "reset_then_train"]
 
 
 def reset_then_train(model: Any, *args: Any, **kwargs: Any) -> Any:
-    """The model's ``train_on_batch``, returning the batch's own loss and metrics."""
+    """``model.train_on_batch``, returning the batch's own loss and metrics."""
     model.reset_metrics()
-    return type(model).train_on_batch(model, *args, **kwargs)
+    return model.train_on_batch(*args, **kwargs)
 
 
 def reset_then_test(model: Any, *args: Any, **kwargs: Any) -> Any:
-    """The model's ``test_on_batch``, returning the batch's own loss and metrics."""
+    """``model.test_on_batch``, returning the batch's own loss and metrics."""
     model.reset_metrics()
-    return type(model).test_on_batch(model, *args, **kwargs)
+    return model.test_on_batch(*args, **kwargs)
 
 
 def keep_batch_values(model: Any) -> None:
@@ -38,5 +38,11 @@ def keep_batch_values(model: Any) -> None:
     values, for this model only (the methods of its class at each call, so a class
     swapped later, by ``kutils.compile``, is the one called)."""
     # object.__setattr__: Keras's attribute tracking and the weights file do not see them.
-    object.__setattr__(model, "train_on_batch", functools.partial(reset_then_train, model))
-    object.__setattr__(model, "test_on_batch", functools.partial(reset_then_test, model))
+    object.__setattr__(model, "train_on_batch", functools.partial(_own_values, model, "train"))
+    object.__setattr__(model, "test_on_batch", functools.partial(_own_values, model, "test"))
+
+
+def _own_values(model: Any, kind: str, *args: Any, **kwargs: Any) -> Any:
+    model.reset_metrics()
+    method = getattr(type(model), f"{kind}_on_batch")
+    return method(model, *args, **kwargs)
