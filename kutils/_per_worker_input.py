@@ -40,7 +40,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from kutils import _keras_compat, _keras_patches, _row_sources, _sequence_hooks
+from kutils import (
+    _keras_compat,
+    _keras_compat_training,
+    _keras_patches,
+    _row_sources,
+    _sequence_hooks,
+)
 
 
 def agreed_seed(strategy: tf.distribute.Strategy) -> int:
@@ -529,7 +535,7 @@ _sequence_hooks.register_data_adapter("shards", _adapter_route)
 # With a Dataset.from_generator inside, the thread runs Python and needs the GIL, which
 # the destructor holds (it runs from the garbage collector): reading the iterator to its
 # end first leaves the thread finished. The iterator's parts are TensorFlow internals,
-# read by _keras_compat.distributed_iterator_device_parts.
+# read by _keras_compat_training.distributed_iterator_device_parts.
 
 _DRAIN_ERRORS_IN_A_ROW = 10
 
@@ -547,7 +553,7 @@ def drain_distributed_iterator(iterator: Any, timeout: float = 60.0) -> bool:
         False when the iterator does not have the expected structure (nothing read) or
         was not read to its end within ``timeout`` seconds.
     """
-    parts = _keras_compat.distributed_iterator_device_parts(iterator)
+    parts = _keras_compat_training.distributed_iterator_device_parts(iterator)
     if parts is None:
         return False
     readers = [

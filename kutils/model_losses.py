@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from kutils import _batch_steps, _keras_compat
+from kutils import _batch_steps, _keras_compat, _keras_compat_training
 
 __all__ = ["add_loss"]
 
@@ -245,7 +245,7 @@ def _call_with_losses(model: Any, own_call: Callable[..., Any]) -> Callable[...,
         else:
             outputs, values = added.graph.call(inputs, training=training, mask=mask, **kwargs)
         for value in [*values, *(_value(item) for item in added.others)]:
-            _keras_compat.add_call_loss(model, _mean(value, keras))
+            _keras_compat_training.add_call_loss(model, _mean(value, keras))
         return outputs
 
     return call

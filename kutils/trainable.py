@@ -42,7 +42,7 @@ import warnings
 import weakref
 from typing import Any
 
-from kutils import _keras_compat
+from kutils import _batch_steps, _keras_compat_training
 
 __all__ = ["compile"]
 
@@ -129,7 +129,7 @@ def compile(
         warnings.warn(msg, stacklevel=2)
     if isinstance(optimizer, keras.optimizers.Optimizer):
         if optimizer in _USED_OPTIMIZERS or optimizer.built:
-            optimizer = _keras_compat.optimizer_sharing_step(optimizer)
+            optimizer = _keras_compat_training.optimizer_sharing_step(optimizer)
         _USED_OPTIMIZERS.add(optimizer)
     if not isinstance(model, _PinnedTraining):
         model.__class__ = _mixed(_PinnedTraining, type(model))
@@ -191,11 +191,11 @@ class _PinnedTraining:
     # Keras 2.3.1's train_on_batch and test_on_batch returned the batch's own values,
     # which Keras before 3.15 (3.8 ...) does not (see kutils/_batch_steps.py).
     def train_on_batch(self, *args: Any, **kwargs: Any) -> Any:
-        self.reset_metrics()  # type: ignore[attr-defined]
+        _batch_steps.reset_metrics_for_batch(self)
         return super().train_on_batch(*args, **kwargs)  # type: ignore[misc]
 
     def test_on_batch(self, *args: Any, **kwargs: Any) -> Any:
-        self.reset_metrics()  # type: ignore[attr-defined]
+        _batch_steps.reset_metrics_for_batch(self)
         return super().test_on_batch(*args, **kwargs)  # type: ignore[misc]
 
     def train_step(self, data: Any) -> Any:
