@@ -57,7 +57,7 @@ def train_on_batch(
             output name (an output left out, or given ``None``, is not weighted).
         reset_metrics: only ``True``, Keras 2's default: the loss and metrics
             returned are those of this batch (the model's metrics are reset first;
-            Keras 3's own ``train_on_batch`` does so only since Keras 3.15).
+            Keras 3.15's own ``train_on_batch`` does so, 3.8's does not).
 
     Returns:
         The loss, or the list of the total loss, each output's loss and the metrics, in

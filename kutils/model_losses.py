@@ -12,7 +12,7 @@ raises ``NotImplementedError``). ``kutils migrate`` rewrites ``model.add_loss(t)
 * ``fit``, ``evaluate``, ``train_on_batch`` and ``test_on_batch`` minimize and report it,
   alone (``compile`` without a loss) or added to the compiled loss, in the ``loss`` log;
   ``train_on_batch`` and ``test_on_batch`` return the batch's own loss, on every Keras
-  3.8 to 3.15 (Keras before 3.15 returns the mean since ``fit`` or ``evaluate``);
+  3.8 to 3.15 (Keras 3.8's return the mean since ``fit`` or ``evaluate`` began);
 * Keras 2.3.1 took the mean of the total loss, so a loss that is not a scalar counts with
   its mean (Keras 3 would sum it);
 * the model still predicts only its own outputs, and its weights, ``save_weights`` and
@@ -230,7 +230,7 @@ def _install(model: Any, added: _AddedLosses) -> None:
         _keras_compat.check_keras_version("add_loss")
         object.__setattr__(model, "call", _call_with_losses(model, model.call))
         # Keras 2.3.1's train_on_batch and test_on_batch returned the batch's own loss,
-        # which Keras before 3.15 (3.8 ...) does not (see kutils/_batch_steps.py).
+        # which Keras 3.8's do not (see kutils/_batch_steps.py).
         _batch_steps.keep_batch_values(model)
 
 

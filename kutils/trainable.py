@@ -26,7 +26,7 @@ the function calls Keras 3's ``compile`` and gives the model Keras 2's meaning:
   with the batch's statistics and leaves its moving statistics alone, as Keras 2.3.1's
   did (Keras 3's uses its moving statistics);
 * its ``train_on_batch`` and ``test_on_batch`` return the batch's own loss and metrics,
-  as Keras 2's did (Keras before 3.15 returns their means since ``fit`` or ``evaluate``);
+  as Keras 2's did (Keras 3.8's return their means since ``fit`` or ``evaluate`` began);
 * outside training, ``trainable``, ``trainable_weights``, ``summary``, saving and
   loading are Keras 3's.
 
@@ -189,7 +189,7 @@ class _PinnedTraining:
         object.__setattr__(self, "_kutils_pinned", pinned)
 
     # Keras 2.3.1's train_on_batch and test_on_batch returned the batch's own values,
-    # which Keras before 3.15 (3.8 ...) does not (see kutils/_batch_steps.py).
+    # which Keras 3.8's do not (see kutils/_batch_steps.py).
     def train_on_batch(self, *args: Any, **kwargs: Any) -> Any:
         _batch_steps.reset_metrics_for_batch(self)
         return super().train_on_batch(*args, **kwargs)  # type: ignore[misc]

@@ -111,7 +111,7 @@ def test_without_class_weight_the_call_is_keras_3s_own():
 
 
 def test_the_values_returned_are_the_batchs_own_after_evaluate():
-    # Keras 2.3.1 returned the batch's losses; Keras before 3.15 (3.8) returns their
+    # Keras 2.3.1 returned the batch's losses; Keras 3.8 returns their
     # means since evaluate began, as it does not reset the metrics first.
     model = _two_outputs()
     x, valid, labels = _data()

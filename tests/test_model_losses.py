@@ -99,7 +99,7 @@ def test_fit_minimizes_the_added_loss_and_logs_it():
 
 
 def test_train_and_test_on_batch_return_the_batchs_own_loss_after_evaluate():
-    # Keras 2.3.1 returned the batch's loss; Keras before 3.15 (3.8) returns the mean
+    # Keras 2.3.1 returned the batch's loss; Keras 3.8 returns the mean
     # since evaluate began, as it does not reset the loss tracker first.
     _, _, outputs, model = _model()
     kutils.add_loss(model, keras.ops.mean(keras.ops.square(outputs - 3.0)))

@@ -104,7 +104,7 @@ def test_an_optimizer_given_to_both_compiles_keeps_one_step_count():
 
 
 def test_train_and_test_on_batch_return_the_batchs_own_values_after_evaluate():
-    # Keras 2.3.1 returned the batch's loss and metrics; Keras before 3.15 (3.8) returns
+    # Keras 2.3.1 returned the batch's loss and metrics; Keras 3.8 returns
     # their means since evaluate began, as it does not reset the metrics first.
     discriminator = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
     kutils.compile(discriminator, keras.optimizers.SGD(0.0), loss="mse", metrics=["mae"])
