@@ -473,7 +473,8 @@ def sharded_input(
     if not training:
         shuffle = False
     from kutils import _row_sources
-    from kutils._per_worker_input import _RowShards, _SequenceShards
+    from kutils._row_shards import _RowShards
+    from kutils._sequence_shards import _SequenceShards
 
     source = _row_sources.find_row_source(x, y, sample_weight, batch_size, shuffle)
     if source is not None:

@@ -310,7 +310,7 @@ def test_canary_keras_TFEpochIterator__distributed_dataset(mirrored):
     assert _keras_compat_training.epoch_iterator_element_spec(iterator) is spec
 
 
-# -- TensorFlow internals (_strategy_parallel.py, _per_worker_input.py) -----------------
+# -- TensorFlow internals (_strategy_parallel.py, _iterator_drain.py) ------------------
 
 
 def test_canary_tensorflow_PerReplicaSpec__value_specs(mirrored):
@@ -526,6 +526,9 @@ def test_data_parallel_core_imports_no_legacy_family():
         "kutils._strategy_parallel",
         "kutils._cluster_setup",
         "kutils._per_worker_input",
+        "kutils._sequence_shards",
+        "kutils._row_shards",
+        "kutils._iterator_drain",
     )
     for core in core_modules:
         assert not graph[core] & legacy, (core, graph[core])
