@@ -238,6 +238,9 @@ def _call(source: Source, call: ast.Call, scopes: Scopes) -> None:
 
 def _compile(source: Source, call: ast.Call, func: ast.Attribute, scopes: Scopes) -> None:
     """``model.compile(...)``: arguments by position, metrics per output, kutils.compile."""
+    receiver = resolve(source, func.value, scopes)
+    if receiver is not None and not receiver.startswith(("keras", "kutils")):
+        return  # re.compile(...), an imported module's compile: not a model's
     # kutils.compile(model, ...): rewritten already, its positions are not compile's.
     migrated = _on_kutils(source, func)
     to_kutils = _sets_trainable(source) and not _on_self(func)
