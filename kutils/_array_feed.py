@@ -26,7 +26,8 @@ import numpy as np
 import tensorflow as tf
 
 from kutils import _row_sources
-from kutils._per_worker_input import ShardedInput, _NumpyRows, _part_of_runs, _RowShards
+from kutils._per_worker_input import ShardedInput
+from kutils._row_shards import _NumpyRows, _part_of_runs, _RowShards
 
 
 class ArrayShards(_RowShards):

@@ -74,7 +74,7 @@ def multi_worker_strategy(
     address = cluster[task_type][task_id]
     if check_port:
         _check_port_free(address, task_type, task_id)
-    resolver = tf.distribute.cluster_resolver.SimpleClusterResolver(
+    resolver = _TaskResolver(
         tf.train.ClusterSpec(cluster),
         task_type=task_type,
         task_id=task_id,
@@ -84,6 +84,39 @@ def multi_worker_strategy(
     return tf.distribute.MultiWorkerMirroredStrategy(
         cluster_resolver=resolver, communication_options=options
     )
+
+
+class _TaskResolver(tf.distribute.cluster_resolver.SimpleClusterResolver):
+    """A ``SimpleClusterResolver`` that reports this task's GPUs to the strategy.
+
+    MultiWorkerMirroredStrategy makes one replica per GPU its resolver reports, and a
+    plain ``SimpleClusterResolver`` reports none unless told: every worker of a GPU
+    cluster would train on its CPU alone. The GPUs are counted when the strategy asks,
+    after it has started this task's server, as TensorFlow's own TF_CONFIG resolver
+    does: listing devices earlier would start TensorFlow's runtime before collective
+    ops are enabled.
+    """
+
+    def num_accelerators(
+        self, task_type: str | None = None, task_id: int | None = None, config_proto: Any = None
+    ) -> dict[str, int]:
+        gpus = task_devices("GPU", self.task_type, self.task_id)
+        return {"GPU": gpus} if gpus else {}
+
+
+def task_devices(device_type: str, task_type: str | None, task_id: int | None) -> int:
+    """How many logical ``device_type`` devices this task has.
+
+    Once the cluster is up, TensorFlow lists every worker's devices
+    (``/job:worker/replica:0/task:1/device:GPU:0``); only this task's count, and those
+    without a job (before the cluster is configured).
+    """
+    count = 0
+    for device in tf.config.list_logical_devices(device_type):
+        spec = tf.DeviceSpec.from_string(device.name)
+        if spec.job in (None, "localhost") or (spec.job == task_type and spec.task == task_id):
+            count += 1
+    return count
 
 
 _TF_CONFIG_EXAMPLE = (

@@ -23,21 +23,27 @@ and the Keras 2.3.1 arguments and keep their meaning:
 
 ``kutils migrate`` rewrites ``model.fit_generator(gen, ...)`` into
 ``fit_generator(model, gen, ...)``. This module imports no TensorFlow or Keras until a
-function is called.
+function is called. ``kutils/_generator_feed.py`` holds what each input of a call goes
+through (``Feed``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import numbers
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Collection
 from typing import Any
 
-__all__ = ["evaluate_generator", "fit_generator", "predict_generator"]
+from kutils._generator_feed import (
+    Feed,
+    is_iterator,
+    is_sequence,
+    loading_options,
+    reraising,
+    short_repr,
+)
 
-# Keras 2.3.1's defaults for the worker options: a Sequence keeps its own setting of an
-# option the call leaves at its default.
-_OPTION_DEFAULTS = {"workers": 1, "use_multiprocessing": False, "max_queue_size": 10}
+__all__ = ["evaluate_generator", "fit_generator", "predict_generator"]
 
 
 def fit_generator(
@@ -105,40 +111,29 @@ def fit_generator(
         >>> history = fit_generator(model, batches(), steps_per_epoch=10, epochs=3, workers=2)  # doctest: +SKIP
     """
     _check_model(model, "fit_generator")
-    options = _options(workers, use_multiprocessing, max_queue_size)
+    options = loading_options(workers, use_multiprocessing, max_queue_size)
     # Every argument is checked before a worker starts reading a generator.
-    train = _Feed(generator, "generator", "fit", options, class_weight=class_weight)
+    train = Feed(generator, "generator", "fit", options, class_weight=class_weight)
     steps = train.steps("steps_per_epoch", steps_per_epoch)
-    validation: Any = None
-    val_steps = None
-    val_feed: _Feed | None = None
-    if validation_data is not None:
-        if _is_sequence(validation_data) or _is_iterator(validation_data):
-            val_feed = _Feed(validation_data, "validation_data", "evaluate", options)
-            val_steps = val_feed.steps("validation_steps", validation_steps)
-        else:
-            validation = _validation_tuple(validation_data)
+    val_feed, validation, val_steps = _validation_input(validation_data, validation_steps, options)
     with contextlib.ExitStack() as stack:
         stack.enter_context(train)
         if val_feed is not None:
             stack.enter_context(val_feed)
             validation = val_feed.data()
-        # Keras 3 takes an int or a list; Keras 2 took any collection of epochs.
-        freq: Any = validation_freq
-        freq = int(freq) if isinstance(freq, numbers.Integral) else list(freq)
         feeds = [feed for feed in (train, val_feed) if feed is not None]
         common: dict[str, Any] = {
             "epochs": epochs,
             "verbose": verbose,
             "callbacks": callbacks,
-            "validation_freq": freq,
+            "validation_freq": _keras_validation_freq(validation_freq),
             "class_weight": train.keras_class_weight(),
             "initial_epoch": initial_epoch,
         }
         if _runs_keras2_loop(model):
             parts = (train, val_feed, validation)
             return _fit_keras2(model, stack, parts, steps, val_steps, shuffle, common)
-        return _reraising(
+        return reraising(
             feeds,
             lambda: model.fit(
                 train.data(),
@@ -151,10 +146,29 @@ def fit_generator(
         )
 
 
+def _validation_input(
+    validation_data: Any, validation_steps: int | None, options: dict[str, Any]
+) -> tuple[Feed | None, Any, int | None]:
+    """``fit_generator``'s validation input, checked before any worker starts: a feed
+    and its steps for a Sequence or generator, else the validation tuple (or None)."""
+    if validation_data is None:
+        return None, None, None
+    if is_sequence(validation_data) or is_iterator(validation_data):
+        feed = Feed(validation_data, "validation_data", "evaluate", options)
+        return feed, None, feed.steps("validation_steps", validation_steps)
+    return None, _validation_tuple(validation_data), None
+
+
+def _keras_validation_freq(validation_freq: int | Collection[int]) -> Any:
+    """Keras 3 takes an int or a list; Keras 2 took any collection of epochs."""
+    freq: Any = validation_freq
+    return int(freq) if isinstance(freq, numbers.Integral) else list(freq)
+
+
 def _fit_keras2(
     model: Any,
     stack: contextlib.ExitStack,
-    parts: tuple[_Feed, _Feed | None, Any],
+    parts: tuple[Feed, Feed | None, Any],
     steps: int | None,
     val_steps: int | None,
     shuffle: bool,
@@ -171,7 +185,7 @@ def _fit_keras2(
         if val_steps is None:  # a Sequence: all of it, as Keras 2
             val_steps = len(val_feed.source)
     feeds = [feed for feed in (train, val_feed) if feed is not None]
-    return _reraising(
+    return reraising(
         feeds,
         lambda: _keras2_loop.fit(
             model,
@@ -282,7 +296,7 @@ def _evaluate_or_predict(
     model, as the public functions always did.
     """
     _check_model(model, f"{mode}_generator")
-    feed = _Feed(generator, "generator", mode, _options(*loading))
+    feed = Feed(generator, "generator", mode, loading_options(*loading))
     count = feed.steps("steps", steps)  # before any worker starts
     run = getattr(model, mode)
     if _runs_keras2_loop(model):
@@ -291,15 +305,15 @@ def _evaluate_or_predict(
         total = count if count is not None else len(generator)
         with feed, feed.keras2_source(False) as source:
             if mode == "evaluate":
-                return _reraising(
+                return reraising(
                     [feed],
                     lambda: _keras2_loop.evaluate_batches(model, source, total, callbacks, verbose),
                 )
-            return _reraising(
+            return reraising(
                 [feed], lambda: _keras2_loop.predict_batches(model, source, total, verbose)
             )
     with feed:
-        return _reraising(
+        return reraising(
             [feed], lambda: run(feed.data(), steps=count, callbacks=callbacks, verbose=verbose)
         )
 
@@ -319,221 +333,11 @@ def _check_model(model: Any, function: str) -> None:
         raise TypeError(msg)
 
 
-def _options(workers: Any, use_multiprocessing: Any, max_queue_size: Any) -> dict[str, Any]:
-    from kutils.sequence import check_loading_options
-
-    check_loading_options(workers, use_multiprocessing, max_queue_size)
-    return {
-        "workers": int(workers),
-        "use_multiprocessing": bool(use_multiprocessing),
-        "max_queue_size": int(max_queue_size),
-    }
-
-
-def _is_sequence(data: Any) -> bool:
-    import keras
-
-    return isinstance(data, keras.utils.PyDataset)
-
-
-def _is_iterator(data: Any) -> bool:
-    return hasattr(data, "__next__")
-
-
 def _validation_tuple(data: Any) -> tuple[Any, ...]:
     if isinstance(data, (tuple, list)) and len(data) in (2, 3):
         return tuple(data)
     msg = (
         "`validation_data` should be a tuple `(val_x, val_y, val_sample_weight)` or "
-        "`(val_x, val_y)`, a Sequence or a generator. Found: " + _short(data)
+        "`(val_x, val_y)`, a Sequence or a generator. Found: " + short_repr(data)
     )
     raise ValueError(msg)
-
-
-def _reraising(feeds: list[_Feed], run: Callable[[], Any]) -> Any:
-    """Call ``run`` and raise the error a feed's source raised, if any, with its own type.
-
-    With TensorFlow, Keras 3 turns an exception of a generator into ``UnknownError`` in
-    ``fit``, and ``evaluate``/``predict`` take it for the end of the data and return a
-    result of the batches read so far: either way the source's own error is raised.
-    """
-    try:
-        result = run()
-    except Exception:
-        _raise_source_error(feeds)
-        raise
-    _raise_source_error(feeds)
-    return result
-
-
-def _raise_source_error(feeds: list[_Feed]) -> None:
-    for feed in feeds:
-        original = feed.error
-        if original is not None:
-            feed.error = None
-            # What TensorFlow made of it (UnknownError) adds nothing.
-            original.__suppress_context__ = True
-            raise original
-
-
-class _Feed:
-    """One input of a ``*_generator`` call, in the form Keras 3 takes, and its cleanup."""
-
-    def __init__(
-        self,
-        source: Any,
-        name: str,
-        mode: str,
-        options: dict[str, Any],
-        class_weight: dict[Any, float] | None = None,
-    ) -> None:
-        self.sequence = _is_sequence(source)
-        if not self.sequence and not _is_iterator(source):
-            msg = (
-                f"{name} must be a kutils.Sequence or a generator (an object with "
-                f"__next__); for a list or another iterable pass iter(...). "
-                f"Received: {name}={_short(source)}"
-            )
-            raise TypeError(msg)
-        self.source = source
-        self.mode = mode
-        self.options = options
-        self.class_weight = class_weight
-        self.error: BaseException | None = None
-        self._saved: dict[str, Any] = {}
-        self._enqueuer: Any = None
-
-    def __enter__(self) -> _Feed:
-        if self.sequence:
-            for option, value in self.options.items():
-                if value != _OPTION_DEFAULTS[option]:
-                    self._saved[option] = getattr(self.source, option)
-                    setattr(self.source, option, value)
-        elif self.options["workers"] > 0:
-            from kutils.enqueuers import GeneratorEnqueuer
-
-            self._enqueuer = GeneratorEnqueuer(
-                self.source, use_multiprocessing=self.options["use_multiprocessing"]
-            )
-            self._enqueuer.start(
-                workers=self.options["workers"], max_queue_size=self.options["max_queue_size"]
-            )
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        if self._enqueuer is not None:
-            self._enqueuer.stop()
-        for option, value in self._saved.items():
-            setattr(self.source, option, value)
-
-    def steps(self, argument: str, steps: int | None) -> int | None:
-        if steps is None and not self.sequence:
-            msg = (
-                f"`{argument}=None` is only valid for a generator based on the "
-                "`keras.utils.Sequence` class. Please specify "
-                f"`{argument}` or use the `keras.utils.Sequence` class."
-            )
-            raise ValueError(msg)
-        return steps
-
-    @contextlib.contextmanager
-    def keras2_source(self, shuffle: bool) -> Iterator[Any]:
-        """The batches for Keras 2.3.1's loop: a Sequence read in this thread
-        (``workers=0``) or by an ``OrderedEnqueuer`` with its effective options, or this
-        feed's standardized generator batches (already enqueued by ``__enter__``)."""
-        from kutils import _keras2_loop
-
-        if self.sequence:
-            options = {
-                option: getattr(self.source, option, self.options[option])
-                for option in _OPTION_DEFAULTS
-            }
-            source = _keras2_loop.Source(self.source, True, options, shuffle=shuffle)
-        else:
-            source = _keras2_loop.Source(self._batches(), False, {"workers": 0})
-        try:
-            yield source
-        finally:
-            source.stop()
-
-    def data(self) -> Any:
-        """What to pass to Keras: the Sequence, or a generator of standardized batches."""
-        if self.sequence:
-            return self.source
-        return self._batches()
-
-    def keras_class_weight(self) -> dict[Any, float] | None:
-        # Keras 3 refuses class_weight with a generator: _batches applies it instead.
-        return self.class_weight if self.sequence else None
-
-    def keras_shuffle(self, shuffle: bool) -> bool:
-        # Keras 2 shuffled only a Sequence run by workers; Keras 3 warns for a generator.
-        return bool(shuffle) and self.sequence and self.options["workers"] > 0
-
-    def _batches(self) -> Iterator[Any]:
-        source = self._enqueuer.get() if self._enqueuer is not None else self.source
-        try:
-            for batch in source:
-                if batch is None:
-                    continue
-                yield self._standardize(batch)
-        except Exception as error:
-            self.error = error
-            raise
-
-    def _standardize(self, batch: Any) -> tuple[Any, ...]:
-        from kutils._row_sources import lists_to_tuples
-
-        if self.mode == "predict":
-            if isinstance(batch, tuple):
-                if len(batch) not in (1, 2, 3):
-                    raise ValueError(_bad_batch(batch))
-                return (lists_to_tuples(batch[0]),)
-            return (lists_to_tuples(batch),)
-        if not isinstance(batch, (tuple, list)) or len(batch) not in (2, 3):
-            raise ValueError(_bad_batch(batch))
-        parts = lists_to_tuples(tuple(batch))
-        if self.class_weight is not None and len(parts) == 2:
-            parts = (*parts, _class_weights(parts[1], self.class_weight))
-        return tuple(parts)
-
-
-def _class_weights(y: Any, class_weight: dict[Any, float]) -> Any:
-    """Per-sample weights from ``class_weight``, as Keras 2's ``standardize_weights``."""
-    import numpy as np
-
-    if not hasattr(y, "shape"):
-        msg = (
-            "class_weight with a generator needs the targets y of each batch as one "
-            "array; for several outputs, yield (x, y, sample_weight) instead. "
-            f"Received: y of type {type(y).__name__}"
-        )
-        raise ValueError(msg)
-    y = np.asarray(y)
-    if y.ndim == 2 and y.shape[1] > 1:
-        classes = np.argmax(y, axis=1)
-    elif y.ndim == 2 and y.shape[1] == 1:
-        classes = np.reshape(y, y.shape[0])
-    else:
-        classes = y
-    missing = {int(c) if np.issubdtype(type(c), np.integer) else c for c in classes.tolist()}
-    missing -= set(class_weight)
-    if missing:
-        msg = (
-            "`class_weight` must contain all classes in the data. The classes "
-            f"{missing} exist in the data but not in `class_weight`."
-        )
-        raise ValueError(msg)
-    return np.asarray([class_weight[c] for c in classes.tolist()], dtype="float32")
-
-
-def _bad_batch(batch: Any) -> str:
-    return (
-        "Output of generator should be a tuple `(x, y, sample_weight)` or `(x, y)`. "
-        "Found: " + _short(batch)
-    )
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 200 else text[:200] + "..."

@@ -12,7 +12,8 @@ OUT.npz.started after its first step (for the killed-worker test); MODE ``broken
 fits a kutils Sequence whose batch 3 raises KeyError; MODE ``caught:sequence`` does the
 same and ``caught:callback`` has worker 1's callback raise at batch 2, and worker 1
 catches the error, writes it to OUT.npz.caught.txt and stays alive; MODE ``threads``
-records the thread count after each of several fit calls.
+records the thread count after each of several fit calls; MODE ``devices`` writes the
+device counts of this worker to OUT.npz.devices.txt.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import os
 import sys
 import time
 import traceback
+from typing import Any
 
 EPOCHS = 3  # the third runs on the iterator Keras makes ahead, at the end of the second
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -49,71 +51,17 @@ def main() -> int:
     parallel = data_parallel(model, strategy)
     parallel.compile(keras.optimizers.SGD(0.1), "mse")
     if mode.startswith("fit:"):
-        kind = mode.removeprefix("fit:")
-        args, kwargs, seen = make_inputs(kind, data, data_path, out_path)
-        # The seed the workers agreed on for their shuffles, as each saw it.
-        record = keras.callbacks.LambdaCallback(
-            on_epoch_begin=lambda epoch, logs: seen.append(
-                getattr(parallel._sharded_input, "seed", -1)  # tf.data is not sharded by kutils
-            )
-        )
-        kwargs["callbacks"] = [*kwargs.get("callbacks", []), record]
-        parallel.fit(*args, epochs=EPOCHS, verbose=0, **kwargs)
-        loss = parallel.evaluate(data["x"], data["y"], batch_size=8, verbose=0)
-        predictions = parallel.predict(data["x"], batch_size=8, verbose=0)
-        # The same kind of input again, unshuffled, through evaluate.
-        args, _, _ = make_inputs(kind.removesuffix("-shuffle"), data, data_path, out_path)
-        input_loss = parallel.evaluate(*args, verbose=0)
-        np.savez(
-            out_path + ".eval.npz",
-            loss=loss,
-            predictions=predictions,
-            input_loss=input_loss,
-            seeds=np.array(seen, dtype=np.int64),
-        )
+        fit_and_record(parallel, mode.removeprefix("fit:"), data, data_path, out_path)
     elif mode == "threads":
-        # Threads of this process after the first and the last of several fit calls.
-        counts = []
-        x, y = data["x"], data["y"]  # the same arrays every call (data[...] makes new ones)
-        for _ in range(6):
-            parallel.fit(x, y, batch_size=8, epochs=2, verbose=0)
-            with open("/proc/self/status") as f:
-                counts += [int(line.split()[1]) for line in f if line.startswith("Threads:")]
-        np.savez(out_path + ".threads.npz", counts=np.array(counts))
+        count_threads(parallel, data, out_path)
+    elif mode == "devices":
+        record_devices(strategy, out_path)
+    elif mode == "calls":
+        record_collectives_set_up(parallel, data["x"], data["y"], out_path)
     elif mode == "broken":
-        # A class_weight is refused before anything runs; then batch 3 raises on the
-        # worker that reads it (worker 1, with batches 1 and 3 of 4).
-        args, _, _ = make_inputs("sequence", data, data_path, out_path)
-        try:
-            parallel.fit(*args, class_weight={0: 1.0}, verbose=0)
-        except ValueError as error:
-            with open(out_path + ".class_weight.txt", "w") as f:
-                f.write(str(error))
-        parallel.fit(break_batch_3(args[0]), shuffle=False, verbose=0)
+        fit_broken(parallel, data, data_path, out_path)
     elif mode.startswith("caught:"):
-        # Worker 1 fails mid-training, catches the error and goes on living (as a script
-        # with a try/except might): worker 0 must stop anyway, not wait for it for ever.
-        worker = os.environ.get("KUTILS_TEST_WORKER", "0")
-        try:
-            if mode == "caught:sequence":
-                args, _, _ = make_inputs("sequence", data, data_path, out_path)
-                parallel.fit(break_batch_3(args[0]), shuffle=False, epochs=2, verbose=0)
-            else:
-
-                def fail(batch, logs):  # type: ignore[no-untyped-def]
-                    if worker == "1" and batch == 2:
-                        raise RuntimeError("callback failed at batch 2")
-
-                callback = keras.callbacks.LambdaCallback(on_train_batch_end=fail)
-                parallel.fit(
-                    data["x"], data["y"], batch_size=8, epochs=2, verbose=0, callbacks=[callback]
-                )
-        except Exception as error:
-            with open(out_path + ".caught.tmp", "w") as f:
-                f.write(f"{type(error).__name__}: {error}")
-            os.replace(out_path + ".caught.tmp", out_path + ".caught.txt")  # whole or absent
-            if worker == "1":
-                time.sleep(120)  # alive, with heartbeats, until the test stops it
+        if not fit_and_catch(parallel, mode, data, data_path, out_path):
             return 1
     else:
         started = keras.callbacks.LambdaCallback(
@@ -125,6 +73,145 @@ def main() -> int:
     np.savez(out_path, *model.get_weights())
     open(out_path + ".done", "w").close()  # every result is written
     return 0
+
+
+def fit_and_record(parallel: Any, kind: str, data: Any, data_path: str, out_path: str) -> None:
+    """MODE fit:KIND: fit on KIND input, then write evaluate/predict results and seeds."""
+    import keras
+    import numpy as np
+
+    args, kwargs, seen = make_inputs(kind, data, data_path, out_path)
+    # The seed the workers agreed on for their shuffles, as each saw it.
+    record = keras.callbacks.LambdaCallback(
+        on_epoch_begin=lambda epoch, logs: seen.append(
+            getattr(parallel._sharded_input, "seed", -1)  # tf.data is not sharded by kutils
+        )
+    )
+    kwargs["callbacks"] = [*kwargs.get("callbacks", []), record]
+    parallel.fit(*args, epochs=EPOCHS, verbose=0, **kwargs)
+    loss = parallel.evaluate(data["x"], data["y"], batch_size=8, verbose=0)
+    predictions = parallel.predict(data["x"], batch_size=8, verbose=0)
+    # The same kind of input again, unshuffled, through evaluate.
+    args, _, _ = make_inputs(kind.removesuffix("-shuffle"), data, data_path, out_path)
+    input_loss = parallel.evaluate(*args, verbose=0)
+    np.savez(
+        out_path + ".eval.npz",
+        loss=loss,
+        predictions=predictions,
+        input_loss=input_loss,
+        seeds=np.array(seen, dtype=np.int64),
+    )
+
+
+def count_threads(parallel: Any, data: Any, out_path: str) -> None:
+    """MODE threads: the threads of this process after each of several fit calls."""
+    import numpy as np
+
+    counts = []
+    x, y = data["x"], data["y"]  # the same arrays every call (data[...] makes new ones)
+    for _ in range(6):
+        parallel.fit(x, y, batch_size=8, epochs=2, verbose=0)
+        with open("/proc/self/status") as f:
+            counts += [int(line.split()[1]) for line in f if line.startswith("Threads:")]
+    np.savez(out_path + ".threads.npz", counts=np.array(counts))
+
+
+def record_devices(strategy: Any, out_path: str) -> None:
+    """MODE devices: the logical CPU devices listed in this process (every worker's, once
+    the cluster is up), those of this worker, and the accelerators reported to the
+    strategy."""
+    import tensorflow as tf
+
+    from kutils._cluster_setup import task_devices
+
+    resolver = strategy.cluster_resolver
+    own = task_devices("CPU", resolver.task_type, resolver.task_id)
+    listed = len(tf.config.list_logical_devices("CPU"))
+    with open(out_path + ".devices.txt", "w") as f:
+        f.write(f"{listed};{own};{resolver.num_accelerators()}")
+
+
+def fit_broken(parallel: Any, data: Any, data_path: str, out_path: str) -> None:
+    """MODE broken: a class_weight is refused before anything runs; then batch 3 raises
+    on the worker that reads it (worker 1, with batches 1 and 3 of 4)."""
+    args, _, _ = make_inputs("sequence", data, data_path, out_path)
+    try:
+        parallel.fit(*args, class_weight={0: 1.0}, verbose=0)
+    except ValueError as error:
+        with open(out_path + ".class_weight.txt", "w") as f:
+            f.write(str(error))
+    parallel.fit(break_batch_3(args[0]), shuffle=False, verbose=0)
+
+
+def fit_and_catch(parallel: Any, mode: str, data: Any, data_path: str, out_path: str) -> bool:
+    """MODE caught:*: worker 1 fails mid-training, catches the error and goes on living
+    (as a script with a try/except might): worker 0 must stop anyway, not wait for it for
+    ever. Returns False when the fit failed (its error is in OUT.npz.caught.txt)."""
+    import keras
+
+    worker = os.environ.get("KUTILS_TEST_WORKER", "0")
+    try:
+        if mode == "caught:sequence":
+            args, _, _ = make_inputs("sequence", data, data_path, out_path)
+            parallel.fit(break_batch_3(args[0]), shuffle=False, epochs=2, verbose=0)
+        else:
+
+            def fail(batch, logs):  # type: ignore[no-untyped-def]
+                if worker == "1" and batch == 2:
+                    raise RuntimeError("callback failed at batch 2")
+
+            callback = keras.callbacks.LambdaCallback(on_train_batch_end=fail)
+            parallel.fit(
+                data["x"], data["y"], batch_size=8, epochs=2, verbose=0, callbacks=[callback]
+            )
+    except Exception as error:
+        with open(out_path + ".caught.tmp", "w") as f:
+            f.write(f"{type(error).__name__}: {error}")
+        os.replace(out_path + ".caught.tmp", out_path + ".caught.txt")  # whole or absent
+        if worker == "1":
+            time.sleep(120)  # alive, with heartbeats, until the test stops it
+        return False
+    return True
+
+
+def record_collectives_set_up(parallel: Any, x: Any, y: Any, out_path: str) -> None:
+    """MODE calls: collectives traced or run eagerly in each of several rounds of calls.
+
+    tf.distribute takes a collective's instance key (``_next_instance_key`` of
+    TensorFlow's ``CollectiveReplicaLauncher``) when it traces the collective into a
+    function, again at every call of that function (a deferred capture,
+    ``wrapped_closure``), and at every run of an eager collective. The first and the
+    last wait for the other workers outside any training step; the calls of a traced
+    step are the steps' own all-reduces, not counted here.
+    """
+    import sys
+
+    import numpy as np
+    import tensorflow as tf
+    from tensorflow.python.distribute import cross_device_utils
+
+    launcher = cross_device_utils.CollectiveReplicaLauncher
+    next_key = launcher._next_instance_key
+    counts = {"traced": 0, "eager": 0}
+
+    def counted(self):  # type: ignore[no-untyped-def]
+        if not tf.executing_eagerly():
+            counts["traced"] += 1
+        elif sys._getframe(1).f_code.co_name != "wrapped_closure":
+            counts["eager"] += 1
+        return next_key(self)
+
+    launcher._next_instance_key = counted
+    rounds = []
+    for _ in range(3):
+        parallel.fit(x, y, batch_size=8, shuffle=False, verbose=0)
+        parallel.fit(x, y, batch_size=8, shuffle=True, verbose=0)
+        parallel.evaluate(x, y, batch_size=8, verbose=0)
+        parallel.predict(x, batch_size=8, verbose=0)
+        rounds.append([counts["traced"], counts["eager"]])
+        counts.update(traced=0, eager=0)
+    launcher._next_instance_key = next_key
+    np.savez(out_path + ".calls.npz", rounds=np.array(rounds))
 
 
 def make_inputs(kind: str, data, data_path: str, out_path: str):  # type: ignore[no-untyped-def]

@@ -567,7 +567,7 @@ def test_conftest_splits_the_cpu_only_once_tensorflow_is_imported():
 def test_a_generator_input_is_read_to_its_end_leaving_no_prefetch_thread_in_python(mirrored):
     # kutils ends each multi-worker call this way (see ShardedInput.running); it also
     # checks that TensorFlow's iterator internals are still where kutils reads them.
-    from kutils import _per_worker_input
+    from kutils import _iterator_drain
 
     produced: list[int] = []
     finished = threading.Event()
@@ -588,7 +588,7 @@ def test_a_generator_input_is_read_to_its_end_leaving_no_prefetch_thread_in_pyth
     iterator = iter(mirrored.distribute_datasets_from_function(dataset_fn, options=options))
     first = mirrored.experimental_local_results(next(iterator))
     assert [int(batch[0, 0]) for batch in first] == [0, 1]
-    assert _per_worker_input.drain_distributed_iterator(iterator)
+    assert _iterator_drain.drain_distributed_iterator(iterator)
     assert finished.is_set()
     assert produced == list(range(10))
 
@@ -598,7 +598,7 @@ def test_shuffled_numpy_rows_read_as_hdf5_dataset_with_one_row_blocks_read_them(
     # The data-parallel core reads shuffled numpy arrays with its own small reader; it
     # orders and reads the rows as HDF5Dataset(..., block_size=1) did before it.
     from kutils import HDF5Dataset
-    from kutils._per_worker_input import _NumpyRows
+    from kutils._row_shards import _NumpyRows
 
     rng = np.random.default_rng(3)
     x = {"a": rng.normal(size=(23, 2)), "b": rng.normal(size=(23,))}

@@ -396,6 +396,22 @@ def test_killed_worker_stops_the_other_with_a_clear_error(tmp_path: Path, proble
     assert not _workers_alive(), "a worker process was left behind"
 
 
+@pytest.mark.slow
+def test_each_worker_counts_its_own_devices_not_the_clusters(tmp_path: Path, problem: Path) -> None:
+    # Once the cluster is up, TensorFlow lists every worker's devices in each process;
+    # multi_worker_strategy reports this worker's GPUs to the strategy (one replica per
+    # GPU), so it must count this worker's alone. No GPU here: the same count on CPUs.
+    with _cluster(tmp_path, problem, (2, 2), "devices") as procs:
+        hung = _wait_finished(tmp_path, procs)
+    for index, proc in enumerate(procs):
+        assert index in hung or proc.returncode == 0, _log(tmp_path, index)
+    for index in range(2):
+        text = (tmp_path / f"out{index}.npz.devices.txt").read_text()
+        listed, own, accelerators = text.split(";")
+        assert (int(listed), int(own)) == (4, 2), text
+        assert accelerators == "{}", text  # no GPU: the strategy uses the CPU
+
+
 def _workers_alive() -> list[Any]:
     import psutil
 
@@ -480,6 +496,25 @@ def test_fit_calls_do_not_pile_up_threads(tmp_path: Path, problem: Path) -> None
         assert counts[-1] - counts[0] < 100, counts
 
 
+@pytest.mark.slow
+def test_repeated_calls_trace_and_run_no_collective_of_their_own(
+    tmp_path: Path, problem: Path
+) -> None:
+    # After the first round, fit (shuffled or not), evaluate and predict on numpy arrays
+    # neither trace a function with a collective in it again nor run an eager
+    # all-reduce: either would wait for the other workers outside the training steps on
+    # every call (a per-call cost docs/performance.md measured before the change).
+    with _cluster(tmp_path, problem, (2, 1), "calls") as procs:
+        hung = _wait_finished(tmp_path, procs)
+    for index, proc in enumerate(procs):
+        assert index in hung or proc.returncode == 0, _log(tmp_path, index)
+        rounds = np.load(tmp_path / f"out{index}.npz.calls.npz")["rounds"].tolist()
+        traced, eager = rounds[0]
+        assert traced > 0, rounds  # the first round traced the steps' all-reduces
+        assert eager == 1, rounds  # the workers agreed on the shuffle seed, once
+        assert rounds[1:] == [[0, 0], [0, 0]], rounds
+
+
 @pytest.mark.parametrize(
     ("runs", "parts", "expected"),
     [
@@ -493,7 +528,7 @@ def test_fit_calls_do_not_pile_up_threads(tmp_path: Path, problem: Path) -> None
 def test_each_replica_reads_its_own_rows_of_a_global_batch(
     runs: list[tuple[int, int]], parts: int, expected: list[list[tuple[int, int]]]
 ) -> None:
-    from kutils._per_worker_input import _part_of_runs
+    from kutils._row_shards import _part_of_runs
 
     got = [_part_of_runs(runs, part, parts) for part in range(parts)]
     assert got == expected
@@ -502,7 +537,7 @@ def test_each_replica_reads_its_own_rows_of_a_global_batch(
 
 
 def test_a_worker_batch_is_split_between_its_replicas_in_order() -> None:
-    from kutils._per_worker_input import _split_rows
+    from kutils._sequence_shards import _split_rows
 
     x, y = np.arange(10).reshape(5, 2), np.arange(5)
     pieces = list(_split_rows(([x], y), 2))
@@ -532,7 +567,8 @@ def test_sequence_hdf5_and_shuffled_numpy_inputs_are_read_in_shards(tmp_path: Pa
 
     from kutils import HDF5Dataset, HDF5Matrix, Sequence
     from kutils._array_feed import ArrayShards
-    from kutils._per_worker_input import _RowShards, _SequenceShards
+    from kutils._row_shards import _RowShards
+    from kutils._sequence_shards import _SequenceShards
     from kutils._strategy_parallel import sharded_input
 
     class Batches(Sequence):

@@ -103,6 +103,20 @@ def test_an_optimizer_given_to_both_compiles_keeps_one_step_count():
     )
 
 
+def test_train_and_test_on_batch_return_the_batchs_own_values_after_evaluate():
+    # Keras 2.3.1 returned the batch's loss and metrics; Keras 3.8 returns
+    # their means since evaluate began, as it does not reset the metrics first.
+    discriminator = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    kutils.compile(discriminator, keras.optimizers.SGD(0.0), loss="mse", metrics=["mae"])
+    x, y = np.random.RandomState(1).normal(size=(2, 8, 3)).astype("float32")
+    y = y[:, :1]
+    error = discriminator.predict(x, verbose=0) - y
+    expected = [float(np.mean(error**2)), float(np.mean(np.abs(error)))]
+    for step in (discriminator.test_on_batch, discriminator.train_on_batch):
+        discriminator.evaluate(x * 5.0, y, verbose=0)
+        np.testing.assert_allclose(step(x, y), expected, rtol=1e-5)
+
+
 def test_outside_training_trainable_weights_are_keras_3s():
     discriminator, _, _ = _gan("sgd", "sgd")
     assert discriminator.trainable_weights == []
@@ -187,6 +201,18 @@ def test_migrate_uses_kutils_compile_when_the_file_has_its_own_compile():
     )
     assert "kutils.compile(m, loss='mse')" in text
     assert "code = compile(src, 'f', 'exec')" in text
+
+
+def test_migrate_leaves_an_imported_modules_compile_alone():
+    source = (
+        "import re\nimport regex as rx\nimport keras\nd.trainable = False\n"
+        "pattern = re.compile('x', 2)\nother = rx.compile('x', 2, 3)\nd.compile(loss='mse')\n"
+    )
+    text, findings, _ = migrate_source(source)
+    assert "pattern = re.compile('x', 2)\n" in text
+    assert "other = rx.compile('x', 2, 3)\n" in text
+    assert "compile(d, loss='mse')" in text
+    assert findings == []
 
 
 def test_migrate_leaves_a_models_own_self_compile_alone():

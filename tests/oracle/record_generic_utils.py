@@ -152,6 +152,17 @@ def _serialization_cases():
         "deserialize/class-name-not-called",
         lambda: D("Plain", custom_objects={"Plain": Plain}) is Plain,
     )
+    yield from _deserialize_dict_cases()
+    yield "deserialize/int", lambda: D(5)
+    yield (
+        "deserialize/roundtrip",
+        lambda: vars_of(D(S(Plain(7.0)), custom_objects={"Plain": Plain})),
+    )
+
+
+def _deserialize_dict_cases():
+    u = _shim.utils
+    D = u.deserialize_keras_object
     yield (
         "deserialize/dict",
         lambda: vars_of(
@@ -196,11 +207,6 @@ def _serialization_cases():
     yield "deserialize/dict-unknown", lambda: D({"class_name": "Nope", "config": {}})
     yield "deserialize/dict-missing-config", lambda: D({"class_name": "Plain"})
     yield "deserialize/dict-in-scope", lambda: _dict_in_scope()
-    yield "deserialize/int", lambda: D(5)
-    yield (
-        "deserialize/roundtrip",
-        lambda: vars_of(D(S(Plain(7.0)), custom_objects={"Plain": Plain})),
-    )
 
 
 def vars_of(obj):
