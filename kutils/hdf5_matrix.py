@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from kutils._hdf5_reads import open_read_only, read_union
+
 if TYPE_CHECKING:
     import h5py
 
@@ -276,7 +278,8 @@ class HDF5Matrix:
         if len(runs) == 1:
             first, stop = runs[0]
             return self._normalize(data[start + first : start + stop])
-        return self._normalize(_read_union(data, [(start + a, start + b) for a, b in runs]))
+        rows = read_union(data, [(start + a, start + b) for a, b in runs])
+        return self._normalize(rows)
 
     def _read_strided(self, first: int, stop: int, step: int) -> np.ndarray:
         data = self.data
@@ -433,30 +436,6 @@ def _as_index_array(key: Any, n: int) -> np.ndarray:
     return np.where(indices < 0, indices + n, indices)
 
 
-def _read_union(data: h5py.Dataset, runs: Sequence[tuple[int, int]]) -> np.ndarray:
-    """Dataset rows of the increasing, disjoint runs ``[a, b)``, concatenated, in one read.
-
-    The runs become one union of hyperslabs in the file, read with a single HDF5 call
-    into a contiguous buffer (HDF5 fills it in file order): one h5py ``read_direct`` per
-    run costs about as much again in per-call overhead.
-    """
-    from h5py import h5s
-
-    runs = [(a, b) for a, b in runs if b > a]
-    tail = tuple(data.shape[1:])
-    total = sum(b - a for a, b in runs)
-    out = np.empty((total, *tail), dtype=data.dtype)
-    if total == 0:
-        return out
-    file_space = data.id.get_space()
-    file_space.select_none()
-    for a, b in runs:
-        file_space.select_hyperslab((a,) + (0,) * len(tail), (b - a, *tail), op=h5s.SELECT_OR)
-    memory_space = h5s.create_simple(out.shape)
-    data.id.read(memory_space, file_space, out)
-    return out
-
-
 def _runs_of(sorted_unique: np.ndarray) -> list[tuple[int, int]]:
     """Runs ``[a, b)`` of consecutive values in an increasing integer array."""
     breaks = np.flatnonzero(np.diff(sorted_unique) != 1) + 1
@@ -564,7 +543,7 @@ def _open_read_only(abspath: str, given_path: str) -> h5py.File:
     if not h5py.is_hdf5(abspath):
         msg = f"{given_path!r} is not an HDF5 file. Received: datapath={given_path!r}"
         raise OSError(msg)
-    return h5py.File(abspath, "r")
+    return open_read_only(abspath)
 
 
 def _find_dataset(file: h5py.File, name: str) -> h5py.Dataset:
