@@ -214,6 +214,27 @@ class StrategyDataParallel(LocalBatchSymbolicBuild, keras.Model):
         self._pull()
         return super().predict_on_batch(*args, **kwargs)
 
+    def compute_loss(
+        self,
+        x: Any = None,
+        y: Any = None,
+        y_pred: Any = None,
+        sample_weight: Any = None,
+        training: bool = True,
+    ) -> Any:
+        """Keras's ``compute_loss``; in training, each row's gradient weighs as in one process.
+
+        Keras averages each replica's loss over the replica's own rows and divides it by
+        the number of replicas, so when a global batch does not split evenly (15 rows on
+        2 replicas: 8 + 7) the rows of the smaller part weigh more (1/14 instead of 1/15).
+        Its gradient is scaled here by ``rows * replicas / global rows``; the loss value
+        (what the logs and the loss metric show) is left as Keras computed it.
+        """
+        loss = super().compute_loss(x, y, y_pred, sample_weight, training=training)
+        if training and _per_row_mean_losses(self.loss):
+            loss = _weighed_by_rows(self._strategy, x, loss)
+        return loss
+
     def train_step(self, data: Any) -> Any:
         """Keras's train step; across workers, its scalar logs are made 1-D."""
         return _reducible(self, super().train_step(data))
@@ -250,6 +271,38 @@ class StrategyDataParallel(LocalBatchSymbolicBuild, keras.Model):
 
     def _push(self) -> None:
         self._template.set_weights(self.replica.get_weights())
+
+
+_PER_ROW_MEAN = ("sum_over_batch_size", "mean")
+
+
+def _per_row_mean_losses(losses: Any) -> bool:
+    """Whether every compiled loss is a mean over the batch's rows (Keras's default).
+
+    A loss with ``reduction="sum"`` is summed over the replicas already, as in one
+    process; ``"mean_with_sample_weight"`` divides by each replica's own weights.
+    """
+    reductions = [
+        getattr(loss, "reduction", _PER_ROW_MEAN[0]) for loss in keras.tree.flatten(losses)
+    ]
+    return bool(reductions) and all(r in _PER_ROW_MEAN for r in reductions)
+
+
+def _weighed_by_rows(strategy: tf.distribute.Strategy, x: Any, loss: Any) -> Any:
+    """``loss`` with its gradient times ``rows * replicas / global rows``, its value unchanged.
+
+    The global rows of the step are summed over the replicas (a scalar all-reduce):
+    every input type, a Sequence's or tf.data's last short batch included, is covered.
+    """
+    replicas = strategy.num_replicas_in_sync
+    context = tf.distribute.get_replica_context()
+    if replicas == 1 or context is None:
+        return loss
+    first = next(leaf for leaf in keras.tree.flatten(x) if leaf is not None)
+    rows = tf.cast(tf.shape(first)[0], loss.dtype)
+    total = context.all_reduce(tf.distribute.ReduceOp.SUM, rows)
+    factor = tf.math.divide_no_nan(rows * replicas, total)
+    return loss * factor + tf.stop_gradient(loss - loss * factor)
 
 
 def _metric_function(model: StrategyDataParallel, kind: str, run: Any) -> Any:
