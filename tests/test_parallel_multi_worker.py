@@ -332,6 +332,9 @@ def test_uneven_global_batches_train_as_in_one_process(
         result = np.load(tmp_path / f"out{index}.npz.eval.npz")
         for name, values in logs.items():
             np.testing.assert_allclose(result[f"history_{name}"], values, rtol=1e-5)
+    import keras
+
+    expected.compile(keras.optimizers.SGD(0.1), "mse", metrics=["mae"])  # evaluate: both
     _assert_evaluate_and_predict_match(tmp_path, data, expected)
 
 
