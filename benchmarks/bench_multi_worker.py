@@ -11,8 +11,13 @@ Prints the time per training step (same model, same global batches) of:
   ``fit`` fails under that strategy.
 
 Target: kutils at most 1.05x the hand-written code. Each worker alternates the kutils and
-hand-written sides on the same strategy, after one untimed run of each, and keeps the
-median of REPEATS; worker 0's figures are printed. Both are timed with long fit calls
+hand-written sides on the same strategy, after one untimed run of each. Before every timed
+call the workers meet at an untimed all-reduce; a call's time is the cluster's, from the
+later of the two starts to the later of the two ends, and the median of REPEATS calls is
+printed with the spread. (Timed by each worker alone, back to back, a call's work that
+follows its last all-reduce on one worker, such as freeing the hand-written side's
+iterator, was counted in the other worker's next call, which waited for it at its first
+all-reduce.) Both are timed with long fit calls
 (256 steps) and short ones (16 steps), where a per-call cost would weigh more (kutils
 copies the weights to and from the template; the hand-written side makes a new
 iterator per call, as a loop of one ``fit`` per epoch would). Two processes on the 2-core test machine
@@ -101,7 +106,7 @@ def _compare(quick: bool) -> None:
         flag = str(int(quick))
         _run([[sys.executable, __file__, "single", str(out / "single.json"), flag]], [None])
         one = json.loads((out / "single.json").read_text())["plain"]
-        two = _run_cluster("worker", out, [flag])[0]
+        calls = _cluster_calls(_run_cluster("worker", out, [flag]))
     steps = _samples("worker", quick) // BATCH
     repeats = 1 if quick else REPEATS
     load_after = os.getloadavg()
@@ -111,13 +116,40 @@ def _compare(quick: bool) -> None:
     print(f"MLP {FEATURES}-256-256-{CLASSES}, global batch {BATCH}; median of {repeats} runs")
     print(f"one process, plain Keras fit:       {one * 1e3:8.2f} ms/step")
     for label, key in ((f"{steps} steps per fit", ""), (f"{SHORT_STEPS} steps per fit", "short_")):
-        kutils, hand = two[key + "kutils"], two[key + "hand"]
+        kutils = statistics.median(calls[key + "kutils"])
+        hand = statistics.median(calls[key + "hand"])
         print(f"{label}:")
-        print(f"  two workers, kutils data_parallel: {kutils * 1e3:8.2f} ms/step")
-        print(f"  two workers, hand-written MWMS:    {hand * 1e3:8.2f} ms/step")
+        print(f"  two workers, kutils data_parallel: {kutils * 1e3:8.2f} ms/step", end="")
+        print(f"  (calls: {_spread(calls[key + 'kutils'])})")
+        print(f"  two workers, hand-written MWMS:    {hand * 1e3:8.2f} ms/step", end="")
+        print(f"  (calls: {_spread(calls[key + 'hand'])})")
         print(f"  kutils / hand-written:       {kutils / hand:.3f}x (target <= {TARGET}x)")
         print(f"  kutils / one process:        {kutils / one:.3f}x")
         print(f"  hand-written / one process:  {hand / one:.3f}x")
+
+
+def _cluster_calls(results: list[dict]) -> dict[str, list[float]]:
+    """Each timed call's seconds per step for the cluster, from the later start to the later end.
+
+    ``results`` holds each worker's ``calls``: per side, its steps per call and the
+    ``[start, end]`` wall-clock times of every call. The workers run on one machine, so
+    their clocks agree.
+    """
+    calls: dict[str, list[float]] = {}
+    for name, side in results[0]["calls"].items():
+        spans = zip(*(result["calls"][name]["spans"] for result in results), strict=True)
+        calls[name] = [
+            (max(end for _, end in call) - max(start for start, _ in call)) / side["steps"]
+            for call in spans
+        ]
+    return calls
+
+
+def _spread(per_step: list[float]) -> str:
+    low, mid, high = (
+        value * 1e3 for value in (min(per_step), statistics.median(per_step), max(per_step))
+    )
+    return f"min {low:.1f} / median {mid:.1f} / max {high:.1f}"
 
 
 def _load(load: tuple[float, float, float]) -> str:
@@ -196,6 +228,8 @@ def _scaling(request: tuple[str, int] | None, quick: bool) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for n in range(1, count + 1):
             results = _run_cluster("scale", Path(tmp), [f"{kind}:{n}", str(int(quick))])
+            calls = _cluster_calls(results)
+            results[0].update({side: statistics.median(calls[side]) for side in calls})
             first = first or results[0]
             _print_scaling(n, results, first)
 
@@ -289,7 +323,7 @@ def _single(x, y, repeats: int) -> float:  # type: ignore[no-untyped-def]
     return statistics.median(times) / (len(x) // BATCH)
 
 
-def _worker(x, y, repeats: int) -> dict[str, float]:  # type: ignore[no-untyped-def]
+def _worker(x, y, repeats: int) -> dict:  # type: ignore[no-untyped-def]
     import keras
 
     from kutils.parallel import data_parallel, multi_worker_strategy
@@ -314,7 +348,7 @@ def _worker(x, y, repeats: int) -> dict[str, float]:  # type: ignore[no-untyped-
         ),
         "short_hand": (lambda: hand_epoch(short_dataset, SHORT_STEPS), SHORT_STEPS),
     }
-    return _median_times(sides, repeats)
+    return {"calls": _timed_calls(strategy, sides, repeats)}
 
 
 def _hand_written(strategy, batch: int):  # type: ignore[no-untyped-def]
@@ -355,15 +389,30 @@ def _hand_written(strategy, batch: int):  # type: ignore[no-untyped-def]
     return distribute, epoch
 
 
-def _median_times(sides: dict, repeats: int) -> dict[str, float]:
-    """Seconds per step of each side: median of ``repeats`` alternating runs."""
-    times: dict[str, list[float]] = {name: [] for name in sides}
+def _timed_calls(strategy, sides: dict, repeats: int) -> dict:  # type: ignore[no-untyped-def]
+    """Each side's steps per call and the wall-clock spans of ``repeats`` alternating calls.
+
+    The workers meet before every call, so that a call starts when every worker has
+    finished the previous one (its work after its last all-reduce included).
+    """
+    import tensorflow as tf
+
+    @tf.function(autograph=False)
+    def meet():  # type: ignore[no-untyped-def]
+        # An all-reduce returns on each worker once every worker has reached it.
+        one = strategy.run(lambda: tf.distribute.get_replica_context().all_reduce("SUM", 1.0))
+        return strategy.reduce("SUM", one, axis=None)
+
+    calls = {name: {"steps": steps, "spans": []} for name, (_, steps) in sides.items()}
     for run, _ in sides.values():
         run()  # untimed: traces the functions
     for _ in range(repeats):
-        for name, (run, steps) in sides.items():
-            times[name].append(_timed(run) / steps)
-    return {name: statistics.median(values) for name, values in times.items()}
+        for name, (run, _) in sides.items():
+            meet().numpy()
+            start = time.time()  # wall clock: compared across the worker processes
+            run()
+            calls[name]["spans"].append([start, time.time()])
+    return calls
 
 
 def _scale(x, y, kind: str, count: int, sub_batch: int, repeats: int) -> dict:  # type: ignore[no-untyped-def]
@@ -395,7 +444,7 @@ def _scale(x, y, kind: str, count: int, sub_batch: int, repeats: int) -> dict:  
         "kutils": (lambda: parallel.fit(x, y, batch_size=batch, shuffle=False, verbose=0), steps),
         "hand": (lambda: hand_epoch(dataset, steps), steps),
     }
-    times = _median_times(sides, repeats)
+    calls = _timed_calls(strategy, sides, repeats)
 
     @tf.function
     def rows(iterator):  # type: ignore[no-untyped-def]
@@ -408,7 +457,7 @@ def _scale(x, y, kind: str, count: int, sub_batch: int, repeats: int) -> dict:  
         "replicas": strategy.num_replicas_in_sync,
         "global_batch": batch,
         "sub_batches": [int(rows_) for rows_ in sub_batches],
-        **times,
+        "calls": calls,
     }
 
 

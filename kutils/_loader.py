@@ -41,7 +41,7 @@ from collections.abc import Generator, Iterator, Sequence
 from typing import Any
 
 from kutils._loader_results import POLL_SECONDS, PassResults, WorkerDied
-from kutils._loader_wire import ControlSender, Inherited, ResultReader, rebuild_error
+from kutils._loader_wire import ControlSender, Inherited, ResultReader, loads, rebuild_error
 from kutils._loader_worker import BOUND, PASS, WINDOW, WORKERS, worker_main
 from kutils._worker_threads import DaemonThreadPool
 
@@ -357,7 +357,7 @@ class OrderedLoader:
     def _deliver(
         self, readers: list[ResultReader], processes: list[Any], total: int, number: int, first: int
     ) -> Iterator[Any]:
-        ready: dict[int, tuple[bool, bytes]] = {}
+        ready: dict[int, tuple[bool, Any, list[bytearray]]] = {}
         results = PassResults(readers, processes, list(self._controls), ready, first)
         window = self._max_queue_size
         # The bound is raised a hop at a time, not a batch at a time: a worker that has
@@ -371,10 +371,10 @@ class OrderedLoader:
                     return
                 if not results.receive(position, self):
                     return
-            ok, value = ready.pop(position)
+            ok, data, buffers = ready.pop(position)
             if not ok:
-                raise rebuild_error(pickle.loads(value))
-            batch = pickle.loads(value)
+                raise rebuild_error(loads(data, buffers))
+            batch = loads(data, buffers)
             with self._lock:
                 self._reading = False
                 # Under the lock and only while the pass runs, so that a pass ended

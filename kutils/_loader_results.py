@@ -8,11 +8,10 @@ results of the pass by position until the loader yields them in order.
 
 from __future__ import annotations
 
-import pickle
 import select
 from typing import Any
 
-from kutils._loader_wire import ControlSender, ResultReader, rebuild_error
+from kutils._loader_wire import ControlSender, ResultReader, loads, rebuild_error
 
 # How long the consumer waits for a result before it checks whether it was closed or a
 # worker process died. Short enough for a prompt reaction, long enough not to spin.
@@ -31,7 +30,7 @@ class PassResults:
         readers: list[ResultReader],
         processes: list[Any],
         controls: list[ControlSender],
-        ready: dict[int, tuple[bool, bytes]],
+        ready: dict[int, tuple[bool, Any, list[bytearray]]],
         first: int,
     ) -> None:
         self._controls = controls
@@ -45,8 +44,9 @@ class PassResults:
         for fd, reader in self._readers.items():
             if not reader.at_end:
                 self._poll.register(fd, select.POLLIN)
-        for process in processes:
-            self._poll.register(process.sentinel, select.POLLIN)
+        self._sentinels = {process.sentinel for process in processes}
+        for sentinel in self._sentinels:
+            self._poll.register(sentinel, select.POLLIN)
 
     def receive(self, position: int, loader: Any) -> bool:
         """Wait up to POLL_SECONDS for results; False if the loader was closed meanwhile.
@@ -62,10 +62,15 @@ class PassResults:
         for control in waiting:
             self._poll.unregister(control.fd)
             control.flush()
-        woken = [self._readers[fd] for fd, _ in events if fd in self._readers]
+        readers = self._readers
+        woken = [readers[fd] for fd, _ in events if fd in readers]
         if not self._read(woken, loader):
             return False
         if position in self._ready:
+            return True
+        # A worker's exit shows as its sentinel in the events (or the wait timed out):
+        # only then are the exit codes asked for, a system call per worker.
+        if events and not any(fd in self._sentinels for fd, _ in events):
             return True
         # Exit codes first, reading second: all that a dead worker wrote is then in
         # its pipe, so its last complete result (or start-up error) is used.
@@ -97,11 +102,11 @@ class PassResults:
                 raise
             if reader.at_end:
                 self._poll.unregister(reader.connection.fileno())
-            for where, ok, value in messages:
+            for where, ok, data, buffers in messages:
                 if where < 0:  # the worker could not start
-                    raise rebuild_error(pickle.loads(value))
+                    raise rebuild_error(loads(data, buffers))
                 if where >= self._first:
-                    self._ready[where] = (ok, value)
+                    self._ready[where] = (ok, data, buffers)
         return True
 
 

@@ -15,6 +15,7 @@ Both sides import this module: ``kutils._loader`` (the parent) and
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import select
@@ -23,16 +24,23 @@ import threading
 import traceback
 from typing import Any
 
-# Frames of a result message: a header (tag, value), then for DATA `value` bytes.
-# A message is BATCH or ERROR (value: the position), any number of DATA frames and
-# END; ABORT drops the message begun (pickling failed part-way) before an ERROR one.
+# Frames of a result message: a header (tag, value), then for DATA and BUFFER `value`
+# bytes. A message is BATCH or ERROR (value: the position), DATA frames (the pickle)
+# and BUFFER frames (its out-of-band buffers, in order) and END; ABORT drops the
+# message begun (pickling failed part-way) before an ERROR one.
 HEADER = struct.Struct("<iq")
-BATCH, ERROR, DATA, END, ABORT = 1, 2, 3, 4, 5
+BATCH, ERROR, DATA, END, ABORT, BUFFER = 1, 2, 3, 4, 5, 6
 # A worker gathers a result's frames up to this many bytes into one write, and the
 # parent reads up to this many bytes a call; a bigger DATA frame is written and read
 # on its own, straight from and into the batch's memory.
 _SMALL_WRITE = 1 << 16
 _READ_SIZE = 1 << 16
+# The size a results pipe is given once a big frame comes through it.
+_BIG_PIPE = 1 << 20
+# Buffers of at least this many bytes (an array's memory) travel out of band.
+_OUT_OF_BAND = 1 << 16
+# A complete result: (position, ok, the pickle's bytes, its out-of-band buffers).
+Message = tuple[int, bool, Any, list[bytearray]]
 
 
 class RemoteTraceback(Exception):
@@ -104,11 +112,14 @@ class ResultReader:
         self._close_lock = threading.Lock()
         self._closed = False
         os.set_blocking(self._fd, False)
-        self._buffer = bytearray()  # received bytes not yet parsed into frames
-        self._payload: bytearray | None = None
+        self._rest = b""  # received bytes not yet parsed into frames
+        self._payload: bytearray | None = None  # a big frame being read into its buffer
+        self._payload_tag = DATA
+        self._widened = False
         self._filled = 0
         self._message: tuple[int, bool] | None = None
-        self._parts: list[bytearray] = []
+        self._parts: list[Any] = []  # the pickle's bytes, as views of what was read
+        self._buffers: list[bytearray] = []  # its out-of-band buffers
 
     def close(self) -> None:
         """Close the pipe once, whichever threads call this and how often."""
@@ -118,12 +129,12 @@ class ResultReader:
             self._closed = True
             self.connection.close()
 
-    def read_available(self) -> list[tuple[int, bool, bytes]]:
+    def read_available(self) -> list[Message]:
         """The messages completed by the bytes the pipe holds now (maybe none)."""
-        messages: list[tuple[int, bool, bytes]] = []
+        messages: list[Message] = []
         while not self.at_end:
             if self._payload is not None:
-                # A big DATA frame is read straight into its own buffer, not in chunks.
+                # A big frame is read straight into its own buffer, not in chunks.
                 view = memoryview(self._payload)[self._filled :]
                 try:
                     count = os.readv(self._fd, [view])
@@ -134,7 +145,7 @@ class ResultReader:
                     break
                 self._filled += count
                 if self._filled == len(self._payload):
-                    self._parts.append(self._payload)
+                    self._add(self._payload_tag, self._payload)
                     self._payload = None
                 continue
             try:
@@ -146,47 +157,79 @@ class ResultReader:
             if not chunk:
                 self.at_end = True
                 break
-            self._buffer += chunk
-            self._parse(messages)
+            self._parse(self._rest + chunk if self._rest else chunk, messages)
         return messages
 
-    def _parse(self, messages: list[tuple[int, bool, bytes]]) -> None:
-        """Take the complete frames at the start of the buffer (a big one: its start)."""
-        buffer = self._buffer
+    def _parse(self, data: bytes, messages: list[Message]) -> None:
+        """Take the frames in ``data``; keep an incomplete small one, start a big one.
+
+        A small DATA frame is kept as a view of ``data`` (no copy); a big frame not all
+        here gets a buffer of its own size, and the rest is read straight into it.
+        """
+        view = memoryview(data)
+        size = len(view)
         offset = 0
-        while len(buffer) - offset >= HEADER.size:
-            tag, value = HEADER.unpack_from(buffer, offset)
+        while size - offset >= HEADER.size:
+            tag, value = HEADER.unpack_from(view, offset)
             body = offset + HEADER.size
-            if tag == DATA and len(buffer) - body < value:
-                if value <= _READ_SIZE:
-                    break  # a small frame not all here yet: wait for the rest
-                # A big frame: what arrived goes into its buffer, the rest is read there.
-                self._payload = bytearray(value)
-                self._filled = len(buffer) - body
-                self._payload[: self._filled] = buffer[body:]
-                offset = len(buffer)
-                break
-            if tag == DATA:
-                self._parts.append(buffer[body : body + value])
+            if tag in (DATA, BUFFER):
+                if size - body < value:
+                    if value <= _READ_SIZE:
+                        break  # a small frame not all here yet: wait for the rest
+                    self._payload = bytearray(value)
+                    self._payload_tag = tag
+                    self._widen()
+                    self._filled = size - body
+                    self._payload[: self._filled] = view[body:]
+                    offset = size
+                    break
+                part = view[body : body + value]
+                # An out-of-band buffer becomes the batch's own memory: writable, as the
+                # bytearray pickle makes of a writable array's bytes in-band.
+                self._add(tag, bytearray(part) if tag == BUFFER else part)
                 offset = body + value
                 continue
             offset = body
             message = self._frame(tag, value)
             if message is not None:
                 messages.append(message)
-        del buffer[:offset]
+        self._rest = bytes(view[offset:]) if offset < size else b""
 
-    def _frame(self, tag: int, value: int) -> tuple[int, bool, bytes] | None:
+    def _widen(self) -> None:
+        """Let the pipe hold more than 64 KiB once big batches come through it.
+
+        Each refill of the pipe costs a read here and a wake-up of the writer: a big
+        pipe makes them 16 times rarer. Linux only; where the user's pipe memory is at
+        its limit, the pipe keeps its size.
+        """
+        if self._widened:
+            return
+        self._widened = True
+        try:
+            import fcntl  # not on Windows
+        except ImportError:
+            return
+        setsize = getattr(fcntl, "F_SETPIPE_SZ", None)
+        if setsize is not None:
+            with contextlib.suppress(OSError):
+                fcntl.fcntl(self._fd, setsize, _BIG_PIPE)
+
+    def _add(self, tag: int, part: Any) -> None:
+        (self._buffers if tag == BUFFER else self._parts).append(part)
+
+    def _frame(self, tag: int, value: int) -> Message | None:
         if tag in (BATCH, ERROR):
             self._message = (value, tag == BATCH)
-            self._parts = []
+            self._parts, self._buffers = [], []
         elif tag == ABORT:
-            self._message, self._parts = None, []
+            self._message, self._parts, self._buffers = None, [], []
         elif tag == END and self._message is not None:
             (position, ok), self._message = self._message, None
             parts, self._parts = self._parts, []
-            data = bytes(parts[0]) if len(parts) == 1 else b"".join(parts)
-            return position, ok, data
+            buffers, self._buffers = self._buffers, []
+            # pickle.loads reads a view as well as bytes: one part is not copied.
+            data = parts[0] if len(parts) == 1 else b"".join(parts)
+            return position, ok, data, buffers
         else:
             msg = f"kutils worker sent an unknown frame: tag={tag}, value={value}"
             raise RuntimeError(msg)
@@ -199,7 +242,9 @@ class FrameWriter:
     Pickling straight into the pipe keeps one copy of a batch in the worker instead of
     two (the pickled bytes and the object), so a big batch begins to arrive while it is
     still being pickled. Small frames are gathered and sent by ``flush()`` in one write,
-    so a small result is one system call and wakes the parent once.
+    so a small result is one system call and wakes the parent once. A big buffer that
+    pickle hands out of band (a numpy array's memory) goes as a BUFFER frame, which the
+    parent reads into the memory the unpickled array then uses, without a copy.
     """
 
     def __init__(self, fd: int) -> None:
@@ -211,14 +256,26 @@ class FrameWriter:
         size = view.nbytes
         if size == 0:
             return 0
-        if len(self._pending) + HEADER.size + size <= _SMALL_WRITE:
-            self._pending += HEADER.pack(DATA, size)
+        self._pending += HEADER.pack(DATA, size)
+        if len(self._pending) + size <= _SMALL_WRITE:
             self._pending += view
         else:
-            self._pending += HEADER.pack(DATA, size)
             self.flush()
             _write_all(self._fd, view)
         return size
+
+    def buffer(self, buffer: pickle.PickleBuffer) -> bool:
+        """pickle's buffer_callback: send a big buffer out of band (False), else in-band."""
+        try:
+            view = buffer.raw()
+        except BufferError:  # not contiguous: pickle in-band says what it can do
+            return True
+        if view.nbytes < _OUT_OF_BAND:
+            return True
+        self._pending += HEADER.pack(BUFFER, view.nbytes)
+        self.flush()
+        _write_all(self._fd, view)
+        return False
 
     def frame(self, tag: int, value: int = 0) -> None:
         self._pending += HEADER.pack(tag, value)
@@ -239,8 +296,13 @@ def _write_all(fd: int, data: Any) -> None:
 def send(writer: FrameWriter, position: int, ok: bool, value: Any) -> None:
     """Write one result message; a small one may stay in ``writer`` until its flush()."""
     writer.frame(BATCH if ok else ERROR, position)
-    pickle.dump(value, writer, protocol=pickle.HIGHEST_PROTOCOL)
+    pickle.dump(value, writer, protocol=pickle.HIGHEST_PROTOCOL, buffer_callback=writer.buffer)
     writer.frame(END)
+
+
+def loads(data: Any, buffers: list[bytearray]) -> Any:
+    """The object of a message read by ``ResultReader`` (its pickle and buffers)."""
+    return pickle.loads(data, buffers=buffers)
 
 
 # A control message (parent to worker): its length, then the message pickled.

@@ -1,22 +1,17 @@
-"""Streaming an origin URL into an open file: one-pass hashing, timeouts, retries, resume.
+"""Streaming an origin URL into an open file: the errors, timeouts, retries, resume.
 
 ``get_file`` (in ``kutils.downloads``) owns the paths, the cache rules and the lock; this
-module only moves bytes. It reads the body straight from the socket into a few reused
-buffers, writes each buffer to the file and hashes it on a second thread, so hashing
-overlaps the network and the disk instead of being a second pass over the file
-(hashlib releases the GIL for large buffers).
+module only moves bytes. ``fetch`` copies a ``file://`` URL, or an http(s) body read
+straight from the socket, into a ``HashingWriter`` (``kutils/_hashing_writer.py``: the
+reused buffers, the file writes and the hashing thread), retrying failed attempts with
+backoff and resuming a dropped connection with a Range request. The headers this relies
+on are read in ``kutils/_http_headers.py``; the progress bar is
+``kutils/_download_progress.py``.
 """
 
 from __future__ import annotations
 
-import email.utils
-import errno
-import hashlib
 import os
-import queue
-import re
-import sys
-import threading
 import time
 import urllib.parse
 import urllib.request
@@ -24,10 +19,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from kutils._download_progress import Progress
+from kutils._hashing_writer import HashingWriter
+from kutils._http_headers import content_length, parse_retry_after, range_problem, range_total
 from kutils._version import __version__
 
-CHUNK_SIZE = 1 << 20
-_BUFFERS = 8
 # 429 Too Many Requests and every 5xx are worth another try; other statuses are final.
 _RETRY_STATUSES = frozenset({429, *range(500, 600)})
 
@@ -56,14 +52,6 @@ class DownloadInterruptedError(URLFetchError):
     """Connection errors, timeouts or truncated bodies outlasted every retry."""
 
 
-class WriteError(OSError):
-    """Writing downloaded bytes to the file failed: a full disk, a quota, a size limit.
-
-    Raised by ``HashingWriter`` so that ``get_file`` can tell a failure of the disk from
-    a failure of the origin; ``errno`` and ``strerror`` are the system's.
-    """
-
-
 @dataclass(frozen=True)
 class FetchOptions:
     """The keyword-only network options of ``get_file``, already validated."""
@@ -74,178 +62,6 @@ class FetchOptions:
     backoff_max: float
     progress: bool | None
     headers: Mapping[str, str] = field(default_factory=dict)
-
-
-class HashingWriter:
-    """Write chunks to ``file`` while a worker thread hashes the same buffers.
-
-    The reader fills a free buffer (``buffer()``), hands it over with ``commit``; the
-    buffer is written here and queued for hashing, and returns to the free list once
-    hashed. ``restart`` empties the file and the hash when a server ignores a Range
-    request and sends the whole body again. ``on_write`` is called with the file's size
-    after each write (``get_file`` starts the disk writes of the new bytes there), and
-    ``on_total`` with the size the server announced, before the first byte of a body.
-    """
-
-    def __init__(
-        self,
-        file: Any,
-        algorithm: str | None,
-        *,
-        chunk_size: int = CHUNK_SIZE,
-        on_write: Callable[[int], None] | None = None,
-        on_total: Callable[[int], None] | None = None,
-    ) -> None:
-        self._file = file
-        self._algorithm = algorithm
-        self._on_write = on_write
-        self._on_total = on_total
-        self.size = 0
-        self._chunk_size = chunk_size
-        # Buffers are made when the free ones run out, up to _BUFFERS: when the hashing
-        # keeps up, two or three go round, stay in the CPU caches, and the 8 MiB of
-        # zeroed memory is not paid for before the first byte.
-        self._free: queue.SimpleQueue[bytearray] = queue.SimpleQueue()
-        self._made = 0
-        self._full: queue.SimpleQueue[tuple[bytearray, int] | None] = queue.SimpleQueue()
-        self._hasher: Any = None
-        self._thread: threading.Thread | None = None
-        self._start_hasher()
-
-    def _start_hasher(self) -> None:
-        if self._algorithm is None:
-            return
-        self._hasher = hashlib.new(self._algorithm)
-        self._thread = threading.Thread(target=self._hash_loop, name="kutils-hash", daemon=True)
-        self._thread.start()
-
-    def _hash_loop(self) -> None:
-        update = self._hasher.update
-        while True:
-            item = self._full.get()
-            if item is None:
-                return
-            buf, n = item
-            with memoryview(buf) as view:
-                update(view[:n])
-            self._free.put(buf)
-
-    def buffer(self) -> bytearray:
-        if self._made < _BUFFERS:
-            try:
-                return self._free.get_nowait()
-            except queue.Empty:
-                self._made += 1
-                return bytearray(self._chunk_size)
-        return self._free.get()
-
-    def commit(self, buf: bytearray, n: int) -> None:
-        try:
-            with memoryview(buf) as view:
-                self._write_all(view[:n])
-        except BaseException:
-            self._free.put(buf)
-            raise
-        self.size += n
-        if self._on_write is not None:
-            self._on_write(self.size)
-        if self._thread is None:
-            self._free.put(buf)
-        else:
-            self._full.put((buf, n))
-
-    def _write_all(self, data: memoryview) -> None:
-        # An unbuffered write may store fewer bytes than it was given (the file-size limit
-        # or the disk's last free blocks reached); the next write then reports why. Only
-        # bytes that were written reach the hash, since a buffer is hashed once whole.
-        done = 0
-        while done < len(data):
-            try:
-                written = self._file.write(data[done:])
-            except OSError as exc:
-                raise WriteError(exc.errno, exc.strerror or str(exc)) from exc
-            if not written:
-                raise WriteError(errno.EIO, "the file accepted no more bytes")
-            done += written
-
-    def expect(self, total: int) -> None:
-        """The body about to be written holds ``total`` bytes (as its server announced)."""
-        if self._on_total is not None:
-            self._on_total(total)
-
-    def give_back(self, buf: bytearray) -> None:
-        self._free.put(buf)
-
-    def _stop_hasher(self) -> None:
-        if self._thread is not None:
-            self._full.put(None)
-            self._thread.join()
-            self._thread = None
-
-    def restart(self) -> None:
-        self._stop_hasher()
-        self._file.seek(0)
-        self._file.truncate()
-        self.size = 0
-        self._start_hasher()
-
-    def hexdigest(self) -> str | None:
-        """Wait for the hashing to catch up and return the digest (None: no algorithm)."""
-        self._stop_hasher()
-        return None if self._hasher is None else self._hasher.hexdigest()
-
-    def close(self) -> None:
-        self._stop_hasher()
-
-
-class Progress:
-    """A one-line progress bar on stderr, drawn once a transfer has run for ``delay`` s.
-
-    ``enabled=None`` draws only when stderr is a terminal; False never; True always.
-    """
-
-    def __init__(self, enabled: bool | None, label: str, delay: float = 1.0) -> None:
-        if enabled is None:
-            enabled = bool(getattr(sys.stderr, "isatty", lambda: False)())
-        self._enabled = enabled
-        self._label = label
-        self._delay = delay
-        self._start = time.monotonic()
-        self._next_draw = self._start + delay
-        self._drawn = False
-        self.total: int | None = None
-
-    def update(self, done: int) -> None:
-        if not self._enabled:
-            return
-        now = time.monotonic()
-        if now < self._next_draw:
-            return
-        self._next_draw = now + 0.1
-        self._draw(done, now)
-
-    def _draw(self, done: int, now: float) -> None:
-        elapsed = max(now - self._start, 1e-9)
-        speed = done / elapsed / 1e6
-        if self.total:
-            fraction = min(done / self.total, 1.0)
-            filled = int(30 * fraction)
-            bar = "=" * filled + (">" if filled < 30 else "") + "." * (29 - filled)
-            line = (
-                f"{self._label}: {done / 1e6:.1f}/{self.total / 1e6:.1f} MB "
-                f"[{bar}] {fraction:4.0%} {speed:.1f} MB/s"
-            )
-        else:
-            line = f"{self._label}: {done / 1e6:.1f} MB {speed:.1f} MB/s"
-        sys.stderr.write("\r" + line)
-        sys.stderr.flush()
-        self._drawn = True
-
-    def finish(self, done: int) -> None:
-        if self._drawn:
-            self._draw(done, time.monotonic())
-            sys.stderr.write("\n")
-            sys.stderr.flush()
 
 
 def fetch(origin: str, writer: HashingWriter, options: FetchOptions) -> None:
@@ -388,7 +204,7 @@ def _one_attempt(
             raise _Transient(
                 f"{status} -- {response.reason}",
                 status=status,
-                retry_after=_parse_retry_after(response.headers.get("Retry-After")),
+                retry_after=parse_retry_after(response.headers.get("Retry-After")),
             )
         if status >= 400:
             msg = f"URL fetch failure on {origin} : {status} -- {response.reason}"
@@ -398,7 +214,7 @@ def _one_attempt(
         problem = None
         if status == 206:
             offset = writer.size if resuming else 0
-            problem = _range_problem(response, offset, state.total if resuming else None)
+            problem = range_problem(response, offset, state.total if resuming else None)
             if problem is not None and not resuming:
                 raise _Transient(f"206 Partial Content to a request without Range: {problem}")
         if problem is None:
@@ -418,9 +234,9 @@ def _start_body(response: Any, writer: HashingWriter, state: _ResumeState) -> No
     if writer.size:  # the server sent the whole body again: start over
         writer.restart()
     if response.status_code == 206:  # a Range-less request answered as bytes 0-(n-1)/n
-        state.total = _range_total(response)
+        state.total = range_total(response)
     else:
-        state.total = _content_length(response)
+        state.total = content_length(response)
     if state.total is not None:
         writer.expect(state.total)
     state.accepts_ranges = response.headers.get("Accept-Ranges", "").lower() == "bytes"
@@ -482,68 +298,6 @@ def _body_reader(response: Any) -> Callable[[bytearray], int | None]:
         return len(data)
 
     return readinto
-
-
-def _content_length(response: Any) -> int | None:
-    value = response.headers.get("Content-Length")
-    if value is None or response.headers.get("Transfer-Encoding"):
-        return None
-    try:
-        return int(value)
-    except ValueError:
-        return None
-
-
-_CONTENT_RANGE = re.compile(r"bytes[ \t]+(\d+)-(\d+)/(\d+|\*)", re.IGNORECASE)
-
-
-def _range_problem(response: Any, offset: int, total: int | None) -> str | None:
-    """Why a 206 answer is not the rest of the file from ``offset`` on; None when it is.
-
-    ``total`` is the size the first answer announced (None: not known, or no earlier
-    answer). A 206 must say, in ``Content-Range: bytes <start>-<end>/<size>``, that it
-    starts at ``offset`` and runs to the last byte of a file of that same size.
-    """
-    value = response.headers.get("Content-Range")
-    if value is None:
-        return "it has no Content-Range header"
-    match = _CONTENT_RANGE.fullmatch(value.strip())
-    if match is None:
-        return f"its Content-Range {value!r} is not 'bytes <start>-<end>/<size>'"
-    start, end = int(match[1]), int(match[2])
-    if match[3] == "*":
-        return f"its Content-Range {value!r} does not give the file's size"
-    size = int(match[3])
-    if offset and total is None:
-        return "the file's size was not announced at first, so the part cannot be checked"
-    if start != offset:
-        return f"it starts at byte {start}, but byte {offset} was asked for"
-    if total is not None and size != total:
-        return f"it gives the file's size as {size}, but the first answer announced {total}"
-    if end != size - 1:
-        return f"it ends at byte {end}, not at the file's last byte ({size - 1})"
-    length = _content_length(response)
-    if length is not None and length != end - start + 1:
-        return f"its Content-Length {length} does not match its Content-Range {value!r}"
-    return None
-
-
-def _range_total(response: Any) -> int | None:
-    match = _CONTENT_RANGE.fullmatch(response.headers.get("Content-Range", "").strip())
-    return int(match[3]) if match and match[3] != "*" else None
-
-
-def _parse_retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
 
 
 def _delay(failures: int, retry_after: float | None, options: FetchOptions) -> float:

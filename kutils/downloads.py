@@ -6,29 +6,40 @@ or a plain file copy (``file://``) into a temporary file beside the target, is h
 while it streams, and only a complete, verified file is moved into place. A lock file
 beside the target makes concurrent callers (the workers of one job) wait for the one
 that downloads.
+
+This module holds the public names, the checks of their arguments and the order of the
+steps of one download (fetch, sync, verify, rename). The steps themselves are elsewhere:
+``kutils/_download_cache.py`` (the cache folder, whether a file is cached, hashing a
+stored file), ``kutils/_part_files.py`` (the temporary ``.part`` file: making it,
+syncing it, removing those of killed downloads), ``kutils/_transfer.py`` (fetching the
+URL), ``kutils/_writeback.py`` (the disk writes while it arrives) and
+``kutils/_archives.py`` (extraction).
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
 import hashlib
 import os
 import re
-import secrets
-import tempfile
 from collections.abc import Mapping, Sequence
-from typing import BinaryIO
 
 from kutils._archives import UnsafeArchiveError, extract_archive, remove_extraction_leftovers
+from kutils._download_cache import cache_base, hash_file, is_cached, make_folder
+from kutils._hashing_writer import CHUNK_SIZE, HashingWriter, WriteError
+from kutils._part_files import (
+    commit_to_disk,
+    open_temporary,
+    partials,
+    remove_partials,
+    remove_partials_if_idle,
+    storage_error,
+)
 from kutils._transfer import (
-    CHUNK_SIZE,
     DownloadInterruptedError,
     FetchOptions,
-    HashingWriter,
     HTTPStatusError,
     URLFetchError,
-    WriteError,
     fetch,
 )
 from kutils._writeback import Writeback, sync_folder
@@ -191,18 +202,18 @@ def get_file(
     formats = "tar" if untar else archive_format
     options = _fetch_options(timeout, retries, backoff_factor, backoff_max, progress, headers)
 
-    datadir = os.path.join(_cache_base(cache_dir), os.fspath(cache_subdir))
+    datadir = os.path.join(cache_base(cache_dir), os.fspath(cache_subdir))
     _check_inside(fname, os.path.join(datadir, fname), datadir)
-    _make_folder(datadir)
+    make_folder(datadir)
     if untar:
         untar_fpath = os.path.join(datadir, fname)
         fpath = untar_fpath + ".tar.gz"
     else:
         fpath = os.path.join(datadir, fname)
-    _make_folder(os.path.dirname(fpath) or ".")
+    make_folder(os.path.dirname(fpath) or ".")
 
     # Keras 2 printed the algorithm as given ('auto' included) in its re-download message.
-    need_download = force_download or not _is_cached(
+    need_download = force_download or not is_cached(
         fpath, file_hash, algorithm, announce=hash_algorithm
     )
     if need_download or untar or extract:
@@ -211,11 +222,11 @@ def get_file(
         with FileLock(fpath + ".lock", timeout=-1 if lock_timeout is None else lock_timeout):
             # Whoever wrote a partial file of this target held this lock; holding it now,
             # any partial file left is from a process that died mid-download.
-            _remove_partials(fpath)
+            remove_partials(fpath)
             # Likewise for extractions; one killed half-way must be done again.
             interrupted = remove_extraction_leftovers(fpath, datadir)
             # Another process may have fetched the file while this one waited for the lock.
-            if need_download and (force_download or not _is_cached(fpath, file_hash, algorithm)):
+            if need_download and (force_download or not is_cached(fpath, file_hash, algorithm)):
                 _download(origin, fpath, file_hash, algorithm, options)
             protected = (fpath, fpath + ".lock")
             if untar:
@@ -224,8 +235,8 @@ def get_file(
                 return untar_fpath
             if extract:
                 extract_archive(fpath, datadir, formats, protected=protected)
-    elif _partials(fpath):
-        _remove_partials_if_idle(fpath)
+    elif partials(fpath):
+        remove_partials_if_idle(fpath)
     return fpath
 
 
@@ -247,7 +258,7 @@ def validate_file(
     """
     name = _resolve_algorithm(file_hash, algorithm)
     assert name is not None
-    return _hash_file(os.fspath(fpath), name, chunk_size) == file_hash.lower()
+    return hash_file(os.fspath(fpath), name, chunk_size) == file_hash.lower()
 
 
 def _check_fname(fname: object) -> str:
@@ -311,75 +322,11 @@ def _resolve_algorithm(file_hash: str | None, hash_algorithm: str) -> str | None
     return name
 
 
-def _cache_base(cache_dir: str | os.PathLike[str] | None) -> str:
-    if cache_dir is None:
-        cache_dir = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
-    base = os.path.expanduser(os.fspath(cache_dir))
-    try:
-        _make_folder(base)
-    except OSError:
-        return _fallback_base()
-    if not os.access(base, os.W_OK):
-        return _fallback_base()
-    return base
-
-
-def _make_folder(path: str) -> None:
-    # On a cache hit the folders exist: one stat instead of makedirs' failing mkdir + stat.
-    if not os.path.isdir(path):
-        os.makedirs(path, exist_ok=True)
-
-
-def _fallback_base() -> str:
-    # Keras 2 hard-coded /tmp/.keras; gettempdir() is /tmp on Linux unless TMPDIR says
-    # otherwise, and exists on every system.
-    return os.path.join(tempfile.gettempdir(), ".keras")
-
-
-def _is_cached(
-    fpath: str, file_hash: str | None, algorithm: str | None, *, announce: str | None = None
-) -> bool:
-    """Whether ``fpath`` exists and matches the hash; ``announce`` (the algorithm's name
-    as the caller gave it) prints Keras 2's re-download message when it does not."""
-    if not os.path.exists(fpath):
-        return False
-    if file_hash is None or algorithm is None:
-        return True
-    if _hash_file(fpath, algorithm) == file_hash.lower():
-        return True
-    if announce is not None:  # Keras 2's message, on stdout
-        print(
-            "A local file was found, but it seems to be incomplete or outdated because the "
-            f"{announce} file hash does not match the original value of {file_hash} so we "
-            "will re-download the data."
-        )
-    return False
-
-
-def _hash_file(fpath: str, algorithm: str, chunk_size: int = CHUNK_SIZE) -> str:
-    hasher = hashlib.new(algorithm)
-    with open(fpath, "rb", buffering=0) as source:
-        try:
-            # Hashing the page cache through a memory map skips the copy that read() makes.
-            import mmap
-
-            mapped = mmap.mmap(source.fileno(), 0, access=mmap.ACCESS_READ)
-        except (ImportError, OSError, ValueError):  # empty files, pipes, 32-bit limits
-            for chunk in iter(lambda: source.read(chunk_size), b""):
-                hasher.update(chunk)
-        else:
-            with mapped, memoryview(mapped) as view:
-                step = max(chunk_size, 1 << 22)
-                for start in range(0, len(view), step):
-                    hasher.update(view[start : start + step])
-    return hasher.hexdigest()
-
-
 def _download(
     origin: str, fpath: str, file_hash: str | None, algorithm: str | None, options: FetchOptions
 ) -> None:
     print("Downloading data from", origin)
-    tmp_path, tmp = _open_temporary(fpath)
+    tmp_path, tmp = open_temporary(fpath)
     # The disk writes start as the file grows, so the fsync before the rename is short.
     syncer = Writeback(tmp.fileno())
     try:
@@ -391,13 +338,13 @@ def _download(
             syncer.finish(writer.size)
             actual = writer.hexdigest()
         except WriteError as exc:
-            raise _storage_error(exc, "writing to", origin, tmp_path, fpath) from exc
+            raise storage_error(exc, "writing to", origin, tmp_path, fpath) from exc
         finally:
             writer.close()
             syncer.stop()
         if syncer.error is not None:
-            raise _storage_error(syncer.error, "saving", origin, tmp_path, fpath)
-        _commit_to_disk(tmp, writer.size, syncer.synced, origin, tmp_path, fpath)
+            raise storage_error(syncer.error, "saving", origin, tmp_path, fpath)
+        commit_to_disk(tmp, writer.size, syncer.synced, origin, tmp_path, fpath)
         if file_hash is not None and actual != file_hash.lower():
             msg = (
                 f"The file downloaded from {origin} does not have the expected {algorithm} "
@@ -416,107 +363,6 @@ def _download(
                 tmp.close()
         if os.path.lexists(tmp_path):
             os.remove(tmp_path)
-
-
-def _commit_to_disk(
-    tmp: BinaryIO, size: int, synced: bool, origin: str, tmp_path: str, fpath: str
-) -> None:
-    """Check the file holds every byte, and get it to the disk; a failure raises OSError.
-
-    A full disk or an exhausted quota can show only now, on a network filesystem or
-    with delayed allocation: fsync and close report it, and the file is not used.
-    ``synced``: the writeback thread has already fsync'd it since the last write.
-    """
-    try:
-        stored = os.fstat(tmp.fileno()).st_size
-        if stored != size:
-            raise OSError(errno.EIO, f"the file holds {stored} bytes, {size} were written")
-        if not synced:
-            os.fsync(tmp.fileno())
-    except OSError as exc:
-        raise _storage_error(exc, "saving", origin, tmp_path, fpath) from exc
-    try:
-        tmp.close()
-    except OSError as exc:
-        raise _storage_error(exc, "closing", origin, tmp_path, fpath) from exc
-
-
-_STORAGE_HINT = "Check that disk (or pass cache_dir= for another one), then call get_file again."
-_STORAGE_HINTS = {
-    "ENOSPC": (
-        "Free space on that disk (or pass cache_dir= for another one), then call get_file again."
-    ),
-    "EDQUOT": (
-        "Free space within your quota on that disk, or have the quota raised, then call "
-        "get_file again."
-    ),
-    "EFBIG": (
-        "The file is larger than this process may write (see `ulimit -f`) or the "
-        "filesystem allows; raise the limit or pass cache_dir= for another disk."
-    ),
-}
-
-
-def _storage_error(exc: OSError, doing: str, origin: str, tmp_path: str, fpath: str) -> OSError:
-    code = exc.errno if exc.errno is not None else errno.EIO
-    name = errno.errorcode.get(code, str(code))
-    kept = (
-        "The file already there was left as it was."
-        if os.path.exists(fpath)
-        else "Nothing was stored there."
-    )
-    msg = (
-        f"Could not store the download of {origin} at {fpath!r}: {doing} its temporary "
-        f"file {tmp_path!r} failed with {name} ({exc.strerror or exc}). The partial "
-        f"download was deleted. {kept} {_STORAGE_HINTS.get(name, _STORAGE_HINT)}"
-    )
-    # OSError(errno, ...) picks the matching subclass (PermissionError for EACCES, ...).
-    return OSError(code, msg)
-
-
-def _partials(fpath: str) -> list[str]:
-    """The temporary files ``_open_temporary`` made for ``fpath`` that are still there."""
-    folder, base = os.path.split(fpath)
-    pattern = re.compile(rf"\.{re.escape(base)}\.[0-9a-f]{{12}}\.part")
-    try:
-        names = os.listdir(folder or ".")
-    except OSError:
-        return []
-    return [os.path.join(folder, name) for name in names if pattern.fullmatch(name)]
-
-
-def _remove_partials(fpath: str) -> None:
-    """Remove the partial files of ``fpath``; call with its lock held."""
-    for path in _partials(fpath):
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(path)
-
-
-def _remove_partials_if_idle(fpath: str) -> None:
-    # The file is cached, so waiting for the lock is not worth it: if another process
-    # holds it, that process may be writing one of these files and removes stale ones
-    # itself.
-    from filelock import FileLock, Timeout
-
-    try:
-        with FileLock(fpath + ".lock", timeout=0):
-            _remove_partials(fpath)
-    except Timeout:
-        pass
-
-
-def _open_temporary(fpath: str) -> tuple[str, BinaryIO]:
-    """A new, hidden file beside ``fpath``, with the permissions a plain file would get."""
-    folder, base = os.path.split(fpath)
-    while True:
-        path = os.path.join(folder, f".{base}.{secrets.token_hex(6)}.part")
-        try:
-            fd = os.open(
-                path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666
-            )
-        except FileExistsError:
-            continue
-        return path, os.fdopen(fd, "wb", buffering=0)
 
 
 def _fetch_options(

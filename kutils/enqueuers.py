@@ -23,15 +23,13 @@ from __future__ import annotations
 
 import inspect
 import itertools
-import numbers
-import queue
 import random
-import threading
-import time
 import warnings
 from collections.abc import Iterator
 from typing import Any
 
+from kutils._enqueuer_base import SequenceEnqueuer
+from kutils._generator_source import EXHAUSTED, GeneratorSource
 from kutils._loader import OrderedLoader
 
 __all__ = [
@@ -41,216 +39,9 @@ __all__ = [
     "iter_sequence_infinite",
 ]
 
-# How long the background thread and get() wait before they check whether the enqueuer
-# was stopped: short enough for a prompt stop(), long enough not to spin.
-_POLL_SECONDS = 0.1
 # A generator has no length: its positions are loaded in chunks of this many, one
 # OrderedLoader (one set of worker threads) per chunk.
 _GENERATOR_CHUNK = 1024
-
-_uids = itertools.count()
-_uid_lock = threading.Lock()
-
-
-class SequenceEnqueuer:
-    """Base class of the enqueuers: load batches ahead of a training loop on workers.
-
-    The Keras 2.3.1 interface: ``start(workers, max_queue_size)`` starts the workers,
-    ``get()`` returns a generator of batches, ``is_running()`` tells whether the
-    enqueuer was started and not stopped, ``stop(timeout)`` stops the workers and waits
-    for them. Subclasses implement ``get()`` and the private ``_run()`` (the body of the
-    background thread). ``start`` and ``stop`` are shared.
-
-    Args:
-        sequence: what to load from (a ``Sequence`` or a generator, per subclass).
-        use_multiprocessing: load in worker processes instead of threads.
-
-    Example:
-        >>> enqueuer = OrderedEnqueuer(sequence)  # doctest: +SKIP
-        >>> enqueuer.start(workers=2, max_queue_size=10)  # doctest: +SKIP
-        >>> x, y = next(enqueuer.get())  # doctest: +SKIP
-        >>> enqueuer.stop()  # doctest: +SKIP
-    """
-
-    def __init__(self, sequence: Any, use_multiprocessing: bool = False) -> None:
-        if not isinstance(use_multiprocessing, (bool, numbers.Integral)):
-            msg = (
-                "use_multiprocessing must be True or False. "
-                f"Received: use_multiprocessing={use_multiprocessing!r}"
-            )
-            raise TypeError(msg)
-        self.sequence = sequence
-        self.use_multiprocessing = bool(use_multiprocessing)
-        with _uid_lock:
-            self.uid = next(_uids)
-        self.workers = 0
-        self.max_queue_size = 0
-        self.queue: queue.Queue[tuple[str, Any]] | None = None
-        self.run_thread: threading.Thread | None = None
-        self.stop_signal: threading.Event | None = None
-        self._lock = threading.Lock()
-        self._loader: OrderedLoader | None = None
-
-    def is_running(self) -> bool:
-        """Whether ``start()`` was called and ``stop()`` was not called since."""
-        return self.stop_signal is not None and not self.stop_signal.is_set()
-
-    def start(self, workers: int = 1, max_queue_size: int = 10) -> None:
-        """Start the background thread and the workers.
-
-        Args:
-            workers: number of worker threads or processes (at least 1).
-            max_queue_size: how many batches the workers may load ahead of ``get()``
-                (``OrderedEnqueuer`` also takes 0: a whole epoch ahead, as Keras 2's
-                unbounded queue).
-
-        Raises:
-            ValueError: ``workers`` or ``max_queue_size`` is out of range.
-            TypeError: they are not integers.
-            RuntimeError: the enqueuer is already running.
-        """
-        _check_int("workers", workers, minimum=1)
-        _check_int("max_queue_size", max_queue_size, minimum=self._min_queue_size)
-        if self.is_running():
-            msg = (
-                f"This {type(self).__name__} is already running: call stop() before "
-                "starting it again."
-            )
-            raise RuntimeError(msg)
-        if self.run_thread is not None and self.run_thread.is_alive():
-            # stop(timeout) returned before the last run ended: let it end before a new
-            # run replaces the queue and stop signal it reads.
-            self.run_thread.join()
-        self.workers = workers
-        self.max_queue_size = max_queue_size
-        # The loader holds up to max_queue_size batches; this hand-off holds one more.
-        self.queue = queue.Queue(maxsize=1)
-        self.stop_signal = threading.Event()
-        self.run_thread = threading.Thread(
-            target=self._run_and_report, name=f"kutils_enqueuer_{self.uid}", daemon=True
-        )
-        self.run_thread.start()
-
-    def stop(self, timeout: float | None = None) -> None:
-        """Stop the workers and the background thread and wait for them.
-
-        Worker threads and processes get ``timeout`` seconds (``None``: a grace period
-        of 2 seconds) to finish the batch they are loading. Then a worker process is
-        terminated, and a worker thread still inside ``__getitem__`` or the generator
-        is left to return on its own: it is a daemon thread and does not keep the
-        process alive. A ``get()`` generator in use ends at its next batch. Calling
-        ``stop()`` twice, or before ``start()``, does nothing.
-
-        Args:
-            timeout: at most how many seconds to wait (``None``: until the background
-                thread ends), as ``threading.Thread.join``. A source that never returns
-                cannot make ``stop`` wait longer than this (plus up to a few seconds
-                to terminate stuck worker processes).
-        """
-        if self.stop_signal is None:
-            return
-        deadline = None if timeout is None else time.monotonic() + timeout
-        self.stop_signal.set()
-        self._cancel()
-        with self._lock:
-            loader = self._loader
-        if loader is not None:
-            loader.close(timeout)
-        if self.queue is not None:
-            _drain(self.queue)
-        if self.run_thread is not None and self.run_thread is not threading.current_thread():
-            left = None if deadline is None else max(0.0, deadline - time.monotonic())
-            self.run_thread.join(left)
-
-    def get(self) -> Iterator[Any]:
-        """A generator of the batches; implemented by subclasses."""
-        raise NotImplementedError
-
-    # -- shared machinery -------------------------------------------------------------
-
-    _min_queue_size = 1
-
-    def _run(self) -> None:
-        raise NotImplementedError
-
-    def _cancel(self) -> None:
-        """Wake workers that wait inside this enqueuer's own code (subclass hook)."""
-
-    def _run_and_report(self) -> None:
-        try:
-            self._run()
-        except BaseException as error:
-            self._put(("error", error))
-
-    def _open_loader(self, source: Any, indices: Any, max_queue_size: int) -> OrderedLoader | None:
-        """A loader for ``indices``, registered so that stop() can close it; None if stopped."""
-        loader = OrderedLoader(
-            source,
-            indices,
-            workers=self.workers,
-            use_multiprocessing=self.use_multiprocessing and self._may_use_processes,
-            max_queue_size=max_queue_size,
-            start_method=getattr(self, "_start_method", None),
-        )
-        with self._lock:
-            if not self.is_running():
-                return None
-            self._loader = loader
-        return loader
-
-    def _close_loader(self, loader: OrderedLoader) -> None:
-        loader.close()
-        with self._lock:
-            if self._loader is loader:
-                self._loader = None
-
-    _may_use_processes = True
-
-    def _put(self, item: tuple[str, Any]) -> bool:
-        """Hand ``item`` to get(); False if the enqueuer was stopped meanwhile."""
-        assert self.queue is not None
-        while self.is_running():
-            try:
-                self.queue.put(item, timeout=_POLL_SECONDS)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def _wait_until_consumed(self) -> bool:
-        """Wait until get() took every batch handed over; False if stopped meanwhile."""
-        assert self.queue is not None
-        with self.queue.all_tasks_done:
-            while self.queue.unfinished_tasks:
-                if not self.is_running():
-                    return False
-                self.queue.all_tasks_done.wait(_POLL_SECONDS)
-        # stop() drains the queue: an empty queue then means stopped, not consumed.
-        return self.is_running()
-
-    def _batches(self) -> Iterator[Any]:
-        """What get() yields: the hand-off queue's batches until stop, end or error."""
-        if self.stop_signal is None or self.queue is None:
-            msg = (
-                f"{type(self).__name__}.get() was called before start(): call "
-                "enqueuer.start(workers=1, max_queue_size=10) first."
-            )
-            raise RuntimeError(msg)
-        handoff = self.queue
-        while self.is_running():
-            try:
-                kind, value = handoff.get(timeout=_POLL_SECONDS)
-            except queue.Empty:
-                continue
-            handoff.task_done()
-            if kind == "batch":
-                if value is not None:  # a generator may yield None: skipped, as Keras 2
-                    yield value
-            elif kind == "end":
-                return
-            else:
-                self.stop()
-                raise value
 
 
 class OrderedEnqueuer(SequenceEnqueuer):
@@ -436,7 +227,7 @@ class GeneratorEnqueuer(SequenceEnqueuer):
             warnings.warn("`wait_time` is not used anymore.", DeprecationWarning, stacklevel=2)
         self.wait_time = wait_time
         self.random_seed = random_seed
-        self._source: _GeneratorSource | None = None
+        self._source: GeneratorSource | None = None
 
     def start(self, workers: int = 1, max_queue_size: int = 10) -> None:
         """Start the worker threads (see ``SequenceEnqueuer.start``)."""
@@ -450,7 +241,7 @@ class GeneratorEnqueuer(SequenceEnqueuer):
                 UserWarning,
                 stacklevel=2,
             )
-        self._source = _GeneratorSource(self.sequence, ordered=inspect.isgenerator(self.sequence))
+        self._source = GeneratorSource(self.sequence, ordered=inspect.isgenerator(self.sequence))
         super().start(workers, max_queue_size)
 
     def get(self) -> Iterator[Any]:
@@ -483,7 +274,7 @@ class GeneratorEnqueuer(SequenceEnqueuer):
                 for batch in loader:
                     if left_after_end is not None:
                         left_after_end -= 1
-                    if batch is _EXHAUSTED:
+                    if batch is EXHAUSTED:
                         if left_after_end is None:
                             left_after_end = self.max_queue_size
                     elif not self._put(("batch", batch)):
@@ -504,63 +295,6 @@ class GeneratorEnqueuer(SequenceEnqueuer):
                 self._close_loader(loader)
 
 
-_EXHAUSTED = object()  # what a position returns once the generator raised StopIteration
-
-
-class _Cancelled(Exception):
-    """The enqueuer was stopped while a worker thread waited for its turn."""
-
-
-class _GeneratorSource:
-    """Adapt an iterator to the ``source[position]`` calls of OrderedLoader.
-
-    ``ordered``: call ``next()`` for position p only after position p - 1, one call at
-    a time (a plain generator is not thread-safe). OrderedLoader's thread pool starts
-    the positions in increasing order, so the lowest waiting position always runs.
-    Otherwise ``next()`` is called concurrently, as Keras 2 did.
-    """
-
-    def __init__(self, iterator: Iterator[Any], *, ordered: bool) -> None:
-        self._iterator = iterator
-        self._ordered = ordered
-        self._turn = 0
-        self._exhausted = False
-        self._cancelled = False
-        self._turns = threading.Condition()
-
-    def cancel(self) -> None:
-        with self._turns:
-            self._cancelled = True
-            self._turns.notify_all()
-
-    def __getitem__(self, position: int) -> Any:
-        if not self._ordered:
-            return self._next()
-        with self._turns:
-            while self._turn != position:
-                if self._cancelled:
-                    raise _Cancelled
-                self._turns.wait(_POLL_SECONDS)
-        # Only this position's thread runs now. next() is called without the lock, so
-        # a generator stuck inside it cannot block cancel() and with it stop().
-        try:
-            return self._next()
-        finally:
-            with self._turns:
-                self._turn += 1
-                self._turns.notify_all()
-
-    def _next(self) -> Any:
-        # StopIteration cannot cross the loader's generator frames: return a marker.
-        if self._exhausted:
-            return _EXHAUSTED
-        try:
-            return next(self._iterator)
-        except StopIteration:
-            self._exhausted = True
-            return _EXHAUSTED
-
-
 def iter_sequence_infinite(seq: Any) -> Iterator[Any]:
     """Iterate over a Sequence for ever, epoch after epoch, in order (Keras 2.3.1).
 
@@ -574,21 +308,3 @@ def iter_sequence_infinite(seq: Any) -> Iterator[Any]:
     while True:
         for index in range(len(seq)):
             yield seq[index]
-
-
-def _check_int(name: str, value: object, *, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        msg = f"{name} must be an integer. Received: {name}={value!r}"
-        raise TypeError(msg)
-    if value < minimum:
-        msg = f"{name} must be at least {minimum}. Received: {name}={value!r}"
-        raise ValueError(msg)
-
-
-def _drain(handoff: queue.Queue[Any]) -> None:
-    while True:
-        try:
-            handoff.get_nowait()
-        except queue.Empty:
-            return
-        handoff.task_done()

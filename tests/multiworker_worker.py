@@ -57,6 +57,8 @@ def main() -> int:
         count_threads(parallel, data, out_path)
     elif mode == "devices":
         record_devices(strategy, out_path)
+    elif mode == "calls":
+        record_collectives_set_up(parallel, data["x"], data["y"], out_path)
     elif mode == "broken":
         fit_broken(parallel, data, data_path, out_path)
     elif mode.startswith("caught:"):
@@ -172,6 +174,46 @@ def fit_and_catch(parallel: Any, mode: str, data: Any, data_path: str, out_path:
             time.sleep(120)  # alive, with heartbeats, until the test stops it
         return False
     return True
+
+
+def record_collectives_set_up(parallel: Any, x: Any, y: Any, out_path: str) -> None:
+    """MODE calls: collectives traced or run eagerly in each of several rounds of calls.
+
+    tf.distribute takes a collective's instance key (``_next_instance_key`` of
+    TensorFlow's ``CollectiveReplicaLauncher``) when it traces the collective into a
+    function, again at every call of that function (a deferred capture,
+    ``wrapped_closure``), and at every run of an eager collective. The first and the
+    last wait for the other workers outside any training step; the calls of a traced
+    step are the steps' own all-reduces, not counted here.
+    """
+    import sys
+
+    import numpy as np
+    import tensorflow as tf
+    from tensorflow.python.distribute import cross_device_utils
+
+    launcher = cross_device_utils.CollectiveReplicaLauncher
+    next_key = launcher._next_instance_key
+    counts = {"traced": 0, "eager": 0}
+
+    def counted(self):  # type: ignore[no-untyped-def]
+        if not tf.executing_eagerly():
+            counts["traced"] += 1
+        elif sys._getframe(1).f_code.co_name != "wrapped_closure":
+            counts["eager"] += 1
+        return next_key(self)
+
+    launcher._next_instance_key = counted
+    rounds = []
+    for _ in range(3):
+        parallel.fit(x, y, batch_size=8, shuffle=False, verbose=0)
+        parallel.fit(x, y, batch_size=8, shuffle=True, verbose=0)
+        parallel.evaluate(x, y, batch_size=8, verbose=0)
+        parallel.predict(x, batch_size=8, verbose=0)
+        rounds.append([counts["traced"], counts["eager"]])
+        counts.update(traced=0, eager=0)
+    launcher._next_instance_key = next_key
+    np.savez(out_path + ".calls.npz", rounds=np.array(rounds))
 
 
 def make_inputs(kind: str, data, data_path: str, out_path: str):  # type: ignore[no-untyped-def]

@@ -43,13 +43,15 @@ class KillWhenPickled:
 class BigBatches:
     """Batch 0 is small; batch 1 holds ``BIG`` bytes, then optionally a KillWhenPickled.
 
-    ``marker`` (a path) is written once batch 1 is built, before it is sent.
+    ``marker`` (a path) is written once batch 1 is built, before it is sent; batch 1
+    is built only once the path ``wait_for`` exists, when it is given.
     """
 
-    def __init__(self, kill_in_pickle=False, marker=None, length=3):
+    def __init__(self, kill_in_pickle=False, marker=None, length=3, wait_for=None):
         self.kill_in_pickle = kill_in_pickle
         self.marker = marker
         self.length = length
+        self.wait_for = wait_for
 
     def __len__(self):
         return self.length
@@ -57,6 +59,10 @@ class BigBatches:
     def __getitem__(self, index):
         if index != 1:
             return np.full((2, 2), index, "float32")
+        deadline = time.monotonic() + BOUND
+        while self.wait_for is not None and not Path(self.wait_for).exists():
+            assert time.monotonic() < deadline, f"{self.wait_for} never appeared"
+            time.sleep(0.01)
         batch = [np.ones(BIG, "uint8")]
         if self.kill_in_pickle:
             batch.append(KillWhenPickled())
@@ -140,10 +146,11 @@ def test_worker_killed_while_blocked_mid_send_raises_worker_died(tmp_path):
     assert children() == before
 
 
-def test_worker_killed_by_its_own_batch_mid_pickle_raises_worker_died():
+def test_worker_killed_by_its_own_batch_mid_pickle_raises_worker_died(tmp_path):
     before = children()
+    go = tmp_path / "batch 0 received"
     loader = OrderedLoader(
-        BigBatches(kill_in_pickle=True),
+        BigBatches(kill_in_pickle=True, wait_for=go),
         [0, 1, 2],
         workers=2,
         use_multiprocessing=True,
@@ -151,8 +158,12 @@ def test_worker_killed_by_its_own_batch_mid_pickle_raises_worker_died():
     )
     batches = iter(loader)
     try:
+        # The worker of batch 1 dies only after batch 0 arrived: a worker's death is
+        # reported at once, also while the batch waited for is another worker's, so
+        # under load a quick death could otherwise come first.
         first, error, _ = next_within(batches, BOUND)
         assert error is None and first[0, 0] == 0
+        go.write_text("go")
         _, error, _ = next_within(batches, BOUND)
         assert isinstance(error, WorkerDied), error
         assert f"exited with code -{signal.SIGKILL}" in str(error)
@@ -521,7 +532,7 @@ def test_small_results_written_together_are_all_read_in_order():
         time.sleep(0.001)
     thread.join(BOUND)
     reader.close()
-    assert [(position, ok) for position, ok, _ in received] == [
+    assert [(position, ok) for position, ok, _, _ in received] == [
         (0, True),
         (1, True),
         (2, True),
@@ -530,7 +541,7 @@ def test_small_results_written_together_are_all_read_in_order():
     ]
     import pickle
 
-    got = [pickle.loads(data) for _, _, data in received]
+    got = [pickle.loads(data, buffers=buffers) for _, _, data, buffers in received]
     assert got[:2] == values[:2] and got[3] == values[3]
     np.testing.assert_array_equal(got[2], big)
     assert isinstance(got[4], ValueError) and str(got[4]) == "batch 4"

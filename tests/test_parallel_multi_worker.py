@@ -574,6 +574,25 @@ def test_fit_calls_do_not_pile_up_threads(tmp_path: Path, problem: Path) -> None
         assert counts[-1] - counts[0] < 100, counts
 
 
+@pytest.mark.slow
+def test_repeated_calls_trace_and_run_no_collective_of_their_own(
+    tmp_path: Path, problem: Path
+) -> None:
+    # After the first round, fit (shuffled or not), evaluate and predict on numpy arrays
+    # neither trace a function with a collective in it again nor run an eager
+    # all-reduce: either would wait for the other workers outside the training steps on
+    # every call (a per-call cost docs/performance.md measured before the change).
+    with _cluster(tmp_path, problem, (2, 1), "calls") as procs:
+        hung = _wait_finished(tmp_path, procs)
+    for index, proc in enumerate(procs):
+        assert index in hung or proc.returncode == 0, _log(tmp_path, index)
+        rounds = np.load(tmp_path / f"out{index}.npz.calls.npz")["rounds"].tolist()
+        traced, eager = rounds[0]
+        assert traced > 0, rounds  # the first round traced the steps' all-reduces
+        assert eager == 1, rounds  # the workers agreed on the shuffle seed, once
+        assert rounds[1:] == [[0, 0], [0, 0]], rounds
+
+
 @pytest.mark.parametrize(
     ("runs", "parts", "expected"),
     [
