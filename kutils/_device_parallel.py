@@ -24,7 +24,7 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from kutils import _keras_compat
+from kutils import _keras_compat_training
 from kutils._devices import CPU, resolve_devices
 
 # The module saved models record for these classes: the public one, so that a file names
@@ -73,7 +73,7 @@ class DataParallel(keras.Model):
         self.merge_device = merge_device
         # Only BatchNormalization misbehaves on an empty sub-batch (its moving averages
         # become NaN); the guard costs a conditional per device, so only it pays.
-        self._guard_empty = _keras_compat.contains_layer_type(
+        self._guard_empty = _keras_compat_training.contains_layer_type(
             template, keras.layers.BatchNormalization
         )
         names = getattr(template, "output_names", None)
@@ -134,18 +134,18 @@ def colocated_train_step(model: keras.Model, data: Any) -> Any:
     ``colocate_gradients_with_ops=True``, so every device differentiates its own
     replica. Everything else is ``keras.src.backend.tensorflow.trainer.train_step`` of
     Keras 3.8 to 3.15: the loss, the loss tracker, loss scaling, the optimizer and the
-    metrics, through the accessors of ``kutils/_keras_compat.py``. Run eagerly
+    metrics, through the accessors of ``kutils/_keras_compat_training.py``. Run eagerly
     (``run_eagerly=True``), the tape is used instead.
     """
-    _keras_compat.check_train_step_internals(model)
-    unscale = _keras_compat.unscale_loss_for_distribution_function()
+    _keras_compat_training.check_train_step_internals(model)
+    unscale = _keras_compat_training.unscale_loss_for_distribution_function()
     x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
     tape = tf.GradientTape() if tf.executing_eagerly() else None
     with tape if tape is not None else contextlib.nullcontext():
-        training = _keras_compat.call_has_training_arg(model)
+        training = _keras_compat_training.call_has_training_arg(model)
         y_pred = model(x, training=True) if training else model(x)
-        loss = _keras_compat.compute_loss(model, x, y, y_pred, sample_weight)
-        _keras_compat.loss_tracker(model).update_state(
+        loss = _keras_compat_training.compute_loss(model, x, y, y_pred, sample_weight)
+        _keras_compat_training.loss_tracker(model).update_state(
             unscale(loss),
             sample_weight=tf.shape(next(i for i in keras.tree.flatten(x) if i is not None))[0],
         )
@@ -321,7 +321,7 @@ class ParallelFunctional(keras.Model):
         # Checked as for DataParallel: a loaded model's devices must exist here.
         self.devices = resolve_devices([group[0].device for group in self._slices])
         self.merge_device = resolve_devices([self._merges[0].device])[0]
-        self._guard_empty = _keras_compat.contains_layer_type(
+        self._guard_empty = _keras_compat_training.contains_layer_type(
             templates[0], keras.layers.BatchNormalization
         )
 

@@ -6,7 +6,8 @@ With a ``Dataset.from_generator`` inside, the thread runs Python and needs the G
 the destructor holds (it runs from the garbage collector): reading the iterator to its
 end first leaves the thread finished. ``ShardedInput.running``
 (``kutils/_per_worker_input.py``) ends every multi-worker call this way. The iterator's
-parts are TensorFlow internals, read by ``_keras_compat.distributed_iterator_device_parts``.
+parts are TensorFlow internals, read by
+``_keras_compat_training.distributed_iterator_device_parts``.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 
 import tensorflow as tf
 
-from kutils import _keras_compat
+from kutils import _keras_compat_training
 
 _DRAIN_ERRORS_IN_A_ROW = 10
 
@@ -36,7 +37,7 @@ def drain_distributed_iterator(iterator: Any, timeout: float = 60.0) -> bool:
         False when the iterator does not have the expected structure (nothing read) or
         was not read to its end within ``timeout`` seconds.
     """
-    parts = _keras_compat.distributed_iterator_device_parts(iterator)
+    parts = _keras_compat_training.distributed_iterator_device_parts(iterator)
     if parts is None:
         return False
     readers = [

@@ -25,6 +25,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from kutils import _batch_steps
+
 __all__ = ["Keras2Loop"]
 
 
@@ -50,8 +52,9 @@ def _unpack(batch: Any, what: str) -> tuple[Any, Any, Any]:
 
 
 class _EpochAverages:
-    """Sample-weighted means of per-batch values (Keras 3's ``train_on_batch`` and
-    ``test_on_batch`` reset the metrics, so each step's values are the batch's own).
+    """Sample-weighted means of per-batch values (the metrics are reset before each
+    ``train_on_batch`` and ``test_on_batch``, so each step's values are the batch's own:
+    see kutils/_batch_steps.py).
 
     Keras 2.3.1's batch logs held the batch's loss and the epoch's running mean of each
     metric (its metrics were stateful); its epoch logs held the means over the epoch
@@ -139,8 +142,13 @@ class Keras2Loop:
         x, y, sample_weight = _unpack(batch, "generator")
         logs: dict[str, Any] = {"batch": index, "size": _batch_size(x)}
         self.callbacks.on_train_batch_begin(index, logs)
-        outs = self.model.train_on_batch(
-            x, y, sample_weight=sample_weight, class_weight=class_weight, return_dict=True
+        outs = _batch_steps.reset_then_train(
+            self.model,
+            x,
+            y,
+            sample_weight=sample_weight,
+            class_weight=class_weight,
+            return_dict=True,
         )
         logs.update(averages.add(self._named(outs), logs["size"]))
         self.callbacks.on_train_batch_end(index, logs)
@@ -171,7 +179,9 @@ class Keras2Loop:
             size = _batch_size(x)
             logs: dict[str, Any] = {"batch": index, "size": size}
             self.callbacks.on_test_batch_begin(index, logs)
-            outs = self.model.test_on_batch(x, y, sample_weight=sample_weight, return_dict=True)
+            outs = _batch_steps.reset_then_test(
+                self.model, x, y, sample_weight=sample_weight, return_dict=True
+            )
             logs.update(averages.add(self._named(outs), size))
             self.callbacks.on_test_batch_end(index, logs)
             if after is not None:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-from kutils import _keras_compat
+from kutils import _keras_compat_training
 
 __all__ = ["restore_optimizer_state"]
 
@@ -119,9 +119,11 @@ def _keras2_layout(
         )
     pairs: list[tuple[Any, Any]] = []
     if class_name == "Nadam":
-        pairs.append((_keras_compat.optimizer_slot_variables(optimizer, "_u_product"), values[1]))
+        pairs.append(
+            (_keras_compat_training.optimizer_slot_variables(optimizer, "_u_product"), values[1])
+        )
     for index, attribute in enumerate(_KERAS2_KINDS[class_name][:kinds]):
-        slots = _keras_compat.optimizer_slot_variables(optimizer, attribute)
+        slots = _keras_compat_training.optimizer_slot_variables(optimizer, attribute)
         # Keras 3 keeps no slots for SGD without momentum or Adam without amsgrad.
         stored = values[head + index * count : head + (index + 1) * count]
         pairs.extend(zip(slots, stored, strict=False))
@@ -140,7 +142,7 @@ def _tf_keras_layout(
         by_kind.setdefault(kinds[kind], []).append(value)
     pairs: list[tuple[Any, Any]] = []
     for attribute, stored in by_kind.items():
-        slots = list(_keras_compat.optimizer_slot_variables(optimizer, attribute))
+        slots = list(_keras_compat_training.optimizer_slot_variables(optimizer, attribute))
         if len(slots) != len(stored):
             raise _DoesNotFit(
                 f"{len(stored)} stored values for {len(slots)} Keras 3 slots ({attribute})"

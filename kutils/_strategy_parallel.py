@@ -27,7 +27,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from kutils import _keras_compat
+from kutils import _keras_compat, _keras_compat_training
 
 if TYPE_CHECKING:
     from kutils._per_worker_input import ShardedInput
@@ -77,7 +77,7 @@ class LocalBatchSymbolicBuild:
 
     Overrides the private ``TensorFlowTrainer._maybe_symbolic_build`` (its canary is
     ``test_canary_keras_TensorFlowTrainer__maybe_symbolic_build``); the Keras internals
-    it reads are accessors of ``kutils/_keras_compat.py``.
+    it reads are accessors of ``kutils/_keras_compat_training.py``.
     """
 
     def _maybe_symbolic_build(self, iterator: Any = None, data_batch: Any = None) -> None:
@@ -95,11 +95,11 @@ def symbolic_build_from_local_batch(
         data_batch: a batch that Keras already took, or None.
     """
     _keras_compat.check_keras_version("data_parallel under MultiWorkerMirroredStrategy")
-    strategy = _keras_compat.model_distribute_strategy(model)
+    strategy = _keras_compat_training.model_distribute_strategy(model)
     if strategy is None:
         return
     if iterator is not None:
-        spec = _keras_compat.epoch_iterator_element_spec(iterator)
+        spec = _keras_compat_training.epoch_iterator_element_spec(iterator)
         if spec is not None:
             # The shapes and dtypes are all that is needed: taking them from the spec
             # reads no batch (and starts no input pipeline before the first epoch).
@@ -111,12 +111,12 @@ def symbolic_build_from_local_batch(
                 )
                 break
     with strategy.scope():
-        _keras_compat.symbolic_build(model, data_batch)
+        _keras_compat_training.symbolic_build(model, data_batch)
 
 
 def _one_replica_spec(spec: Any) -> Any:
     """The TensorSpec of one replica's value: a PerReplicaSpec holds one per replica."""
-    specs = _keras_compat.per_replica_value_specs(spec)
+    specs = _keras_compat_training.per_replica_value_specs(spec)
     return specs[0] if specs else spec
 
 
@@ -376,7 +376,7 @@ def _call_on_input(
         if not model._across_workers:
             raise
         if _stopped_midway(model, error, sharded, steps):
-            _keras_compat.report_error_to_cluster(error)
+            _keras_compat_training.report_error_to_cluster(error)
         if isinstance(error, _PEER_ERRORS):
             raise _worker_lost(error) from error
         raise

@@ -29,6 +29,8 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
+from kutils import _batch_steps
+
 __all__ = ["train_on_batch"]
 
 
@@ -53,8 +55,9 @@ def train_on_batch(
         class_weight: ``None``, a dict mapping each class to its weight (one output), or
             one such dict per output: a list in the order of the outputs, or a dict by
             output name (an output left out, or given ``None``, is not weighted).
-        reset_metrics: only ``True``, Keras 2's default: the metrics returned are
-            those of this batch (Keras 3's ``train_on_batch`` always resets them).
+        reset_metrics: only ``True``, Keras 2's default: the loss and metrics
+            returned are those of this batch (the model's metrics are reset first;
+            Keras 3.15's own ``train_on_batch`` does so, 3.8's does not).
 
     Returns:
         The loss, or the list of the total loss, each output's loss and the metrics, in
@@ -88,8 +91,10 @@ def train_on_batch(
         raise NotImplementedError(msg)
     if class_weight is None:
         if len(_output_names(model, y)) == 1:
-            return model.train_on_batch(x, y, sample_weight=sample_weight)
-        logs = model.train_on_batch(x, y, sample_weight=sample_weight, return_dict=True)
+            return _batch_steps.reset_then_train(model, x, y, sample_weight=sample_weight)
+        logs = _batch_steps.reset_then_train(
+            model, x, y, sample_weight=sample_weight, return_dict=True
+        )
         return _keras2_order(logs, _output_names(model, y))
     names = _output_names(model, y)
     targets = _per_output(y, names, "y")
@@ -101,10 +106,10 @@ def train_on_batch(
         for target, sample, cls in zip(targets, samples, classes, strict=True)
     ]
     if len(names) == 1:
-        return model.train_on_batch(x, targets[0], sample_weight=weights[0])
+        return _batch_steps.reset_then_train(model, x, targets[0], sample_weight=weights[0])
     # Several outputs: targets and weights as lists in the order of the outputs (Keras
     # 3 matches a dict of targets to the outputs, but not a dict of sample weights).
-    logs = model.train_on_batch(x, targets, sample_weight=weights, return_dict=True)
+    logs = _batch_steps.reset_then_train(model, x, targets, sample_weight=weights, return_dict=True)
     return _keras2_order(logs, names)
 
 

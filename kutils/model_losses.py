@@ -11,6 +11,8 @@ raises ``NotImplementedError``). ``kutils migrate`` rewrites ``model.add_loss(t)
   samples at random, like the autoencoder, sees one sample per step, as in Keras 2);
 * ``fit``, ``evaluate``, ``train_on_batch`` and ``test_on_batch`` minimize and report it,
   alone (``compile`` without a loss) or added to the compiled loss, in the ``loss`` log;
+  ``train_on_batch`` and ``test_on_batch`` return the batch's own loss, on every Keras
+  3.8 to 3.15 (Keras 3.8's return the mean since ``fit`` or ``evaluate`` began);
 * Keras 2.3.1 took the mean of the total loss, so a loss that is not a scalar counts with
   its mean (Keras 3 would sum it);
 * the model still predicts only its own outputs, and its weights, ``save_weights`` and
@@ -26,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from kutils import _keras_compat
+from kutils import _batch_steps, _keras_compat, _keras_compat_training
 
 __all__ = ["add_loss"]
 
@@ -174,15 +176,30 @@ def _joint_graph(model: Any, symbolic: list[Any], keras: Any) -> Any:
     except (AttributeError, ValueError):  # a Sequential model has only the lists
         model_inputs, model_outputs = _single(model, "inputs"), _single(model, "outputs")
     try:
-        return keras.Model(model_inputs, [model_outputs, list(symbolic)])
+        graph = keras.Model(model_inputs, [model_outputs, list(symbolic)])
     except ValueError as error:
-        msg = (
-            "add_loss needs losses computed from the model's own inputs: a loss uses a "
-            "tensor that is not computed from them (another model's Input?). Build the "
-            "loss from the tensors between model.inputs and model.outputs. "
-            f"Received: model={model.name!r} with inputs {model.inputs} ({error})"
-        )
-        raise ValueError(msg) from error
+        raise ValueError(_not_connected(model, str(error))) from error
+    # Keras 3.15 refuses such a graph above; Keras 3.8 builds it, with the other Input
+    # among its layers, and fails only when called (a KeyError).
+    own = model_inputs if isinstance(model_inputs, list) else [model_inputs]
+    foreign = [
+        layer.name
+        for layer in graph.layers
+        if isinstance(layer, keras.layers.InputLayer)
+        and all(layer.output is not tensor for tensor in own)
+    ]
+    if foreign:
+        raise ValueError(_not_connected(model, f"the loss uses the Input {foreign}"))
+    return graph
+
+
+def _not_connected(model: Any, reason: str) -> str:
+    return (
+        "add_loss needs losses computed from the model's own inputs: a loss uses a "
+        "tensor that is not computed from them (another model's Input?). Build the "
+        "loss from the tensors between model.inputs and model.outputs. "
+        f"Received: model={model.name!r} with inputs {model.inputs} ({reason})"
+    )
 
 
 def _single(model: Any, name: str) -> Any:
@@ -212,6 +229,9 @@ def _install(model: Any, added: _AddedLosses) -> None:
     if first:
         _keras_compat.check_keras_version("add_loss")
         object.__setattr__(model, "call", _call_with_losses(model, model.call))
+        # Keras 2.3.1's train_on_batch and test_on_batch returned the batch's own loss,
+        # which Keras 3.8's do not (see kutils/_batch_steps.py).
+        _batch_steps.keep_batch_values(model)
 
 
 def _call_with_losses(model: Any, own_call: Callable[..., Any]) -> Callable[..., Any]:
@@ -225,7 +245,7 @@ def _call_with_losses(model: Any, own_call: Callable[..., Any]) -> Callable[...,
         else:
             outputs, values = added.graph.call(inputs, training=training, mask=mask, **kwargs)
         for value in [*values, *(_value(item) for item in added.others)]:
-            _keras_compat.add_call_loss(model, _mean(value, keras))
+            _keras_compat_training.add_call_loss(model, _mean(value, keras))
         return outputs
 
     return call

@@ -167,18 +167,18 @@ def relocate_variables(model: keras.Model, device: str) -> None:
     import keras
     import tensorflow as tf
 
-    from kutils import _keras_compat
+    from kutils import _keras_compat, _keras_compat_training
 
     _keras_compat.check_keras_version("multi_gpu_model(cpu_relocation=True)")
     if keras.backend.backend() != "tensorflow":
         msg = f"Moving variables needs the TensorFlow backend. Received: backend={keras.backend.backend()!r}"
         raise ValueError(msg)
     for variable in model.variables:
-        storage = _keras_compat.variable_storage(variable)
+        storage = _keras_compat_training.variable_storage(variable)
         if storage is None:  # not created yet: it will be made wherever it is first built
             continue
         with tf.init_scope(), tf.device(device):
-            _keras_compat.replace_variable_storage(variable, tf.identity(storage))
+            _keras_compat_training.replace_variable_storage(variable, tf.identity(storage))
     for name in ("train_function", "test_function", "predict_function"):
         if hasattr(model, name):
             setattr(model, name, None)

@@ -25,6 +25,8 @@ the function calls Keras 3's ``compile`` and gives the model Keras 2's meaning:
 * in those steps a frozen ``BatchNormalization`` (or one in a frozen model) normalizes
   with the batch's statistics and leaves its moving statistics alone, as Keras 2.3.1's
   did (Keras 3's uses its moving statistics);
+* its ``train_on_batch`` and ``test_on_batch`` return the batch's own loss and metrics,
+  as Keras 2's did (Keras 3.8's return their means since ``fit`` or ``evaluate`` began);
 * outside training, ``trainable``, ``trainable_weights``, ``summary``, saving and
   loading are Keras 3's.
 
@@ -40,7 +42,7 @@ import warnings
 import weakref
 from typing import Any
 
-from kutils import _keras_compat
+from kutils import _batch_steps, _keras_compat_training
 
 __all__ = ["compile"]
 
@@ -127,7 +129,7 @@ def compile(
         warnings.warn(msg, stacklevel=2)
     if isinstance(optimizer, keras.optimizers.Optimizer):
         if optimizer in _USED_OPTIMIZERS or optimizer.built:
-            optimizer = _keras_compat.optimizer_sharing_step(optimizer)
+            optimizer = _keras_compat_training.optimizer_sharing_step(optimizer)
         _USED_OPTIMIZERS.add(optimizer)
     if not isinstance(model, _PinnedTraining):
         model.__class__ = _mixed(_PinnedTraining, type(model))
@@ -185,6 +187,16 @@ class _PinnedTraining:
         built = getattr(self, "built", False)
         pinned = tuple(super().trainable_weights) if built else None  # type: ignore[misc]
         object.__setattr__(self, "_kutils_pinned", pinned)
+
+    # Keras 2.3.1's train_on_batch and test_on_batch returned the batch's own values,
+    # which Keras 3.8's do not (see kutils/_batch_steps.py).
+    def train_on_batch(self, *args: Any, **kwargs: Any) -> Any:
+        _batch_steps.reset_metrics_for_batch(self)
+        return super().train_on_batch(*args, **kwargs)  # type: ignore[misc]
+
+    def test_on_batch(self, *args: Any, **kwargs: Any) -> Any:
+        _batch_steps.reset_metrics_for_batch(self)
+        return super().test_on_batch(*args, **kwargs)  # type: ignore[misc]
 
     def train_step(self, data: Any) -> Any:
         if self._kutils_pinned is None:

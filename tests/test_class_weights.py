@@ -110,6 +110,19 @@ def test_without_class_weight_the_call_is_keras_3s_own():
     np.testing.assert_allclose(ours, model.train_on_batch(x, [valid, labels], sample_weight=sw))
 
 
+def test_the_values_returned_are_the_batchs_own_after_evaluate():
+    # Keras 2.3.1 returned the batch's losses; Keras 3.8 returns their
+    # means since evaluate began, as it does not reset the metrics first.
+    model = _two_outputs()
+    x, valid, labels = _data()
+    cw_valid = {0: 1.0, 1: 3.0}
+    weights = [np.array([cw_valid[v] for v in valid[:, 0]]), np.ones(6)]
+    expected = model.evaluate(x, [valid, labels], sample_weight=weights, verbose=0)
+    model.evaluate(x * 5.0, [valid, labels], verbose=0)
+    ours = kutils.train_on_batch(model, x, [valid, labels], class_weight=[cw_valid, None])
+    np.testing.assert_allclose(ours, expected, rtol=1e-5)
+
+
 def test_a_missing_class_is_named_in_the_error():
     model = _two_outputs()
     x, valid, labels = _data()

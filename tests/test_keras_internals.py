@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kutils import _keras2_display, _keras_compat, _sequence_hooks
+from kutils import _keras2_display, _keras_compat, _keras_compat_training, _sequence_hooks
 
 
 def _params(function):
@@ -183,7 +183,7 @@ def test_canary_keras_Variable__value_and__initialize():
     variable = keras.Variable(np.ones((2,), "float32"))
     assert isinstance(variable._value, tf.Variable)
     assert callable(variable._initialize)
-    assert _keras_compat.variable_storage(variable) is variable._value
+    assert _keras_compat_training.variable_storage(variable) is variable._value
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     before = [v.numpy() for v in model.variables]
     relocate_variables(model, "/cpu:1")
@@ -194,8 +194,10 @@ def test_canary_keras_Variable__value_and__initialize():
 def test_canary_keras_Layer__flatten_layers(functional):
     layers = list(functional._flatten_layers(include_self=True, recursive=True))
     assert functional in layers
-    assert _keras_compat.contains_layer_type(functional, keras.layers.Dense)
-    assert not _keras_compat.contains_layer_type(functional, keras.layers.BatchNormalization)
+    assert _keras_compat_training.contains_layer_type(functional, keras.layers.Dense)
+    assert not _keras_compat_training.contains_layer_type(
+        functional, keras.layers.BatchNormalization
+    )
 
 
 def _compiled(functional):
@@ -207,24 +209,24 @@ def _compiled(functional):
 def test_canary_keras_Model__compute_loss(functional):
     model = _compiled(functional)
     x, y = np.ones((2, 3), "float32"), np.zeros((2, 1), "float32")
-    loss = _keras_compat.compute_loss(model, x, y, model(x), None)
+    loss = _keras_compat_training.compute_loss(model, x, y, model(x), None)
     expected = float(np.mean(model.predict(x, verbose=0) ** 2))
     assert float(loss) == pytest.approx(expected, rel=1e-5)
 
 
 def test_canary_keras_Model__loss_tracker(functional):
     model = _compiled(functional)
-    assert isinstance(_keras_compat.loss_tracker(model), keras.metrics.Mean)
+    assert isinstance(_keras_compat_training.loss_tracker(model), keras.metrics.Mean)
 
 
 def test_canary_keras_Model__call_has_training_arg(functional):
-    assert _keras_compat.call_has_training_arg(functional) is True
+    assert _keras_compat_training.call_has_training_arg(functional) is True
 
     class NoTraining(keras.Model):
         def call(self, inputs):
             return inputs
 
-    assert _keras_compat.call_has_training_arg(NoTraining()) is False
+    assert _keras_compat_training.call_has_training_arg(NoTraining()) is False
 
 
 def test_canary_keras_Layer_add_loss_on_a_functional_model(functional):
@@ -238,7 +240,7 @@ def test_canary_keras_Layer_add_loss_on_a_functional_model(functional):
 
     def call(inputs, training=None, mask=None):
         outputs = own_call(inputs, training=training, mask=mask)
-        _keras_compat.add_call_loss(model, keras.ops.sum(outputs))
+        _keras_compat_training.add_call_loss(model, keras.ops.sum(outputs))
         return outputs
 
     object.__setattr__(model, "call", call)
@@ -250,8 +252,26 @@ def test_canary_keras_Layer_add_loss_on_a_functional_model(functional):
     assert len(model.losses) == 1
 
 
+@pytest.mark.parametrize("method", ["train_on_batch", "test_on_batch"])
+def test_canary_keras_batch_methods_reset_metrics(functional, method):
+    # kutils/_batch_steps.py resets the metrics before these methods where Keras does
+    # not: after evaluate, Keras's own method returns the batch's loss exactly when
+    # batch_methods_reset_metrics() says so, else the mean over both.
+    model = keras.models.clone_model(functional)
+    model.compile(keras.optimizers.SGD(0.0), "mse")
+    x, y = np.ones((2, 3), "float32"), np.zeros((2, 1), "float32")
+    predicted = model.predict(x, verbose=0)
+    own, evaluated = float(np.mean(predicted**2)), float(np.mean((predicted - 10.0) ** 2))
+    model.evaluate(x, y + 10.0, verbose=0)
+    returned = float(getattr(model, method)(x, y))
+    if _keras_compat_training.batch_methods_reset_metrics():
+        assert returned == pytest.approx(own, rel=1e-5)
+    else:
+        assert returned == pytest.approx((own + evaluated) / 2, rel=1e-5)
+
+
 def test_canary_keras_src_losses_loss_unscale_loss_for_distribution(mirrored):
-    unscale = _keras_compat.unscale_loss_for_distribution_function()
+    unscale = _keras_compat_training.unscale_loss_for_distribution_function()
     assert float(unscale(tf.constant(3.0))) == 3.0  # no strategy: unchanged
 
     @tf.function
@@ -276,7 +296,7 @@ def test_canary_keras_Model__distribute_strategy(functional, mirrored):
         inputs = keras.Input((3,))
         model = keras.Model(inputs, keras.layers.Dense(1)(inputs))
     assert model._distribute_strategy is mirrored
-    assert _keras_compat.model_distribute_strategy(model) is mirrored
+    assert _keras_compat_training.model_distribute_strategy(model) is mirrored
 
 
 def test_canary_keras_TFEpochIterator__distributed_dataset(mirrored):
@@ -287,7 +307,7 @@ def test_canary_keras_TFEpochIterator__distributed_dataset(mirrored):
     )
     spec = iterator._distributed_dataset.element_spec
     assert spec is not None
-    assert _keras_compat.epoch_iterator_element_spec(iterator) is spec
+    assert _keras_compat_training.epoch_iterator_element_spec(iterator) is spec
 
 
 # -- TensorFlow internals (_strategy_parallel.py, _iterator_drain.py) ------------------
@@ -298,7 +318,7 @@ def test_canary_tensorflow_PerReplicaSpec__value_specs(mirrored):
     spec = mirrored.experimental_distribute_dataset(dataset).element_spec
     assert len(spec._value_specs) == 2
     assert tuple(spec._value_specs[0].shape) == (None, 3)
-    assert _keras_compat.per_replica_value_specs(spec) is spec._value_specs
+    assert _keras_compat_training.per_replica_value_specs(spec) is spec._value_specs
 
 
 def test_canary_tensorflow_python_eager_context_report_error_to_cluster():
@@ -307,7 +327,7 @@ def test_canary_tensorflow_python_eager_context_report_error_to_cluster():
     report = context.context().report_error_to_cluster
     assert _params(report) == ("error_code", "error_message")
     # Outside a cluster kutils's accessor reports nothing and says so.
-    assert _keras_compat.report_error_to_cluster(RuntimeError("x")) is False
+    assert _keras_compat_training.report_error_to_cluster(RuntimeError("x")) is False
 
 
 def _distributed_iterator(mirrored):
@@ -332,7 +352,7 @@ def test_canary_tensorflow_OwnedMultiDeviceIterator__devices_and__device_iterato
     iterator = _distributed_iterator(mirrored)
     inner = iterator._iterators[0]._iterator
     assert len(inner._devices) == len(inner._device_iterators) == 2
-    parts = _keras_compat.distributed_iterator_device_parts(iterator)
+    parts = _keras_compat_training.distributed_iterator_device_parts(iterator)
     assert [device for _, device in parts] == list(inner._devices)
 
 
@@ -473,7 +493,9 @@ def _kutils_imports():
 
 
 def test_keras_compat_imports_no_kutils_module():
-    assert _kutils_imports()["kutils._keras_compat"] == set()
+    imports = _kutils_imports()
+    assert imports["kutils._keras_compat"] == set()
+    assert imports["kutils._keras_compat_training"] == {"kutils._keras_compat"}
 
 
 def test_kutils_modules_import_no_circle():
@@ -639,7 +661,7 @@ def test_canary_keras_optimizers_slot_attributes(optimizer, attributes):
     instance = optimizer()
     instance.build(weights)
     for attribute in attributes:
-        slots = _keras_compat.optimizer_slot_variables(instance, attribute)
+        slots = _keras_compat_training.optimizer_slot_variables(instance, attribute)
         assert [tuple(slot.shape) for slot in slots] == [(2, 3), (3,)]
 
 
@@ -647,7 +669,7 @@ def test_canary_keras_Nadam__u_product():
     # A scalar variable, the product of the momentum schedule (Keras 2's m_schedule).
     instance = keras.optimizers.Nadam()
     instance.build([keras.Variable(np.ones((2,)))])
-    product = _keras_compat.optimizer_slot_variables(instance, "_u_product")
+    product = _keras_compat_training.optimizer_slot_variables(instance, "_u_product")
     assert tuple(product.shape) == () and float(product.numpy()) == 1.0
 
 
@@ -657,7 +679,7 @@ def test_canary_keras_optimizers_slots_without_momentum_or_amsgrad():
         (keras.optimizers.Adam(), "_velocity_hats"),
     ]:
         instance.build([keras.Variable(np.ones((2,)))])
-        assert list(_keras_compat.optimizer_slot_variables(instance, attribute)) == []
+        assert list(_keras_compat_training.optimizer_slot_variables(instance, attribute)) == []
 
 
 def test_canary_keras_src_legacy_saving_legacy_h5_format_save_attributes_to_hdf5_group(tmp_path):
@@ -686,7 +708,7 @@ def test_canary_keras_optimizer__iterations_and__learning_rate_shared():
     # A copy of an optimizer given the original's step count and learning rate variable
     # counts its steps there and reads the rate from there, with slots of its own.
     original = keras.optimizers.Adam(0.1)
-    copy = _keras_compat.optimizer_sharing_step(original)
+    copy = _keras_compat_training.optimizer_sharing_step(original)
     variable = keras.Variable(np.ones((2,), "float32"))
     copy.apply_gradients([(keras.ops.ones((2,)), variable)])
     assert int(original.iterations) == 1

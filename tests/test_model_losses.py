@@ -98,6 +98,20 @@ def test_fit_minimizes_the_added_loss_and_logs_it():
     assert history[-1] < history[0]
 
 
+def test_train_and_test_on_batch_return_the_batchs_own_loss_after_evaluate():
+    # Keras 2.3.1 returned the batch's loss; Keras 3.8 returns the mean
+    # since evaluate began, as it does not reset the loss tracker first.
+    _, _, outputs, model = _model()
+    kutils.add_loss(model, keras.ops.mean(keras.ops.square(outputs - 3.0)))
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.0))
+    x = _data()
+    model.evaluate(x * 4.0, verbose=0)
+    expected = float(np.mean((model.predict(x, verbose=0) - 3.0) ** 2))
+    assert float(model.test_on_batch(x)) == pytest.approx(expected, rel=1e-5)
+    model.evaluate(x * 4.0, verbose=0)
+    assert float(model.train_on_batch(x)) == pytest.approx(expected, rel=1e-5)
+
+
 def _penalty(code, outputs):
     return keras.ops.mean(keras.ops.square(code)) + keras.ops.mean(keras.ops.abs(outputs))
 

@@ -103,6 +103,20 @@ def test_an_optimizer_given_to_both_compiles_keeps_one_step_count():
     )
 
 
+def test_train_and_test_on_batch_return_the_batchs_own_values_after_evaluate():
+    # Keras 2.3.1 returned the batch's loss and metrics; Keras 3.8 returns
+    # their means since evaluate began, as it does not reset the metrics first.
+    discriminator = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    kutils.compile(discriminator, keras.optimizers.SGD(0.0), loss="mse", metrics=["mae"])
+    x, y = np.random.RandomState(1).normal(size=(2, 8, 3)).astype("float32")
+    y = y[:, :1]
+    error = discriminator.predict(x, verbose=0) - y
+    expected = [float(np.mean(error**2)), float(np.mean(np.abs(error)))]
+    for step in (discriminator.test_on_batch, discriminator.train_on_batch):
+        discriminator.evaluate(x * 5.0, y, verbose=0)
+        np.testing.assert_allclose(step(x, y), expected, rtol=1e-5)
+
+
 def test_outside_training_trainable_weights_are_keras_3s():
     discriminator, _, _ = _gan("sgd", "sgd")
     assert discriminator.trainable_weights == []
