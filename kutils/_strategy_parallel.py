@@ -222,17 +222,18 @@ class StrategyDataParallel(LocalBatchSymbolicBuild, keras.Model):
         sample_weight: Any = None,
         training: bool = True,
     ) -> Any:
-        """Keras's ``compute_loss``; in training, each row's gradient weighs as in one process.
+        """Keras's ``compute_loss``, each row weighing as in one process.
 
         Keras averages each replica's loss over the replica's own rows and divides it by
         the number of replicas, so when a global batch does not split evenly (15 rows on
-        2 replicas: 8 + 7) the rows of the smaller part weigh more (1/14 instead of 1/15).
-        Its gradient is scaled here by ``rows * replicas / global rows``; the loss value
-        (what the logs and the loss metric show) is left as Keras computed it.
+        2 replicas: 8 + 7) the rows of the smaller part weigh more (1/14 instead of 1/15)
+        in the gradient. A ``"sum"`` loss has the right gradient, but the loss metric
+        weighs each replica's sum by its rows. ``_weighed_by_rows`` corrects both.
         """
         loss = super().compute_loss(x, y, y_pred, sample_weight, training=training)
-        if training and _per_row_mean_losses(self.loss):
-            loss = _weighed_by_rows(self._strategy, x, loss)
+        kind = _reduction_kind(self.loss)
+        if kind == "sum" or (kind == "mean" and training):
+            loss = _weighed_by_rows(self._strategy, x, loss, kind)
         return loss
 
     def train_step(self, data: Any) -> Any:
@@ -276,23 +277,26 @@ class StrategyDataParallel(LocalBatchSymbolicBuild, keras.Model):
 _PER_ROW_MEAN = ("sum_over_batch_size", "mean")
 
 
-def _per_row_mean_losses(losses: Any) -> bool:
-    """Whether every compiled loss is a mean over the batch's rows (Keras's default).
-
-    A loss with ``reduction="sum"`` is summed over the replicas already, as in one
-    process; ``"mean_with_sample_weight"`` divides by each replica's own weights.
-    """
-    reductions = [
+def _reduction_kind(losses: Any) -> str | None:
+    """``"mean"`` when every compiled loss averages over the rows (Keras's default),
+    ``"sum"`` when every one sums them, else None (mixed, or ``"mean_with_sample_weight"``,
+    which divides by each replica's own weights: left as Keras computes it)."""
+    reductions = {
         getattr(loss, "reduction", _PER_ROW_MEAN[0]) for loss in keras.tree.flatten(losses)
-    ]
-    return bool(reductions) and all(r in _PER_ROW_MEAN for r in reductions)
+    }
+    if reductions and reductions <= set(_PER_ROW_MEAN):
+        return "mean"
+    return "sum" if reductions == {"sum"} else None
 
 
-def _weighed_by_rows(strategy: tf.distribute.Strategy, x: Any, loss: Any) -> Any:
-    """``loss`` with its gradient times ``rows * replicas / global rows``, its value unchanged.
+def _weighed_by_rows(strategy: tf.distribute.Strategy, x: Any, loss: Any, kind: str) -> Any:
+    """``loss`` with each row weighing as in one process, in its gradient and its value.
 
-    The global rows of the step are summed over the replicas (a scalar all-reduce):
-    every input type, a Sequence's or tf.data's last short batch included, is covered.
+    With ``share = rows * replicas / global rows`` (1 for an even split): a mean loss
+    has its gradient times ``share`` and its value unchanged (the loss metric weighs it
+    by the rows); a sum loss keeps its gradient and has its value divided by ``share``,
+    so the metric's weighting by rows gives the sum. The global rows of the step are
+    summed over the replicas (a scalar all-reduce), so every input type is covered.
     """
     replicas = strategy.num_replicas_in_sync
     context = tf.distribute.get_replica_context()
@@ -301,8 +305,12 @@ def _weighed_by_rows(strategy: tf.distribute.Strategy, x: Any, loss: Any) -> Any
     first = next(leaf for leaf in keras.tree.flatten(x) if leaf is not None)
     rows = tf.cast(tf.shape(first)[0], loss.dtype)
     total = context.all_reduce(tf.distribute.ReduceOp.SUM, rows)
-    factor = tf.math.divide_no_nan(rows * replicas, total)
-    return loss * factor + tf.stop_gradient(loss - loss * factor)
+    share = tf.math.divide_no_nan(rows * replicas, total)
+    if kind == "mean":
+        gradient, value = loss * share, loss
+    else:
+        gradient, value = loss, tf.math.divide_no_nan(loss, share)
+    return gradient + tf.stop_gradient(value - gradient)
 
 
 def _metric_function(model: StrategyDataParallel, kind: str, run: Any) -> Any:

@@ -449,6 +449,7 @@ def test_strategy_trains_on_uneven_batches_as_one_device(mirrored, loss, rows, b
     # 1/15 in the gradient, as on one device, and fit must report one device's logs.
     x, y = _data(rows)
     kwargs = {"batch_size": batch_size, "epochs": 2, "shuffle": False, "verbose": 0}
+    kwargs["validation_data"] = (x, y)  # evaluate's reported loss: as one device's too
     if weights == "sample":
         kwargs["sample_weight"] = np.linspace(0.2, 2.0, rows).astype("float32")
     elif weights == "class":
