@@ -50,6 +50,7 @@ _EXPORTS: dict[str, str] = {
     "predict_proba": "kutils.predictions",
     "reset_states": "kutils.stateful",
     "train_on_batch": "kutils.class_weights",
+    "fit": "kutils.class_weights_fit",
     "compile": "kutils.trainable",
     "load_model": "kutils.saved_models",
     "load_weights": "kutils.saved_models",
@@ -88,6 +89,7 @@ __all__ = [
     "data_parallel",
     "deserialize_keras_object",
     "evaluate_generator",
+    "fit",
     "fit_generator",
     "get_custom_objects",
     "get_file",
@@ -116,6 +118,7 @@ if TYPE_CHECKING:
     from kutils._layer_functions import convert_all_kernels_in_model, get_source_inputs
     from kutils.categorical import normalize, to_categorical
     from kutils.class_weights import train_on_batch
+    from kutils.class_weights_fit import fit
     from kutils.custom_objects import (
         CustomObjectScope,
         custom_object_scope,

@@ -40,7 +40,7 @@ _OUTSIDE = rules.by_kind("outside-method")
 _METHOD_KEYWORDS = rules.by_kind("method-keyword")
 # Where a keyword of a method-keyword rule stands when passed by position (Keras 2's
 # train_on_batch(x, y, sample_weight, class_weight)): the number of arguments before it.
-_POSITIONS = {("train_on_batch", "class_weight"): 3}
+_POSITIONS = {("train_on_batch", "class_weight"): 3, ("fit", "class_weight"): 9}
 _KUTILS = ("kutils", "kutils.generators")
 _CUSTOM_OBJECT = next(iter(rules.by_kind("custom-object").values()))
 _TRAINABLE_COMPILE = rules.by_kind("trainable-compile")["compile"]
@@ -230,12 +230,25 @@ def _call(source: Source, call: ast.Call, scopes: Scopes) -> None:
     ):
         _method_to_function(source, call, func, conditional)
     if name == "compile" and isinstance(func, ast.Attribute):
-        model_calls.compile_metrics(source, call, scopes)
-        if _sets_trainable(source) and not _on_self(func):
-            _method_to_function(source, call, func, _TRAINABLE_COMPILE)
+        _compile(source, call, func, scopes)
     outside = _OUTSIDE.get(name or "")
     if outside is not None and isinstance(func, ast.Attribute) and not _on_self(func):
         _outside_method(source, call, func, outside)
+
+
+def _compile(source: Source, call: ast.Call, func: ast.Attribute, scopes: Scopes) -> None:
+    """``model.compile(...)``: arguments by position, metrics per output, kutils.compile."""
+    receiver = resolve(source, func.value, scopes)
+    if receiver is not None and not receiver.startswith(("keras", "kutils")):
+        return  # re.compile(...), an imported module's compile: not a model's
+    # kutils.compile(model, ...): rewritten already, its positions are not compile's.
+    migrated = _on_kutils(source, func)
+    to_kutils = _sets_trainable(source) and not _on_self(func)
+    if not migrated:  # kutils.compile takes Keras 2's positions: only the report goes
+        model_calls.compile_positional(source, call, _on_self(func), to_kutils)
+    model_calls.compile_metrics(source, call, scopes, positional=not migrated)
+    if to_kutils:
+        _method_to_function(source, call, func, _TRAINABLE_COMPILE)
 
 
 def _outside_method(source: Source, call: ast.Call, func: ast.Attribute, rule: rules.Rule) -> None:
@@ -285,7 +298,7 @@ def _weights_call(source: Source, call: ast.Call, func: ast.expr, name: str) -> 
     whose name the weights-name rule does not rename (``kutils._migrate_model_calls``)."""
     if not isinstance(func, ast.Attribute) or _on_kutils(source, func):
         return False
-    if not model_calls.weights_call_through_kutils(call, name):
+    if not model_calls.weights_call_through_kutils(call, name, source.kept_weights):
         return False
     _method_to_function(source, call, func, model_calls.WEIGHT_CALLS[name])
     return True

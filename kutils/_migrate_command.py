@@ -207,7 +207,7 @@ def _weight_names(results: list[api.FileResult]) -> None:
         return
     chosen, kept = weights.decide(results)
     while True:
-        done = [dataclasses.replace(result) for result in results]
+        done = [_through_kutils(result, frozenset(kept)) for result in results]
         failed: tuple[api.FileResult, Exception] | None = None
         for result in done:
             try:
@@ -229,6 +229,18 @@ def _weight_names(results: list[api.FileResult]) -> None:
             f"kutils migrate failed renaming its weights files ({type(problem).__name__}: "
             f"{problem}); please report this to kutils"
         )
+
+
+def _through_kutils(result: api.FileResult, kept: frozenset[str]) -> api.FileResult:
+    """A copy of ``result``, migrated again when it saves or loads a kept weights name:
+    its literal ``save_weights``/``load_weights`` of that name then call kutils'
+    functions, which keep Keras 2's file at any name (``kutils._migrate_model_calls``).
+    Where that fails, the first migration stays (and its saves are reported)."""
+    if result.error is None and any(site.name in kept for site in result.weight_sites):
+        again = api.remigrate(result, kept)
+        if again.error is None:
+            return again
+    return dataclasses.replace(result)
 
 
 # -- migrating, in worker processes for a large tree ----------------------------------

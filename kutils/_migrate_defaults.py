@@ -113,13 +113,17 @@ def compile_call(source: Source, call: ast.Call) -> None:
     if not isinstance(value, ast.Constant) or not isinstance(value.value, str):
         return
     rule = _OPTIMIZER_NAMES.get(value.value.lower())
-    if rule is None or _tf_keras(source):
+    if rule is None or uses_tf_keras(source):
         return
     assert rule.keras3 is not None
     positional = "optimizer" not in by_keyword
     second = call.args[1] if len(call.args) > 1 else None
-    model_like = "loss" in by_keyword or (
-        isinstance(second, ast.Constant) and isinstance(second.value, str)
+    third = call.args[2] if len(call.args) > 2 else None
+    model_like = (
+        "loss" in by_keyword
+        or "metrics" in by_keyword
+        or (isinstance(second, ast.Constant) and isinstance(second.value, str))
+        or isinstance(third, (ast.List, ast.Tuple, ast.Dict))  # compile(opt, loss, ['acc'])
     )
     if (positional and not model_like) or not _has_keras(source):
         source.report(
@@ -140,7 +144,7 @@ def compile_call(source: Source, call: ast.Call) -> None:
     source.edits.append((start, end, f"{target}({', '.join(arguments)})"))
 
 
-def _tf_keras(source: Source) -> bool:
+def uses_tf_keras(source: Source) -> bool:
     """Whether the file uses ``tf.keras`` (whose 2.x defaults were Keras 3's)."""
     if any(
         path.startswith("tensorflow.") and ".keras" in path for path in source.bindings.values()

@@ -43,9 +43,16 @@ _SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
 _COMPREHENSIONS = names.COMPREHENSIONS
 
 
-def rewrite(text: str, tree: ast.Module) -> tuple[str, Findings, int]:
-    """Rewrite ``text`` (whose syntax tree is ``tree``): new text, findings, edits made."""
+def rewrite(
+    text: str, tree: ast.Module, kept_weights: frozenset[str] = frozenset()
+) -> tuple[str, Findings, int]:
+    """Rewrite ``text`` (whose syntax tree is ``tree``): new text, findings, edits made.
+
+    ``kept_weights``: weights file names whose literal saves and loads go through kutils
+    (``kutils._migrate_model_calls``).
+    """
     source = Source(text, tree)
+    source.kept_weights = kept_weights
     found: list[ast.Import | ast.ImportFrom] = []
     source.lines = _lines(source, _IMPORT_LINE)
     walk(source, lambda node, scopes: _collect_import(node, found))

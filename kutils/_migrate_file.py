@@ -9,6 +9,7 @@ import ast
 import io
 import tokenize
 import warnings
+from functools import partial
 
 from kutils._migrate_result import FileResult, describe, worth_reading
 
@@ -34,12 +35,23 @@ def migrate_file(path: str) -> FileResult:
         return FileResult(
             path, b"", error=f"cannot read it ({error.strerror or error})", read=False
         )
-    result = FileResult(path, data)
+    return remigrate(FileResult(path, data))
+
+
+def remigrate(result: FileResult, kept_weights: frozenset[str] = frozenset()) -> FileResult:
+    """Migrate ``result``'s original bytes (again) into a new result.
+
+    ``kept_weights``: the weights file names (last path parts) the command keeps in the
+    whole run (``kutils._migrate_weights``), whose literal saves and loads go through
+    kutils' ``save_weights``/``load_weights`` (``kutils._migrate_model_calls``).
+    """
+    path = result.path
+    result = FileResult(path, result.original)
     try:
         if path.lower().endswith(".ipynb"):
-            _notebook(result)
+            _notebook(result, kept_weights)
         else:
-            _migrate_bytes(result)
+            _migrate_bytes(result, kept_weights)
     except (RecursionError, MemoryError) as error:
         result.error = f"it nests deeper than Python's parser can read ({type(error).__name__})"
     except Exception as error:  # a defect of kutils migrate: this file fails, not the run
@@ -52,7 +64,7 @@ def migrate_file(path: str) -> FileResult:
     return result
 
 
-def _migrate_bytes(result: FileResult) -> None:
+def _migrate_bytes(result: FileResult, kept_weights: frozenset[str]) -> None:
     data = result.original
     try:
         encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
@@ -64,7 +76,7 @@ def _migrate_bytes(result: FileResult) -> None:
         result.error = f"its bytes do not survive decoding as {encoding}"
         return
     try:
-        new_text, findings, changes, problem = _migrate_text(text)
+        new_text, findings, changes, problem = _migrate_text(text, 0, kept_weights)
     except SyntaxError as error:
         result.error = f"it does not parse ({describe(error)})"
         return
@@ -80,14 +92,14 @@ def _migrate_bytes(result: FileResult) -> None:
     result.weight_sites = [site for site, _, _ in sites(new_text, 0)]
 
 
-def _notebook(result: FileResult) -> None:
+def _notebook(result: FileResult, kept_weights: frozenset[str]) -> None:
     """Migrate the code cells of a notebook (``kutils._migrate_notebook``)."""
     from kutils import _migrate_notebook as notebook
     from kutils import _migrate_weights as weights
 
     try:
         result.new, result.cell_findings, result.changes = notebook.migrate(
-            result.original, _migrate_cell
+            result.original, partial(_migrate_cell, kept_weights=kept_weights)
         )
         _, cells = notebook.code_cells(result.new or result.original)
     except notebook.NotANotebook as error:
@@ -97,10 +109,12 @@ def _notebook(result: FileResult) -> None:
         result.weight_sites += weights.sites_of_cell(cell.number, cell.source)
 
 
-def _migrate_cell(text: str) -> tuple[str, list[tuple[int, str]], int, str | None]:
+def _migrate_cell(
+    text: str, kept_weights: frozenset[str] = frozenset()
+) -> tuple[str, list[tuple[int, str]], int, str | None]:
     """A notebook cell through the engine; one that does not parse is left alone."""
-    try:
-        return _migrate_text(text, ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)  # IPython runs it
+    try:  # IPython runs top-level await
+        return _migrate_text(text, ast.PyCF_ALLOW_TOP_LEVEL_AWAIT, kept_weights)
     except SyntaxError as error:
         if not worth_reading(text):
             return text, [], 0, None
@@ -150,14 +164,16 @@ def migrate_source(text: str) -> tuple[str, list[tuple[int, str]], int]:
     return new_text, findings, changes
 
 
-def _migrate_text(text: str, flags: int = 0) -> tuple[str, list[tuple[int, str]], int, str | None]:
+def _migrate_text(
+    text: str, flags: int = 0, kept_weights: frozenset[str] = frozenset()
+) -> tuple[str, list[tuple[int, str]], int, str | None]:
     """``migrate_source``'s result, and why the rewrite was not made (or None)."""
     tree = _parse(text)
-    if not worth_reading(text):
+    if not worth_reading(text) and not kept_weights:
         return text, [], 0, None
     from kutils._migrate_engine import rewrite
 
-    new_text, findings, changes = rewrite(text, tree)
+    new_text, findings, changes = rewrite(text, tree, kept_weights)
     if not changes:
         return new_text, findings, changes, None
     problem = _compile_problem(new_text, flags)

@@ -2,17 +2,21 @@
 
 - ``x.save_weights(name)`` and ``x.load_weights(name)`` (the ``weights-call`` rules):
   Keras 3 saves weights only under a name ending in ``.weights.h5``. A literal
-  ``'x.h5'``/``'x.hdf5'`` is left to the project-wide rename (``kutils._migrate_weights``);
-  any other name (built at run time, held in a variable, or a literal such as
-  ``'model.ckpt'``) goes through kutils, whose ``save_weights`` writes Keras 2's file at
-  any name and whose ``load_weights`` reads it.
+  ``'x.h5'``/``'x.hdf5'`` is left to the project-wide rename (``kutils._migrate_weights``)
+  and goes through kutils where the run keeps the name; any other name (built at run
+  time, held in a variable, or a literal such as ``'model.ckpt'``) goes through kutils,
+  whose ``save_weights`` writes Keras 2's file at any name and whose ``load_weights``
+  reads it.
 - ``compile(loss=<n losses>, metrics=[...])`` (the ``compile-metrics`` rule): Keras 2
   applied every metric of a flat list to every output; Keras 3 wants one list per output.
+- ``compile(opt, loss, ['acc'])`` (the ``compile-positional`` rule): Keras 3's
+  ``compile`` orders its arguments after ``loss`` otherwise; they get Keras 2's names.
 """
 
 from __future__ import annotations
 
 import ast
+import re
 from typing import TYPE_CHECKING
 
 from kutils import _migrate_rules as rules
@@ -22,6 +26,7 @@ if TYPE_CHECKING:
 
 WEIGHT_CALLS = rules.by_kind("weights-call")
 _METRICS = next(iter(rules.by_kind("compile-metrics").values()))
+_POSITIONAL = rules.by_kind("compile-positional")["compile"]
 # Keras 2.3.1's keyword arguments of each (after the file name), which kutils' take too.
 _KEYWORDS = {
     "save_weights": ("filepath", "overwrite"),
@@ -35,8 +40,15 @@ _KERAS3_NAMES = {
 _RENAMED = (".h5", ".hdf5")  # literals kutils._migrate_weights renames or reports
 
 
-def weights_call_through_kutils(call: ast.Call, method: str) -> bool:
-    """Whether ``x.<method>(...)`` (``save_weights``/``load_weights``) goes to kutils."""
+def weights_call_through_kutils(
+    call: ast.Call, method: str, kept: frozenset[str] = frozenset()
+) -> bool:
+    """Whether ``x.<method>(...)`` (``save_weights``/``load_weights``) goes to kutils.
+
+    ``kept``: the ``.h5``/``.hdf5`` names (last path parts) the run does not rename
+    (``kutils._migrate_weights``): their literal saves and loads go to kutils too, which
+    keeps Keras 2's file at that name.
+    """
     allowed = _KEYWORDS[method]
     if any(keyword.arg not in allowed for keyword in call.keywords):
         return False  # **kwargs, or tf.keras's save_format=/options=: left as written
@@ -51,7 +63,8 @@ def weights_call_through_kutils(call: ast.Call, method: str) -> bool:
             return False
         lowered = name.value.lower()
         if lowered.endswith(_RENAMED) and not lowered.endswith(".weights.h5"):
-            return False  # the weights-name rule's: renamed in every file, or reported
+            # The weights-name rule's: renamed in every file, or kept and through kutils.
+            return re.split(r"[/\\]", name.value)[-1] in kept
         return not lowered.endswith(_KERAS3_NAMES[method])
     return not built_name_end(name).lower().endswith(_KERAS3_NAMES[method])
 
@@ -75,12 +88,56 @@ def built_name_end(value: ast.AST) -> str:
     return ""
 
 
+# -- compile(opt, loss, ['acc']): Keras 2's positions --------------------------------
+
+
+def compile_arguments(call: ast.Call, positional: bool = True) -> dict[str, ast.expr]:
+    """``compile``'s arguments by Keras 2's names, those given by position included
+    (none of those when a ``*args`` is among them, or ``positional`` is false)."""
+    found: dict[str, ast.expr] = {}
+    if positional and not any(isinstance(arg, ast.Starred) for arg in call.args):
+        found.update(zip(_POSITIONAL.within, call.args, strict=False))
+    found.update({keyword.arg: keyword.value for keyword in call.keywords if keyword.arg})
+    return found
+
+
+def compile_positional(source: Source, call: ast.Call, on_self: bool, to_kutils: bool) -> None:
+    """``model.compile(opt, loss, ['acc'])`` -> ``model.compile(opt, loss, metrics=['acc'])``.
+
+    Keras 2's ``compile(optimizer, loss, metrics, loss_weights, sample_weight_mode,
+    weighted_metrics, target_tensors)``; Keras 3's takes ``loss_weights`` third and
+    ``weighted_metrics`` fourth. ``metrics`` and ``loss_weights`` get their names. A fifth
+    or later argument by position is reported: Keras 3 has no ``sample_weight_mode`` or
+    ``target_tensors``, and tf.keras 2 ordered the fifth on otherwise; not when the call
+    becomes ``kutils.compile`` (``to_kutils``), which takes Keras 2's positions.
+    """
+    args = call.args
+    if len(args) < 3 or len(args) > len(_POSITIONAL.within):
+        return  # nothing after loss by position, or not Keras 2's compile
+    if any(isinstance(arg, ast.Starred) for arg in args) or not _uses_keras(source):
+        return
+    if on_self or len(args) > 4:  # self.compile(...): a class's own compile, maybe
+        if not to_kutils or on_self:
+            source.report(args[2], _POSITIONAL.message)
+        return
+    for name, arg in zip(_POSITIONAL.within[2:], args[2:], strict=False):
+        start, _ = source.span(arg)
+        source.edits.append((start, start, f"{name}="))
+
+
+def _uses_keras(source: Source) -> bool:
+    return any(path.split(".")[0] in ("keras", "tensorflow") for path in source.bindings.values())
+
+
 # -- compile(loss=[...], metrics=[...]) -------------------------------------------------
 
 
-def compile_metrics(source: Source, call: ast.Call, scopes: tuple[ast.AST, ...]) -> None:
-    """``metrics=['acc']`` of a model with ``n`` losses -> one list per output."""
-    keywords = {keyword.arg: keyword.value for keyword in call.keywords if keyword.arg}
+def compile_metrics(
+    source: Source, call: ast.Call, scopes: tuple[ast.AST, ...], positional: bool = True
+) -> None:
+    """``metrics=['acc']`` of a model with ``n`` losses -> one list per output (the
+    metrics and the losses given by name or, if ``positional``, by Keras 2's position)."""
+    keywords = compile_arguments(call, positional)
     metrics, loss = keywords.get("metrics"), keywords.get("loss")
     if not isinstance(metrics, (ast.List, ast.Tuple)) or loss is None:
         return

@@ -88,6 +88,13 @@ CALL_RULES: tuple[Rule, ...] = (
         keras3="kutils.train_on_batch",
         within=("class_weight",),
     ),
+    Rule(
+        "method-keyword",
+        "fit",
+        "Keras 3's fit takes class_weight for one output only, and not with sample_weight: call kutils.fit(model, x, y, class_weight=...) instead",
+        keras3="kutils.fit",
+        within=("class_weight",),
+    ),
     # -- keyword arguments Keras 3 rejects, in the calls named by `within`
     Rule(
         "keyword",
@@ -319,6 +326,22 @@ CALL_RULES: tuple[Rule, ...] = (
         "metrics",
         "Keras 2 applied a flat metrics list to every output; Keras 3 fails on a model with several outputs (tuple arity mismatch): give one list per output, metrics=[[...], [...]] (or a dict by output name)",
         keras3="metrics",
+    ),
+    # -- compile's arguments after loss given by position: Keras 3 orders them otherwise
+    Rule(
+        "compile-positional",
+        "compile",
+        "Keras 2's compile took metrics third and loss_weights fourth, Keras 3's takes loss_weights third (a metrics list passed third is read as loss weights): pass the arguments after loss by name (metrics=[...], loss_weights=[...])",
+        keras3="keywords",
+        within=(
+            "optimizer",
+            "loss",
+            "metrics",
+            "loss_weights",
+            "sample_weight_mode",
+            "weighted_metrics",
+            "target_tensors",
+        ),
     ),
     # -- compile in a file that changes trainable: Keras 2 trained the weights trainable
     # at compile time, Keras 3 those trainable at the first step (the GAN pattern)

@@ -46,6 +46,8 @@ class Source:
         self.needs_keras = False  # a rewrite uses the name keras, which no import binds
         self.default_classes: frozenset[str] = frozenset()  # kutils._migrate_defaults
         self.functions: set[str] = set()  # kutils functions the rewrites call by name
+        # Weights file names the run keeps (not renamed): saved and loaded through kutils.
+        self.kept_weights: frozenset[str] = frozenset()
         self.leading = _leading_statements(tree)
         self.kutils_leading = False  # a leading import binds `kutils`
         self._taken: dict[str, bool] = {}

@@ -85,6 +85,8 @@ def _target(call: ast.Call) -> tuple[ast.Constant, bool] | None:
     """The literal legacy file name the call saves or loads, and whether it saves."""
     func = call.func
     name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+    if name in ("save_weights", "load_weights") and _kutils_form(call):
+        return None  # kutils' function keeps Keras 2's file at any name: nothing to rename
     if name == "save_weights":
         save = True
     elif name == "load_weights":
@@ -103,6 +105,18 @@ def _target(call: ast.Call) -> tuple[ast.Constant, bool] | None:
     if isinstance(value, ast.Constant) and isinstance(value.value, str) and _suffix(value.value):
         return value, save
     return None
+
+
+def _kutils_form(call: ast.Call) -> bool:
+    """``save_weights(model, name)``/``kutils.load_weights(model, filepath=name)``: the
+    form of kutils' functions, which a rewrite made (the model first, then the name)."""
+    func = call.func
+    if isinstance(func, ast.Attribute) and not (
+        isinstance(func.value, ast.Name) and func.value.id == "kutils"
+    ):
+        return False  # a method: x.save_weights(name)
+    named = any(keyword.arg == "filepath" for keyword in call.keywords)
+    return len(call.args) >= 2 or (len(call.args) == 1 and named)
 
 
 def _suffix(value: str) -> str:
@@ -209,7 +223,7 @@ def apply(result: FileResult, chosen: set[str], kept: dict[str, list[str]]) -> N
             "rename it in every save and load by hand"
         )
         if site.cell:
-            result.cell_findings.append((site.cell, site.line, message))
+            result.cell_findings.append((site.cell, original(site.cell, site.line), message))
         else:
             result.findings.append((original(0, site.line), message))
     result.findings.sort()
@@ -217,19 +231,37 @@ def apply(result: FileResult, chosen: set[str], kept: dict[str, list[str]]) -> N
 
 
 def _original_line(result: FileResult) -> Callable[[int, int], int]:
-    """``(cell, line of the rewritten text) -> line of the original`` for a ``.py`` file
-    (a notebook's cells keep their numbers)."""
-    if result.new is None or result.path.lower().endswith(".ipynb"):
+    """``(cell, line of the rewritten text) -> line of the original``, in a ``.py`` file
+    (cell 0) or a notebook's cell (an import added at the top of a cell moves its lines)."""
+    if result.new is None:
         return lambda cell, line: line
+    if not result.path.lower().endswith(".ipynb"):
+        mapping = _line_mapping(result.original, result.new)
+        return lambda cell, line: line if cell else mapping.get(line, line)
+    from kutils._migrate_notebook import code_cells
+
+    before = {cell.number: cell.source.encode() for cell in code_cells(result.original)[1]}
+    after = {cell.number: cell.source.encode() for cell in code_cells(result.new)[1]}
+    mappings = {
+        number: _line_mapping(before[number], source)
+        for number, source in after.items()
+        if number in before and before[number] != source
+    }
+    return lambda cell, line: mappings.get(cell, {}).get(line, line)
+
+
+def _line_mapping(old_text: bytes, new_text: bytes) -> dict[int, int]:
+    """Lines of ``new_text`` -> lines of ``old_text`` (bytes: split at ``\\n``, ``\\r``
+    and ``\\r\\n`` only, as Python's parser counts lines)."""
     import difflib
 
-    old, new = result.original.splitlines(), result.new.splitlines()
+    old, new = old_text.splitlines(), new_text.splitlines()
     mapping: dict[int, int] = {}
     matcher = difflib.SequenceMatcher(None, old, new, autojunk=False)
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():
         if tag == "equal" or (tag == "replace" and i2 - i1 == j2 - j1):
             mapping.update({j1 + k + 1: i1 + k + 1 for k in range(j2 - j1)})
-    return lambda cell, line: line if cell else mapping.get(line, line)
+    return mapping
 
 
 def _rename(result: FileResult, chosen: set[str]) -> list[tuple[int, int]]:

@@ -199,3 +199,95 @@ def test_a_loss_name_of_unknown_length_is_reported_with_the_fix(body):
         .index(next(x for x in (HEADER + body).splitlines() if "compile" in x))
     )
     assert [(number, "metrics=[[...], [...]]" in m) for number, m in findings] == [(line + 1, True)]
+
+
+# -- compile(opt, loss, ['acc']): the arguments after loss by position --------------------
+
+POSITIONAL = rules.by_kind("compile-positional")["compile"]
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (
+            "model.compile('sgd', 'mse', ['mae'])\n",
+            "model.compile('sgd', 'mse', metrics=['mae'])\n",
+        ),
+        (
+            "model.compile(opt, 'mse', ['mae'], [0.5])  # tuned\n",
+            "model.compile(opt, 'mse', metrics=['mae'], loss_weights=[0.5])  # tuned\n",
+        ),
+        (
+            "model.compile(\n    opt,\n    'mse',\n    my_metrics,\n)\n",
+            "model.compile(\n    opt,\n    'mse',\n    metrics=my_metrics,\n)\n",
+        ),
+        (
+            "model.compile(opt, 'mse', None, loss_weights=[1.0])\n",
+            "model.compile(opt, 'mse', metrics=None, loss_weights=[1.0])\n",
+        ),
+    ],
+)
+def test_metrics_and_loss_weights_by_position_get_keras_2s_names(body, expected):
+    # Keras 3's compile takes loss_weights third: a metrics list there is read as weights.
+    text, findings = _migrate(body)
+    assert text == HEADER + expected
+    assert findings == []
+
+
+def test_positional_metrics_of_several_outputs_are_given_per_output():
+    text, findings = _migrate("model.compile(opt, ['mse', 'mae'], ['acc'])\n")
+    assert text == HEADER + "model.compile(opt, ['mse', 'mae'], metrics=[['acc'], ['acc']])\n"
+    assert findings == [(2, ORDER_NOTE)]
+
+
+def test_a_changed_default_optimizer_named_with_positional_metrics_is_rewritten():
+    # compile('adadelta', loss, [...]): a model's compile, whatever the loss is.
+    text, findings = _migrate("model.compile('adadelta', loss_fn, ['acc'])\n")
+    assert text == HEADER + (
+        "model.compile(keras.optimizers.Adadelta(learning_rate=1.0), loss_fn, metrics=['acc'])\n"
+    )
+    # As with loss=loss_fn: a loss name whose number of outputs is unknown is reported.
+    assert [m.endswith("the loss 'loss_fn' is for") for _, m in findings] == [True]
+
+
+def test_positional_arguments_through_kutils_compile_keep_keras_2s_order():
+    body = "d.trainable = False\ngan.compile(opt, 'mse', ['acc'], None, 'temporal')\n"
+    text, findings = _migrate(body)
+    # kutils.compile takes Keras 2's positions, so nothing to report.
+    assert text.splitlines()[-1] == "compile(gan, opt, 'mse', ['acc'], None, 'temporal')"
+    assert findings == []
+    text, findings = _migrate("d.trainable = False\ngan.compile(opt, 'mse', ['acc'])\n")
+    assert text.splitlines()[-1] == "compile(gan, opt, 'mse', metrics=['acc'])"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "model.compile(opt, 'mse', ['acc'], None, 'temporal')\n",  # sample_weight_mode
+        "class M(keras.Model):\n    def build_it(self):\n        self.compile(o, 'mse', ['a'])\n",
+        "class M(keras.Model):\n    def compile(self, o, l, m):\n        super().compile(o, l, m)\n",
+    ],
+)
+def test_positional_arguments_migrate_cannot_name_are_reported(body):
+    text, findings = _migrate(body)
+    assert text == HEADER + body
+    assert [message for _, message in findings] == [POSITIONAL.message]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "model.compile(opt, 'mse')\n",
+        "model.compile(*args)\n",
+        "model.compile(opt, 'mse', *rest)\n",
+        "pattern.compile(a, b, c, d, e, f, g, h)\n",  # more than Keras 2's compile takes
+        "import kutils\nkutils.compile(model, opt, 'mse', metrics=['acc'])\n",  # migrated
+    ],
+)
+def test_calls_that_are_not_keras_2s_positional_compile_are_left(body):
+    assert _migrate(body) == (HEADER + body, [])
+
+
+def test_a_file_without_keras_keeps_its_compile_calls():
+    body = "import re\nre.compile('a', 'b', ['c'])\n"
+    assert migrate_source(body) == (body, [], 0)

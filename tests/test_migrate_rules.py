@@ -29,7 +29,12 @@ EXPECTED = {
         ["reject weights="],
     ),
     "preprocessing": (["from kutils.preprocessing import", "from kutils import preprocessing"], []),
-    "loss_aliases": (["mean_squared_error as mse", "metrics.mean_squared_error"], []),
+    # compile("sgd", loss, metrics=[...]) with loss a loop variable: as with loss=loss,
+    # migrate cannot tell the number of outputs the flat metrics list is for.
+    "loss_aliases": (
+        ["mean_squared_error as mse", "metrics.mean_squared_error"],
+        ["cannot tell how many outputs the loss 'loss' is for"],
+    ),
     "optimizer_decay": (
         [
             "InverseTimeDecay(0.1, decay_steps=1, decay_rate=0.05), momentum=0.5",

@@ -56,7 +56,8 @@ def test_a_name_saved_and_loaded_only_at_rewritable_sites_is_renamed_everywhere(
     assert status == 0
 
 
-def test_a_name_also_used_elsewhere_is_kept_in_every_file_and_reported(tmp_path, capsys):
+def test_a_name_also_used_elsewhere_is_kept_and_saved_and_loaded_through_kutils(tmp_path, capsys):
+    # Keras 3 refuses to save at 'w.h5'; kutils' functions keep Keras 2's file there.
     files = {
         "train.py": "model.save_weights('w.h5')\n",
         "predict.py": "import os\nif os.path.exists('w.h5'):\n    model.load_weights('w.h5')\n",
@@ -64,9 +65,41 @@ def test_a_name_also_used_elsewhere_is_kept_in_every_file_and_reported(tmp_path,
     tree = _project(tmp_path, files)
     status = main([str(tree)])
     out = capsys.readouterr().out
-    assert {name: _read(tree, name) for name in files} == files
-    assert f"{tree / 'train.py'}:1: weights file 'w.h5' not renamed to 'w.weights.h5'" in out
-    assert str(tree / "predict.py") in out.split("train.py:1:")[1]
+    assert (
+        _read(tree, "train.py") == "from kutils import save_weights\nsave_weights(model, 'w.h5')\n"
+    )
+    assert _read(tree, "predict.py") == (
+        "import os\n"
+        "from kutils import load_weights\n"
+        "if os.path.exists('w.h5'):\n"
+        "    load_weights(model, 'w.h5')\n"
+    )
+    assert out == ""  # nothing left to do by hand
+    assert status == 0
+
+
+def test_a_kept_name_that_no_kutils_call_can_save_is_reported_in_every_file(tmp_path, capsys):
+    # ModelCheckpoint(save_weights_only=True) has no kutils form: reported, with the files
+    # that keep the name; the save_weights beside it goes through kutils.
+    files = {
+        "train.py": (
+            "model.save_weights('w.h5')\nbest = ModelCheckpoint('w.h5', save_weights_only=True)\n"
+        ),
+        "predict.py": "import os\nfound = os.path.exists('w.h5')\n",
+    }
+    tree = _project(tmp_path, files)
+    status = main([str(tree)])
+    out = capsys.readouterr().out
+    assert _read(tree, "train.py") == (
+        "from kutils import save_weights\n"
+        "save_weights(model, 'w.h5')\n"
+        "best = ModelCheckpoint('w.h5', save_weights_only=True)\n"
+    )
+    assert _read(tree, "predict.py") == files["predict.py"]
+    reported = [line for line in out.splitlines() if "not renamed" in line]
+    assert len(reported) == 1
+    assert reported[0].startswith(f"{tree / 'train.py'}:2: weights file 'w.h5' not renamed")
+    assert str(tree / "predict.py") in reported[0]
     assert status == 1
 
 
@@ -76,9 +109,13 @@ def test_a_name_built_around_the_literal_keeps_it(tmp_path, capsys):
         "load.py": "import os\nmodel.load_weights(os.path.join(folder, 'w.h5'))\n",
     }
     tree = _project(tmp_path, files)
-    main([str(tree)])
-    assert {name: _read(tree, name) for name in files} == files
-    assert "weights file 'w.h5' not renamed" in capsys.readouterr().out
+    assert main([str(tree)]) == 0
+    assert (
+        _read(tree, "train.py") == "from kutils import save_weights\nsave_weights(model, 'w.h5')\n"
+    )
+    # Keras 3's load_weights reads the Keras 2 file kutils writes at an .h5 name.
+    assert _read(tree, "load.py") == files["load.py"]
+    assert "not renamed" not in capsys.readouterr().out
 
 
 def test_a_whole_model_saved_under_the_same_name_keeps_it(tmp_path, capsys):
@@ -87,8 +124,12 @@ def test_a_whole_model_saved_under_the_same_name_keeps_it(tmp_path, capsys):
     }
     tree = _project(tmp_path, files)
     main([str(tree)])
-    assert _read(tree, "train.py") == files["train.py"]
-    assert "weights file 'm.hdf5' not renamed to 'm.weights.h5'" in capsys.readouterr().out
+    assert _read(tree, "train.py") == (
+        "from kutils import save_weights\nsave_weights(model, 'm.hdf5')\nmodel.save('m.hdf5')\n"
+    )
+    out = capsys.readouterr().out
+    assert "not renamed" not in out
+    assert f"{tree / 'train.py'}:2: Keras 3 saves models in the .keras format" in out
 
 
 def test_a_name_only_loaded_is_left_alone_keras_3_still_loads_it(tmp_path, capsys):
@@ -133,7 +174,9 @@ def test_a_name_a_notebook_loads_is_renamed_in_the_notebook_too(tmp_path, capsys
     )
 
 
-def test_a_save_in_a_notebook_is_reported_with_its_cell_when_kept(tmp_path, capsys):
+def test_a_kept_name_in_a_notebook_goes_through_kutils_or_is_reported_with_its_cell(
+    tmp_path, capsys
+):
     tree = _project(tmp_path, {"check.py": "assert 'x.h5'\n"})
     notebook = {
         "cells": [
@@ -143,7 +186,10 @@ def test_a_save_in_a_notebook_is_reported_with_its_cell_when_kept(tmp_path, caps
                 "execution_count": None,
                 "metadata": {},
                 "outputs": [],
-                "source": ["model.save_weights('x.h5')\n"],
+                "source": [
+                    "model.save_weights('x.h5')\n",
+                    "cb = ModelCheckpoint('x.h5', save_weights_only=True)\n",
+                ],
             },
         ],
         "metadata": {},
@@ -153,8 +199,15 @@ def test_a_save_in_a_notebook_is_reported_with_its_cell_when_kept(tmp_path, caps
     (tree / "save.ipynb").write_text(json.dumps(notebook, indent=1))
     main([str(tree)])
     out = capsys.readouterr().out
-    expected = f"{tree / 'save.ipynb'}: cell 2, line 1: weights file 'x.h5' not renamed"
+    expected = f"{tree / 'save.ipynb'}: cell 2, line 2: weights file 'x.h5' not renamed"
     assert expected in out
+    assert "line 1: weights file" not in out
+    cell = json.loads(_read(tree, "save.ipynb"))["cells"][1]
+    assert cell["source"] == [
+        "from kutils import save_weights\n",
+        "save_weights(model, 'x.h5')\n",
+        "cb = ModelCheckpoint('x.h5', save_weights_only=True)\n",
+    ]
 
 
 def test_second_run_changes_nothing(tmp_path, capsys):
@@ -169,6 +222,36 @@ def test_second_run_changes_nothing(tmp_path, capsys):
     assert main([str(tree)]) == 0
     assert {name: _read(tree, name) for name in ("a.py", "b.py")} == once
     assert "rewrote 0," in capsys.readouterr().err
+
+
+def test_second_run_after_kept_names_went_through_kutils_changes_nothing(tmp_path, capsys):
+    files = {
+        "a.py": (
+            "import os\n"
+            "if not os.path.exists('out/w.h5'):\n"
+            "    net.save_weights(filepath='out/w.h5', overwrite=True)\n"
+        ),
+        "b.py": "import keras\nnet.load_weights('w.h5', by_name=True)  # Keras 2 file\n",
+    }
+    tree = _project(tmp_path, files)
+    assert main([str(tree)]) == 0
+    once = {name: _read(tree, name) for name in files}
+    assert once["a.py"] == (
+        "import os\n"
+        "from kutils import save_weights\n"
+        "if not os.path.exists('out/w.h5'):\n"
+        "    save_weights(net, filepath='out/w.h5', overwrite=True)\n"
+    )
+    assert once["b.py"] == (
+        "import keras\n"
+        "from kutils import load_weights\n"
+        "load_weights(net, 'w.h5', by_name=True)  # Keras 2 file\n"
+    )
+    capsys.readouterr()
+    assert main([str(tree)]) == 0
+    assert {name: _read(tree, name) for name in files} == once
+    captured = capsys.readouterr()
+    assert "rewrote 0," in captured.err and captured.out == ""
 
 
 def test_diff_shows_the_renames_and_writes_nothing(tmp_path, capsys):
@@ -222,8 +305,11 @@ def test_a_literal_that_cannot_be_rewritten_as_written_keeps_the_name(tmp_path, 
     files = {"a.py": f"model.save_weights({literal})\n", "b.py": "model.load_weights('w.h5')\n"}
     tree = _project(tmp_path, files)
     main([str(tree)])
-    assert {name: _read(tree, name) for name in files} == files
-    assert "weights file 'w.h5' not renamed" in capsys.readouterr().out
+    assert (
+        _read(tree, "a.py") == f"from kutils import save_weights\nsave_weights(model, {literal})\n"
+    )
+    assert _read(tree, "b.py") == "from kutils import load_weights\nload_weights(model, 'w.h5')\n"
+    assert "not renamed" not in capsys.readouterr().out
 
 
 def test_reports_name_the_original_lines_when_the_rewrite_adds_an_import(tmp_path, capsys):
@@ -238,7 +324,7 @@ def test_reports_name_the_original_lines_when_the_rewrite_adds_an_import(tmp_pat
             "gan.py": (
                 "import os, keras\n"
                 "gan.load_weights(args.weights)\n"
-                "gan.save_weights('gan.h5')\n"
+                "cb = ModelCheckpoint('gan.h5', save_weights_only=True)\n"
                 "found = os.path.exists('gan.h5')\n"
             ),
         },

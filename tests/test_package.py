@@ -161,6 +161,28 @@ LEGACY_SIGNATURES = {
         ("weighted_metrics", None),
         ("target_tensors", None),
     ],
+    # Model.fit, taken as a function of the model (for its class_weight).
+    "fit": [
+        ("model", _),
+        ("x", None),
+        ("y", None),
+        ("batch_size", None),
+        ("epochs", 1),
+        ("verbose", 1),
+        ("callbacks", None),
+        ("validation_split", 0.0),
+        ("validation_data", None),
+        ("shuffle", True),
+        ("class_weight", None),
+        ("sample_weight", None),
+        ("initial_epoch", 0),
+        ("steps_per_epoch", None),
+        ("validation_steps", None),
+        ("validation_freq", 1),
+        ("max_queue_size", 10),
+        ("workers", 1),
+        ("use_multiprocessing", False),
+    ],
     # Model.train_on_batch, taken as a function of the model (for its class_weight).
     "train_on_batch": [
         ("model", _),

@@ -24,6 +24,7 @@ import pytest
 
 import kutils
 from kutils._migrate_model_calls import ORDER_NOTE
+from kutils.migrate import main as migrate_main
 from kutils.migrate import migrate_source
 
 HERE = Path(__file__).resolve().parent
@@ -96,6 +97,42 @@ def test_migrated_save_writes_the_hdf5_layout_keras_2_3_1_wrote(tmp_path):
         assert written[name] == expected[name], name
     _close(scope["result"]["predict"][0], CASES["save"]["result"]["predict"][0], "predict 0")
     _close(scope["result"]["predict"][1], CASES["save"]["result"]["predict"][1], "predict 1")
+
+
+def test_a_kept_literal_h5_name_is_saved_through_kutils_as_keras_2_3_1_saved_it(
+    tmp_path, monkeypatch, capsys
+):
+    # `model.save_weights("discriminator.h5")`, a name the script also gives
+    # os.path.exists: migrate keeps it and routes the save and the load through kutils.
+    case = CASES["save_literal_name_kept"]
+    project = tmp_path / "project"
+    project.mkdir()
+    script = project / "train.py"
+    script.write_text(case["snippet"])
+    assert migrate_main([str(project)]) == 0  # nothing left to change by hand
+    text = script.read_text()
+    save, load = 'save_weights("discriminator.h5")', 'load_weights("discriminator.h5")'
+    expected = case["snippet"].replace(f"model.{save}", 'save_weights(model, "discriminator.h5")')
+    expected = expected.replace(f"fresh.{load}", 'load_weights(fresh, "discriminator.h5")')
+    expected = expected.replace("fresh.predict(x)", "predict(fresh, x)")
+    imports = "from kutils import load_weights, predict, save_weights\n"
+    assert imports in text and text.replace(imports, "", 1) == expected  # the rest as it was
+    capsys.readouterr()
+    assert migrate_main([str(project)]) == 0
+    assert script.read_text() == text  # a second run changes nothing
+    assert "rewrote 0," in capsys.readouterr().err
+    monkeypatch.chdir(project)
+    scope: dict = {}
+    exec(compile(text, "<save_literal_name_kept>", "exec"), scope)
+    recorded = case["result"]
+    assert bool(scope["result"]["saved"]) is recorded["saved"]["values"] is True
+    for index in range(2):  # the first model's weights, loaded into the second
+        _close(scope["result"]["predict"][index], recorded["predict"][index], f"predict {index}")
+    # The same model and weights as the `save` case: the file Keras 2.3.1 wrote there.
+    with h5py.File(KERAS2_FILE, "r") as keras2, h5py.File("discriminator.h5", "r") as ours:
+        expected_tree, written = _tree(keras2), _tree(ours)
+    expected_tree["/"].pop("keras_version"), written["/"].pop("keras_version")
+    assert written == expected_tree
 
 
 @pytest.mark.parametrize("name", ["load_kutils_file", "load_kutils_file_by_name"])
@@ -285,10 +322,22 @@ KERAS3_NAMES = {
 }
 
 
-@pytest.mark.parametrize("name", ["metrics_flat_list", "metrics_through_a_name"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "metrics_flat_list",
+        "metrics_through_a_name",
+        "metrics_positional",
+        "metrics_positional_named_optimizer",
+    ],
+)
 def test_migrated_metrics_give_keras_2_3_1_values(name):
     text = migrate_source(CASES[name]["snippet"])[0]
     assert "metrics=[[" in text
+    if name == "metrics_positional_named_optimizer":  # Keras 3 takes loss_weights third
+        assert "Adadelta(learning_rate=1.0)" in text
+        assert 'metrics=[["accuracy", "mse"], ["accuracy", "mse"]], loss_weights=[1.0' in text
+    assert migrate_source(text)[0] == text  # a second run changes nothing
     recorded = CASES[name]["result"]
     scope = _migrated(name, None)
     result, model = scope["result"], scope["model"]
@@ -305,6 +354,35 @@ def test_migrated_metrics_give_keras_2_3_1_values(name):
     if "history" in recorded:
         for metric, series in recorded["history"].items():
             _close(np.asarray(result["history"][KERAS3_NAMES[metric]], "float32"), series, metric)
+
+
+def test_positional_metrics_through_kutils_compile_give_keras_2_3_1_values():
+    # The file sets trainable, so compile becomes kutils.compile, which takes Keras 2's
+    # positions: the frozen-at-compile layer stays frozen, the metrics are per output.
+    name = "metrics_positional_trainable"
+    text = migrate_source(CASES[name]["snippet"])[0]
+    assert "compile(model, SGD(learning_rate=0.1), [" in text
+    assert 'metrics=[["accuracy"], ["accuracy"]])' in text
+    assert migrate_source(text)[0] == text
+    recorded = CASES[name]["result"]
+    scope = _migrated(name, None)
+    result = scope["result"]
+    values = dict(zip(recorded["metrics_names"], recorded["train_on_batch"]["values"], strict=True))
+    order = _keras3_order(scope["model"], recorded["metrics_names"])
+    got = dict(zip(order, np.asarray(result["train_on_batch"], "float32").tolist(), strict=True))
+    for metric, value in values.items():
+        np.testing.assert_allclose(got[KERAS3_NAMES[metric]], value, rtol=1e-5, atol=1e-6)
+    label = scope["model"].get_layer("label")
+    assert len(label.trainable_weights) == 2  # trainable again, but not trained
+    for layer, weights in recorded["weights"].items():
+        for index, value in enumerate(weights):
+            if (layer, index) == ("bn", 3):
+                # moving_variance: Keras 2.3.1 averaged in the unbiased batch variance,
+                # Keras 3 the biased one (docs/compat.md), a part in a thousand here.
+                got = np.asarray(result["weights"][layer][index])
+                np.testing.assert_allclose(got, value["values"], rtol=2e-3)
+                continue
+            _close(result["weights"][layer][index], value, f"{layer} weight {index}")
 
 
 def _keras3_order(model, keras2_names: list[str]) -> list[str]:

@@ -203,6 +203,18 @@ def test_migrate_uses_kutils_compile_when_the_file_has_its_own_compile():
     assert "code = compile(src, 'f', 'exec')" in text
 
 
+def test_migrate_leaves_an_imported_modules_compile_alone():
+    source = (
+        "import re\nimport regex as rx\nimport keras\nd.trainable = False\n"
+        "pattern = re.compile('x', 2)\nother = rx.compile('x', 2, 3)\nd.compile(loss='mse')\n"
+    )
+    text, findings, _ = migrate_source(source)
+    assert "pattern = re.compile('x', 2)\n" in text
+    assert "other = rx.compile('x', 2, 3)\n" in text
+    assert "compile(d, loss='mse')" in text
+    assert findings == []
+
+
 def test_migrate_leaves_a_models_own_self_compile_alone():
     source = "import keras\nclass M(keras.Model):\n    def go(self):\n        self.trainable = False\n        self.compile(loss='mse')\n"
     assert migrate_source(source)[0] == source
