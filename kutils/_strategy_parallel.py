@@ -28,6 +28,7 @@ import numpy as np
 import tensorflow as tf
 
 from kutils import _keras_compat, _keras_compat_training
+from kutils._uneven_batches import RowWeightedLoss
 
 if TYPE_CHECKING:
     from kutils._per_worker_input import ShardedInput
@@ -126,7 +127,7 @@ def _one_replica_value(strategy: tf.distribute.Strategy, value: Any) -> Any:
     return value
 
 
-class StrategyDataParallel(LocalBatchSymbolicBuild, keras.Model):
+class StrategyDataParallel(LocalBatchSymbolicBuild, RowWeightedLoss, keras.Model):
     """A copy of the template run by a tf.distribute strategy, its weights kept in step.
 
     Made by :func:`data_parallel` for a ``tf.distribute.Strategy``. The copy (``replica``)
@@ -214,28 +215,6 @@ class StrategyDataParallel(LocalBatchSymbolicBuild, keras.Model):
         self._pull()
         return super().predict_on_batch(*args, **kwargs)
 
-    def compute_loss(
-        self,
-        x: Any = None,
-        y: Any = None,
-        y_pred: Any = None,
-        sample_weight: Any = None,
-        training: bool = True,
-    ) -> Any:
-        """Keras's ``compute_loss``, each row weighing as in one process.
-
-        Keras averages each replica's loss over the replica's own rows and divides it by
-        the number of replicas, so when a global batch does not split evenly (15 rows on
-        2 replicas: 8 + 7) the rows of the smaller part weigh more (1/14 instead of 1/15)
-        in the gradient. A ``"sum"`` loss has the right gradient, but the loss metric
-        weighs each replica's sum by its rows. ``_weighed_by_rows`` corrects both.
-        """
-        loss = super().compute_loss(x, y, y_pred, sample_weight, training=training)
-        kind = _reduction_kind(self.loss)
-        if kind == "sum" or (kind == "mean" and training):
-            loss = _weighed_by_rows(self._strategy, x, loss, kind)
-        return loss
-
     def train_step(self, data: Any) -> Any:
         """Keras's train step; across workers, its scalar logs are made 1-D."""
         return _reducible(self, super().train_step(data))
@@ -272,45 +251,6 @@ class StrategyDataParallel(LocalBatchSymbolicBuild, keras.Model):
 
     def _push(self) -> None:
         self._template.set_weights(self.replica.get_weights())
-
-
-_PER_ROW_MEAN = ("sum_over_batch_size", "mean")
-
-
-def _reduction_kind(losses: Any) -> str | None:
-    """``"mean"`` when every compiled loss averages over the rows (Keras's default),
-    ``"sum"`` when every one sums them, else None (mixed, or ``"mean_with_sample_weight"``,
-    which divides by each replica's own weights: left as Keras computes it)."""
-    reductions = {
-        getattr(loss, "reduction", _PER_ROW_MEAN[0]) for loss in keras.tree.flatten(losses)
-    }
-    if reductions and reductions <= set(_PER_ROW_MEAN):
-        return "mean"
-    return "sum" if reductions == {"sum"} else None
-
-
-def _weighed_by_rows(strategy: tf.distribute.Strategy, x: Any, loss: Any, kind: str) -> Any:
-    """``loss`` with each row weighing as in one process, in its gradient and its value.
-
-    With ``share = rows * replicas / global rows`` (1 for an even split): a mean loss
-    has its gradient times ``share`` and its value unchanged (the loss metric weighs it
-    by the rows); a sum loss keeps its gradient and has its value divided by ``share``,
-    so the metric's weighting by rows gives the sum. The global rows of the step are
-    summed over the replicas (a scalar all-reduce), so every input type is covered.
-    """
-    replicas = strategy.num_replicas_in_sync
-    context = tf.distribute.get_replica_context()
-    if replicas == 1 or context is None:
-        return loss
-    first = next(leaf for leaf in keras.tree.flatten(x) if leaf is not None)
-    rows = tf.cast(tf.shape(first)[0], loss.dtype)
-    total = context.all_reduce(tf.distribute.ReduceOp.SUM, rows)
-    share = tf.math.divide_no_nan(rows * replicas, total)
-    if kind == "mean":
-        gradient, value = loss * share, loss
-    else:
-        gradient, value = loss, tf.math.divide_no_nan(loss, share)
-    return gradient + tf.stop_gradient(value - gradient)
 
 
 def _metric_function(model: StrategyDataParallel, kind: str, run: Any) -> Any:
