@@ -57,21 +57,27 @@ def make_file(path: Path) -> None:
             y[first:stop] = rows @ weights
 
 
-def timed(function) -> float:
-    start = time.perf_counter()
+def timed(function) -> tuple[float, float]:
+    """Wall seconds and CPU seconds (``time.process_time``: this process, all threads)."""
+    start, cpu = time.perf_counter(), time.process_time()
     function()
-    return time.perf_counter() - start
+    return time.perf_counter() - start, time.process_time() - cpu
 
 
-def best_alternating(first, second, repeats=REPEATS) -> tuple[float, float]:
+def best(runs: list[tuple[float, float]]) -> tuple[float, float]:
+    """The best wall time and the best CPU time of several runs."""
+    return min(wall for wall, _ in runs), min(cpu for _, cpu in runs)
+
+
+def best_alternating(first, second, repeats=REPEATS):
     a, b = [], []
     for _ in range(repeats):
         a.append(timed(first))
         b.append(timed(second))
-    return min(a), min(b)
+    return best(a), best(b)
 
 
-def contiguous_reads(path: Path) -> tuple[float, float]:
+def contiguous_reads(path: Path):
     from kutils import HDF5Matrix
 
     matrix = HDF5Matrix(path, "x", stream=False)
@@ -92,7 +98,7 @@ def contiguous_reads(path: Path) -> tuple[float, float]:
     return t_raw, t_ours
 
 
-def epochs(path: Path) -> dict[str, float]:
+def epochs(path: Path) -> dict[str, tuple[float, float]]:
     from kutils import HDF5Dataset, HDF5Matrix
 
     x, y = HDF5Matrix(path, "x"), HDF5Matrix(path, "y")
@@ -110,11 +116,11 @@ def epochs(path: Path) -> dict[str, float]:
 
         return epoch
 
-    times: dict[str, list[float]] = {str(mode): [] for mode in datasets}
+    times: dict[str, list[tuple[float, float]]] = {str(mode): [] for mode in datasets}
     for _ in range(REPEATS):
         for mode in datasets:
             times[str(mode)].append(timed(run(mode)))
-    return {mode: min(values) for mode, values in times.items()}
+    return {mode: best(values) for mode, values in times.items()}
 
 
 # -- fit, one process per run --------------------------------------------------------------
@@ -215,21 +221,26 @@ def main() -> None:
             f"{size / 2**30:.2f} GiB on disk), written in {time.perf_counter() - start:.1f} s"
         )
 
-        t_raw, t_ours = contiguous_reads(path)
+        print(f"load average: {' '.join(f'{load:.2f}' for load in os.getloadavg())}")
+        (t_raw, c_raw), (t_ours, c_ours) = contiguous_reads(path)
         gib = data_bytes / 2**30
         print(
-            f"contiguous reads, batch {BATCH}: h5py {gib / t_raw:.2f} GiB/s ({t_raw:.2f} s), "
-            f"HDF5Matrix {gib / t_ours:.2f} GiB/s ({t_ours:.2f} s); "
-            f"throughput ratio {t_raw / t_ours:.2f} (target >= 0.9)"
+            f"contiguous reads, batch {BATCH}: h5py {gib / t_raw:.2f} GiB/s ({t_raw:.2f} s, "
+            f"cpu {c_raw:.3f} s), HDF5Matrix {gib / t_ours:.2f} GiB/s ({t_ours:.2f} s, cpu "
+            f"{c_ours:.3f} s); throughput ratio {t_raw / t_ours:.2f} (target >= 0.9), cpu "
+            f"ratio {c_raw / c_ours:.2f}"
         )
 
         times = epochs(path)
+        (t_plain, c_plain), (t_shuffled, c_shuffled) = times["False"], times["True"]
         print(
-            f"HDF5Dataset epoch (x and y), batch {BATCH}: shuffle=False {times['False']:.2f} s, "
-            f"shuffle=True {times['True']:.2f} s, shuffle='batch' {times['batch']:.2f} s; "
-            f"shuffled/contiguous throughput ratio {times['False'] / times['True']:.2f} "
-            "(target >= 0.7)"
+            f"HDF5Dataset epoch (x and y), batch {BATCH}: shuffle=False {t_plain:.2f} s (cpu "
+            f"{c_plain:.3f} s), shuffle=True {t_shuffled:.2f} s (cpu {c_shuffled:.3f} s), "
+            f"shuffle='batch' {times['batch'][0]:.2f} s (cpu {times['batch'][1]:.3f} s); "
+            f"shuffled/contiguous throughput ratio {t_plain / t_shuffled:.2f} (target >= 0.7), "
+            f"cpu ratio {c_plain / c_shuffled:.2f}"
         )
+        print(f"load average: {' '.join(f'{load:.2f}' for load in os.getloadavg())}")
 
         fits = fit_runs(path)
         memory, stream = fits["memory"], fits["stream"]

@@ -199,16 +199,18 @@ class HDF5Dataset(keras.utils.PyDataset):
             return whole
         assert self._order is not None  # no order: whole batches, returned above
         low, high = index * batch, min((index + 1) * batch, n)
-        offsets = self._offsets
-        first = int(np.searchsorted(offsets, low, side="right")) - 1
-        last = int(np.searchsorted(offsets, high, side="left"))
-        runs = []
-        for position in range(first, last):
-            block = int(self._order[position])
-            begin = max(low, int(offsets[position])) - int(offsets[position])
-            stop = min(high, int(offsets[position + 1])) - int(offsets[position])
-            base = block * self.block_size
-            runs.append((base + begin, base + stop))
+        offsets, size = self._offsets, self.block_size
+        first = int(offsets.searchsorted(low, side="right")) - 1
+        last = int(offsets.searchsorted(high, side="left"))
+        # Block ``order[p]`` holds the rows ``offsets[p]:offsets[p + 1]`` of the epoch's
+        # sequence; the batch takes the part of it between ``low`` and ``high``.
+        edges = offsets[first : last + 1].tolist()
+        runs = [
+            (block * size + max(low, begin) - begin, block * size + min(high, end) - begin)
+            for block, begin, end in zip(
+                self._order[first:last].tolist(), edges[:-1], edges[1:], strict=True
+            )
+        ]
         # Read in file order: one HDF5 call per matrix. The order of the rows inside a
         # batch does not change the batch's gradient, so it is not shuffled.
         return _merge_runs(sorted(runs))

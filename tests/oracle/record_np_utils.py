@@ -99,6 +99,7 @@ def _normalize_cases():
                     dtype, "x".join(map(str, shape)), axis, order
                 )
                 yield name, (lambda x=x, a=axis, o=order: normalize(x, a, o))
+    yield from _wide_normalize_cases(normalize)
     specials = {
         "zeros-row": lambda: normalize(np.array([[0.0, 0.0], [3.0, 4.0]])),
         "all-zeros": lambda: normalize(np.zeros((2, 3))),
@@ -114,6 +115,22 @@ def _normalize_cases():
     }
     for name, fn in specials.items():
         yield "normalize/special/" + name, fn
+
+
+def _wide_normalize_cases(normalize):
+    """Rows and columns of 300 values: long enough for numpy's pairwise summation to
+    split them (a sum of 8 or fewer values is a plain loop), and for kutils to read
+    rows by blocks."""
+    seed = 2000
+    for dtype, (shape, axis), order in itertools.product(
+        FLOAT_DTYPES, [((2, 300), -1), ((300, 2), 0)], [1, 2, np.inf]
+    ):
+        seed += 1
+        x = np.random.RandomState(seed).uniform(-3, 3, size=shape).astype(dtype)
+        name = "normalize/wide/{}/{}/axis={}/order={}".format(
+            dtype, "x".join(map(str, shape)), axis, order
+        )
+        yield name, (lambda x=x, a=axis, o=order: normalize(x, a, o))
 
 
 def _unchanged(normalize):
