@@ -28,6 +28,7 @@ import numpy as np
 import tensorflow as tf
 
 from kutils import _keras_compat, _keras_compat_training
+from kutils._uneven_batches import RowWeightedLoss
 
 if TYPE_CHECKING:
     from kutils._per_worker_input import ShardedInput
@@ -126,7 +127,7 @@ def _one_replica_value(strategy: tf.distribute.Strategy, value: Any) -> Any:
     return value
 
 
-class StrategyDataParallel(LocalBatchSymbolicBuild, keras.Model):
+class StrategyDataParallel(LocalBatchSymbolicBuild, RowWeightedLoss, keras.Model):
     """A copy of the template run by a tf.distribute strategy, its weights kept in step.
 
     Made by :func:`data_parallel` for a ``tf.distribute.Strategy``. The copy (``replica``)

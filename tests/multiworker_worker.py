@@ -49,7 +49,8 @@ def main() -> int:
     model = build_model()
     model.set_weights([data[f"w{i}"] for i in range(len(model.weights))])
     parallel = data_parallel(model, strategy)
-    parallel.compile(keras.optimizers.SGD(0.1), "mse")
+    # "@N" modes (uneven global batches) also check that the reported metrics are right.
+    parallel.compile(keras.optimizers.SGD(0.1), "mse", metrics=["mae"] if "@" in mode else None)
     if mode.startswith("fit:"):
         fit_and_record(parallel, mode.removeprefix("fit:"), data, data_path, out_path)
     elif mode == "threads":
@@ -88,7 +89,7 @@ def fit_and_record(parallel: Any, kind: str, data: Any, data_path: str, out_path
         )
     )
     kwargs["callbacks"] = [*kwargs.get("callbacks", []), record]
-    parallel.fit(*args, epochs=EPOCHS, verbose=0, **kwargs)
+    history = parallel.fit(*args, epochs=EPOCHS, verbose=0, **kwargs).history
     loss = parallel.evaluate(data["x"], data["y"], batch_size=8, verbose=0)
     predictions = parallel.predict(data["x"], batch_size=8, verbose=0)
     # The same kind of input again, unshuffled, through evaluate.
@@ -100,6 +101,7 @@ def fit_and_record(parallel: Any, kind: str, data: Any, data_path: str, out_path
         predictions=predictions,
         input_loss=input_loss,
         seeds=np.array(seen, dtype=np.int64),
+        **{f"history_{name}": np.array(values) for name, values in history.items()},
     )
 
 
@@ -223,21 +225,25 @@ def make_inputs(kind: str, data, data_path: str, out_path: str):  # type: ignore
     step splits the 4-row batch between the workers); sequence-shuffle batches of 4 in a
     shuffled order, logging every batch read to OUT.npz.reads; hdf5-shuffle an
     HDF5Dataset with shuffle=True; numpy-shuffle numpy arrays with shuffle=True. The seed of the shuffles is recorded in the list, once per epoch.
+    A suffix ``@N`` (numpy@15) makes the batches of numpy, tfdata, sequence or hdf5 N rows.
     """
     import keras
 
     x, y = data["x"], data["y"]
     seen: list[int] = []
+    kind, _, rows = kind.partition("@")
+    batch = int(rows) if rows else 8
     if kind.startswith("numpy"):
-        return (x, y), {"batch_size": 8, "shuffle": kind == "numpy-shuffle"}, seen
+        return (x, y), {"batch_size": batch, "shuffle": kind == "numpy-shuffle"}, seen
     if kind == "tfdata":
         import tensorflow as tf
 
-        return (tf.data.Dataset.from_tensor_slices((x, y)).batch(8),), {"shuffle": False}, seen
+        dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(batch)
+        return (dataset,), {"shuffle": False}, seen
     if kind.startswith("sequence"):
         from kutils import Sequence
 
-        size = {"sequence": 8, "sequence-uneven": 7, "sequence-shuffle": 4}[kind]
+        size = {"sequence": batch, "sequence-uneven": 7, "sequence-shuffle": 4}[kind]
         log = out_path + ".reads" if kind == "sequence-shuffle" else None
 
         class Batches(Sequence):
@@ -270,7 +276,11 @@ def make_inputs(kind: str, data, data_path: str, out_path: str):  # type: ignore
 
     h5 = data_path.removesuffix(".npz") + ".h5"
     if kind == "hdf5":
-        return (HDF5Matrix(h5, "x"), HDF5Matrix(h5, "y")), {"batch_size": 8, "shuffle": False}, seen
+        return (
+            (HDF5Matrix(h5, "x"), HDF5Matrix(h5, "y")),
+            {"batch_size": batch, "shuffle": False},
+            seen,
+        )
     if kind == "hdf5-shuffle":
         dataset = HDF5Dataset(HDF5Matrix(h5, "x"), HDF5Matrix(h5, "y"), batch_size=8, shuffle=True)
         return (dataset,), {}, seen

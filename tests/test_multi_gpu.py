@@ -159,6 +159,28 @@ def test_repeated_output_names_get_suffixes():
     assert {"add_loss", "nested_1_loss", "nested_2_loss"} <= set(history.history)
 
 
+@pytest.mark.parametrize("gpus", [2, 3])
+def test_batches_that_do_not_split_evenly_train_as_on_one_device(gpus):
+    # 15 rows on 2 devices run as 8 + 7 (on 3: 5 + 5 + 5; the last batch of 13 as
+    # 7 + 6 and 5 + 4 + 4): as in Keras 2, the outputs are concatenated and the loss is
+    # computed once over the whole batch, so every row weighs as on one device.
+    x, y = _separable_data(58)
+    reference, model = _mlp(), _mlp()
+    weights = np.linspace(0.5, 1.5, len(x)).astype("float32")
+    parallel = multi_gpu_model(model, gpus, device_type="CPU")
+    for each in (reference, parallel):
+        each.compile(
+            keras.optimizers.SGD(0.3), "sparse_categorical_crossentropy", metrics=["accuracy"]
+        )
+    kwargs = {"batch_size": 15, "epochs": 2, "shuffle": False, "verbose": 0}
+    expected = reference.fit(x, y, sample_weight=weights, **kwargs).history
+    got = parallel.fit(x, y, sample_weight=weights, **kwargs).history
+    for mine, single in zip(model.get_weights(), reference.get_weights(), strict=True):
+        np.testing.assert_allclose(mine, single, rtol=0, atol=1e-6)
+    for name, values in expected.items():
+        np.testing.assert_allclose(got[name], values, rtol=1e-6, err_msg=name)
+
+
 # ---------------------------------------------------------------------------------------
 # cpu_merge and cpu_relocation
 # ---------------------------------------------------------------------------------------

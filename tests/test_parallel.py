@@ -431,6 +431,52 @@ def test_strategy_validation_during_fit_keeps_the_weights_being_trained(mirrored
     assert history.history["val_loss"][2] < losses[0]
 
 
+# Each loss, with a learning rate that makes steps of similar size.
+UNEVEN_LOSSES = {
+    "mean": (lambda: "sparse_categorical_crossentropy", 0.2),
+    "sum": (lambda: keras.losses.SparseCategoricalCrossentropy(reduction="sum"), 0.02),
+}
+
+
+@pytest.mark.parametrize("loss", list(UNEVEN_LOSSES))
+@pytest.mark.parametrize(
+    ("rows", "batch_size", "weights"),
+    [(60, 15, "sample"), (61, 16, "class"), (60, 15, "tf.data")],
+    ids=["15-on-2-with-sample-weights", "short-last-batch-with-class-weights", "tf.data"],
+)
+def test_strategy_trains_on_uneven_batches_as_one_device(mirrored, loss, rows, batch_size, weights):
+    # A global batch of 15 rows runs as 8 + 7 on the 2 replicas: each row must weigh
+    # 1/15 in the gradient, as on one device, and fit must report one device's logs.
+    x, y = _data(rows)
+    kwargs = {"batch_size": batch_size, "epochs": 2, "shuffle": False, "verbose": 0}
+    kwargs["validation_data"] = (x, y)  # evaluate's reported loss: as one device's too
+    if weights == "sample":
+        kwargs["sample_weight"] = np.linspace(0.2, 2.0, rows).astype("float32")
+    elif weights == "class":
+        kwargs["class_weight"] = {0: 1.0, 1: 2.0, 2: 0.5}
+    else:
+        x = tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size)
+        y, kwargs = None, {"epochs": 2, "shuffle": False, "verbose": 0}
+    reference, template = _mlp(), _mlp()
+    template.set_weights(reference.get_weights())
+    parallel = data_parallel(template, mirrored)
+    make_loss, rate = UNEVEN_LOSSES[loss]
+    for model in (reference, parallel):
+        model.compile(
+            keras.optimizers.SGD(rate),
+            make_loss(),
+            metrics=["accuracy"],
+            weighted_metrics=["sparse_categorical_crossentropy"],
+        )
+    expected = reference.fit(x, y, **kwargs).history
+    got = parallel.fit(x, y, **kwargs).history
+    for mine, single in zip(template.get_weights(), reference.get_weights(), strict=True):
+        np.testing.assert_allclose(mine, single, rtol=0, atol=1e-5)
+    assert got.keys() == expected.keys()
+    for name, values in expected.items():
+        np.testing.assert_allclose(got[name], values, rtol=1e-5, err_msg=name)
+
+
 @pytest.mark.parametrize(
     ("ops", "expected"),
     [

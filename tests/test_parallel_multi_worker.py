@@ -94,12 +94,16 @@ def _log(tmp_path: Path, index: int) -> str:
 @pytest.fixture
 def problem(tmp_path: Path) -> Path:
     """Data and initial weights in an .npz for the workers, with an HDF5 copy beside it."""
+    return _write_problem(tmp_path, 32)
+
+
+def _write_problem(tmp_path: Path, rows: int) -> Path:
     import h5py
     from multiworker_worker import build_model
 
     rng = np.random.default_rng(0)
-    x = rng.normal(size=(32, 4)).astype("float32")
-    y = rng.normal(size=(32, 1)).astype("float32")
+    x = rng.normal(size=(rows, 4)).astype("float32")
+    y = rng.normal(size=(rows, 1)).astype("float32")
     path = tmp_path / "data.npz"
     weights = build_model().get_weights()
     np.savez(path, x=x, y=y, **{f"w{i}": w for i, w in enumerate(weights)})
@@ -278,6 +282,80 @@ def test_two_workers_fit_to_the_single_process_weights(
         "the workers did not train"
     )
     _assert_evaluate_and_predict_match(tmp_path, data, expected)
+
+
+# Uneven global batches: (input kind @ batch rows, rows of data, the global batches).
+UNEVEN = {
+    # 4 steps of 15 rows: 8 + 7 per replica on 2 replicas, 4 + 4 + 4 + 3 on 4
+    "numpy@15": (60, _in_order(15, 15, 15, 15)),
+    # the last, short batch of an epoch (13 rows) splits 7 + 6
+    "numpy@16": (61, _in_order(16, 16, 16, 13)),
+    "hdf5@15": (60, _in_order(15, 15, 15, 15)),
+    "tfdata@15": (60, _in_order(15, 15, 15, 15)),
+    # a Sequence batch per worker: the last step has worker 1's short batch (8 + 5)
+    "sequence@8": (61, _in_order(16, 16, 16, 13)),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("kind", "cpus"),
+    [
+        ("numpy@15", (1, 1)),
+        ("numpy@15", (2, 2)),
+        ("numpy@16", (1, 1)),
+        ("hdf5@15", (1, 1)),
+        ("tfdata@15", (1, 1)),
+        ("sequence@8", (1, 1)),
+    ],
+    ids=lambda value: "x".join(map(str, value)) if isinstance(value, tuple) else value,
+)
+def test_uneven_global_batches_train_as_in_one_process(
+    tmp_path: Path, kind: str, cpus: tuple[int, int]
+) -> None:
+    # Keras averages each replica's loss over its own rows; when a global batch does not
+    # split evenly, the rows of the smaller part must not weigh more than in one process.
+    rows, batches = UNEVEN[kind]
+    data = _write_problem(tmp_path, rows)
+    with _cluster(tmp_path, data, cpus, f"fit:{kind}") as procs:
+        hung = _wait_finished(tmp_path, procs)
+    for index, proc in enumerate(procs):
+        assert index in hung or proc.returncode == 0, _log(tmp_path, index)
+    expected = _single_process(data, [batches] * EPOCHS)
+    for index in range(2):
+        result = np.load(tmp_path / f"out{index}.npz")
+        for k, single in enumerate(expected.get_weights()):
+            np.testing.assert_allclose(result[f"arr_{k}"], single, rtol=0, atol=1e-5)
+    # What fit reports (the loss and a metric, per epoch) is one process's too.
+    logs = _single_process_logs(data, [batches] * EPOCHS)
+    for index in range(2):
+        result = np.load(tmp_path / f"out{index}.npz.eval.npz")
+        for name, values in logs.items():
+            np.testing.assert_allclose(result[f"history_{name}"], values, rtol=1e-5)
+    import keras
+
+    expected.compile(keras.optimizers.SGD(0.1), "mse", metrics=["mae"])  # evaluate: both
+    _assert_evaluate_and_predict_match(tmp_path, data, expected)
+
+
+def _single_process_logs(data: Path, epochs: list[list[np.ndarray]]) -> dict[str, list[float]]:
+    """The loss and mae fit would report per epoch, over these global batches, in one process."""
+    import keras
+    from multiworker_worker import build_model
+
+    arrays = np.load(data)
+    model = build_model()
+    model.set_weights([arrays[f"w{i}"] for i in range(len(model.weights))])
+    model.compile(keras.optimizers.SGD(0.1), "mse", metrics=["mae"])
+    logs: dict[str, list[float]] = {"loss": [], "mae": []}
+    for batches in epochs:
+        sums = np.zeros(2)
+        for rows in batches:
+            sums += len(rows) * np.array(model.train_on_batch(arrays["x"][rows], arrays["y"][rows]))
+        count = sum(len(rows) for rows in batches)
+        logs["loss"].append(sums[0] / count)
+        logs["mae"].append(sums[1] / count)
+    return logs
 
 
 def _assert_evaluate_and_predict_match(tmp_path: Path, data: Path, model: Any) -> None:
