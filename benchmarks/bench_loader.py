@@ -11,6 +11,7 @@ Target: at least 0.8x the Queue's throughput (the safety must not cost much).
 from __future__ import annotations
 
 import multiprocessing
+import os
 import pickle
 import time
 
@@ -84,6 +85,7 @@ def loader_run() -> float:
 
 
 def main() -> None:
+    load_before = " ".join(f"{load:.2f}" for load in os.getloadavg())
     queue_best = loader_best = float("inf")
     for _ in range(ROUNDS):
         queue_best = min(queue_best, queue_run())
@@ -91,6 +93,9 @@ def main() -> None:
     megabytes = BATCH_MB * BATCHES
     queue_rate, loader_rate = megabytes / queue_best, megabytes / loader_best
     ratio = loader_rate / queue_rate
+    print(
+        f"load average (1, 5, 15 min) at start: {load_before}, at end: {' '.join(f'{load:.2f}' for load in os.getloadavg())}"
+    )
     print(f"{BATCHES} batches of {BATCH_MB} MB, {WORKERS} spawned workers, best of {ROUNDS}")
     print(f"multiprocessing.Queue of pickled bytes: {queue_rate:8.0f} MB/s")
     print(f"kutils OrderedLoader:                   {loader_rate:8.0f} MB/s")

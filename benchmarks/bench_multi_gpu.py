@@ -213,6 +213,9 @@ def split_of(model: keras.Model, single_device: str, batch: int) -> str:
 
 
 def main() -> None:
+    print(
+        f"load average (1, 5, 15 min) at start: {' '.join(f'{load:.2f}' for load in os.getloadavg())}"
+    )
     rng = np.random.default_rng(0)
     x = rng.random((SAMPLES, FEATURES), dtype=np.float32)
     y = rng.integers(0, CLASSES, SAMPLES)
@@ -227,6 +230,9 @@ def main() -> None:
         )
     else:
         scaling(*found, x, y)
+    print(
+        f"load average (1, 5, 15 min) at end: {' '.join(f'{load:.2f}' for load in os.getloadavg())}"
+    )
 
 
 def compare(x: np.ndarray, y: np.ndarray) -> None:

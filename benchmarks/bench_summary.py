@@ -59,6 +59,9 @@ def compare(label: str, ours, theirs) -> None:
 
 
 def main() -> None:
+    print(
+        f"load average (1, 5, 15 min) at start: {' '.join(f'{load:.2f}' for load in os.getloadavg())}"
+    )
     model = residual_model()
     print(f"{len(model.layers)} layers, {model.count_params():,} parameters")
 
@@ -74,6 +77,9 @@ def main() -> None:
         "model_to_dot",
         lambda: kutils.model_to_dot(model, show_shapes=True).to_string(),
         lambda: keras.utils.model_to_dot(model, show_shapes=True).to_string(),
+    )
+    print(
+        f"load average (1, 5, 15 min) at end: {' '.join(f'{load:.2f}' for load in os.getloadavg())}"
     )
 
 

@@ -13,9 +13,7 @@ window into memory instead.
 from __future__ import annotations
 
 import errno
-import numbers
 import os
-import threading
 import warnings
 import weakref
 from collections.abc import Callable, Iterator, Sequence
@@ -24,7 +22,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from kutils._hdf5_reads import open_read_only, read_union
+from kutils._hdf5_handles import Handle, Identity, acquire, release
+from kutils._hdf5_index import as_index_array, is_int, out_of_range, runs_of
+from kutils._hdf5_reads import read_union
 
 if TYPE_CHECKING:
     import h5py
@@ -128,7 +128,7 @@ class HDF5Matrix:
         self.normalizer = normalizer
         self.stream = bool(stream)
         self._closed = False
-        self._handle: _Handle | None = None
+        self._handle: Handle | None = None
         self._identity: Identity | None = None
         self._finalizer: weakref.finalize[Any, Any] | None = None
 
@@ -197,20 +197,20 @@ class HDF5Matrix:
         if handle is None or handle.pid != pid:
             # First use, or first use in a forked or spawned process: acquire this
             # process's shared handle.
-            handle = _acquire(self._abspath, self.datapath, pid)
+            handle = acquire(self._abspath, self.datapath, pid)
             try:
                 self._check_same_file(handle)
                 handle.dataset(self.dataset)
             except BaseException:
-                _release(handle)
+                release(handle)
                 raise
             self._identity = handle.identity
             self._handle = handle
             # A matrix that is dropped without close() still lets go of the file.
-            self._finalizer = weakref.finalize(self, _release, handle)
+            self._finalizer = weakref.finalize(self, release, handle)
         return handle.dataset(self.dataset)
 
-    def _check_same_file(self, handle: _Handle) -> None:
+    def _check_same_file(self, handle: Handle) -> None:
         # A copy of this matrix in another process (pickled or forked) reopens the file
         # by path: it must be the file this matrix's shape and window came from.
         known = getattr(self, "_identity", None)
@@ -233,14 +233,14 @@ class HDF5Matrix:
 
     def __getitem__(self, key: Any) -> np.ndarray:
         n = len(self)
-        if isinstance(key, tuple) and key and not all(_is_int(k) for k in key):
+        if isinstance(key, tuple) and key and not all(is_int(k) for k in key):
             rows, rest = key[0], key[1:]
             result = self[rows]
-            return result[rest] if _is_int(rows) else result[(slice(None), *rest)]
-        if _is_int(key):
+            return result[rest] if is_int(rows) else result[(slice(None), *rest)]
+        if is_int(key):
             index = int(key)
             if not -n <= index < n:
-                raise IndexError(_out_of_range(key, n))
+                raise IndexError(out_of_range(key, n))
             index %= n
             return self._read_runs([(index, index + 1)])[0]
         if isinstance(key, slice):
@@ -254,7 +254,7 @@ class HDF5Matrix:
                 return self._read_strided(first, stop, step)
             forward = range(first, stop, step)[::-1]
             return self._read_strided(forward.start, forward.stop, forward.step)[::-1]
-        return self._read_indices(_as_index_array(key, n))
+        return self._read_indices(as_index_array(key, n))
 
     def __array__(self, dtype: npt.DTypeLike | None = None, copy: bool | None = None) -> np.ndarray:
         """Read the whole window into memory (``np.asarray(m)``)."""
@@ -299,7 +299,7 @@ class HDF5Matrix:
             rows = self._read_runs([(low, low + span)])
             rows = rows[unique - low]
         else:
-            rows = self._read_runs(_runs_of(unique))
+            rows = self._read_runs(runs_of(unique))
         if not (unique.size == flat.size and np.array_equal(unique, flat)):
             rows = rows[inverse.reshape(-1)]
         return rows.reshape(indices.shape + rows.shape[1:])
@@ -382,199 +382,7 @@ def _install_streaming() -> None:
 def _check_optional_int(name: str, value: object) -> None:
     if value is None and name == "end":
         return
-    if not _is_int(value):
+    if not is_int(value):
         expected = "an int or None" if name == "end" else "an int"
         msg = f"{name} must be {expected}. Received: {name}={value!r}"
         raise TypeError(msg)
-
-
-def _is_int(value: object) -> bool:
-    # bool counts as an int, as in Keras 2 (m[True] is row 1).
-    return isinstance(value, numbers.Integral)
-
-
-def _out_of_range(index: object, n: int) -> str:
-    return (
-        f"index {index} is out of range for an HDF5Matrix of length {n}: indices go from "
-        f"{-n} to {n - 1}, relative to the window start:end."
-    )
-
-
-def _as_index_array(key: Any, n: int) -> np.ndarray:
-    """Window row numbers from a list, tuple, range, integer array or boolean mask."""
-    if isinstance(key, (str, bytes)) or key is None or isinstance(key, float):
-        msg = (
-            "HDF5Matrix indices must be ints, slices, sequences or arrays of ints, or a "
-            f"boolean mask. Received: key={key!r}"
-        )
-        raise TypeError(msg)
-    try:
-        indices = np.asarray(key)
-    except (TypeError, ValueError) as error:
-        msg = f"Cannot use {type(key).__name__} as an HDF5Matrix index. Received: key={key!r}"
-        raise TypeError(msg) from error
-    if indices.dtype == bool:
-        if indices.shape != (n,):
-            msg = (
-                f"A boolean index must have one value per row: shape ({n},), the "
-                f"HDF5Matrix's length. Received: a boolean index of shape {indices.shape}"
-            )
-            raise IndexError(msg)
-        return np.flatnonzero(indices)
-    if indices.size == 0:
-        return indices.astype(np.int64)
-    if not np.issubdtype(indices.dtype, np.integer):
-        msg = (
-            "HDF5Matrix indices must be integers or booleans. Received: an index of dtype "
-            f"{indices.dtype}: {key!r}"
-        )
-        raise TypeError(msg)
-    indices = indices.astype(np.int64)
-    bad = (indices < -n) | (indices >= n)
-    if bad.any():
-        raise IndexError(_out_of_range(int(indices[bad].flat[0]), n))
-    return np.where(indices < 0, indices + n, indices)
-
-
-def _runs_of(sorted_unique: np.ndarray) -> list[tuple[int, int]]:
-    """Runs ``[a, b)`` of consecutive values in an increasing integer array."""
-    breaks = np.flatnonzero(np.diff(sorted_unique) != 1) + 1
-    starts = np.concatenate(([0], breaks))
-    stops = np.concatenate((breaks, [sorted_unique.size]))
-    return [
-        (int(sorted_unique[a]), int(sorted_unique[b - 1]) + 1)
-        for a, b in zip(starts, stops, strict=True)
-    ]
-
-
-# ---------------------------------------------------------------------------------------
-# One read-only handle per file per process, shared by every matrix on that file
-# ---------------------------------------------------------------------------------------
-
-
-class _Handle:
-    """An open read-only ``h5py.File`` and how many matrices use it, in one process.
-
-    ``identity`` tells the file that was opened from another one put at the same path
-    later (by ``os.replace``, or by deleting and recreating it).
-    """
-
-    def __init__(self, abspath: str, file: h5py.File, pid: int) -> None:
-        self.abspath = abspath
-        self.file = file
-        self.pid = pid
-        self.users = 0
-        self.identity = _opened_identity(file, abspath)
-        self._datasets: dict[str, h5py.Dataset] = {}
-
-    def dataset(self, name: str) -> h5py.Dataset:
-        found = self._datasets.get(name)
-        if found is None:
-            found = self._datasets[name] = _find_dataset(self.file, name)
-        return found
-
-
-_handles: dict[tuple[str, int], _Handle] = {}
-_handles_lock = threading.Lock()
-
-
-def _acquire(abspath: str, given_path: str, pid: int) -> _Handle:
-    with _handles_lock:
-        handle = _handles.get((abspath, pid))
-        if handle is None or handle.identity != _path_identity(abspath):
-            # The file at the path now is another one than the shared handle's (or there
-            # is none): open it. Matrices on the old handle keep it until they let go.
-            handle = _Handle(abspath, _open_read_only(abspath, given_path), pid)
-            _handles[(abspath, pid)] = handle
-        handle.users += 1
-        return handle
-
-
-def _release(handle: _Handle) -> None:
-    with _handles_lock:
-        handle.users -= 1
-        if handle.users <= 0:
-            if _handles.get((handle.abspath, handle.pid)) is handle:
-                del _handles[(handle.abspath, handle.pid)]
-            handle.file.close()
-
-
-Identity = tuple[int, int, int, int]
-
-
-def _identity(status: os.stat_result) -> Identity:
-    # Device and inode name the file; size and modification time catch a file rewritten
-    # in place (HDF5 would otherwise hand back its cached view of the old contents).
-    return (status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns)
-
-
-def _path_identity(abspath: str) -> Identity | None:
-    try:
-        return _identity(os.stat(abspath))
-    except OSError:
-        return None
-
-
-def _opened_identity(file: h5py.File, abspath: str) -> Identity | None:
-    """The identity of the file HDF5 opened (its descriptor, not the path, when known)."""
-    try:
-        fd = file.id.get_vfd_handle()
-    except Exception:  # a driver without a file descriptor
-        return _path_identity(abspath)
-    if not isinstance(fd, int):
-        return _path_identity(abspath)
-    return _identity(os.fstat(fd))
-
-
-def _open_read_only(abspath: str, given_path: str) -> h5py.File:
-    try:
-        import h5py
-    except ImportError as error:  # pragma: no cover - h5py is a dependency
-        raise ImportError("The use of HDF5Matrix requires HDF5 and h5py installed.") from error
-
-    if not os.path.exists(abspath):
-        msg = (
-            f"No such HDF5 file: {given_path!r}. Check the path. Received: datapath={given_path!r}"
-        )
-        raise FileNotFoundError(errno.ENOENT, msg, given_path)
-    if os.path.isdir(abspath):
-        msg = f"datapath must be an HDF5 file, not a folder. Received: datapath={given_path!r}"
-        raise IsADirectoryError(errno.EISDIR, msg, given_path)
-    if not h5py.is_hdf5(abspath):
-        msg = f"{given_path!r} is not an HDF5 file. Received: datapath={given_path!r}"
-        raise OSError(msg)
-    return open_read_only(abspath)
-
-
-def _find_dataset(file: h5py.File, name: str) -> h5py.Dataset:
-    import h5py
-
-    item = file.get(name)
-    if isinstance(item, h5py.Dataset):
-        return item
-    available = _dataset_names(file)
-    listing = ", ".join(repr(n) for n in available) or "none"
-    if item is None:
-        msg = (
-            f"No dataset {name!r} in {file.filename!r}. Datasets in the file: {listing}. "
-            f"Received: dataset={name!r}"
-        )
-        raise KeyError(msg)
-    msg = (
-        f"{name!r} in {file.filename!r} is a {type(item).__name__}, not a dataset. Pass the "
-        f"name of a dataset; datasets in the file: {listing}. Received: dataset={name!r}"
-    )
-    raise TypeError(msg)
-
-
-def _dataset_names(file: h5py.File) -> list[str]:
-    import h5py
-
-    names: list[str] = []
-
-    def visit(name: str, item: object) -> None:
-        if isinstance(item, h5py.Dataset):
-            names.append(name)
-
-    file.visititems(visit)
-    return names

@@ -15,8 +15,7 @@ import numpy as np
 import pytest
 from hdf5_regression import regression_file, small_model
 
-from kutils import HDF5Matrix
-from kutils import hdf5_matrix as module
+from kutils import HDF5Matrix, _hdf5_handles
 
 LAYOUTS = {
     "contiguous": {},
@@ -41,7 +40,7 @@ def digest(path):
 
 def open_handles(path):
     """This process's shared handles on ``path``."""
-    return [key for key in module._handles if key[0] == os.path.realpath(path)]
+    return [key for key in _hdf5_handles._handles if key[0] == os.path.realpath(path)]
 
 
 @pytest.fixture
