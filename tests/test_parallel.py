@@ -473,8 +473,38 @@ def test_strategy_trains_on_uneven_batches_as_one_device(mirrored, loss, rows, b
     for mine, single in zip(template.get_weights(), reference.get_weights(), strict=True):
         np.testing.assert_allclose(mine, single, rtol=0, atol=1e-5)
     assert got.keys() == expected.keys()
+    if not _keras_reports_mirrored_logs_as_one_device(mirrored):
+        pytest.skip(
+            "this Keras's own fit under MirroredStrategy reports other losses and metrics "
+            "than on one device (Keras 3.8 does, even for even batches): the weights above "
+            "were compared, the logs cannot be"
+        )
     for name, values in expected.items():
         np.testing.assert_allclose(got[name], values, rtol=1e-5, err_msg=name)
+
+
+_MIRRORED_LOGS_EXACT: list[bool] = []
+
+
+def _keras_reports_mirrored_logs_as_one_device(mirrored) -> bool:  # type: ignore[no-untyped-def]
+    """Whether plain Keras, without kutils, fits under ``mirrored`` to one device's logs
+    (even batches of 16 on 2 replicas). Keras 3.15 does; Keras 3.8 does not."""
+    if not _MIRRORED_LOGS_EXACT:
+        x, y = _data(48)
+        reference = _mlp()
+        with mirrored.scope():
+            distributed = _mlp()
+            distributed.set_weights(reference.get_weights())
+        logs = []
+        for model in (reference, distributed):
+            model.compile(
+                keras.optimizers.SGD(0.1), "sparse_categorical_crossentropy", metrics=["accuracy"]
+            )
+            history = model.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0)
+            logs.append(history.history)
+        exact = all(np.allclose(logs[1][k], v, rtol=1e-5, atol=0) for k, v in logs[0].items())
+        _MIRRORED_LOGS_EXACT.append(exact)
+    return _MIRRORED_LOGS_EXACT[0]
 
 
 @pytest.mark.parametrize(
